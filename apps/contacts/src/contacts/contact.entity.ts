@@ -1,0 +1,26 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+@Entity('contacts')
+export class ContactEntity {
+  @PrimaryColumn('text') id!: string;
+  @Column('text') tenant_id!: string;
+  @Column('text') type!: string;
+  @Column('text') name!: string;
+  @Column('text') email!: string;
+  @Column('text', { nullable: true }) external_id!: string | null;
+  @Column('text', { nullable: true }) account_id!: string | null;
+  @Column('jsonb') properties!: Record<string, unknown>;
+  @Column('timestamptz') created_at!: Date;
+  @Column('timestamptz') updated_at!: Date;
+}
+
+@Entity('accounts')
+export class AccountEntity {
+  @PrimaryColumn('text') id!: string;
+  @Column('text') tenant_id!: string;
+  @Column('text') name!: string;
+  @Column('text', { nullable: true }) domain!: string | null;
+  @Column('jsonb') properties!: Record<string, unknown>;
+  @Column('timestamptz') created_at!: Date;
+  @Column('timestamptz') updated_at!: Date;
+}

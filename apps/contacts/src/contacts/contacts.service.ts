@@ -1,0 +1,119 @@
+import {
+  KeywayError,
+  newId,
+  toPage,
+  type ContactListQuery,
+  type ContactView,
+  type CreateContactBody,
+  type Page,
+  type UpdateContactBody,
+} from '@keyway/contracts';
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import type { z } from 'zod';
+import { AccountEntity, ContactEntity } from './contact.entity';
+
+const UNIQUE_VIOLATION = '23505';
+
+function view(c: ContactEntity): ContactView {
+  return {
+    id: c.id,
+    type: c.type as ContactView['type'],
+    name: c.name,
+    email: c.email,
+    external_id: c.external_id,
+    account_id: c.account_id,
+    properties: c.properties,
+    created_at: c.created_at.toISOString(),
+    updated_at: c.updated_at.toISOString(),
+  };
+}
+
+@Injectable()
+export class ContactsService {
+  constructor(
+    @InjectRepository(ContactEntity) private readonly contacts: Repository<ContactEntity>,
+    @InjectRepository(AccountEntity) private readonly accounts: Repository<AccountEntity>,
+  ) {}
+
+  async list(tenantId: string, q: z.infer<typeof ContactListQuery>): Promise<Page<ContactView>> {
+    const qb = this.contacts.createQueryBuilder('c').where('c.tenant_id = :tenantId', { tenantId });
+    if (q.q) qb.andWhere('(c.name ILIKE :like OR c.email ILIKE :like)', { like: `%${q.q.replace(/[\\%_]/g, '\\$&')}%` });
+    if (q.type) qb.andWhere('c.type = :type', { type: q.type });
+    if (q.account_id) qb.andWhere('c.account_id = :accountId', { accountId: q.account_id });
+    const [rows, total] = await qb
+      .orderBy('c.created_at', 'DESC')
+      .addOrderBy('c.id', 'DESC')
+      .skip((q.page - 1) * q.pageSize)
+      .take(q.pageSize)
+      .getManyAndCount();
+    return toPage(rows.map(view), total, q);
+  }
+
+  async get(tenantId: string, id: string): Promise<ContactView> {
+    return view(await this.find(tenantId, id));
+  }
+
+  async create(tenantId: string, body: z.infer<typeof CreateContactBody>): Promise<ContactView> {
+    if (body.account_id) await this.assertAccount(tenantId, body.account_id);
+    const now = new Date();
+    const entity = this.contacts.create({
+      id: newId('contact'),
+      tenant_id: tenantId,
+      type: body.type,
+      name: body.name,
+      email: body.email,
+      external_id: body.external_id ?? null,
+      account_id: body.account_id ?? null,
+      properties: body.properties,
+      created_at: now,
+      updated_at: now,
+    });
+    await this.save(entity);
+    return view(entity);
+  }
+
+  async update(tenantId: string, id: string, body: z.infer<typeof UpdateContactBody>): Promise<ContactView> {
+    const entity = await this.find(tenantId, id);
+    if (body.account_id) await this.assertAccount(tenantId, body.account_id);
+    Object.assign(entity, Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)));
+    entity.updated_at = new Date();
+    await this.save(entity);
+    return view(entity);
+  }
+
+  async remove(tenantId: string, id: string): Promise<void> {
+    const result = await this.contacts.delete({ tenant_id: tenantId, id });
+    if (!result.affected) throw notFound(id);
+  }
+
+  private async find(tenantId: string, id: string): Promise<ContactEntity> {
+    const entity = await this.contacts.findOneBy({ tenant_id: tenantId, id });
+    if (!entity) throw notFound(id);
+    return entity;
+  }
+
+  private async assertAccount(tenantId: string, accountId: string): Promise<void> {
+    if (!(await this.accounts.existsBy({ tenant_id: tenantId, id: accountId }))) {
+      throw new KeywayError('invalid_request', 'The account does not exist', {
+        details: [{ field: 'account_id', message: `no account ${accountId}` }],
+      });
+    }
+  }
+
+  private async save(entity: ContactEntity): Promise<void> {
+    try {
+      await this.contacts.save(entity);
+    } catch (err) {
+      if ((err as { driverError?: { code?: string } }).driverError?.code === UNIQUE_VIOLATION) {
+        throw new KeywayError('conflict', 'A contact with this email or external_id already exists');
+      }
+      throw err;
+    }
+  }
+}
+
+function notFound(id: string): KeywayError {
+  return new KeywayError('not_found', `No contact ${id}`);
+}

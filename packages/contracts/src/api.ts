@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { AuditEntry } from './audit';
+import {
+  AccountView,
+  ContactListQuery,
+  ContactView,
+  CreateAccountBody,
+  CreateContactBody,
+  UpdateAccountBody,
+  UpdateContactBody,
+} from './contacts';
+import {
+  ConversionBody,
+  CreateJourneyBody,
+  JourneyListQuery,
+  JourneyView,
+  TouchpointBody,
+  UpdateJourneyBody,
+} from './journeys';
+import { CreateKeyBody, IssuedKey, KeyView, RevokeKeyBody, RotateKeyBody, type Scope, UpdateKeyBody } from './keys';
+import { PageQuery, pageOf } from './pagination';
+import { Rpc, type RpcSubject } from './subjects';
+import { CreateUserBody, UpdateUserBody, UserView } from './users';
+
+const IdParams = z.object({ id: z.string().min(1).max(100) });
+const NoQuery = z.strictObject({});
+
+export interface Route {
+  /** A stable name, used as the OpenAPI operationId. */
+  name: string;
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  /** Fastify path syntax. */
+  path: string;
+  /** Any one of these scopes is enough. */
+  scopes: readonly Scope[];
+  subject: RpcSubject;
+  tag: string;
+  summary: string;
+  params?: z.ZodType;
+  query: z.ZodType;
+  body?: z.ZodType;
+  response?: z.ZodType;
+  status: 200 | 201 | 204;
+}
+
+function crud(opts: {
+  tag: string;
+  base: string;
+  read: Scope;
+  write: Scope;
+  view: z.ZodType;
+  listQuery: z.ZodType;
+  createBody: z.ZodType;
+  updateBody: z.ZodType;
+  subjects: { list: RpcSubject; get: RpcSubject; create: RpcSubject; update: RpcSubject; delete: RpcSubject };
+}): Route[] {
+  const { tag, base, read, write, view } = opts;
+  return [
+    { name: `${tag}.list`, method: 'GET', path: base, scopes: [read], subject: opts.subjects.list, tag, summary: `List ${tag}`, query: opts.listQuery, response: pageOf(view), status: 200 },
+    { name: `${tag}.create`, method: 'POST', path: base, scopes: [write], subject: opts.subjects.create, tag, summary: `Create one of ${tag}`, query: NoQuery, body: opts.createBody, response: view, status: 201 },
+    { name: `${tag}.get`, method: 'GET', path: `${base}/:id`, scopes: [read], subject: opts.subjects.get, tag, summary: `Get one of ${tag}`, params: IdParams, query: NoQuery, response: view, status: 200 },
+    { name: `${tag}.update`, method: 'PATCH', path: `${base}/:id`, scopes: [write], subject: opts.subjects.update, tag, summary: `Change the given fields of one of ${tag}`, params: IdParams, query: NoQuery, body: opts.updateBody, response: view, status: 200 },
+    { name: `${tag}.delete`, method: 'DELETE', path: `${base}/:id`, scopes: [write], subject: opts.subjects.delete, tag, summary: `Delete one of ${tag}`, params: IdParams, query: NoQuery, status: 204 },
+  ];
+}
+
+/**
+ * The public `/v1` API routed to the services: one table drives routing, scope checks, the
+ * scope × route test and the OpenAPI document. `/v1/whoami` is answered by the gateway itself.
+ */
+export const ROUTES: readonly Route[] = [
+  { name: 'keys.list', method: 'GET', path: '/v1/keys', scopes: ['keys:read'], subject: Rpc.keysList, tag: 'keys', summary: 'List API keys', query: PageQuery, response: pageOf(KeyView), status: 200 },
+  { name: 'keys.create', method: 'POST', path: '/v1/keys', scopes: ['keys:write'], subject: Rpc.keysCreate, tag: 'keys', summary: 'Create an API key; the secret is in this response only', query: NoQuery, body: CreateKeyBody, response: IssuedKey, status: 201 },
+  { name: 'keys.get', method: 'GET', path: '/v1/keys/:id', scopes: ['keys:read'], subject: Rpc.keysGet, tag: 'keys', summary: 'Get an API key', params: IdParams, query: NoQuery, response: KeyView, status: 200 },
+  { name: 'keys.update', method: 'PATCH', path: '/v1/keys/:id', scopes: ['keys:write'], subject: Rpc.keysUpdate, tag: 'keys', summary: 'Rename, re-scope, re-limit, enable or disable a key', params: IdParams, query: NoQuery, body: UpdateKeyBody, response: KeyView, status: 200 },
+  { name: 'keys.rotate', method: 'POST', path: '/v1/keys/:id/rotate', scopes: ['keys:write'], subject: Rpc.keysRotate, tag: 'keys', summary: 'Issue a new secret; the old one works until the grace period ends', params: IdParams, query: NoQuery, body: RotateKeyBody, response: IssuedKey, status: 200 },
+  { name: 'keys.revoke', method: 'POST', path: '/v1/keys/:id/revoke', scopes: ['keys:write'], subject: Rpc.keysRevoke, tag: 'keys', summary: 'Revoke a key for good', params: IdParams, query: NoQuery, body: RevokeKeyBody, response: KeyView, status: 200 },
+  { name: 'keys.logs', method: 'GET', path: '/v1/keys/:id/logs', scopes: ['keys:read', 'audit:read'], subject: Rpc.auditKeyLogs, tag: 'keys', summary: "A key's audit trail, newest first", params: IdParams, query: PageQuery, response: pageOf(AuditEntry), status: 200 },
+  ...crud({ tag: 'users', base: '/v1/users', read: 'users:read', write: 'users:write', view: UserView, listQuery: PageQuery, createBody: CreateUserBody, updateBody: UpdateUserBody, subjects: { list: Rpc.usersList, get: Rpc.usersGet, create: Rpc.usersCreate, update: Rpc.usersUpdate, delete: Rpc.usersDelete } }),
+  ...crud({ tag: 'contacts', base: '/v1/contacts', read: 'contacts:read', write: 'contacts:write', view: ContactView, listQuery: ContactListQuery, createBody: CreateContactBody, updateBody: UpdateContactBody, subjects: { list: Rpc.contactsList, get: Rpc.contactsGet, create: Rpc.contactsCreate, update: Rpc.contactsUpdate, delete: Rpc.contactsDelete } }),
+  ...crud({ tag: 'accounts', base: '/v1/accounts', read: 'contacts:read', write: 'contacts:write', view: AccountView, listQuery: PageQuery, createBody: CreateAccountBody, updateBody: UpdateAccountBody, subjects: { list: Rpc.accountsList, get: Rpc.accountsGet, create: Rpc.accountsCreate, update: Rpc.accountsUpdate, delete: Rpc.accountsDelete } }),
+  ...crud({ tag: 'journeys', base: '/v1/journeys', read: 'journeys:read', write: 'journeys:write', view: JourneyView, listQuery: JourneyListQuery, createBody: CreateJourneyBody, updateBody: UpdateJourneyBody, subjects: { list: Rpc.journeysList, get: Rpc.journeysGet, create: Rpc.journeysCreate, update: Rpc.journeysUpdate, delete: Rpc.journeysDelete } }),
+  { name: 'journeys.touchpoints.add', method: 'POST', path: '/v1/journeys/:id/touchpoints', scopes: ['journeys:write'], subject: Rpc.journeysAddTouchpoint, tag: 'journeys', summary: 'Add a touchpoint to a journey', params: IdParams, query: NoQuery, body: TouchpointBody, response: JourneyView, status: 201 },
+  { name: 'journeys.conversions.add', method: 'POST', path: '/v1/journeys/:id/conversions', scopes: ['journeys:write'], subject: Rpc.journeysAddConversion, tag: 'journeys', summary: 'Record a conversion on a journey', params: IdParams, query: NoQuery, body: ConversionBody, response: JourneyView, status: 201 },
+];

@@ -1,0 +1,89 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Environment } from './keys';
+import { randomLowerAlnum } from './ids';
+
+/**
+ * `kw_<env>_<keyid>_<secret><checksum>`: keyid 8 lowercase alphanumerics, secret 32 base62 from a
+ * CSPRNG, checksum 6 base62 of CRC32 over everything before it. Parsing needs no network call, so
+ * mistyped keys are refused before any look-up and secret scanners can recognise a key.
+ */
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+export const KEY_PATTERN = /^kw_(live|test)_([a-z0-9]{8})_([0-9A-Za-z]{32})([0-9A-Za-z]{6})$/;
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+export function crc32(text: string): number {
+  let crc = 0xffffffff;
+  for (const byte of Buffer.from(text, 'utf8')) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+function base62Fixed(value: number, width: number): string {
+  let out = '';
+  let v = value;
+  for (let i = 0; i < width; i++) {
+    out = BASE62[v % 62] + out;
+    v = Math.floor(v / 62);
+  }
+  return out;
+}
+
+function randomBase62(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      if (byte < 248) out += BASE62[byte % 62];
+      if (out.length === length) break;
+    }
+  }
+  return out;
+}
+
+export interface ParsedKey {
+  environment: Environment;
+  lookupId: string;
+  prefix: string;
+}
+
+export function keyPrefix(environment: Environment, lookupId: string): string {
+  return `kw_${environment}_${lookupId}`;
+}
+
+export function mintKey(environment: Environment): { key: string; prefix: string; lookupId: string } {
+  const lookupId = randomLowerAlnum(8);
+  const prefix = keyPrefix(environment, lookupId);
+  const body = `${prefix}_${randomBase62(32)}`;
+  return { key: body + base62Fixed(crc32(body), 6), prefix, lookupId };
+}
+
+/** Null for anything that is not a well-formed key with a correct checksum. */
+export function parseKey(key: string): ParsedKey | null {
+  const m = KEY_PATTERN.exec(key);
+  if (!m) return null;
+  const body = key.slice(0, -6);
+  if (base62Fixed(crc32(body), 6) !== m[4]) return null;
+  return { environment: m[1] as Environment, lookupId: m[2]!, prefix: `kw_${m[1]}_${m[2]}` };
+}
+
+/**
+ * SHA-256 of the whole key. The secret has ~190 bits from a CSPRNG, so a slow hash buys nothing
+ * and a fast one keeps verification on every request cheap; no pepper has to be shared.
+ */
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+export function hashMatches(key: string, expectedHex: string): boolean {
+  const actual = createHash('sha256').update(key).digest();
+  const expected = Buffer.from(expectedHex, 'hex');
+  if (expected.length !== actual.length) return timingSafeEqual(actual, actual) && false;
+  return timingSafeEqual(actual, expected);
+}

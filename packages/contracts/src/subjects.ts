@@ -1,0 +1,49 @@
+import type { KeyEventType } from './events';
+
+/**
+ * Every NATS subject, in one table. Event subjects (`keyway.keys.>`, captured by the JetStream
+ * stream) and request subjects (`keyway.rpc.>`) never overlap: a stream that captured a request
+ * subject would answer the request itself.
+ */
+export const STREAM_NAME = 'KEYWAY';
+export const EVENT_SUBJECTS = 'keyway.keys.>';
+export const eventSubject = (type: KeyEventType): string => `keyway.keys.${type}`;
+
+/** Core NATS (not JetStream) fan-out to every live gateway: drop this prefix from your cache. */
+export const GATEWAY_INVALIDATE = 'keyway.gateway.invalidate';
+
+export const Rpc = {
+  tenantsCreate: 'keyway.rpc.identity.tenants.create',
+  keysVerify: 'keyway.rpc.identity.keys.verify',
+  keysCreate: 'keyway.rpc.identity.keys.create',
+  keysList: 'keyway.rpc.identity.keys.list',
+  keysGet: 'keyway.rpc.identity.keys.get',
+  keysUpdate: 'keyway.rpc.identity.keys.update',
+  keysRotate: 'keyway.rpc.identity.keys.rotate',
+  keysRevoke: 'keyway.rpc.identity.keys.revoke',
+  usersList: 'keyway.rpc.identity.users.list',
+  usersGet: 'keyway.rpc.identity.users.get',
+  usersCreate: 'keyway.rpc.identity.users.create',
+  usersUpdate: 'keyway.rpc.identity.users.update',
+  usersDelete: 'keyway.rpc.identity.users.delete',
+  contactsList: 'keyway.rpc.contacts.contacts.list',
+  contactsGet: 'keyway.rpc.contacts.contacts.get',
+  contactsCreate: 'keyway.rpc.contacts.contacts.create',
+  contactsUpdate: 'keyway.rpc.contacts.contacts.update',
+  contactsDelete: 'keyway.rpc.contacts.contacts.delete',
+  accountsList: 'keyway.rpc.contacts.accounts.list',
+  accountsGet: 'keyway.rpc.contacts.accounts.get',
+  accountsCreate: 'keyway.rpc.contacts.accounts.create',
+  accountsUpdate: 'keyway.rpc.contacts.accounts.update',
+  accountsDelete: 'keyway.rpc.contacts.accounts.delete',
+  journeysList: 'keyway.rpc.journeys.journeys.list',
+  journeysGet: 'keyway.rpc.journeys.journeys.get',
+  journeysCreate: 'keyway.rpc.journeys.journeys.create',
+  journeysUpdate: 'keyway.rpc.journeys.journeys.update',
+  journeysDelete: 'keyway.rpc.journeys.journeys.delete',
+  journeysAddTouchpoint: 'keyway.rpc.journeys.journeys.touchpoints.add',
+  journeysAddConversion: 'keyway.rpc.journeys.journeys.conversions.add',
+  auditKeyLogs: 'keyway.rpc.audit.keys.logs',
+  health: (service: string): string => `keyway.rpc.${service}.health`,
+} as const;
+export type RpcSubject = Exclude<(typeof Rpc)[keyof typeof Rpc], (s: string) => string>;

@@ -1,0 +1,6 @@
+export * from './config';
+export * from './health';
+export * from './logger';
+export * from './nats.module';
+export * from './rpc';
+export * from './service';

@@ -1,0 +1,30 @@
+import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+
+export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
+export const InjectNats = (): ParameterDecorator => Inject(NATS_CONNECTION);
+
+/** The service's own NATS connection for JetStream and direct publishes; drained on shutdown. */
+@Global()
+@Module({})
+export class NatsModule implements OnApplicationShutdown {
+  constructor(@Inject(NATS_CONNECTION) private readonly nc: NatsConnection) {}
+
+  static forRoot(url: string, name: string): DynamicModule {
+    return {
+      module: NatsModule,
+      providers: [
+        {
+          provide: NATS_CONNECTION,
+          useFactory: () =>
+            connect({ servers: url.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 250 }),
+        },
+      ],
+      exports: [NATS_CONNECTION],
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
+  }
+}

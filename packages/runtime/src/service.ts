@@ -1,0 +1,53 @@
+import type { INestApplication, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Transport, type MicroserviceOptions } from '@nestjs/microservices';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
+import type { BaseEnv } from './config';
+import { RpcErrorFilter } from './rpc';
+
+export interface ServiceOptions {
+  name: string;
+  module: Type<unknown> | import('@nestjs/common').DynamicModule;
+  config: BaseEnv;
+}
+
+/**
+ * A service is a Nest app with two edges: NATS request-reply in the service's queue group (so
+ * replicas share the load) and a small HTTP server for /health. On SIGTERM it stops taking new
+ * requests, lets in-flight ones finish within SHUTDOWN_GRACE_MS, and drains NATS.
+ */
+export async function startService(opts: ServiceOptions): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(opts.module, new FastifyAdapter(), {
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  // Before connectMicroservice: inheritAppConfig copies the global filters at that moment.
+  app.useGlobalFilters(new RpcErrorFilter());
+  app.connectMicroservice<MicroserviceOptions>(
+    {
+      transport: Transport.NATS,
+      options: {
+        servers: opts.config.NATS_URL.split(','),
+        name: `${opts.name}-rpc`,
+        queue: opts.name,
+        gracefulShutdown: true,
+        gracePeriod: Math.min(opts.config.SHUTDOWN_GRACE_MS, 2_000),
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+      },
+    },
+    { inheritAppConfig: true },
+  );
+  app.enableShutdownHooks();
+  await app.startAllMicroservices();
+  await app.listen({ port: opts.config.HEALTH_PORT ?? 0, host: opts.config.HOST });
+  return app;
+}
+
+export function httpAddress(app: INestApplication): string {
+  const server = app.getHttpServer() as { address(): { port: number; address: string } | string | null };
+  const addr = server.address();
+  if (addr === null || typeof addr === 'string') throw new Error('server is not listening on TCP');
+  return `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
+}
