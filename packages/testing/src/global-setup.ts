@@ -1,0 +1,6 @@
+import { runId } from './index';
+
+/** Runs once per jest run: fixes the run id every worker and child process inherits. */
+export default async function globalSetup(): Promise<void> {
+  runId();
+}

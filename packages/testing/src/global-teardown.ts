@@ -1,0 +1,9 @@
+import { dropDatabases } from '@keyway/database';
+import { pgAdminUrl, portAnswers, runId } from './index';
+
+/** Whatever a crashed test file left behind: every database of this run goes. */
+export default async function globalTeardown(): Promise<void> {
+  const pg = new URL(pgAdminUrl());
+  if (!(await portAnswers(pg.hostname, Number(pg.port || 5432)))) return;
+  await dropDatabases(pgAdminUrl(), `keyway_t${runId()}_`);
+}

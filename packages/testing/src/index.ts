@@ -1,0 +1,212 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dropDatabases } from '@keyway/database';
+
+/**
+ * The test harness. Each jest run has an id (set once by the global setup); each test file asks
+ * for its own infrastructure with a label, and gets:
+ *  - a database base URL `keyway_t<run>_<label>` (each service derives `<base>_<service>` from it),
+ *  - its own nats-server with JetStream (a child process on a free port, its own store dir), so
+ *    stream names and subjects never collide with another file or run, and a test can restart it,
+ *  - a Redis key prefix.
+ * Local servers are used when they answer (our machines and CI); otherwise, when a Docker engine
+ * answers, testcontainers starts them.
+ */
+export const runId = (): string => {
+  if (!process.env.KEYWAY_TEST_RUN) process.env.KEYWAY_TEST_RUN = `${Date.now().toString(36)}${process.pid.toString(36)}`;
+  return process.env.KEYWAY_TEST_RUN;
+};
+
+const DEFAULT_PG = 'postgres://postgres@127.0.0.1:5432/postgres';
+export const pgAdminUrl = (): string => process.env.TEST_DATABASE_URL ?? process.env.KEYWAY_TEST_PG ?? DEFAULT_PG;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export async function portAnswers(host: string, port: number, timeoutMs = 1_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.connect(port, host);
+  });
+}
+
+const NATS_BINARIES = [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
+export const natsServerBinary = (): string | undefined => NATS_BINARIES.find((p): p is string => !!p && existsSync(p));
+
+/** A private nats-server with JetStream: its own port and store, stoppable and restartable. */
+export class PrivateNats {
+  private child: ChildProcess | undefined;
+  private readonly storeDir = mkdtempSync(join(tmpdir(), 'keyway-nats-'));
+  private constructor(readonly port: number, private readonly binary: string) {}
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<PrivateNats> {
+    const binary = natsServerBinary();
+    if (!binary) throw new Error('nats-server is not installed (apt-get install nats-server)');
+    const nats = new PrivateNats(await freePort(), binary);
+    await nats.startProcess();
+    return nats;
+  }
+
+  async startProcess(): Promise<void> {
+    this.child = spawn(this.binary, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir], {
+      stdio: 'ignore',
+    });
+    const deadline = Date.now() + 10_000;
+    while (!(await portAnswers('127.0.0.1', this.port, 200))) {
+      if (Date.now() > deadline) throw new Error(`nats-server did not start on ${this.port}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** SIGKILL, like a crash: nothing is flushed politely. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.startProcess();
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.storeDir, { recursive: true, force: true });
+  }
+}
+
+export interface TestInfra {
+  label: string;
+  /** Base database URL; services derive `<base>_<service>`. */
+  databaseUrl: string;
+  natsUrl: string;
+  redisUrl: string | undefined;
+  redisPrefix: string;
+  stream: string;
+  nats: PrivateNats | undefined;
+  /** Environment for a service started by this test (in-process or as a child process). */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+async function dockerAnswers(): Promise<boolean> {
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    await getContainerRuntimeClient();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function startInfra(label: string): Promise<TestInfra> {
+  const safeLabel = label.toLowerCase().replace(/[^a-z0-9]/g, '_').slice(0, 20);
+  const run = runId();
+  const stopFns: Array<() => Promise<unknown>> = [];
+
+  let pgUrl = pgAdminUrl();
+  const pg = new URL(pgUrl);
+  if (!(await portAnswers(pg.hostname, Number(pg.port || 5432)))) {
+    if (!(await dockerAnswers())) {
+      throw new Error(`Postgres does not answer at ${pg.host} and no Docker engine answers for testcontainers`);
+    }
+    const { GenericContainer, Wait } = await import('testcontainers');
+    const c = await new GenericContainer('postgres:16-alpine')
+      .withEnvironment({ POSTGRES_HOST_AUTH_METHOD: 'trust' })
+      .withExposedPorts(5432)
+      .withWaitStrategy(Wait.forLogMessage(/ready to accept connections/, 2))
+      .start();
+    stopFns.push(() => c.stop());
+    pgUrl = `postgres://postgres@${c.getHost()}:${c.getMappedPort(5432)}/postgres`;
+  }
+  const dbBase = `keyway_t${run}_${safeLabel}`;
+  const databaseUrl = Object.assign(new URL(pgUrl), { pathname: `/${dbBase}` }).toString();
+  stopFns.push(() => dropDatabases(pgUrl, dbBase));
+
+  let nats: PrivateNats | undefined;
+  let natsUrl: string;
+  if (natsServerBinary()) {
+    nats = await PrivateNats.start();
+    natsUrl = nats.url;
+    const n = nats;
+    stopFns.push(() => n.stop());
+  } else if (await dockerAnswers()) {
+    const { GenericContainer, Wait } = await import('testcontainers');
+    const c = await new GenericContainer('nats:2.10-alpine')
+      .withCommand(['-js'])
+      .withExposedPorts(4222)
+      .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
+      .start();
+    stopFns.push(() => c.stop());
+    natsUrl = `nats://${c.getHost()}:${c.getMappedPort(4222)}`;
+  } else {
+    throw new Error('Neither nats-server nor a Docker engine is available for the tests');
+  }
+
+  const redisUrl = (await portAnswers('127.0.0.1', 6379)) ? (process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379') : undefined;
+  const stream = `KEYWAY_T${run}_${safeLabel}`.toUpperCase();
+  const redisPrefix = `keyway:t${run}:${safeLabel}:`;
+  const env: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    NATS_URL: natsUrl,
+    KEYWAY_STREAM: stream,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    HEALTH_PORT: '0',
+    REDIS_PREFIX: redisPrefix,
+    ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+  };
+  return {
+    label: safeLabel,
+    databaseUrl,
+    natsUrl,
+    redisUrl,
+    redisPrefix,
+    stream,
+    nats,
+    env,
+    async stop() {
+      for (const fn of stopFns.reverse()) await fn().catch(() => undefined);
+    },
+  };
+}
+
+/** Polls until `fn` returns a truthy value or the deadline passes (then throws with the last error). */
+export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms${lastErr ? `: ${String(lastErr)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
