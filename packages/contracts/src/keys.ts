@@ -146,3 +146,10 @@ export type VerificationRecord = z.infer<typeof VerificationRecord>;
 export const VerifyRequest = z.object({ lookup_id: z.string().regex(/^[a-z0-9]{8}$/) });
 export const VerifyReply = z.object({ record: VerificationRecord.nullable() });
 export type VerifyReply = z.infer<typeof VerifyReply>;
+
+/** Identity → every gateway: these look-up ids (the 8 characters of a prefix) are stale. */
+export const Invalidation = z.object({ lookup_ids: z.array(z.string()), key_id: z.string() });
+export type Invalidation = z.infer<typeof Invalidation>;
+export const InvalidationAck = z.object({ gateway_id: z.string() });
+export const GatewayHeartbeat = z.object({ gateway_id: z.string(), at: z.string() });
+export type GatewayHeartbeat = z.infer<typeof GatewayHeartbeat>;

@@ -9,8 +9,14 @@ export const STREAM_NAME = 'KEYWAY';
 export const EVENT_SUBJECTS = 'keyway.keys.>';
 export const eventSubject = (type: KeyEventType): string => `keyway.keys.${type}`;
 
-/** Core NATS (not JetStream) fan-out to every live gateway: drop this prefix from your cache. */
+/**
+ * Core NATS (not JetStream) fan-out to every live gateway: drop these look-up ids from your cache
+ * and answer (an `InvalidationAck`) once dropped. Identity answers a revoke, disable, rotation or
+ * re-scope only after every live gateway has acknowledged, or a bounded wait has passed.
+ */
 export const GATEWAY_INVALIDATE = 'keyway.gateway.invalidate';
+/** Every gateway announces itself here about once a second, so identity knows whom to wait for. */
+export const GATEWAY_HEARTBEAT = 'keyway.gateway.heartbeat';
 
 export const Rpc = {
   tenantsCreate: 'keyway.rpc.identity.tenants.create',
