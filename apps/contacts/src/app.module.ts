@@ -6,7 +6,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import { SERVICE, type ContactsConfig } from './config';
-import { AccountEntity, ContactEntity } from './contacts/contact.entity';
+import { AccountEntity } from './accounts/account.entity';
+import { AccountsModule } from './accounts/accounts.module';
+import { ContactEntity } from './contacts/contact.entity';
 import { ContactsModule } from './contacts/contacts.module';
 import { migrations } from './migrations';
 
@@ -36,6 +38,7 @@ export class AppModule {
             nats: () => nc.flush(),
           }),
         }),
+        AccountsModule,
         ContactsModule,
       ],
     };

@@ -12,7 +12,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import type { z } from 'zod';
-import { AccountEntity, ContactEntity } from './contact.entity';
+import { AccountsService } from '../accounts/accounts.service';
+import { ContactEntity } from './contact.entity';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -34,7 +35,7 @@ function view(c: ContactEntity): ContactView {
 export class ContactsService {
   constructor(
     @InjectRepository(ContactEntity) private readonly contacts: Repository<ContactEntity>,
-    @InjectRepository(AccountEntity) private readonly accounts: Repository<AccountEntity>,
+    private readonly accounts: AccountsService,
   ) {}
 
   async list(tenantId: string, q: z.infer<typeof ContactListQuery>): Promise<Page<ContactView>> {
@@ -95,7 +96,7 @@ export class ContactsService {
   }
 
   private async assertAccount(tenantId: string, accountId: string): Promise<void> {
-    if (!(await this.accounts.existsBy({ tenant_id: tenantId, id: accountId }))) {
+    if (!(await this.accounts.exists(tenantId, accountId))) {
       throw new KeywayError('invalid_request', 'The account does not exist', {
         details: [{ field: 'account_id', message: `no account ${accountId}` }],
       });

@@ -1,0 +1,98 @@
+import {
+  KeywayError,
+  newId,
+  toPage,
+  type AccountView,
+  type CreateAccountBody,
+  type Page,
+  type PageQuery,
+  type UpdateAccountBody,
+} from '@keyway/contracts';
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import type { z } from 'zod';
+import { AccountEntity } from './account.entity';
+
+function view(a: AccountEntity): AccountView {
+  return {
+    id: a.id,
+    name: a.name,
+    domain: a.domain,
+    properties: a.properties,
+    created_at: a.created_at.toISOString(),
+    updated_at: a.updated_at.toISOString(),
+  };
+}
+
+@Injectable()
+export class AccountsService {
+  constructor(@InjectRepository(AccountEntity) private readonly accounts: Repository<AccountEntity>) {}
+
+  async list(tenantId: string, q: PageQuery): Promise<Page<AccountView>> {
+    const [rows, total] = await this.accounts
+      .createQueryBuilder('a')
+      .where('a.tenant_id = :tenantId', { tenantId })
+      .orderBy('a.created_at', 'DESC')
+      .addOrderBy('a.id', 'DESC')
+      .skip((q.page - 1) * q.pageSize)
+      .take(q.pageSize)
+      .getManyAndCount();
+    return toPage(rows.map(view), total, q);
+  }
+
+  async get(tenantId: string, id: string): Promise<AccountView> {
+    return view(await this.find(tenantId, id));
+  }
+
+  async create(tenantId: string, body: z.infer<typeof CreateAccountBody>): Promise<AccountView> {
+    const now = new Date();
+    const entity = this.accounts.create({
+      id: newId('account'),
+      tenant_id: tenantId,
+      name: body.name,
+      domain: body.domain ?? null,
+      properties: body.properties,
+      created_at: now,
+      updated_at: now,
+    });
+    await this.accounts.insert(entity);
+    return view(entity);
+  }
+
+  async update(tenantId: string, id: string, body: z.infer<typeof UpdateAccountBody>): Promise<AccountView> {
+    const entity = await this.find(tenantId, id);
+    if (body.name !== undefined) entity.name = body.name;
+    if (body.domain !== undefined) entity.domain = body.domain;
+    if (body.properties !== undefined) entity.properties = body.properties;
+    entity.updated_at = new Date();
+    // Scoped by tenant again so a row can never be written through another tenant's id.
+    const result = await this.accounts.update(
+      { tenant_id: tenantId, id },
+      { name: entity.name, domain: entity.domain, properties: entity.properties, updated_at: entity.updated_at },
+    );
+    if (!result.affected) throw notFound(id); // deleted since we read it
+    return view(entity);
+  }
+
+  /** Contacts that pointed at the account keep existing; the foreign key sets their account_id to null. */
+  async remove(tenantId: string, id: string): Promise<void> {
+    const result = await this.accounts.delete({ tenant_id: tenantId, id });
+    if (!result.affected) throw notFound(id);
+  }
+
+  /** For other features of this service that reference an account (contacts.account_id). */
+  exists(tenantId: string, id: string): Promise<boolean> {
+    return this.accounts.existsBy({ tenant_id: tenantId, id });
+  }
+
+  private async find(tenantId: string, id: string): Promise<AccountEntity> {
+    const entity = await this.accounts.findOneBy({ tenant_id: tenantId, id });
+    if (!entity) throw notFound(id);
+    return entity;
+  }
+}
+
+function notFound(id: string): KeywayError {
+  return new KeywayError('not_found', `No account ${id}`);
+}
