@@ -56,23 +56,22 @@ export class AccountsService {
       created_at: now,
       updated_at: now,
     });
-    await this.accounts.insert(entity);
+    await this.accounts.save(entity);
     return view(entity);
   }
 
   async update(tenantId: string, id: string, body: z.infer<typeof UpdateAccountBody>): Promise<AccountView> {
-    const entity = await this.find(tenantId, id);
-    if (body.name !== undefined) entity.name = body.name;
-    if (body.domain !== undefined) entity.domain = body.domain;
-    if (body.properties !== undefined) entity.properties = body.properties;
-    entity.updated_at = new Date();
-    // Scoped by tenant again so a row can never be written through another tenant's id.
-    const result = await this.accounts.update(
-      { tenant_id: tenantId, id },
-      { name: entity.name, domain: entity.domain, properties: entity.properties, updated_at: entity.updated_at },
-    );
-    if (!result.affected) throw notFound(id); // deleted since we read it
-    return view(entity);
+    // The row lock keeps a concurrent delete from being undone: save() inserts a row it can't find.
+    return this.accounts.manager.transaction(async (m) => {
+      const entity = await m.findOne(AccountEntity, { where: { tenant_id: tenantId, id }, lock: { mode: 'pessimistic_write' } });
+      if (!entity) throw notFound(id);
+      if (body.name !== undefined) entity.name = body.name;
+      if (body.domain !== undefined) entity.domain = body.domain;
+      if (body.properties !== undefined) entity.properties = body.properties;
+      entity.updated_at = new Date();
+      await m.save(entity);
+      return view(entity);
+    });
   }
 
   /** Contacts that pointed at the account keep existing; the foreign key sets their account_id to null. */
