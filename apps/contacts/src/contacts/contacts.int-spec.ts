@@ -1,20 +1,34 @@
 import { startInfra, type TestInfra } from '@keyway/testing';
 import { loadConfig, startService } from '@keyway/runtime';
-import { Rpc } from '@keyway/contracts';
+import { Rpc, type AccountView, type ContactView, type ErrorBody, type Page } from '@keyway/contracts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { INestApplication } from '@nestjs/common';
 import { AppModule } from '../app.module';
 import { ContactsEnv, SERVICE } from '../config';
+
+interface Reply<T> {
+  response?: T;
+  err?: ErrorBody;
+}
 
 describe('contacts over NATS', () => {
   let infra: TestInfra;
   let app: INestApplication;
   let nc: NatsConnection;
   const ctx = (tenant: string) => ({ tenant_id: tenant, actor: { type: 'key', id: 'key_test' }, request_id: 'req_1', scopes: [] });
-  const call = async (subject: string, data: unknown) => {
+  const call = async <T = unknown>(subject: string, data: unknown): Promise<Reply<T>> => {
     const m = await nc.request(subject, JSON.stringify({ pattern: subject, data, id: '1' }), { timeout: 5_000 });
-    return m.json<{ response?: unknown; err?: { code: string } }>();
+    return m.json<Reply<T>>();
   };
+  const ok = async <T>(subject: string, data: unknown): Promise<T> => {
+    const r = await call<T>(subject, data);
+    if (r.err) throw new Error(`${subject}: ${JSON.stringify(r.err)}`);
+    return r.response as T;
+  };
+  const createContact = (tenant: string, body: Record<string, unknown>) => ok<ContactView>(Rpc.contactsCreate, { ctx: ctx(tenant), body });
+  const createAccount = (tenant: string, name: string) => ok<AccountView>(Rpc.accountsCreate, { ctx: ctx(tenant), body: { name } });
+  const list = (tenant: string, query: Record<string, string>) => ok<Page<ContactView>>(Rpc.contactsList, { ctx: ctx(tenant), query });
+  const tick = () => new Promise((r) => setTimeout(r, 3));
 
   beforeAll(async () => {
     infra = await startInfra('contacts');
@@ -32,10 +46,161 @@ describe('contacts over NATS', () => {
     const created = await call(Rpc.contactsCreate, { ctx: ctx('ten_a'), body: { type: 'lead', name: 'Ada', email: 'ada@example.com' } });
     const id = (created.response as { id: string }).id;
     expect(id).toMatch(/^ct_/);
-    const list = await call(Rpc.contactsList, { ctx: ctx('ten_a'), query: {} });
-    expect(list.response).toMatchObject({ total: 1, page: 1, pageSize: 10, hasMore: false });
+    const listed = await call(Rpc.contactsList, { ctx: ctx('ten_a'), query: {} });
+    expect(listed.response).toMatchObject({ total: 1, page: 1, pageSize: 10, hasMore: false });
     expect((await call(Rpc.contactsGet, { ctx: ctx('ten_b'), params: { id } })).err?.code).toBe('not_found');
     const dup = await call(Rpc.contactsCreate, { ctx: ctx('ten_a'), body: { type: 'lead', name: 'Ada', email: 'ada@example.com' } });
     expect(dup.err?.code).toBe('conflict');
+  });
+
+  it('keeps email (case-insensitively) and external_id unique per tenant only', async () => {
+    await createContact('ten_u', { type: 'user', name: 'U1', email: 'Same@Example.com', external_id: 'ext-1' });
+    const upper = await call(Rpc.contactsCreate, { ctx: ctx('ten_u'), body: { type: 'user', name: 'U2', email: 'same@example.COM' } });
+    expect(upper.err?.code).toBe('conflict');
+    const ext = await call(Rpc.contactsCreate, { ctx: ctx('ten_u'), body: { type: 'user', name: 'U3', email: 'u3@example.com', external_id: 'ext-1' } });
+    expect(ext.err?.code).toBe('conflict');
+    // Another tenant may hold the same email and external_id.
+    await createContact('ten_u2', { type: 'user', name: 'U1', email: 'same@example.com', external_id: 'ext-1' });
+  });
+
+  describe('list filters and pagination', () => {
+    const T = 'ten_filters';
+    let acme: AccountView;
+    let globex: AccountView;
+    const byName: Record<string, ContactView> = {};
+
+    beforeAll(async () => {
+      acme = await createAccount(T, 'Acme');
+      globex = await createAccount(T, 'Globex');
+      const people = [
+        { type: 'user', name: 'Grace Hopper', email: 'grace@acme.test', account_id: acme.id },
+        { type: 'lead', name: 'Alan Turing', email: 'alan@globex.test', account_id: globex.id },
+        { type: 'lead', name: 'Ada Lovelace', email: 'ada@acme.test', account_id: acme.id },
+        { type: 'partner', name: 'Edsger Dijkstra', email: 'edsger@partners.test' },
+        { type: 'user', name: '100% Barbara', email: 'barbara@liskov.test' },
+      ];
+      for (const p of people) {
+        byName[p.name] = await createContact(T, p);
+        await tick();
+      }
+      await createContact('ten_filters_other', { type: 'user', name: 'Grace Elsewhere', email: 'grace@acme.test' });
+    });
+    const names = (page: Page<ContactView>) => page.data.map((c) => c.name);
+
+    it('lists the tenant newest first', async () => {
+      const all = await list(T, {});
+      expect(all).toMatchObject({ total: 5, page: 1, pageSize: 10, hasMore: false });
+      expect(names(all)).toEqual(['100% Barbara', 'Edsger Dijkstra', 'Ada Lovelace', 'Alan Turing', 'Grace Hopper']);
+    });
+
+    it('filters by q on name or email, case-insensitively, with wildcards taken literally', async () => {
+      expect(names(await list(T, { q: 'GRACE' }))).toEqual(['Grace Hopper']);
+      expect(names(await list(T, { q: 'acme.test' })).sort()).toEqual(['Ada Lovelace', 'Grace Hopper']);
+      expect(names(await list(T, { q: '100%' }))).toEqual(['100% Barbara']);
+      expect((await list(T, { q: '%' })).total).toBe(1);
+      expect((await list(T, { q: '_' })).total).toBe(0);
+      expect((await list(T, { q: 'nobody' })).total).toBe(0);
+    });
+
+    it('filters by type and by account_id, alone and together', async () => {
+      expect(names(await list(T, { type: 'lead' }))).toEqual(['Ada Lovelace', 'Alan Turing']);
+      expect(names(await list(T, { account_id: acme.id }))).toEqual(['Ada Lovelace', 'Grace Hopper']);
+      expect(names(await list(T, { account_id: acme.id, type: 'lead' }))).toEqual(['Ada Lovelace']);
+      expect(names(await list(T, { account_id: globex.id, q: 'ada' }))).toEqual([]);
+      // Another tenant's account id matches nothing here, and reveals nothing.
+      const theirs = await createAccount('ten_filters_other', 'Theirs');
+      expect((await list(T, { account_id: theirs.id })).total).toBe(0);
+      const badType = await call(Rpc.contactsList, { ctx: ctx(T), query: { type: 'customer' } });
+      expect(badType.err).toMatchObject({ code: 'invalid_request', details: [expect.objectContaining({ field: 'type' })] });
+    });
+
+    it('pages with total and hasMore, and bounds pageSize', async () => {
+      const p1 = await list(T, { page: '1', pageSize: '2' });
+      const p2 = await list(T, { page: '2', pageSize: '2' });
+      const p3 = await list(T, { page: '3', pageSize: '2' });
+      expect(p1).toMatchObject({ page: 1, pageSize: 2, total: 5, hasMore: true });
+      expect(p2).toMatchObject({ page: 2, pageSize: 2, total: 5, hasMore: true });
+      expect(p3).toMatchObject({ page: 3, pageSize: 2, total: 5, hasMore: false });
+      expect([...names(p1), ...names(p2), ...names(p3)]).toEqual(names(await list(T, {})));
+      const filtered = await list(T, { type: 'lead', pageSize: '1' });
+      expect(filtered).toMatchObject({ total: 2, hasMore: true, data: [expect.objectContaining({ name: 'Ada Lovelace' })] });
+      expect(await list(T, { page: '4', pageSize: '2' })).toMatchObject({ data: [], total: 5, hasMore: false });
+      for (const query of [{ pageSize: '51' }, { pageSize: '0' }, { page: '0' }, { page: 'two' }]) {
+        const r = await call(Rpc.contactsList, { ctx: ctx(T), query });
+        expect(r.err?.code).toBe('invalid_request');
+      }
+    });
+  });
+
+  it('changes only the given fields on PATCH', async () => {
+    const account = await createAccount('ten_patch', 'Initech');
+    const c = await createContact('ten_patch', {
+      type: 'lead',
+      name: 'Peter',
+      email: 'peter@initech.test',
+      external_id: 'p-1',
+      account_id: account.id,
+      properties: { plan: 'free' },
+    });
+    await tick();
+    const patched = await ok<ContactView>(Rpc.contactsUpdate, { ctx: ctx('ten_patch'), params: { id: c.id }, body: { type: 'user' } });
+    expect(patched).toEqual({ ...c, type: 'user', updated_at: patched.updated_at });
+    expect(patched.updated_at > c.updated_at).toBe(true);
+
+    const cleared = await ok<ContactView>(Rpc.contactsUpdate, {
+      ctx: ctx('ten_patch'),
+      params: { id: c.id },
+      body: { external_id: null, account_id: null, properties: { plan: 'pro' } },
+    });
+    expect(cleared).toMatchObject({ type: 'user', name: 'Peter', email: 'peter@initech.test', external_id: null, account_id: null, properties: { plan: 'pro' } });
+    expect(await ok(Rpc.contactsGet, { ctx: ctx('ten_patch'), params: { id: c.id } })).toEqual(cleared);
+
+    const other = await createContact('ten_patch', { type: 'lead', name: 'Milton', email: 'milton@initech.test' });
+    const clash = await call(Rpc.contactsUpdate, { ctx: ctx('ten_patch'), params: { id: other.id }, body: { email: 'PETER@initech.test' } });
+    expect(clash.err?.code).toBe('conflict');
+    const empty = await call(Rpc.contactsUpdate, { ctx: ctx('ten_patch'), params: { id: c.id }, body: {} });
+    expect(empty.err?.code).toBe('invalid_request');
+    const foreign = await call(Rpc.contactsUpdate, { ctx: ctx('ten_b'), params: { id: c.id }, body: { name: 'Hijacked' } });
+    expect(foreign.err?.code).toBe('not_found');
+  });
+
+  it('deletes, then answers not_found', async () => {
+    const c = await createContact('ten_del', { type: 'lead', name: 'Gone', email: 'gone@example.com' });
+    expect((await call(Rpc.contactsDelete, { ctx: ctx('ten_other'), params: { id: c.id } })).err?.code).toBe('not_found');
+    const deleted = await call(Rpc.contactsDelete, { ctx: ctx('ten_del'), params: { id: c.id } });
+    expect(deleted.err).toBeUndefined();
+    expect(deleted.response).toBeNull();
+    expect((await call(Rpc.contactsGet, { ctx: ctx('ten_del'), params: { id: c.id } })).err?.code).toBe('not_found');
+    expect((await call(Rpc.contactsUpdate, { ctx: ctx('ten_del'), params: { id: c.id }, body: { name: 'Back' } })).err?.code).toBe('not_found');
+    expect((await call(Rpc.contactsDelete, { ctx: ctx('ten_del'), params: { id: c.id } })).err?.code).toBe('not_found');
+    // The email is free again.
+    await createContact('ten_del', { type: 'lead', name: 'Again', email: 'gone@example.com' });
+  });
+
+  it('rejects an unknown body field with details, never assigning it', async () => {
+    const r = await call(Rpc.contactsCreate, { ctx: ctx('ten_a'), body: { type: 'lead', name: 'Eve', email: 'eve@example.com', role: 'admin' } });
+    expect(r.err).toMatchObject({ code: 'invalid_request', error: expect.any(String) });
+    expect(r.err?.details).toEqual([expect.objectContaining({ message: expect.stringContaining('role') })]);
+    const c = await createContact('ten_a', { type: 'lead', name: 'Eve', email: 'eve@example.com' });
+    const u = await call(Rpc.contactsUpdate, { ctx: ctx('ten_a'), params: { id: c.id }, body: { name: 'Eve 2', tenant_id: 'ten_b' } });
+    expect(u.err?.code).toBe('invalid_request');
+    const bad = await call(Rpc.contactsCreate, { ctx: ctx('ten_a'), body: { type: 'lead', name: 'Eve', email: 'not-an-email' } });
+    expect(bad.err).toMatchObject({ code: 'invalid_request', details: [expect.objectContaining({ field: 'email' })] });
+    expect(await ok(Rpc.contactsGet, { ctx: ctx('ten_a'), params: { id: c.id } })).toEqual(c);
+  });
+
+  it("rejects a contact that references another tenant's account, on create and on update", async () => {
+    const theirs = await createAccount('ten_b', 'Not yours');
+    const created = await call(Rpc.contactsCreate, {
+      ctx: ctx('ten_a'),
+      body: { type: 'lead', name: 'Mallory', email: 'mallory@example.com', account_id: theirs.id },
+    });
+    expect(created.err).toMatchObject({ code: 'invalid_request', details: [expect.objectContaining({ field: 'account_id' })] });
+    const c = await createContact('ten_a', { type: 'lead', name: 'Mallory', email: 'mallory@example.com' });
+    const updated = await call(Rpc.contactsUpdate, { ctx: ctx('ten_a'), params: { id: c.id }, body: { account_id: theirs.id } });
+    expect(updated.err).toMatchObject({ code: 'invalid_request', details: [expect.objectContaining({ field: 'account_id' })] });
+    const missing = await call(Rpc.contactsUpdate, { ctx: ctx('ten_a'), params: { id: c.id }, body: { account_id: 'acc_doesnotexist' } });
+    expect(missing.err?.code).toBe('invalid_request');
+    expect(await ok<ContactView>(Rpc.contactsGet, { ctx: ctx('ten_a'), params: { id: c.id } })).toMatchObject({ account_id: null });
   });
 });

@@ -76,12 +76,16 @@ export class ContactsService {
   }
 
   async update(tenantId: string, id: string, body: z.infer<typeof UpdateContactBody>): Promise<ContactView> {
-    const entity = await this.find(tenantId, id);
-    if (body.account_id) await this.assertAccount(tenantId, body.account_id);
-    Object.assign(entity, Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)));
-    entity.updated_at = new Date();
-    await this.save(entity);
-    return view(entity);
+    // The row lock keeps a concurrent delete from being undone: save() inserts a row it can't find.
+    return this.contacts.manager.transaction(async (m) => {
+      const entity = await m.findOne(ContactEntity, { where: { tenant_id: tenantId, id }, lock: { mode: 'pessimistic_write' } });
+      if (!entity) throw notFound(id);
+      if (body.account_id) await this.assertAccount(tenantId, body.account_id);
+      Object.assign(entity, Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)));
+      entity.updated_at = new Date();
+      await this.save(entity, m.getRepository(ContactEntity));
+      return view(entity);
+    });
   }
 
   async remove(tenantId: string, id: string): Promise<void> {
@@ -103,9 +107,9 @@ export class ContactsService {
     }
   }
 
-  private async save(entity: ContactEntity): Promise<void> {
+  private async save(entity: ContactEntity, repo: Repository<ContactEntity> = this.contacts): Promise<void> {
     try {
-      await this.contacts.save(entity);
+      await repo.save(entity);
     } catch (err) {
       if ((err as { driverError?: { code?: string } }).driverError?.code === UNIQUE_VIOLATION) {
         throw new KeywayError('conflict', 'A contact with this email or external_id already exists');
