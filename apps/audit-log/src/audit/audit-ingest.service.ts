@@ -1,0 +1,78 @@
+import { EVENT_SUBJECTS, type KeyEvent } from '@keyway/contracts';
+import { ensureStream, jetStreamContext, type MinimalLogger } from '@keyway/messaging';
+import { NATS_CONNECTION } from '@keyway/runtime';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { AuditLogConfig } from '../config';
+import { BatchConsumer, type BatchItem } from '../jetstream/batch-consumer';
+import { parseAuditEvent } from './audit-event';
+import { AuditEventsRepository } from './audit-events.repository';
+
+export const AUDIT_CONFIG = Symbol('AUDIT_CONFIG');
+
+/** Postgres refused the data itself (SQLSTATE class 22 data exception, 23 integrity violation): a retry would fail the same way. */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { driverError?: { code?: unknown }; code?: unknown } | null)?.driverError?.code ??
+    (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23]/.test(code);
+}
+
+/**
+ * Records every key event from JetStream in `audit_events`. All replicas share one durable
+ * consumer, so each event is written by one of them (and, on a redelivery, written again as a
+ * no-op: the event id is the primary key).
+ */
+@Injectable()
+export class AuditIngestService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly log = new Logger('audit-ingest');
+  private consumer: BatchConsumer<KeyEvent> | undefined;
+
+  constructor(
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    @Inject(AUDIT_CONFIG) private readonly config: AuditLogConfig,
+    private readonly events: AuditEventsRepository,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const ctx = await jetStreamContext(this.nc);
+    // Identity ensures the same stream: whichever starts first creates it, the other finds it.
+    await ensureStream(ctx.jsm, { name: this.config.KEYWAY_STREAM, subjects: [EVENT_SUBJECTS] });
+    this.consumer = await BatchConsumer.start<KeyEvent>({
+      ctx,
+      stream: this.config.KEYWAY_STREAM,
+      durable: this.config.AUDIT_DURABLE,
+      filterSubject: EVENT_SUBJECTS,
+      parse: parseAuditEvent,
+      handle: (items) => this.record(items),
+      isPermanent: isDataError,
+      logger: this.logger(),
+      maxBatch: this.config.AUDIT_BATCH_MAX,
+      writers: this.config.AUDIT_WRITERS,
+      maxDeliver: this.config.AUDIT_MAX_DELIVER,
+      nakDelayMs: this.config.AUDIT_NAK_DELAY_MS,
+      ackWaitMs: this.config.AUDIT_ACK_WAIT_MS,
+    });
+  }
+
+  /** Before NatsModule drains the connection: batches in hand are written and acked first. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.consumer?.stop();
+  }
+
+  /** For readiness: the pull subscription is open. */
+  assertConsuming(): void {
+    if (!this.consumer?.isConsuming) throw new Error('the key event consumer is not running');
+  }
+
+  private async record(items: ReadonlyArray<BatchItem<KeyEvent>>): Promise<void> {
+    await this.events.insert(items.map(({ value, msg }) => ({ event: value, streamSeq: msg.seq })));
+  }
+
+  private logger(): MinimalLogger {
+    return {
+      info: (obj, msg) => this.log.log({ ...obj, msg }),
+      warn: (obj, msg) => this.log.warn({ ...obj, msg }),
+      error: (obj, msg) => this.log.error({ ...obj, msg }),
+    };
+  }
+}
