@@ -1,0 +1,63 @@
+import { ensureDatabase, serviceDatabaseUrl, serviceDataSourceOptions } from '@keyway/database';
+import { HealthModule, loggerParams, NATS_CONNECTION, NatsModule } from '@keyway/runtime';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { LoggerModule } from 'nestjs-pino';
+import { DataSource } from 'typeorm';
+import { IDENTITY_CONFIG, IDENTITY_DATABASE_URL, SERVICE, type IdentityConfig } from './config';
+import { ExpirySweeper } from './keys/expiry.sweeper';
+import { GatewayInvalidation } from './keys/gateway-invalidation';
+import { KeysController } from './keys/keys.controller';
+import { KeysHandler } from './keys/keys.handler';
+import { KeysQueries } from './keys/keys.queries';
+import { LastUsedConsumer } from './keys/last-used.consumer';
+import { migrations } from './migrations';
+import { RelayService } from './relay/relay.service';
+import { TenantsController, TenantsHandler } from './tenants/tenants.controller';
+import { UsersController } from './users/users.controller';
+import { UsersService } from './users/users.service';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: IdentityConfig): DynamicModule {
+    const url = serviceDatabaseUrl(config.DATABASE_URL, SERVICE);
+    return {
+      module: AppModule,
+      imports: [
+        LoggerModule.forRoot(loggerParams(SERVICE, config.LOG_LEVEL)),
+        NatsModule.forRoot(config.NATS_URL, SERVICE),
+        TypeOrmModule.forRootAsync({
+          useFactory: async () => {
+            await ensureDatabase(url);
+            return {
+              ...serviceDataSourceOptions({ url, entities: [], migrations }),
+              migrationsRun: true,
+              migrationsTransactionMode: 'all' as const,
+            };
+          },
+        }),
+        HealthModule.forChecks({
+          inject: [DataSource, NATS_CONNECTION],
+          useFactory: (ds: DataSource, nc: NatsConnection) => ({
+            database: () => ds.query('SELECT 1'),
+            nats: () => nc.flush(),
+          }),
+        }),
+      ],
+      controllers: [KeysController, TenantsController, UsersController],
+      providers: [
+        { provide: IDENTITY_CONFIG, useValue: config },
+        { provide: IDENTITY_DATABASE_URL, useValue: url },
+        KeysQueries,
+        KeysHandler,
+        GatewayInvalidation,
+        ExpirySweeper,
+        LastUsedConsumer,
+        RelayService,
+        TenantsHandler,
+        UsersService,
+      ],
+    };
+  }
+}

@@ -1,0 +1,99 @@
+import { effectiveRateLimit, type KeyView, type RateLimitOverride, type Scope, type VerificationRecord } from '@keyway/contracts';
+import type { EntityManager } from 'typeorm';
+import { statusOf, type KeyState } from './key.decider';
+import type { StoredEvent } from './event-store';
+
+/**
+ * Keeps the read models in step with the events, inside the append's transaction: the key list
+ * (`keys`) from the folded state, and the validity of rotated-away credentials from `rotated`.
+ * The rebuild command calls the same function, so live and rebuilt tables cannot drift apart.
+ */
+export async function project(em: EntityManager, state: KeyState, events: readonly StoredEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const rotated = events.some((e) => e.type === 'rotated');
+  const last = events[events.length - 1]!;
+  await em.query(
+    `INSERT INTO keys (id, tenant_id, name, prefix, scopes, environment, enabled, revoked, expired, expires_at,
+                       rate_limit, metadata, created_at, updated_at, rotated_at, last_used_at, version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL, $16)
+     ON CONFLICT (id) DO UPDATE SET
+       name = EXCLUDED.name, prefix = EXCLUDED.prefix, scopes = EXCLUDED.scopes, enabled = EXCLUDED.enabled,
+       revoked = EXCLUDED.revoked, expired = EXCLUDED.expired, expires_at = EXCLUDED.expires_at,
+       rate_limit = EXCLUDED.rate_limit, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at,
+       rotated_at = EXCLUDED.rotated_at, version = EXCLUDED.version,
+       last_used_at = CASE WHEN $17 THEN NULL ELSE keys.last_used_at END`,
+    [
+      state.id, state.tenant_id, state.name, state.prefix, state.scopes, state.environment, state.enabled,
+      state.revoked, state.expired, state.expires_at, state.rate_limit === null ? null : JSON.stringify(state.rate_limit),
+      JSON.stringify(state.metadata), state.created_at, last.occurred_at, state.rotated_at, state.version, rotated,
+    ],
+  );
+  for (const e of events) {
+    if (e.type !== 'rotated') continue;
+    await em.query(`UPDATE key_credentials SET valid_until = $2 WHERE lookup_id = $1`, [
+      lookupIdOf(e.data.previous_prefix),
+      e.data.previous_valid_until ?? e.occurred_at,
+    ]);
+  }
+}
+
+export const lookupIdOf = (prefix: string): string => prefix.slice(prefix.lastIndexOf('_') + 1);
+
+export interface KeyRow {
+  id: string;
+  tenant_id: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  environment: 'live' | 'test';
+  enabled: boolean;
+  revoked: boolean;
+  expired: boolean;
+  expires_at: Date | null;
+  rate_limit: RateLimitOverride | null;
+  metadata: Record<string, string | number | boolean | null>;
+  created_at: Date;
+  updated_at: Date;
+  rotated_at: Date | null;
+  last_used_at: Date | null;
+  version: number;
+}
+
+export function rowStatus(row: Pick<KeyRow, 'revoked' | 'expired' | 'expires_at' | 'enabled'>, now: Date): KeyView['status'] {
+  return statusOf(
+    { revoked: row.revoked, expired: row.expired, expires_at: row.expires_at?.toISOString() ?? null, enabled: row.enabled } as KeyState,
+    now,
+  );
+}
+
+export function keyView(row: KeyRow, now = new Date()): KeyView {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    scopes: row.scopes as Scope[],
+    environment: row.environment,
+    status: rowStatus(row, now),
+    enabled: row.enabled,
+    created_at: row.created_at.toISOString(),
+    expires_at: row.expires_at?.toISOString() ?? null,
+    last_used_at: row.last_used_at?.toISOString() ?? null,
+    rate_limit: effectiveRateLimit(row.rate_limit),
+    metadata: row.metadata,
+  };
+}
+
+export function verificationRecord(row: KeyRow & { hash: string; valid_until: Date | null; lookup_prefix: string }, now = new Date()): VerificationRecord {
+  return {
+    key_id: row.id,
+    tenant_id: row.tenant_id,
+    prefix: row.lookup_prefix,
+    environment: row.environment,
+    scopes: row.scopes as Scope[],
+    status: rowStatus(row, now),
+    expires_at: row.expires_at?.toISOString() ?? null,
+    valid_until: row.valid_until?.toISOString() ?? null,
+    rate_limit: effectiveRateLimit(row.rate_limit),
+    hash: row.hash,
+  };
+}

@@ -1,0 +1,176 @@
+import {
+  hashKey,
+  mintKey,
+  newId,
+  type Actor,
+  type CreateKeyBody,
+  type IssuedKey,
+  type KeyView,
+  type RotateKeyBody,
+  type UpdateKeyBody,
+} from '@keyway/contracts';
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { IDENTITY_CONFIG, type IdentityConfig } from '../config';
+import { appendToStream, readStream, type StoredEvent } from './event-store';
+import { decide, evolve, replay, type KeyCommand, type KeyState } from './key.decider';
+import { KeyError, StreamVersionConflict } from './key.errors';
+import { lookupIdOf, project } from './key.projection';
+import { GatewayInvalidation } from './gateway-invalidation';
+import { KeysQueries } from './keys.queries';
+
+export interface CommandContext {
+  /** The tenant the caller acts for; null for the system (expiry). */
+  tenant_id: string | null;
+  actor: Actor;
+}
+
+interface NewSecret {
+  key: string;
+  lookupId: string;
+  prefix: string;
+}
+
+/**
+ * The command side: load the stream, decide, append with the expected version and update the
+ * read models in one transaction; on a lost race, retry a bounded number of times, then 409.
+ */
+@Injectable()
+export class KeysHandler {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly queries: KeysQueries,
+    private readonly invalidation: GatewayInvalidation,
+    @Inject(IDENTITY_CONFIG) private readonly config: IdentityConfig,
+  ) {}
+
+  async create(ctx: CommandContext & { tenant_id: string }, body: CreateKeyBody, em?: EntityManager): Promise<IssuedKey> {
+    const id = newId('key');
+    const secret = mintKey(body.environment);
+    const command: KeyCommand = {
+      type: 'create',
+      tenant_id: ctx.tenant_id,
+      name: body.name,
+      scopes: body.scopes,
+      environment: body.environment,
+      expires_at: body.expires_at ?? null,
+      rate_limit: body.rate_limit ?? null,
+      metadata: body.metadata ?? {},
+      prefix: secret.prefix,
+    };
+    const run = async (tx: EntityManager) => {
+      await this.commit(tx, id, ctx, () => [command], secret);
+      return this.queries.view(tx, id);
+    };
+    const view = em ? await run(em) : await this.ds.transaction(run);
+    return { ...view, key: secret.key };
+  }
+
+  async update(ctx: CommandContext, id: string, body: UpdateKeyBody): Promise<KeyView> {
+    const { enabled, ...rest } = body;
+    const changes = {
+      ...rest,
+      ...(rest.metadata === null && { metadata: {} }),
+    } as Extract<KeyCommand, { type: 'update' }>['changes'];
+    await this.execute(ctx, id, () => {
+      const commands: KeyCommand[] = [];
+      if (Object.values(changes).some((v) => v !== undefined)) commands.push({ type: 'update', changes });
+      if (enabled !== undefined) commands.push({ type: enabled ? 'enable' : 'disable' });
+      return commands;
+    });
+    return this.queries.get(ctx.tenant_id, id);
+  }
+
+  async rotate(ctx: CommandContext, id: string, body: RotateKeyBody): Promise<IssuedKey> {
+    let secret: NewSecret | undefined;
+    await this.execute(
+      ctx,
+      id,
+      (state) => {
+        secret = mintKey(state.environment);
+        return [{ type: 'rotate', new_prefix: secret.prefix, grace_period_seconds: body.grace_period_seconds ?? 0 }];
+      },
+      () => secret,
+    );
+    const view = await this.queries.get(ctx.tenant_id, id);
+    return { ...view, key: secret!.key };
+  }
+
+  async revoke(ctx: CommandContext, id: string, reason: string | null): Promise<KeyView> {
+    await this.execute(ctx, id, () => [{ type: 'revoke', reason }]);
+    return this.queries.get(ctx.tenant_id, id);
+  }
+
+  async expire(id: string): Promise<StoredEvent[]> {
+    return this.execute({ tenant_id: null, actor: { type: 'system', id: 'expiry' } }, id, () => [{ type: 'expire' }]);
+  }
+
+  /** Runs commands with retries; after commit, waits for the gateways to drop the key. */
+  private async execute(
+    ctx: CommandContext,
+    id: string,
+    commands: (state: KeyState) => KeyCommand[],
+    secret: () => NewSecret | undefined = () => undefined,
+  ): Promise<StoredEvent[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const events = await this.ds.transaction((tx) => this.commit(tx, id, ctx, commands, undefined, secret));
+        if (events.length > 0) {
+          const lookupIds = new Set<string>();
+          for (const e of events) {
+            lookupIds.add(lookupIdOf(e.prefix));
+            if (e.type === 'rotated') lookupIds.add(lookupIdOf(e.data.previous_prefix));
+          }
+          await this.invalidation.invalidate({ key_id: id, lookup_ids: [...lookupIds] });
+        }
+        return events;
+      } catch (err) {
+        if (!(err instanceof StreamVersionConflict)) throw err;
+        if (attempt >= this.config.APPEND_ATTEMPTS) {
+          throw new KeyError('conflict', `Key ${id} was changed concurrently; try again`);
+        }
+        await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+      }
+    }
+  }
+
+  private async commit(
+    tx: EntityManager,
+    id: string,
+    ctx: CommandContext,
+    commands: (state: KeyState) => KeyCommand[],
+    created?: NewSecret,
+    rotatedSecret: () => NewSecret | undefined = () => undefined,
+  ): Promise<StoredEvent[]> {
+    const now = new Date();
+    const state = replay(id, await readStream(tx, id));
+    if (state.exists && ctx.tenant_id !== null && state.tenant_id !== ctx.tenant_id) {
+      // Another tenant's key: its existence is never revealed.
+      throw new KeyError('not_found', `No key ${id}`);
+    }
+    let current = state;
+    const stored: StoredEvent[] = [];
+    for (const command of commands(state)) {
+      const decided = decide(command, { ...current, tenant_id: current.tenant_id || (ctx.tenant_id ?? '') }, now);
+      const appended = await appendToStream(tx, id, current.version, decided, {
+        tenant_id: current.exists ? current.tenant_id : (ctx.tenant_id ?? ''),
+        actor: ctx.actor,
+        now,
+      });
+      current = appended.reduce(evolve, current);
+      stored.push(...appended);
+    }
+    if (stored.length === 0) return stored;
+    await project(tx, current, stored);
+    const secret = created ?? (stored.some((e) => e.type === 'rotated') ? rotatedSecret() : undefined);
+    if (secret) {
+      await tx.query(`INSERT INTO key_credentials (lookup_id, key_id, hash, valid_until, created_at) VALUES ($1, $2, $3, NULL, $4)`, [
+        secret.lookupId,
+        id,
+        hashKey(secret.key),
+        now,
+      ]);
+    }
+    return stored;
+  }
+}

@@ -1,0 +1,123 @@
+import { Rpc, hashMatches, parseKey, type CreatedTenant, type IssuedKey, type KeyView, type VerifyReply } from '@keyway/contracts';
+import { jetStreamContext } from '@keyway/messaging';
+import { eventually } from '@keyway/testing';
+import { startIdentity, type IdentityHarness } from '../../test/identity-harness';
+import { ExpirySweeper } from './expiry.sweeper';
+
+describe('identity: key lifecycle over NATS', () => {
+  let h: IdentityHarness;
+  let tenant: CreatedTenant;
+
+  beforeAll(async () => {
+    h = await startIdentity('keys');
+    tenant = (await h.call<CreatedTenant>(Rpc.tenantsCreate, { ctx: { ...h.ctx(''), actor: { type: 'operator', id: 'op' } }, body: { name: 'Acme' } })).response!;
+  });
+  afterAll(() => h.close());
+
+  const verify = async (key: string) => {
+    const parsed = parseKey(key)!;
+    const reply = (await h.call<VerifyReply>(Rpc.keysVerify, { lookup_id: parsed.lookupId })).response!;
+    return reply.record && hashMatches(key, reply.record.hash) && (reply.record.valid_until === null || Date.parse(reply.record.valid_until) > Date.now())
+      ? reply.record.status
+      : 'invalid';
+  };
+
+  it('creates a tenant with a root key holding every scope', async () => {
+    expect(tenant.tenant.id).toMatch(/^ten_/);
+    expect(tenant.root_key.scopes).toHaveLength(10);
+    expect(parseKey(tenant.root_key.key)).not.toBeNull();
+    expect(await verify(tenant.root_key.key)).toBe('active');
+  });
+
+  it('creates, lists, rotates with and without grace, disables, revokes', async () => {
+    const ctx = h.ctx(tenant.tenant.id);
+    const created = (await h.call<IssuedKey>(Rpc.keysCreate, { ctx, body: { name: 'ci', scopes: ['contacts:read'], rate_limit: { per_minute: 10 } } })).response!;
+    expect(created.key.startsWith(created.prefix)).toBe(true);
+    expect(created).toMatchObject({ status: 'active', enabled: true, last_used_at: null, rate_limit: { per_minute: 10, burst_per_second: 60 } });
+    const listed = (await h.call<{ total: number; data: KeyView[] }>(Rpc.keysList, { ctx, query: {} })).response!;
+    expect(listed.total).toBe(2);
+    expect(JSON.stringify(listed)).not.toContain(created.key);
+
+    const graceful = (await h.call<IssuedKey>(Rpc.keysRotate, { ctx, params: { id: created.id }, body: { grace_period_seconds: 60 } })).response!;
+    expect(graceful.prefix).not.toBe(created.prefix);
+    expect(await verify(created.key)).toBe('active');
+    expect(await verify(graceful.key)).toBe('active');
+
+    const hard = (await h.call<IssuedKey>(Rpc.keysRotate, { ctx, params: { id: created.id }, body: {} })).response!;
+    expect(await verify(graceful.key)).toBe('invalid');
+    expect(await verify(hard.key)).toBe('active');
+
+    await h.call(Rpc.keysUpdate, { ctx, params: { id: created.id }, body: { enabled: false } });
+    expect(await verify(hard.key)).toBe('disabled');
+    await h.call(Rpc.keysUpdate, { ctx, params: { id: created.id }, body: { enabled: true, name: 'ci-2' } });
+    expect(await verify(hard.key)).toBe('active');
+
+    const revoked = (await h.call<KeyView>(Rpc.keysRevoke, { ctx, params: { id: created.id }, body: {} })).response!;
+    expect(revoked.status).toBe('revoked');
+    expect(await verify(hard.key)).toBe('revoked');
+    expect((await h.call(Rpc.keysUpdate, { ctx, params: { id: created.id }, body: { enabled: true } })).err?.code).toBe('conflict');
+    expect((await h.call(Rpc.keysRotate, { ctx, params: { id: created.id }, body: {} })).err?.code).toBe('conflict');
+  });
+
+  it("answers not_found for another tenant's key on every command", async () => {
+    const other = (await h.call<CreatedTenant>(Rpc.tenantsCreate, { ctx: h.ctx(''), body: { name: 'Other' } })).response!;
+    const id = tenant.root_key.id;
+    const ctx = h.ctx(other.tenant.id);
+    for (const [subject, extra] of [
+      [Rpc.keysGet, {}],
+      [Rpc.keysUpdate, { body: { name: 'x' } }],
+      [Rpc.keysRotate, { body: {} }],
+      [Rpc.keysRevoke, { body: {} }],
+    ] as const) {
+      expect((await h.call(subject, { ctx, params: { id }, ...extra })).err?.code).toBe('not_found');
+    }
+    expect(await verify(tenant.root_key.key)).toBe('active');
+  });
+
+  it('refuses bad input with invalid_request and details', async () => {
+    const ctx = h.ctx(tenant.tenant.id);
+    const past = (await h.call(Rpc.keysCreate, { ctx, body: { name: 'x', scopes: [], expires_at: '2001-01-01T00:00:00Z' } })).err;
+    expect(past?.code).toBe('invalid_request');
+    const badScope = (await h.call(Rpc.keysCreate, { ctx, body: { name: 'x', scopes: ['everything'] } })).err;
+    expect(badScope?.code).toBe('invalid_request');
+    const unknownField = (await h.call(Rpc.keysCreate, { ctx, body: { name: 'x', scopes: [], admin: true } })).err;
+    expect(unknownField?.code).toBe('invalid_request');
+    const grace = (await h.call(Rpc.keysRotate, { ctx, params: { id: tenant.root_key.id }, body: { grace_period_seconds: 86_401 } })).err;
+    expect(grace?.code).toBe('invalid_request');
+  });
+
+  it('8 concurrent rotations: each 200 or 409, exactly one issued secret works', async () => {
+    const ctx = h.ctx(tenant.tenant.id);
+    const key = (await h.call<IssuedKey>(Rpc.keysCreate, { ctx, body: { name: 'contended', scopes: [] } })).response!;
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => h.call<IssuedKey>(Rpc.keysRotate, { ctx, params: { id: key.id }, body: {} })),
+    );
+    for (const a of answers) expect(a.response !== undefined || a.err?.code === 'conflict').toBe(true);
+    const issued = answers.flatMap((a) => (a.response ? [a.response.key] : []));
+    expect(issued.length).toBeGreaterThanOrEqual(1);
+    const working = [];
+    for (const k of [key.key, ...issued]) if ((await verify(k)) === 'active') working.push(k);
+    expect(working).toHaveLength(1);
+    const versions: Array<{ version: number }> = await h.ds.query(`SELECT version FROM events WHERE stream_id = $1 ORDER BY version`, [key.id]);
+    expect(versions.map((v) => v.version)).toEqual(versions.map((_, i) => i + 1));
+  });
+
+  it('expires a key at expires_at, records expired once', async () => {
+    const ctx = h.ctx(tenant.tenant.id);
+    const soon = new Date(Date.now() + 1_500).toISOString();
+    const key = (await h.call<IssuedKey>(Rpc.keysCreate, { ctx, body: { name: 'short', scopes: [], expires_at: soon } })).response!;
+    expect(await verify(key.key)).toBe('active');
+    await eventually(async () => (await verify(key.key)) === 'expired', 5_000);
+    const sweeper = h.app.get(ExpirySweeper);
+    await sweeper.sweep();
+    await sweeper.sweep();
+    const rows: Array<{ n: number }> = await h.ds.query(`SELECT count(*)::int AS n FROM events WHERE stream_id = $1 AND type = 'expired'`, [key.id]);
+    expect(rows[0]!.n).toBe(1);
+  });
+
+  it('relays every committed event to JetStream with the event id as message id', async () => {
+    const { jsm } = await jetStreamContext(h.nc);
+    const total: Array<{ n: number }> = await h.ds.query(`SELECT count(*)::int AS n FROM events`);
+    await eventually(async () => (await jsm.streams.info(h.config.KEYWAY_STREAM)).state.messages === total[0]!.n, 10_000);
+  });
+});

@@ -1,0 +1,36 @@
+import { EVENT_SUBJECTS } from '@keyway/contracts';
+import { ensureStream, jetStreamContext } from '@keyway/messaging';
+import { InjectNats } from '@keyway/runtime';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { IDENTITY_CONFIG, IDENTITY_DATABASE_URL, type IdentityConfig } from '../config';
+import { OutboxRelay } from './outbox-relay';
+
+@Injectable()
+export class RelayService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('OutboxRelay');
+  relay: OutboxRelay | undefined;
+
+  constructor(
+    @InjectNats() private readonly nc: NatsConnection,
+    @Inject(IDENTITY_CONFIG) private readonly config: IdentityConfig,
+    @Inject(IDENTITY_DATABASE_URL) private readonly databaseUrl: string,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const ctx = await jetStreamContext(this.nc);
+    await ensureStream(ctx.jsm, { name: this.config.KEYWAY_STREAM, subjects: [EVENT_SUBJECTS], duplicateWindowMs: 10 * 60_000 });
+    if (!this.config.RELAY_ENABLED) return;
+    this.relay = new OutboxRelay({
+      databaseUrl: this.databaseUrl,
+      js: ctx.js,
+      pollMs: this.config.RELAY_POLL_MS,
+      logger: { info: (o, m) => this.logger.log({ ...o, msg: m }), warn: (o, m) => this.logger.warn({ ...o, msg: m }), error: (o, m) => this.logger.error({ ...o, msg: m }) },
+    });
+    this.relay.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.relay?.stop();
+  }
+}

@@ -1,0 +1,44 @@
+import { CreateUserBody, PageQuery, Rpc, UpdateUserBody } from '@keyway/contracts';
+import { parseRpc } from '@keyway/runtime';
+import { Controller } from '@nestjs/common';
+import { MessagePattern, Payload } from '@nestjs/microservices';
+import { z } from 'zod';
+import { UsersService } from './users.service';
+
+const IdParams = z.object({ id: z.string().min(1).max(100) });
+
+@Controller()
+export class UsersController {
+  constructor(private readonly users: UsersService) {}
+
+  @MessagePattern(Rpc.usersList)
+  list(@Payload() raw: unknown) {
+    const r = parseRpc(raw, { query: PageQuery });
+    return this.users.list(r.ctx.tenant_id, r.query);
+  }
+
+  @MessagePattern(Rpc.usersGet)
+  get(@Payload() raw: unknown) {
+    const r = parseRpc(raw, { params: IdParams });
+    return this.users.get(r.ctx.tenant_id, r.params.id);
+  }
+
+  @MessagePattern(Rpc.usersCreate)
+  create(@Payload() raw: unknown) {
+    const r = parseRpc(raw, { body: CreateUserBody });
+    return this.users.create(r.ctx.tenant_id, r.body);
+  }
+
+  @MessagePattern(Rpc.usersUpdate)
+  update(@Payload() raw: unknown) {
+    const r = parseRpc(raw, { params: IdParams, body: UpdateUserBody });
+    return this.users.update(r.ctx.tenant_id, r.params.id, r.body);
+  }
+
+  @MessagePattern(Rpc.usersDelete)
+  async remove(@Payload() raw: unknown) {
+    const r = parseRpc(raw, { params: IdParams });
+    await this.users.remove(r.ctx.tenant_id, r.params.id);
+    return null;
+  }
+}
