@@ -1,0 +1,4 @@
+import { Init1732435200000 } from './1732435200000-init';
+
+/** Checked-in migrations, in order. Never edit one that has shipped: add a new one. */
+export const migrations = [Init1732435200000];
