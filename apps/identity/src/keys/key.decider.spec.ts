@@ -1,0 +1,211 @@
+import fc from 'fast-check';
+import { decide, evolve, initialKeyState, replay, statusOf, type KeyCommand, type KeyState, type RecordedEvent } from './key.decider';
+import { KeyError } from './key.errors';
+
+const T0 = new Date('2026-01-01T00:00:00Z');
+const create = (over: Partial<Extract<KeyCommand, { type: 'create' }>> = {}): KeyCommand => ({
+  type: 'create',
+  tenant_id: 'ten_a',
+  name: 'k',
+  scopes: ['contacts:read'],
+  environment: 'live',
+  expires_at: null,
+  rate_limit: null,
+  metadata: {},
+  prefix: 'kw_live_aaaaaaaa',
+  ...over,
+});
+
+function run(state: KeyState, command: KeyCommand, now = T0): { state: KeyState; events: RecordedEvent[] } {
+  const events = decide(command, state, now).map((e) => ({ ...e, occurred_at: now.toISOString(), tenant_id: state.tenant_id || 'ten_a' }) as RecordedEvent);
+  return { state: events.reduce(evolve, state), events };
+}
+
+describe('key decider: given / when / then', () => {
+  const created = run(initialKeyState('key_1'), create()).state;
+
+  it('create → created, version 1, active', () => {
+    expect(created).toMatchObject({ exists: true, version: 1, prefix: 'kw_live_aaaaaaaa' });
+    expect(statusOf(created, T0)).toBe('active');
+  });
+
+  it('refuses an expires_at in the past as invalid_request', () => {
+    expect(() => decide(create({ expires_at: '2000-01-01T00:00:00Z' }), initialKeyState('k'), T0)).toThrow(
+      expect.objectContaining({ code: 'invalid_request' }),
+    );
+  });
+
+  it('revoked is final: enable, update, rotate, revoke are conflicts', () => {
+    const revoked = run(created, { type: 'revoke', reason: null }).state;
+    for (const c of [{ type: 'enable' }, { type: 'update', changes: { name: 'x' } }, { type: 'rotate', new_prefix: 'kw_live_bbbbbbbb', grace_period_seconds: 0 }, { type: 'revoke', reason: null }] as KeyCommand[]) {
+      expect(() => decide(c, revoked, T0)).toThrow(expect.objectContaining({ code: 'conflict' }));
+    }
+  });
+
+  it('a command on a key that does not exist is not_found', () => {
+    expect(() => decide({ type: 'revoke', reason: null }, initialKeyState('k'), T0)).toThrow(KeyError);
+  });
+
+  it('enable / disable are idempotent: no event when nothing changes', () => {
+    expect(decide({ type: 'enable' }, created, T0)).toEqual([]);
+    const disabled = run(created, { type: 'disable' }).state;
+    expect(statusOf(disabled, T0)).toBe('disabled');
+    expect(decide({ type: 'disable' }, disabled, T0)).toEqual([]);
+  });
+
+  it('rotation with grace keeps the previous prefix valid until the grace ends', () => {
+    const [e] = decide({ type: 'rotate', new_prefix: 'kw_live_bbbbbbbb', grace_period_seconds: 60 }, created, T0);
+    expect(e).toMatchObject({ type: 'rotated', prefix: 'kw_live_bbbbbbbb', data: { previous_prefix: 'kw_live_aaaaaaaa', previous_valid_until: '2026-01-01T00:01:00.000Z' } });
+  });
+
+  it('expire records once, only after expires_at', () => {
+    const k = run(initialKeyState('k'), create({ expires_at: '2026-01-01T00:00:10Z' })).state;
+    expect(decide({ type: 'expire' }, k, T0)).toEqual([]);
+    const later = new Date('2026-01-01T00:00:11Z');
+    expect(statusOf(k, later)).toBe('expired');
+    const expired = run(k, { type: 'expire' }, later).state;
+    expect(decide({ type: 'expire' }, expired, later)).toEqual([]);
+  });
+});
+
+/**
+ * Model-based: random command sequences against a simple reference model. The "real" side is the
+ * decider plus a credential table kept exactly as the projection keeps it.
+ */
+interface Model {
+  exists: boolean;
+  revoked: boolean;
+  enabled: boolean;
+  version: number;
+  now: number;
+  /** prefix → valid until (ms), Infinity for the current one */
+  secrets: Map<string, number>;
+}
+interface Real {
+  state: KeyState;
+  events: RecordedEvent[];
+  now: number;
+  credentials: Map<string, number>;
+  nextPrefix: number;
+}
+
+function apply(real: Real, command: KeyCommand): 'ok' | string {
+  try {
+    const now = new Date(real.now);
+    const events = decide(command, real.state, now).map((e) => ({ ...e, occurred_at: now.toISOString(), tenant_id: 'ten_a' }) as RecordedEvent);
+    for (const e of events) {
+      if (e.type === 'created') real.credentials.set(e.prefix, Infinity);
+      if (e.type === 'rotated') {
+        real.credentials.set(e.data.previous_prefix, e.data.previous_valid_until ? Date.parse(e.data.previous_valid_until) : real.now);
+        real.credentials.set(e.prefix, Infinity);
+      }
+    }
+    real.events.push(...events);
+    real.state = events.reduce(evolve, real.state);
+    return 'ok';
+  } catch (err) {
+    return (err as KeyError).code;
+  }
+}
+
+const works = (creds: Map<string, number>, state: KeyState, prefix: string, now: number) =>
+  (creds.get(prefix) ?? -Infinity) > now && statusOf(state, new Date(now)) === 'active';
+
+class CreateCmd implements fc.Command<Model, Real> {
+  check = () => true;
+  run(m: Model, r: Real) {
+    const prefix = `kw_live_${String(r.nextPrefix++).padStart(8, '0')}`;
+    const out = apply(r, create({ prefix }));
+    if (m.exists) expect(out).toBe('conflict');
+    else {
+      expect(out).toBe('ok');
+      Object.assign(m, { exists: true, version: 1 });
+      m.secrets.set(prefix, Infinity);
+    }
+  }
+  toString = () => 'create';
+}
+class Toggle implements fc.Command<Model, Real> {
+  constructor(readonly on: boolean) {}
+  check = () => true;
+  run(m: Model, r: Real) {
+    const out = apply(r, { type: this.on ? 'enable' : 'disable' });
+    if (!m.exists) return expect(out).toBe('not_found');
+    if (m.revoked) return expect(out).toBe('conflict');
+    expect(out).toBe('ok');
+    if (m.enabled !== this.on) m.version++;
+    m.enabled = this.on;
+  }
+  toString = () => (this.on ? 'enable' : 'disable');
+}
+class Rotate implements fc.Command<Model, Real> {
+  constructor(readonly grace: number) {}
+  check = () => true;
+  run(m: Model, r: Real) {
+    const prefix = `kw_live_${String(r.nextPrefix++).padStart(8, '0')}`;
+    const before = r.state.prefix;
+    const out = apply(r, { type: 'rotate', new_prefix: prefix, grace_period_seconds: this.grace });
+    if (!m.exists) return expect(out).toBe('not_found');
+    if (m.revoked) return expect(out).toBe('conflict');
+    expect(out).toBe('ok');
+    m.version++;
+    m.secrets.set(before, this.grace > 0 ? m.now + this.grace * 1000 : m.now);
+    m.secrets.set(prefix, Infinity);
+  }
+  toString = () => `rotate(${this.grace})`;
+}
+class Revoke implements fc.Command<Model, Real> {
+  check = () => true;
+  run(m: Model, r: Real) {
+    const out = apply(r, { type: 'revoke', reason: null });
+    if (!m.exists) return expect(out).toBe('not_found');
+    if (m.revoked) return expect(out).toBe('conflict');
+    expect(out).toBe('ok');
+    m.version++;
+    m.revoked = true;
+  }
+  toString = () => 'revoke';
+}
+class Tick implements fc.Command<Model, Real> {
+  constructor(readonly ms: number) {}
+  check = () => true;
+  run(m: Model, r: Real) {
+    m.now += this.ms;
+    r.now += this.ms;
+  }
+  toString = () => `tick(${this.ms})`;
+}
+class CheckSecrets implements fc.Command<Model, Real> {
+  check = () => true;
+  run(m: Model, r: Real) {
+    expect(r.state.version).toBe(m.version);
+    expect(r.state.version).toBe(r.events.length);
+    expect(replay(r.state.id, r.events)).toEqual(r.state);
+    for (const [prefix, until] of m.secrets) {
+      const expected = m.exists && !m.revoked && m.enabled && until > m.now;
+      expect(works(r.credentials, r.state, prefix, r.now)).toBe(expected);
+    }
+    if (m.revoked) for (const prefix of r.credentials.keys()) expect(works(r.credentials, r.state, prefix, r.now)).toBe(false);
+  }
+  toString = () => 'check';
+}
+
+it('model: revoked is final, versions step by one, secrets die on revoke and on rotation without grace, replay = live', () => {
+  const commands = [
+    fc.constant(new CreateCmd()),
+    fc.boolean().map((b) => new Toggle(b)),
+    fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 600 })).map((g) => new Rotate(g)),
+    fc.constant(new Revoke()),
+    fc.integer({ min: 1, max: 700_000 }).map((ms) => new Tick(ms)),
+    fc.constant(new CheckSecrets()),
+  ];
+  fc.assert(
+    fc.property(fc.commands(commands, { maxCommands: 60 }), (cmds) => {
+      const model: Model = { exists: false, revoked: false, enabled: true, version: 0, now: T0.getTime(), secrets: new Map() };
+      const real: Real = { state: initialKeyState('key_m'), events: [], now: T0.getTime(), credentials: new Map(), nextPrefix: 0 };
+      fc.modelRun(() => ({ model, real }), cmds);
+      new CheckSecrets().run(model, real);
+    }),
+    { numRuns: 300 },
+  );
+});
