@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# One image per app from the same file: docker build --build-arg APP=gateway -t keyway/gateway .
+# Stages: prune the monorepo to the app and the workspace packages it uses (turbo prune), install
+# and build that, drop dev dependencies, and copy only the result into a slim runtime image.
+ARG NODE_IMAGE=node:20-slim
+
+FROM ${NODE_IMAGE} AS base
+ENV TURBO_TELEMETRY_DISABLED=1 \
+    NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false \
+    NPM_CONFIG_AUDIT=false
+WORKDIR /repo
+
+FROM base AS prune
+ARG APP
+RUN test -n "${APP}" || (echo "build with --build-arg APP=<gateway|identity|contacts|journeys|audit-log>" >&2; exit 1)
+RUN npm install -g turbo@2.11.11
+COPY . .
+# out/json: package.json files and the pruned lockfile (cached install layer); out/full: sources.
+RUN turbo prune "@keyway/${APP}" --docker
+
+FROM base AS build
+ARG APP
+COPY --from=prune /repo/out/json/ ./
+RUN npm ci
+COPY --from=prune /repo/out/full/ ./
+COPY .swcrc tsconfig.base.json tsconfig.json ./
+RUN npx turbo run build --filter="@keyway/${APP}..." \
+ && npm prune --omit=dev
+
+FROM ${NODE_IMAGE} AS runtime
+ARG APP
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    KEYWAY_APP=${APP}
+WORKDIR /app
+COPY --from=build --chown=node:node /repo/package.json ./package.json
+COPY --from=build --chown=node:node /repo/node_modules ./node_modules
+COPY --from=build --chown=node:node /repo/packages ./packages
+COPY --from=build --chown=node:node /repo/apps/${APP} ./apps/${APP}
+USER node
+WORKDIR /app/apps/${APP}
+# Services answer /health on HEALTH_PORT, the gateway on PORT; the probe asks whichever is set.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||process.env.PORT||3000)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# SIGTERM reaches node directly (no shell in between), so Nest drains NATS and closes cleanly.
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/main.js"]
