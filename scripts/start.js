@@ -32,7 +32,8 @@ const APPS = [
   { name: 'contacts', healthPort: 3002 },
   { name: 'journeys', healthPort: 3003 },
   { name: 'audit-log', healthPort: 3004 },
-  { name: 'gateway', healthPort: GATEWAY_PORT, env: { PORT: String(GATEWAY_PORT) } },
+  // The gateway answers /health on its public port; an inherited HEALTH_PORT must not reach it.
+  { name: 'gateway', healthPort: GATEWAY_PORT, env: { PORT: String(GATEWAY_PORT), HEALTH_PORT: '' } },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -122,7 +123,7 @@ function startApp(app, env, index) {
   // SIGTERM to each service. (A second signal during Nest's shutdown would kill it mid-drain.)
   app.child = spawn(process.execPath, [path.join('apps', app.name, 'dist', 'main.js')], {
     cwd: ROOT,
-    env: { ...env, ...app.env, HEALTH_PORT: String(app.healthPort) },
+    env: { ...env, HEALTH_PORT: String(app.healthPort), ...app.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
