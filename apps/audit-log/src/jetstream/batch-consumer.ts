@@ -198,7 +198,9 @@ export class BatchConsumer<T> {
       return { ok: true, value: this.opts.parse(msg.json()) };
     } catch (err) {
       this.opts.logger.error({ err, subject: msg.subject, seq: msg.seq }, 'invalid message terminated');
-      msg.term('invalid message');
+      // No reason argument: nats-server 2.9 does not parse `+TERM <reason>` and would leave the
+      // message pending, to be redelivered after ack_wait. The reason is in the log line instead.
+      msg.term();
       return { ok: false };
     }
   }
@@ -230,8 +232,8 @@ export class BatchConsumer<T> {
   private settleFailure(msg: JsMsg, err: unknown, opts: { quiet?: boolean } = {}): void {
     const attempt = msg.info.deliveryCount;
     if (this.isPermanent(err) || attempt >= this.maxDeliver) {
-      this.opts.logger.error({ err, subject: msg.subject, seq: msg.seq, attempt }, 'message terminated after it failed');
-      msg.term(this.isPermanent(err) ? 'refused by the handler' : 'max deliveries reached');
+      this.opts.logger.error({ err, subject: msg.subject, seq: msg.seq, attempt }, this.isPermanent(err) ? 'message refused by the handler, terminated' : 'message failed on its last delivery, terminated');
+      msg.term(); // no reason argument: see parse()
       return;
     }
     if (!opts.quiet) this.opts.logger.warn({ err, subject: msg.subject, seq: msg.seq, attempt }, 'message failed; retrying later');

@@ -1,0 +1,70 @@
+import { isDataError } from './audit-ingest.service';
+import { parseAuditEvent, toEntry } from './audit-event';
+import type { AuditEventEntity } from './audit-event.entity';
+
+const valid = {
+  id: 'evt_1',
+  type: 'used',
+  schema_version: 1,
+  occurred_at: '2025-01-01T00:00:00.000Z',
+  tenant_id: 'ten_1',
+  key_id: 'key_1',
+  prefix: 'kw_live_abcd1234',
+  actor: { type: 'system', id: 'gateway' },
+  data: { count: 3, first_used_at: '2025-01-01T00:00:00.000Z', last_used_at: '2025-01-01T00:00:59.000Z' },
+};
+
+describe('parseAuditEvent', () => {
+  it('accepts a key event', () => {
+    expect(parseAuditEvent(valid)).toEqual(valid);
+  });
+
+  it('refuses what the table could not store, so only that message is terminated', () => {
+    expect(() => parseAuditEvent({ ...valid, occurred_at: 'yesterday' })).toThrow();
+    expect(() => parseAuditEvent({ ...valid, prefix: 'kw\u0000' })).toThrow(/NUL/);
+  });
+
+  it('refuses what breaks the contract', () => {
+    expect(() => parseAuditEvent({ ...valid, schema_version: 2 })).toThrow();
+    expect(() => parseAuditEvent({ ...valid, type: 'deleted' })).toThrow();
+    expect(() => parseAuditEvent({ ...valid, data: { count: 0 } })).toThrow();
+  });
+});
+
+describe('toEntry', () => {
+  it('maps a row to the public entry, without tenant or stream internals', () => {
+    const row: AuditEventEntity = {
+      id: 'evt_1',
+      tenant_id: 'ten_1',
+      key_id: 'key_1',
+      type: 'revoked',
+      schema_version: 1,
+      occurred_at: new Date('2025-01-01T00:00:00.000Z'),
+      prefix: 'kw_live_abcd1234',
+      actor_type: 'key',
+      actor_id: 'key_root',
+      data: { reason: null },
+      stream_seq: '7',
+      recorded_at: new Date(),
+    };
+    expect(toEntry(row)).toEqual({
+      id: 'evt_1',
+      type: 'revoked',
+      occurred_at: '2025-01-01T00:00:00.000Z',
+      key_id: 'key_1',
+      prefix: 'kw_live_abcd1234',
+      actor: { type: 'key', id: 'key_root' },
+      data: { reason: null },
+    });
+  });
+});
+
+describe('isDataError', () => {
+  it('is true only for errors a retry cannot fix', () => {
+    expect(isDataError({ driverError: { code: '22P05' } })).toBe(true);
+    expect(isDataError({ code: '23502' })).toBe(true);
+    expect(isDataError({ code: '57P01' })).toBe(false); // admin shutdown: retry
+    expect(isDataError(new Error('connection terminated'))).toBe(false);
+    expect(isDataError(null)).toBe(false);
+  });
+});
