@@ -1,0 +1,82 @@
+import { EVENT_SUBJECTS, newId } from '@keyway/contracts';
+import { openServiceDatabase, serviceDatabaseUrl } from '@keyway/database';
+import { ensureStream, jetStreamContext, type JetStreamContext } from '@keyway/messaging';
+import { eventually, startInfra, type TestInfra } from '@keyway/testing';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { DataSource } from 'typeorm';
+import { appendToStream } from '../keys/event-store';
+import { migrations } from '../migrations';
+import { OutboxRelay, type RelayReadStrategy } from './outbox-relay';
+
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * 20 writers per round whose transactions take a random time to commit, so positions commit out
+ * of order, while the relay polls every few milliseconds. Returns how many distinct events
+ * reached JetStream against how many were committed.
+ */
+async function scenario(infra: TestInfra, strategy: RelayReadStrategy, label: string) {
+  const url = serviceDatabaseUrl(infra.databaseUrl, `relay_${label}`);
+  const ds: DataSource = await openServiceDatabase({ url, entities: [], migrations });
+  const nc: NatsConnection = await connect({ servers: infra.natsUrl });
+  const ctx: JetStreamContext = await jetStreamContext(nc);
+  const stream = `${infra.stream}_${label}`.toUpperCase();
+  await ensureStream(ctx.jsm, { name: stream, subjects: [EVENT_SUBJECTS] });
+  const relay = new OutboxRelay({ databaseUrl: url, js: ctx.js, logger: silent, pollMs: 2, strategy, batchSize: 50 });
+  relay.start();
+  const ids: string[] = [];
+  try {
+    for (let round = 0; round < 8; round++) {
+      await Promise.all(
+        Array.from({ length: 20 }, () =>
+          ds.transaction(async (tx) => {
+            const stored = await appendToStream(tx, newId('key'), 0, [{ type: 'enabled', prefix: 'kw_live_abcdefgh', data: {} }], {
+              tenant_id: 'ten_relay',
+              actor: { type: 'system', id: 'test' },
+              now: new Date(),
+            });
+            ids.push(stored[0]!.id);
+            await new Promise((r) => setTimeout(r, Math.random() * 40));
+          }),
+        ),
+      );
+    }
+    // Let the relay settle: it has caught up when two reads in a row find nothing new.
+    await eventually(async () => (await relay.relayBatch().catch(() => 1)) === 0 && (await relay.relayBatch().catch(() => 1)) === 0, 10_000);
+    const seen = new Set<string>();
+    const info = await ctx.jsm.streams.info(stream);
+    const consumer = await ctx.js.consumers.get(stream);
+    const batch = await consumer.fetch({ max_messages: info.state.messages, expires: 2_000 });
+    for await (const m of batch) {
+      seen.add(m.headers?.get('Nats-Msg-Id') ?? '');
+      if (seen.size >= info.state.messages) break;
+    }
+    return { committed: ids.length, messages: info.state.messages, distinct: ids.filter((id) => seen.has(id)).length };
+  } finally {
+    await relay.stop();
+    await ctx.jsm.streams.delete(stream);
+    await nc.close();
+    await ds.destroy();
+  }
+}
+
+describe('outbox relay under concurrent writers committing out of order', () => {
+  let infra: TestInfra;
+  beforeAll(async () => {
+    infra = await startInfra('relay');
+  });
+  afterAll(() => infra.stop());
+
+  it('snapshot strategy: every event reaches JetStream exactly once', async () => {
+    const r = await scenario(infra, 'snapshot', 'snap');
+    expect(r.committed).toBe(160);
+    expect(r.messages).toBe(160);
+    expect(r.distinct).toBe(160);
+  });
+
+  it('the same test catches the bug: a relay that reads position > last loses events', async () => {
+    const r = await scenario(infra, 'naive-position', 'naive');
+    expect(r.committed).toBe(160);
+    expect(r.distinct).toBeLessThan(160);
+  });
+});
