@@ -10,9 +10,14 @@ const { log, step, seconds, installDependencies, ensureServices } = require('./l
 async function main() {
   const started = Date.now();
   const times = [];
+  const summary = () => `wall time: ${times.map(([n, t]) => `${n} ${seconds(t)}`).join(', ')}; total ${seconds(Date.now() - started)}`;
   const timed = (name, cmd, args) => {
-    const r = step(name, cmd, args);
+    const r = step(name, cmd, args, { allowFailure: true });
     times.push([name, r.took]);
+    if (r.code !== 0) {
+      log(summary());
+      process.exit(r.code);
+    }
     return r;
   };
 
@@ -34,7 +39,7 @@ async function main() {
   const jest = step('jest', 'npx', ['jest', ...jestArgs], { allowFailure: true });
   times.push(['jest', jest.took]);
 
-  log(`wall time: ${times.map(([n, t]) => `${n} ${seconds(t)}`).join(', ')}; total ${seconds(Date.now() - started)}`);
+  log(summary());
   process.exit(jest.code);
 }
 
