@@ -1,0 +1,111 @@
+import { RATE_LIMIT_DEFAULTS, type RateLimit } from '@keyway/contracts';
+import { Redis } from 'ioredis';
+import { RateLimiter } from './rate-limiter';
+import { awayFromBoundary, HangingProxy, recordingLogger } from './testing';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `keyway:test:${Date.now()}:${process.pid}:`;
+const big = 1_000_000;
+const only = (w: Partial<RateLimit>): RateLimit => ({ burst_per_second: big, per_minute: big, per_hour: big, daily: big, ...w });
+
+describe('RateLimiter on Redis (shared by replicas)', () => {
+  const admin = new Redis(REDIS_URL, { lazyConnect: true });
+  const logger = recordingLogger();
+  let a: RateLimiter;
+  let b: RateLimiter;
+
+  beforeAll(async () => {
+    await admin.connect();
+    // These replicas check that counts are shared, so they must not time out into the per-replica
+    // fallback: a 300-call burst on a 2-core machine busy with other test runs can take longer than
+    // the default 50 ms per command. The timeout path has its own test below.
+    a = new RateLimiter({ redisUrl: REDIS_URL, keyPrefix: prefix, logger, commandTimeoutMs: 2_000 });
+    b = new RateLimiter({ redisUrl: REDIS_URL, keyPrefix: prefix, logger, commandTimeoutMs: 2_000 });
+    expect(await a.ready()).toBe(true);
+    expect(await b.ready()).toBe(true);
+  });
+
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+    const keys = await admin.keys(`${prefix}*`);
+    if (keys.length > 0) await admin.del(...keys);
+    await admin.quit();
+  });
+
+  it('admits exactly 100 of 300 concurrent calls through two replicas against per_minute 100', async () => {
+    await awayFromBoundary('per_minute', 3_000);
+    const limits = only({ per_minute: 100 });
+    const decisions = await Promise.all(Array.from({ length: 300 }, (_, i) => (i % 2 ? a : b).consume('key_shared', limits)));
+    expect(logger.lines).toEqual([]);
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(100);
+    expect(a.mode).toBe('redis');
+    const refused = decisions.find((d) => !d.allowed);
+    expect(refused).toMatchObject({ window: 'per_minute', limit: 100, remaining: 0 });
+    expect(refused?.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    // A refused call counted nowhere: the hour window saw only the 100 admitted.
+    const peek = await b.peek('key_shared', limits);
+    expect(peek.remainingByWindow.per_hour).toBe(big - 100);
+    expect(peek.allowed).toBe(false);
+  });
+
+  it('refuses the 61st call within a second with the default limits', async () => {
+    await awayFromBoundary('burst_per_second', 600);
+    const decisions = await Promise.all(Array.from({ length: 61 }, (_, i) => (i % 2 ? a : b).consume('key_burst', { ...RATE_LIMIT_DEFAULTS })));
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(60);
+    const refused = decisions.find((d) => !d.allowed);
+    expect(refused).toMatchObject({ allowed: false, window: 'burst_per_second', limit: 60 });
+    expect(refused?.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+  });
+
+  it('applies per-key overrides independently', async () => {
+    await awayFromBoundary('burst_per_second', 600);
+    const tight = { ...RATE_LIMIT_DEFAULTS, burst_per_second: 3 };
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => a.consume(i % 2 ? 'key_tight' : 'key_loose', i % 2 ? tight : { ...RATE_LIMIT_DEFAULTS })));
+    expect(results.filter((d, i) => i % 2 === 1 && d.allowed)).toHaveLength(3);
+    expect(results.filter((d, i) => i % 2 === 0 && d.allowed)).toHaveLength(10);
+  });
+
+  it('lets counters expire at the end of their clock-aligned window (daily: UTC midnight)', async () => {
+    await a.consume('key_ttl', { ...RATE_LIMIT_DEFAULTS });
+    const ttl = await admin.pttl(`${prefix}{key_ttl}:daily`);
+    const untilMidnight = 86_400_000 - (Date.now() % 86_400_000);
+    expect(Math.abs(ttl - untilMidnight)).toBeLessThan(1_000);
+    expect(await admin.pttl(`${prefix}{key_ttl}:burst_per_second`)).toBeLessThanOrEqual(1_000);
+  });
+
+  it('falls back to memory when Redis stops answering, fast, logs once, and comes back', async () => {
+    const url = new URL(REDIS_URL);
+    const proxy = await HangingProxy.start({ host: url.hostname, port: Number(url.port || 6379) });
+    const own = recordingLogger();
+    const c = new RateLimiter({ redisUrl: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix, logger: own, retryRedisAfterMs: 100 });
+    try {
+      expect(await c.ready()).toBe(true);
+      await c.consume('key_hang', only({}));
+      expect(c.mode).toBe('redis');
+
+      proxy.hang();
+      const started = performance.now();
+      const during = [];
+      for (let i = 0; i < 10; i++) during.push(await c.consume('key_hang', only({})));
+      const elapsed = performance.now() - started;
+      // One call waits for the command timeout; the others go straight to memory.
+      expect(elapsed).toBeLessThan(10 * 50);
+      expect(during.every((d) => d.allowed)).toBe(true);
+      expect(c.mode).toBe('memory');
+
+      proxy.resume();
+      await new Promise((r) => setTimeout(r, 150));
+      // The first call after the breaker opens again may still meet replies queued by the hang.
+      for (let i = 0; i < 5 && c.mode !== 'redis'; i++) {
+        await c.consume('key_hang', only({}));
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      await c.consume('key_hang', only({}));
+      expect(c.mode).toBe('redis');
+      expect(own.lines.map(([level]) => level)).toEqual(['warn', 'log']);
+    } finally {
+      await c.close();
+      await proxy.stop();
+    }
+  });
+});

@@ -1,0 +1,149 @@
+import type { RateLimit } from '@keyway/contracts';
+import { MemoryWindowStore } from './memory-store';
+import { RedisWindowStore } from './redis-store';
+import { decide, WINDOWS, type RateLimitDecision, type WindowState } from './windows';
+
+/** Nest's `Logger`, pino (through a small adapter) and `console` all fit. */
+export interface RateLimiterLogger {
+  warn(message: string): unknown;
+  log(message: string): unknown;
+}
+
+export interface RateLimiterOptions {
+  /** Unset: limits live in this process (one gateway). Set: shared by every replica. */
+  redisUrl?: string;
+  /** Prefix of every Redis key, e.g. `keyway:rl:`; tests use one per run. */
+  keyPrefix: string;
+  logger: RateLimiterLogger;
+  /** A Redis call slower than this counts as a failure and the call is answered from memory. */
+  commandTimeoutMs?: number;
+  /** After a Redis failure, calls go straight to memory for this long before Redis is tried again. */
+  retryRedisAfterMs?: number;
+}
+
+export type RateLimitStoreMode = 'redis' | 'memory';
+
+/**
+ * Per-key rate limits over four clock-aligned fixed windows (second, minute, hour, UTC day).
+ *
+ * With Redis: one script call per request checks and counts every window (see redis-store.ts).
+ * Without it, or while it does not answer: per-replica counters (memory-store.ts). A Redis failure
+ * never reaches the caller: the call is answered from memory, the switch is logged once (warn),
+ * and so is the way back. While Redis is known to be down, calls don't even try it
+ * (ioredis' status and a short circuit breaker), so a dead Redis adds no latency.
+ *
+ * Plain class, usable without Nest; `RateLimitModule` provides it to the gateway.
+ */
+export class RateLimiter {
+  private readonly memory: MemoryWindowStore;
+  private readonly redis: RedisWindowStore | undefined;
+  private readonly logger: RateLimiterLogger;
+  private readonly retryRedisAfterMs: number;
+  /** What the last call (or connection event) said; drives the once-only log lines. */
+  private degraded = false;
+  private skipRedisUntil = 0;
+  private closed = false;
+
+  constructor(options: RateLimiterOptions) {
+    this.logger = options.logger;
+    this.retryRedisAfterMs = options.retryRedisAfterMs ?? 1_000;
+    this.memory = new MemoryWindowStore(options.keyPrefix);
+    if (options.redisUrl) {
+      this.redis = new RedisWindowStore(options.redisUrl, options.keyPrefix, options.commandTimeoutMs ?? 50);
+      const redis = this.redis;
+      redis.client.on('ready', () => {
+        redis.loadScript().then(
+          () => this.redisAnswered(),
+          (err: unknown) => this.redisFailed(err instanceof Error ? err.message : String(err)),
+        );
+      });
+      // Without an 'error' listener ioredis would crash the process on a refused connection.
+      this.redis.client.on('error', (err: Error) => this.redisFailed(err.message));
+      this.redis.client.on('close', () => this.redisFailed('connection closed'));
+    }
+  }
+
+  /** Where the next call is counted. */
+  get mode(): RateLimitStoreMode {
+    return this.redis && this.redis.ready && Date.now() >= this.skipRedisUntil ? 'redis' : 'memory';
+  }
+
+  /**
+   * Resolves true once Redis answers (false after `timeoutMs`, or at once without Redis). Optional:
+   * calls made before it are counted in memory. Lets the gateway's boot (and tests) wait for it.
+   */
+  async ready(timeoutMs = 2_000): Promise<boolean> {
+    const redis = this.redis;
+    if (!redis) return false;
+    if (redis.ready) return true;
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        redis.client.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      redis.client.once('ready', onReady);
+    });
+  }
+
+  /** Counts one call against every window of `keyId`, unless one of them is full. Never throws. */
+  consume(keyId: string, limits: RateLimit): Promise<RateLimitDecision> {
+    return this.run(keyId, limits, 1);
+  }
+
+  /** What remains in each window, without counting anything (for `/v1/whoami`). Never throws. */
+  peek(keyId: string, limits: RateLimit): Promise<RateLimitDecision> {
+    return this.run(keyId, limits, 0);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.redis?.client.removeAllListeners('close');
+    await this.redis?.close();
+  }
+
+  /** Nest calls it on shutdown when the class is a provider. */
+  async onModuleDestroy(): Promise<void> {
+    await this.close();
+  }
+
+  private async run(keyId: string, limits: RateLimit, cost: number): Promise<RateLimitDecision> {
+    const state = await this.count(keyId, limits, cost);
+    if (cost === 0) {
+      // A peek counts nothing; "allowed" says whether the next call would pass.
+      state.allowed = WINDOWS.every((w) => state.counts[w] < limits[w]);
+    }
+    return decide(limits, state);
+  }
+
+  private async count(keyId: string, limits: RateLimit, cost: number): Promise<WindowState> {
+    if (this.redis && this.mode === 'redis') {
+      try {
+        const state = await this.redis.apply(keyId, limits, cost);
+        this.redisAnswered();
+        return state;
+      } catch (err) {
+        this.redisFailed(err instanceof Error ? err.message : String(err));
+      }
+    }
+    return this.memory.apply(keyId, limits, cost);
+  }
+
+  private redisAnswered(): void {
+    this.skipRedisUntil = 0;
+    if (!this.degraded) return;
+    this.degraded = false;
+    this.logger.log('Redis answers again: rate limits are shared by every gateway replica again');
+  }
+
+  private redisFailed(reason: string): void {
+    if (this.closed) return;
+    this.skipRedisUntil = Date.now() + this.retryRedisAfterMs;
+    if (this.degraded) return;
+    this.degraded = true;
+    this.logger.warn(`Redis does not answer (${reason}): rate limits fall back to this replica's memory until it does`);
+  }
+}
