@@ -6,8 +6,8 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 export const AuditLogEnv = BaseEnv.extend({
   /** Most events written in one INSERT; also how many the consumer holds un-acked before it waits. */
   AUDIT_BATCH_MAX: int(1, 5_000).default(1_000),
-  /** Batches written at once (each on its own pooled connection). */
-  AUDIT_WRITERS: int(1, 8).default(2),
+  /** Batches written at once, each on its own pooled connection: their commits (fsyncs) overlap. */
+  AUDIT_WRITERS: int(1, 8).default(4),
   /** Deliveries before a message that keeps failing is terminated (and logged). */
   AUDIT_MAX_DELIVER: int(1, 100).default(10),
   AUDIT_NAK_DELAY_MS: int(0, 600_000).default(1_000),
