@@ -1,0 +1,32 @@
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module';
+import type { GatewayConfig } from './config';
+import { GatewayCore } from './gateway-core';
+import { registerAdminRoutes } from './http/admin.routes';
+import { AllExceptionsFilter } from './http/all-exceptions.filter';
+import { applyConventions, fastifyOptions } from './http/conventions';
+import { registerV1Routes } from './http/v1.routes';
+
+/**
+ * Builds the gateway, ready to `listen` (main.ts does; tests call it in-process on port 0).
+ * Nest's own body parser is off: the gateway takes JSON only, through one parser (conventions.ts).
+ */
+export async function createGateway(config: GatewayConfig): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter(fastifyOptions(config.BODY_LIMIT_BYTES));
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+    bufferLogs: true,
+    bodyParser: false,
+  });
+  app.useLogger(app.get(Logger));
+  app.useGlobalFilters(new AllExceptionsFilter());
+  app.enableShutdownHooks();
+  const fastify = app.getHttpAdapter().getInstance();
+  applyConventions(fastify);
+  await app.init();
+  const core = app.get(GatewayCore);
+  registerV1Routes(fastify, core);
+  registerAdminRoutes(fastify, core);
+  return app;
+}

@@ -1,0 +1,99 @@
+import {
+  EVENT_SUBJECTS,
+  GATEWAY_HEARTBEAT,
+  GATEWAY_INVALIDATE,
+  Invalidation,
+  type GatewayHeartbeat,
+} from '@keyway/contracts';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { KeyVerifier } from './key-verifier';
+
+const LOOKUP_ID = /^[a-z0-9]{8}$/;
+
+/** `kw_<env>_<lookupId>` → lookupId, or undefined for anything else. */
+export function lookupIdOfPrefix(prefix: unknown): string | undefined {
+  if (typeof prefix !== 'string') return undefined;
+  const id = prefix.slice(prefix.lastIndexOf('_') + 1);
+  return LOOKUP_ID.test(id) && prefix.startsWith('kw_') ? id : undefined;
+}
+
+function json(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(data).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The gateway's side of revocation at every replica:
+ *  - GATEWAY_INVALIDATE (core NATS, no queue group: every gateway gets each message): drop the
+ *    look-up ids, then acknowledge, so identity can answer the revoke knowing no gateway still
+ *    holds the key;
+ *  - key events (`keyway.keys.>`, which core subscribers see as JetStream stores them): a second
+ *    path that drops the key's prefixes even if the direct message was missed;
+ *  - a heartbeat on GATEWAY_HEARTBEAT, so identity knows which gateways to wait for. The first one
+ *    goes out only after both subscriptions are registered with the server.
+ */
+export class InvalidationListener {
+  private subs: Subscription[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly enc = new TextEncoder();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly verifier: KeyVerifier,
+    private readonly gatewayId: string,
+    private readonly heartbeatEveryMs: number,
+  ) {}
+
+  async start(): Promise<void> {
+    const ack = this.enc.encode(JSON.stringify({ gateway_id: this.gatewayId }));
+    this.subs.push(
+      this.nc.subscribe(GATEWAY_INVALIDATE, {
+        callback: (err, msg) => {
+          if (err) return;
+          const parsed = Invalidation.safeParse(json(msg.data));
+          // A message we cannot read could still be about a key we hold: the safe answer is to
+          // forget everything rather than acknowledge something we did not do.
+          if (parsed.success) this.verifier.invalidate(parsed.data.lookup_ids.filter((id) => LOOKUP_ID.test(id)));
+          else this.verifier.clear();
+          if (msg.reply) msg.respond(ack);
+        },
+      }),
+    );
+    this.subs.push(
+      this.nc.subscribe(EVENT_SUBJECTS, {
+        callback: (err, msg) => {
+          if (err || msg.subject.endsWith('.used')) return;
+          const event = json(msg.data) as { prefix?: unknown; data?: { previous_prefix?: unknown } } | undefined;
+          if (typeof event !== 'object' || event === null) return;
+          const ids = [lookupIdOfPrefix(event.prefix), lookupIdOfPrefix(event.data?.previous_prefix)].filter(
+            (id): id is string => id !== undefined,
+          );
+          if (ids.length > 0) this.verifier.invalidate(ids);
+        },
+      }),
+    );
+    await this.nc.flush();
+    this.beat();
+    this.timer = setInterval(() => this.beat(), this.heartbeatEveryMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+  }
+
+  private beat(): void {
+    if (this.nc.isClosed()) return;
+    const hb: GatewayHeartbeat = { gateway_id: this.gatewayId, at: new Date().toISOString() };
+    try {
+      this.nc.publish(GATEWAY_HEARTBEAT, this.enc.encode(JSON.stringify(hb)));
+    } catch {
+      // Disconnected: the next beat after reconnecting announces us again.
+    }
+  }
+}

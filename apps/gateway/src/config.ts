@@ -1,0 +1,37 @@
+import { randomLowerAlnum } from '@keyway/contracts';
+import { BaseEnv } from '@keyway/runtime';
+import { z } from 'zod';
+
+export const SERVICE = 'gateway';
+
+const ms = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Everything the gateway reads from the environment, validated once at boot. */
+export const GatewayEnv = BaseEnv.extend({
+  PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+  /** Unset: limits are counted in this process only; set: shared by every replica. */
+  REDIS_URL: z.string().url().optional(),
+  REDIS_PREFIX: z.string().default('keyway:'),
+  /** Unset: `/admin/v1` answers 503 (the operator API is switched off, not open). */
+  KEYWAY_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  RPC_TIMEOUT_MS: ms(50, 120_000).default(5_000),
+  /** How long a verified key's record is trusted without asking identity again. */
+  CACHE_TTL_MS: ms(0, 3_600_000).default(60_000),
+  /** How long "no such key" is remembered, so a flood of unknown prefixes doesn't reach identity. */
+  NEGATIVE_CACHE_TTL_MS: ms(0, 600_000).default(5_000),
+  CACHE_MAX_ENTRIES: ms(1, 10_000_000).default(200_000),
+  /** After NATS has been silent this long, cached records are no longer trusted (requests get 503). */
+  NATS_STALE_AFTER_MS: ms(100, 600_000).default(1_000),
+  HEARTBEAT_INTERVAL_MS: ms(50, 60_000).default(1_000),
+  GATEWAY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only, at most 64')
+    .default(() => `gw_${randomLowerAlnum(12)}`),
+  /** One log line per request at info level; off by default on the hot path (see README). */
+  HTTP_LOGS: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+  BODY_LIMIT_BYTES: ms(1, 64 * 1024 * 1024).default(1024 * 1024),
+});
+export type GatewayConfig = z.infer<typeof GatewayEnv>;
