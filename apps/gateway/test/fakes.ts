@@ -39,7 +39,7 @@ export class FakeServices {
   readonly overrides = new Map<string, Reply>();
   /** Delay before answering a verify (for race tests). */
   verifyDelayMs = 0;
-  private subs: Array<{ unsubscribe(): void }> = [];
+  private readonly subs = new Map<string, { unsubscribe(): void }>();
 
   private constructor(readonly nc: NatsConnection) {}
 
@@ -49,7 +49,7 @@ export class FakeServices {
     const subjects = new Set<string>([Rpc.keysVerify, Rpc.tenantsCreate, ...ROUTES.map((r) => r.subject)]);
     for (const s of opts.skip ?? []) subjects.delete(s);
     for (const subject of subjects) {
-      fake.subs.push(nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : void fake.answer(subject, msg)) }));
+      fake.subs.set(subject, nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : void fake.answer(subject, msg)) }));
     }
     await nc.flush();
     return fake;
@@ -90,8 +90,15 @@ export class FakeServices {
     return acks;
   }
 
+  /** Stops answering `subject` altogether: callers get "no responders". */
+  async unsubscribe(subject: string): Promise<void> {
+    this.subs.get(subject)?.unsubscribe();
+    this.subs.delete(subject);
+    await this.nc.flush();
+  }
+
   async stop(): Promise<void> {
-    for (const s of this.subs) s.unsubscribe();
+    for (const s of this.subs.values()) s.unsubscribe();
     await this.nc.close();
   }
 

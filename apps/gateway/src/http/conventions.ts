@@ -39,7 +39,9 @@ export function fastifyOptions(bodyLimit: number): FastifyServerOptions {
     // Nest logs through pino itself; Fastify's own logger stays off.
     logger: false,
     clientErrorHandler,
-    frameworkErrors: (error, _req, reply) => {
+    // A bad URL is refused before the onRequest hooks run: set the request id here too.
+    frameworkErrors: (error, req, reply) => {
+      reply.header('x-request-id', req.id);
       sendError(reply, toHttpError(error));
     },
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },

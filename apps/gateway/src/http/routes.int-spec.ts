@@ -1,0 +1,223 @@
+import { ALL_SCOPES, grants, ROUTES, Rpc, type ErrorBody, type Scope } from '@keyway/contracts';
+import { startInfra, type TestInfra } from '@keyway/testing';
+import { FakeServices, http, startGateway, type MintedKey, type RunningGateway } from '../../test/fakes';
+import { urlOf, validBody } from '../../test/samples';
+
+const err = (b: unknown): ErrorBody => b as ErrorBody;
+type Echo = { echo: { subject: string; pattern: string; data: { ctx: Record<string, unknown>; params: unknown; query: unknown; body?: unknown } } };
+
+describe('gateway routing to fake services on NATS', () => {
+  let infra: TestInfra;
+  let fake: FakeServices;
+  let gw: RunningGateway;
+  const keys = new Map<Scope, MintedKey>();
+
+  beforeAll(async () => {
+    infra = await startInfra('gateway_routes');
+    fake = await FakeServices.start(infra.natsUrl);
+    gw = await startGateway(infra, { RPC_TIMEOUT_MS: '300' });
+    for (const s of ALL_SCOPES) keys.set(s, fake.mint([s]));
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await fake?.stop();
+    await infra?.stop();
+  });
+
+  it('every sample body is accepted by its route schema', () => {
+    for (const r of ROUTES) if (r.body) expect(r.body.safeParse(validBody(r)).success).toBe(true);
+  });
+
+  describe.each(ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))('%s', (_name, route) => {
+    it.each(ALL_SCOPES.map((s) => [s] as const))('with only %s', async (scope) => {
+      const key = keys.get(scope)!;
+      const r = await http(gw.url, route.method, urlOf(route), { key: key.key, ...(route.body ? { body: validBody(route) } : {}) });
+      expect(r.headers.get('ratelimit-limit')).toBeTruthy();
+      expect(r.headers.get('x-request-id')).toMatch(/^req_/);
+      if (route.scopes.some((s) => grants([scope], s))) {
+        expect(r.status).toBe(route.status);
+        if (route.status === 204) {
+          expect(r.text).toBe('');
+          return;
+        }
+        const echo = (r.body as Echo).echo;
+        expect(echo.subject).toBe(route.subject);
+        expect(echo.pattern).toBe(route.subject);
+        expect(echo.data.ctx).toEqual({
+          tenant_id: key.record.tenant_id,
+          actor: { type: 'key', id: key.record.key_id },
+          request_id: r.headers.get('x-request-id'),
+          scopes: [scope],
+        });
+        if (route.params) expect(echo.data.params).toEqual({ id: 'ct_abc123' });
+        if (route.body) expect(echo.data.body).toEqual(validBody(route));
+      } else {
+        expect(r.status).toBe(403);
+        expect(err(r.body)).toMatchObject({ code: 'insufficient_scope', required_scope: route.scopes[0] });
+      }
+    });
+  });
+
+  it('keys.logs accepts audit:read as well as keys:read', async () => {
+    for (const s of ['audit:read', 'keys:read', 'keys:write'] as const) {
+      expect((await http(gw.url, 'GET', '/v1/keys/key_1/logs', { key: keys.get(s)!.key })).status).toBe(200);
+    }
+  });
+
+  it('maps a service error code to its status and passes its details on', async () => {
+    const k = keys.get('contacts:write')!;
+    fake.overrides.set(Rpc.contactsGet, { err: { error: 'No such contact', code: 'not_found' } });
+    fake.overrides.set(Rpc.contactsCreate, { err: { error: 'email taken', code: 'conflict' } });
+    fake.overrides.set(Rpc.contactsList, { err: { error: 'at Object.<anonymous> (/srv/x.js:1:1)', code: 'internal' } });
+    try {
+      const nf = await http(gw.url, 'GET', '/v1/contacts/ct_x', { key: k.key });
+      expect([nf.status, err(nf.body)]).toEqual([404, { error: 'No such contact', code: 'not_found' }]);
+      const c = await http(gw.url, 'POST', '/v1/contacts', { key: k.key, body: validBody(ROUTES.find((r) => r.name === 'contacts.create')!) });
+      expect([c.status, err(c.body).code]).toEqual([409, 'conflict']);
+      const i = await http(gw.url, 'GET', '/v1/contacts', { key: k.key });
+      expect(i.status).toBe(500);
+      expect(i.body).toEqual({ error: 'Something went wrong on our side', code: 'internal' });
+    } finally {
+      for (const s of [Rpc.contactsGet, Rpc.contactsCreate, Rpc.contactsList]) fake.overrides.delete(s);
+    }
+  });
+
+  it('503 when no service answers (no responders) or it answers too late (timeout)', async () => {
+    const k = keys.get('journeys:write')!;
+    await fake.unsubscribe(Rpc.journeysDelete);
+    const none = await http(gw.url, 'DELETE', '/v1/journeys/jr_1', { key: k.key });
+    expect([none.status, err(none.body).code]).toEqual([503, 'unavailable']);
+    fake.overrides.set(Rpc.journeysGet, 'silent');
+    try {
+      const slow = await http(gw.url, 'GET', '/v1/journeys/jr_1', { key: k.key });
+      expect([slow.status, err(slow.body).code]).toEqual([503, 'unavailable']);
+      expect(slow.text).not.toMatch(/at .*\.js/);
+    } finally {
+      fake.overrides.delete(Rpc.journeysGet);
+    }
+  });
+
+  it('400 invalid_request with details for params, query and body, before any service call', async () => {
+    const k = keys.get('contacts:write')!;
+    const big = await http(gw.url, 'GET', '/v1/contacts?pageSize=51', { key: k.key });
+    expect(big.status).toBe(400);
+    expect(err(big.body)).toMatchObject({ code: 'invalid_request', details: [{ field: 'pageSize' }] });
+    const unknownQuery = await http(gw.url, 'GET', '/v1/contacts/ct_1?x=1', { key: k.key });
+    expect(unknownQuery.status).toBe(400);
+    const unknownField = await http(gw.url, 'POST', '/v1/contacts', { key: k.key, body: { type: 'lead', name: 'A', email: 'a@b.co', role: 'admin' } });
+    expect(unknownField.status).toBe(400);
+    expect(err(unknownField.body).details?.length).toBeGreaterThan(0);
+    const longId = await http(gw.url, 'GET', `/v1/contacts/${'x'.repeat(101)}`, { key: k.key });
+    expect([longId.status, err(longId.body).code]).toEqual([400, 'invalid_request']);
+    const notObject = await http(gw.url, 'POST', '/v1/contacts', { key: k.key, body: [1, 2] });
+    expect([notObject.status, err(notObject.body).code]).toEqual([400, 'invalid_request']);
+  });
+
+  it('415 for a body that is not JSON, 400 for broken JSON, 413 over 1 MiB, with rate-limit headers', async () => {
+    const k = keys.get('contacts:write')!;
+    const form = await http(gw.url, 'POST', '/v1/contacts', { key: k.key, rawBody: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect([form.status, err(form.body).code]).toEqual([415, 'unsupported_media_type']);
+    expect(form.headers.get('ratelimit-remaining')).toBeTruthy();
+    const text = await http(gw.url, 'POST', '/v1/contacts', { key: k.key, rawBody: '{}', headers: { 'content-type': 'text/plain' } });
+    expect([text.status, err(text.body).code]).toEqual([415, 'unsupported_media_type']);
+    const broken = await http(gw.url, 'POST', '/v1/contacts', { key: k.key, rawBody: '{"name":', headers: { 'content-type': 'application/json' } });
+    expect([broken.status, err(broken.body).code]).toEqual([400, 'invalid_request']);
+    const huge = await http(gw.url, 'POST', '/v1/contacts', {
+      key: k.key,
+      rawBody: JSON.stringify({ name: 'x'.repeat(1024 * 1024) }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect([huge.status, err(huge.body).code]).toEqual([413, 'payload_too_large']);
+    // No key: 401 before the body is even read.
+    const anon = await http(gw.url, 'POST', '/v1/contacts', { rawBody: 'x', headers: { 'content-type': 'text/plain' } });
+    expect([anon.status, err(anon.body).code]).toEqual([401, 'missing_key']);
+    // A bare POST with a JSON content type and no body is no body.
+    const bare = await http(gw.url, 'POST', '/v1/keys/key_1/revoke', { key: keys.get('keys:write')!.key, headers: { 'content-type': 'application/json' } });
+    expect(bare.status).toBe(200);
+  });
+
+  it('404 not_found in the error shape for unknown routes and methods', async () => {
+    for (const [m, p] of [['GET', '/nope'], ['GET', '/v1/nope'], ['PUT', '/v1/contacts/ct_1'], ['GET', '/v2/contacts']] as const) {
+      const r = await http(gw.url, m, p, { key: keys.get('contacts:read')!.key });
+      expect({ m, p, status: r.status, code: err(r.body).code }).toEqual({ m, p, status: 404, code: 'not_found' });
+      expect(r.headers.get('x-request-id')).toMatch(/^req_/);
+    }
+  });
+
+  it('echoes a sane X-Request-Id and replaces an insane one', async () => {
+    const k = keys.get('contacts:read')!;
+    const ok = await http(gw.url, 'GET', '/v1/contacts/ct_1', { key: k.key, headers: { 'x-request-id': 'trace-abc.123' } });
+    expect(ok.headers.get('x-request-id')).toBe('trace-abc.123');
+    expect((ok.body as Echo).echo.data.ctx.request_id).toBe('trace-abc.123');
+    for (const bad of ['a b', 'x'.repeat(200), '<script>']) {
+      const r = await http(gw.url, 'GET', '/v1/whoami', { key: k.key, headers: { 'x-request-id': bad } });
+      expect(r.headers.get('x-request-id')).toMatch(/^req_[0-9a-z]{20}$/);
+    }
+    const unauth = await http(gw.url, 'GET', '/v1/whoami', { headers: { 'x-request-id': 'mine-1' } });
+    expect(unauth.headers.get('x-request-id')).toBe('mine-1');
+  });
+
+  it('429 with Retry-After and the documented body; failed auth never counts', async () => {
+    const k = fake.mint(['contacts:read'], { override: { burst_per_second: 3 } });
+    for (let i = 0; i < 5; i++) await http(gw.url, 'GET', '/v1/whoami', { key: `${k.key.slice(0, -1)}${k.key.endsWith('A') ? 'B' : 'A'}` });
+    const statuses: number[] = [];
+    let last: Awaited<ReturnType<typeof http>> | undefined;
+    for (let i = 0; i < 5; i++) {
+      last = await http(gw.url, 'GET', '/v1/contacts/ct_1', { key: k.key });
+      statuses.push(last.status);
+    }
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(3);
+    expect(statuses).toContain(429);
+    const limited = last!;
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(limited.headers.get('ratelimit-limit')).toBe('3');
+    expect(limited.headers.get('ratelimit-remaining')).toBe('0');
+    expect(limited.body).toMatchObject({ code: 'rate_limited', window: 'burst_per_second', limit: 3, remaining: 0 });
+    expect(typeof (limited.body as { retry_after: number }).retry_after).toBe('number');
+  });
+
+  describe('POST /admin/v1/tenants', () => {
+    const token = 'operator-token-for-tests-0123456789';
+    it('creates a tenant with the operator token as an operator', async () => {
+      const r = await http(gw.url, 'POST', '/admin/v1/tenants', { headers: { authorization: `Bearer ${token}` }, body: { name: 'Acme' } });
+      expect(r.status).toBe(201);
+      const echo = (r.body as Echo).echo;
+      expect(echo.subject).toBe(Rpc.tenantsCreate);
+      expect(echo.data.ctx).toMatchObject({ tenant_id: '', actor: { type: 'operator', id: 'operator' } });
+      expect(echo.data.body).toEqual({ name: 'Acme' });
+    });
+    it('refuses API keys, wrong tokens and invalid bodies', async () => {
+      const apiKey = await http(gw.url, 'POST', '/admin/v1/tenants', { key: keys.get('keys:write')!.key, body: { name: 'x' } });
+      expect([apiKey.status, err(apiKey.body).code]).toEqual([401, 'unauthorized']);
+      const wrong = await http(gw.url, 'POST', '/admin/v1/tenants', { headers: { authorization: `Bearer ${token}x` }, body: { name: 'x' } });
+      expect(wrong.status).toBe(401);
+      const none = await http(gw.url, 'POST', '/admin/v1/tenants', { body: { name: 'x' } });
+      expect(none.status).toBe(401);
+      const bad = await http(gw.url, 'POST', '/admin/v1/tenants', { headers: { authorization: `Bearer ${token}` }, body: { name: '' } });
+      expect([bad.status, err(bad.body).code]).toEqual([400, 'invalid_request']);
+    });
+    it('answers 503 when no operator token is configured', async () => {
+      const off = await startGateway(infra, { KEYWAY_ADMIN_TOKEN: '' });
+      try {
+        const r = await http(off.url, 'POST', '/admin/v1/tenants', { headers: { authorization: 'Bearer anything-at-all-here' }, body: { name: 'x' } });
+        expect([r.status, err(r.body).code]).toEqual([503, 'unavailable']);
+      } finally {
+        await off.close();
+      }
+    });
+  });
+
+  it('health: live always, ready when NATS and identity answer', async () => {
+    expect((await http(gw.url, 'GET', '/health/live')).status).toBe(200);
+    const ready = await http(gw.url, 'GET', '/health/ready');
+    expect(ready.status).toBe(200);
+    fake.overrides.set(Rpc.keysVerify, 'silent');
+    try {
+      const down = await http(gw.url, 'GET', '/health/ready');
+      expect([down.status, err(down.body).code]).toEqual([503, 'unavailable']);
+    } finally {
+      fake.overrides.delete(Rpc.keysVerify);
+    }
+  });
+});
