@@ -22,7 +22,9 @@ RUN turbo prune "@keyway/${APP}" --docker
 FROM base AS build
 ARG APP
 COPY --from=prune /repo/out/json/ ./
-RUN npm ci
+# npm ci refuses a lockfile that lacks other platforms' optional binaries: fall back to an
+# install from the same lockfile that does not rewrite it.
+RUN npm ci || npm install --no-save
 COPY --from=prune /repo/out/full/ ./
 COPY .swcrc tsconfig.base.json tsconfig.json ./
 RUN npx turbo run build --filter="@keyway/${APP}..." \

@@ -40,8 +40,17 @@ function step(name, cmd, args, opts = {}) {
 
 function installDependencies() {
   if (existsSync(path.join(ROOT, 'node_modules'))) return;
-  const lock = existsSync(path.join(ROOT, 'package-lock.json'));
-  step('install', 'npm', lock ? ['ci'] : ['install']);
+  if (!existsSync(path.join(ROOT, 'package-lock.json'))) {
+    step('install', 'npm', ['install', '--no-audit', '--no-fund']);
+    return;
+  }
+  // `npm ci` refuses a lockfile that lacks other platforms' optional binaries (as ours does: the
+  // registry reached here does not serve them). Then install from the same lockfile with
+  // `npm install --no-save`, which resolves the same versions and leaves the lockfile as it is.
+  if (step('install', 'npm', ['ci', '--no-audit', '--no-fund'], { allowFailure: true }).code !== 0) {
+    warn('npm ci failed: installing with npm install --no-save instead');
+    step('install', 'npm', ['install', '--no-save', '--no-audit', '--no-fund']);
+  }
 }
 
 /** Where a URL points: first host of a comma-separated list, with the scheme's default port. */
