@@ -234,7 +234,7 @@ async function waitReady(apps) {
 
 async function main() {
   installDependencies();
-  step('build', 'npx', ['turbo', 'run', 'build']);
+  step('build', 'npx', ['turbo', 'run', 'build', '--output-logs=errors-only']);
   const services = await ensureServices();
 
   const apps = APPS.filter((app) => {

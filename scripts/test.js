@@ -29,7 +29,7 @@ async function main() {
   await ensureServices();
   times.push(['services', Date.now() - servicesStart]);
 
-  timed('build', 'npx', ['turbo', 'run', 'build']);
+  timed('build', 'npx', ['turbo', 'run', 'build', '--output-logs=new-only']);
   timed('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json']);
   timed('lint', 'npx', ['eslint', '.', '--max-warnings', '0']);
 
