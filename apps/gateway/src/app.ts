@@ -8,6 +8,7 @@ import { registerAdminRoutes } from './http/admin.routes';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
 import { applyConventions, fastifyOptions } from './http/conventions';
 import { registerV1Routes } from './http/v1.routes';
+import { registerDocs } from './openapi/docs';
 
 /**
  * Builds the gateway, ready to `listen` (main.ts does; tests call it in-process on port 0).
@@ -28,5 +29,6 @@ export async function createGateway(config: GatewayConfig): Promise<NestFastifyA
   const core = app.get(GatewayCore);
   registerV1Routes(fastify, core);
   registerAdminRoutes(fastify, core);
+  registerDocs(fastify);
   return app;
 }
