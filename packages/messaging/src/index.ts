@@ -152,7 +152,7 @@ export async function startDurableConsumer<T>(opts: DurableConsumerOptions<T>): 
         parsed = opts.parse(msg.json());
       } catch (err) {
         opts.logger.error({ err, subject: msg.subject, seq: msg.seq }, 'invalid message terminated');
-        msg.term('invalid message');
+        msg.term(); // nats-server 2.9 ignores a term with a reason
         continue;
       }
       try {
@@ -161,7 +161,7 @@ export async function startDurableConsumer<T>(opts: DurableConsumerOptions<T>): 
       } catch (err) {
         if (msg.info.deliveryCount >= maxDeliver) {
           opts.logger.error({ err, subject: msg.subject, seq: msg.seq }, 'message failed on its last delivery');
-          msg.term('max deliveries reached');
+          msg.term();
         } else {
           opts.logger.warn({ err, subject: msg.subject, seq: msg.seq, attempt: msg.info.deliveryCount }, 'handler failed, retrying');
           msg.nak(nakDelayMs);
