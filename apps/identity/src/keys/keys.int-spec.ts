@@ -3,6 +3,7 @@ import { jetStreamContext } from '@keyway/messaging';
 import { eventually } from '@keyway/testing';
 import { startIdentity, type IdentityHarness } from '../../test/identity-harness';
 import { ExpirySweeper } from './expiry.sweeper';
+import { rebuildReadModels } from './rebuild';
 
 describe('identity: key lifecycle over NATS', () => {
   let h: IdentityHarness;
@@ -119,5 +120,18 @@ describe('identity: key lifecycle over NATS', () => {
     const { jsm } = await jetStreamContext(h.nc);
     const total: Array<{ n: number }> = await h.ds.query(`SELECT count(*)::int AS n FROM events`);
     await eventually(async () => (await jsm.streams.info(h.config.KEYWAY_STREAM)).state.messages === total[0]!.n, 10_000);
+  });
+
+  it('rebuilding the read models from the event store gives the live tables back', async () => {
+    await h.ds.query(`UPDATE keys SET last_used_at = now() WHERE id = $1`, [tenant.root_key.id]);
+    const snapshot = async () => ({
+      keys: await h.ds.query(`SELECT * FROM keys ORDER BY id`),
+      credentials: await h.ds.query(`SELECT * FROM key_credentials ORDER BY lookup_id`),
+    });
+    const live = await snapshot();
+    expect(live.keys.length).toBeGreaterThan(3);
+    const result = await rebuildReadModels(h.ds);
+    expect(result.keys).toBe(live.keys.length);
+    expect(await snapshot()).toEqual(live);
   });
 });

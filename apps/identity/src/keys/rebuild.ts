@@ -1,0 +1,34 @@
+import type { DataSource } from 'typeorm';
+import { EVENT_COLUMNS, rowToEvent, type StoredEvent } from './event-store';
+import { replay } from './key.decider';
+import { project } from './key.projection';
+
+/**
+ * Rebuilds every read model from the event store with the same projection the live path uses,
+ * in one transaction (readers see the old tables until it commits). Two things are not in the
+ * key's events and are kept: the credential hashes (a hash is never in an event) and
+ * `last_used_at`, which is projected from the `used` events on JetStream.
+ */
+export async function rebuildReadModels(ds: DataSource): Promise<{ keys: number; events: number }> {
+  return ds.transaction(async (tx) => {
+    const lastUsed: Array<{ id: string; last_used_at: Date | null }> = await tx.query(`SELECT id, last_used_at FROM keys WHERE last_used_at IS NOT NULL`);
+    await tx.query('TRUNCATE keys');
+    await tx.query('UPDATE key_credentials SET valid_until = NULL WHERE valid_until IS NOT NULL');
+    const rows = await tx.query(`SELECT ${EVENT_COLUMNS} FROM events ORDER BY stream_id, version`);
+    const events: StoredEvent[] = rows.map(rowToEvent);
+    let keys = 0;
+    for (let i = 0; i < events.length; ) {
+      const streamId = events[i]!.stream_id;
+      let j = i;
+      while (j < events.length && events[j]!.stream_id === streamId) j++;
+      const stream = events.slice(i, j);
+      await project(tx, replay(streamId, stream), stream);
+      keys++;
+      i = j;
+    }
+    for (const { id, last_used_at } of lastUsed) {
+      await tx.query(`UPDATE keys SET last_used_at = $2 WHERE id = $1 AND (rotated_at IS NULL OR rotated_at <= $2)`, [id, last_used_at]);
+    }
+    return { keys, events: events.length };
+  });
+}
