@@ -134,7 +134,7 @@ export async function startGateway(infra: TestInfra, env: Record<string, string>
     RPC_TIMEOUT_MS: '400',
     ...env,
   });
-  const app = await createGateway(config);
+  const app = await createGateway(config, { docs: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.getHttpServer().address();
   if (addr === null || typeof addr === 'string') throw new Error('not listening');
