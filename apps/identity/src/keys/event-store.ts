@@ -46,6 +46,44 @@ export async function readStream(em: EntityManager, streamId: string): Promise<S
   return rows.map(rowToEvent);
 }
 
+/** Gives decided events their ids, versions and envelope fields. */
+export function prepareEvents(
+  streamId: string,
+  expectedVersion: number,
+  events: readonly DecidedEvent[],
+  meta: { tenant_id: string; actor: Actor; now: Date },
+): StoredEvent[] {
+  return events.map((e, i) => ({
+    ...e,
+    id: newId('event'),
+    stream_id: streamId,
+    version: expectedVersion + i + 1,
+    schema_version: 1,
+    tenant_id: meta.tenant_id,
+    actor: meta.actor,
+    occurred_at: meta.now.toISOString(),
+  })) as StoredEvent[];
+}
+
+/** The INSERT of these events, its parameters appended to `params` (so it can sit in a CTE). */
+export function eventsInsertSql(stored: readonly StoredEvent[], params: unknown[]): string {
+  const tuples = stored.map((e) => {
+    const b = params.length;
+    params.push(e.id, e.stream_id, e.version, e.type, e.schema_version, e.tenant_id, e.prefix, JSON.stringify(e.actor), JSON.stringify(e.data), e.occurred_at);
+    return `(${Array.from({ length: 10 }, (_, k) => `$${b + k + 1}`).join(', ')})`;
+  });
+  return `INSERT INTO events (${EVENT_COLUMNS}) VALUES ${tuples.join(', ')}`;
+}
+
+/** Wakes the relay at commit (a notification is delivered only if the transaction commits). */
+export const NOTIFY_RELAY_SQL = `SELECT pg_notify('keyway_events', '')`;
+
+export function rethrowVersionConflict(err: unknown, streamId: string, expectedVersion: number): never {
+  const driver = (err as { driverError?: { code?: string; constraint?: string } }).driverError ?? (err as { code?: string; constraint?: string });
+  if (driver.code === '23505' && driver.constraint === 'events_stream_version') throw new StreamVersionConflict(streamId, expectedVersion);
+  throw err;
+}
+
 /**
  * Appends with the expected stream version: the unique (stream_id, version) makes a concurrent
  * writer fail with StreamVersionConflict. Must run inside the caller's transaction, so the read
@@ -59,30 +97,13 @@ export async function appendToStream(
   meta: { tenant_id: string; actor: Actor; now: Date },
 ): Promise<StoredEvent[]> {
   if (events.length === 0) return [];
-  const stored: StoredEvent[] = events.map((e, i) => ({
-    ...e,
-    id: newId('event'),
-    stream_id: streamId,
-    version: expectedVersion + i + 1,
-    schema_version: 1,
-    tenant_id: meta.tenant_id,
-    actor: meta.actor,
-    occurred_at: meta.now.toISOString(),
-  })) as StoredEvent[];
-  const values: unknown[] = [];
-  const tuples = stored.map((e, i) => {
-    values.push(e.id, e.stream_id, e.version, e.type, e.schema_version, e.tenant_id, e.prefix, JSON.stringify(e.actor), JSON.stringify(e.data), e.occurred_at);
-    const b = i * 10;
-    return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9}, $${b + 10})`;
-  });
+  const stored = prepareEvents(streamId, expectedVersion, events, meta);
+  const params: unknown[] = [];
   try {
-    await em.query(`INSERT INTO events (${EVENT_COLUMNS}) VALUES ${tuples.join(', ')}`, values);
+    await em.query(eventsInsertSql(stored, params), params);
   } catch (err) {
-    const driver = (err as { driverError?: { code?: string; constraint?: string } }).driverError ?? (err as { code?: string; constraint?: string });
-    if (driver.code === '23505' && driver.constraint === 'events_stream_version') throw new StreamVersionConflict(streamId, expectedVersion);
-    throw err;
+    rethrowVersionConflict(err, streamId, expectedVersion);
   }
-  // Wakes the relay at commit (NOTIFY is delivered only if the transaction commits).
-  await em.query(`NOTIFY keyway_events`);
+  await em.query(NOTIFY_RELAY_SQL);
   return stored;
 }

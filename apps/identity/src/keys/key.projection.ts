@@ -10,24 +10,8 @@ import type { StoredEvent } from './event-store';
  */
 export async function project(em: EntityManager, state: KeyState, events: readonly StoredEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const rotated = events.some((e) => e.type === 'rotated');
-  const last = events[events.length - 1]!;
-  await em.query(
-    `INSERT INTO keys (id, tenant_id, name, prefix, scopes, environment, enabled, revoked, expired, expires_at,
-                       rate_limit, metadata, created_at, updated_at, rotated_at, last_used_at, version)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL, $16)
-     ON CONFLICT (id) DO UPDATE SET
-       name = EXCLUDED.name, prefix = EXCLUDED.prefix, scopes = EXCLUDED.scopes, enabled = EXCLUDED.enabled,
-       revoked = EXCLUDED.revoked, expired = EXCLUDED.expired, expires_at = EXCLUDED.expires_at,
-       rate_limit = EXCLUDED.rate_limit, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at,
-       rotated_at = EXCLUDED.rotated_at, version = EXCLUDED.version,
-       last_used_at = CASE WHEN $17 THEN NULL ELSE keys.last_used_at END`,
-    [
-      state.id, state.tenant_id, state.name, state.prefix, state.scopes, state.environment, state.enabled,
-      state.revoked, state.expired, state.expires_at, state.rate_limit === null ? null : JSON.stringify(state.rate_limit),
-      JSON.stringify(state.metadata), state.created_at, last.occurred_at, state.rotated_at, state.version, rotated,
-    ],
-  );
+  const params: unknown[] = [];
+  await em.query(keyUpsertSql(state, events, params), params);
   for (const e of events) {
     if (e.type !== 'rotated') continue;
     await em.query(`UPDATE key_credentials SET valid_until = $2 WHERE lookup_id = $1`, [
@@ -35,6 +19,50 @@ export async function project(em: EntityManager, state: KeyState, events: readon
       e.data.previous_valid_until ?? e.occurred_at,
     ]);
   }
+}
+
+/** The upsert of the key list row for `state` after `events`, its parameters appended to `params`. */
+export function keyUpsertSql(state: KeyState, events: readonly StoredEvent[], params: unknown[]): string {
+  const rotated = events.some((e) => e.type === 'rotated');
+  const b = params.length;
+  params.push(
+    state.id, state.tenant_id, state.name, state.prefix, state.scopes, state.environment, state.enabled,
+    state.revoked, state.expired, state.expires_at, state.rate_limit === null ? null : JSON.stringify(state.rate_limit),
+    JSON.stringify(state.metadata), state.created_at, events[events.length - 1]!.occurred_at, state.rotated_at, state.version, rotated,
+  );
+  const $ = (n: number) => `$${b + n}`;
+  return `INSERT INTO keys (id, tenant_id, name, prefix, scopes, environment, enabled, revoked, expired, expires_at,
+                       rate_limit, metadata, created_at, updated_at, rotated_at, last_used_at, version)
+     VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].map($).join(', ')}, NULL, ${$(16)})
+     ON CONFLICT (id) DO UPDATE SET
+       name = EXCLUDED.name, prefix = EXCLUDED.prefix, scopes = EXCLUDED.scopes, enabled = EXCLUDED.enabled,
+       revoked = EXCLUDED.revoked, expired = EXCLUDED.expired, expires_at = EXCLUDED.expires_at,
+       rate_limit = EXCLUDED.rate_limit, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at,
+       rotated_at = EXCLUDED.rotated_at, version = EXCLUDED.version,
+       last_used_at = CASE WHEN ${$(17)}::boolean THEN NULL ELSE keys.last_used_at END`;
+}
+
+/** The list row as the projection writes it, for answering without reading it back. */
+export function stateRow(state: KeyState, updatedAt: string): KeyRow {
+  return {
+    id: state.id,
+    tenant_id: state.tenant_id,
+    name: state.name,
+    prefix: state.prefix,
+    scopes: state.scopes,
+    environment: state.environment,
+    enabled: state.enabled,
+    revoked: state.revoked,
+    expired: state.expired,
+    expires_at: state.expires_at === null ? null : new Date(state.expires_at),
+    rate_limit: state.rate_limit,
+    metadata: state.metadata,
+    created_at: new Date(state.created_at ?? updatedAt),
+    updated_at: new Date(updatedAt),
+    rotated_at: state.rotated_at === null ? null : new Date(state.rotated_at),
+    last_used_at: null,
+    version: state.version,
+  };
 }
 
 export const lookupIdOf = (prefix: string): string => prefix.slice(prefix.lastIndexOf('_') + 1);

@@ -12,10 +12,10 @@ import {
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { IDENTITY_CONFIG, type IdentityConfig } from '../config';
-import { appendToStream, readStream, type StoredEvent } from './event-store';
-import { decide, evolve, replay, type KeyCommand, type KeyState } from './key.decider';
+import { appendToStream, eventsInsertSql, NOTIFY_RELAY_SQL, prepareEvents, readStream, type StoredEvent } from './event-store';
+import { decide, evolve, initialKeyState, replay, type KeyCommand, type KeyState } from './key.decider';
 import { KeyError, StreamVersionConflict } from './key.errors';
-import { lookupIdOf, project } from './key.projection';
+import { keyUpsertSql, keyView, lookupIdOf, project, stateRow } from './key.projection';
 import { GatewayInvalidation } from './gateway-invalidation';
 import { KeysQueries } from './keys.queries';
 
@@ -44,26 +44,44 @@ export class KeysHandler {
     @Inject(IDENTITY_CONFIG) private readonly config: IdentityConfig,
   ) {}
 
+  /**
+   * Creation is the hot write: a new stream has no history to load and nobody to invalidate, so
+   * the event, the list row and the credential go in as one statement (one round trip, atomic).
+   */
   async create(ctx: CommandContext & { tenant_id: string }, body: CreateKeyBody, em?: EntityManager): Promise<IssuedKey> {
     const id = newId('key');
     const secret = mintKey(body.environment);
-    const command: KeyCommand = {
-      type: 'create',
-      tenant_id: ctx.tenant_id,
-      name: body.name,
-      scopes: body.scopes,
-      environment: body.environment,
-      expires_at: body.expires_at ?? null,
-      rate_limit: body.rate_limit ?? null,
-      metadata: body.metadata ?? {},
-      prefix: secret.prefix,
-    };
-    const run = async (tx: EntityManager) => {
-      await this.commit(tx, id, ctx, () => [command], secret);
-      return this.queries.view(tx, id);
-    };
-    const view = em ? await run(em) : await this.ds.transaction(run);
-    return { ...view, key: secret.key };
+    const now = new Date();
+    const initial = initialKeyState(id);
+    const decided = decide(
+      {
+        type: 'create',
+        tenant_id: ctx.tenant_id,
+        name: body.name,
+        scopes: body.scopes,
+        environment: body.environment,
+        expires_at: body.expires_at ?? null,
+        rate_limit: body.rate_limit ?? null,
+        metadata: body.metadata ?? {},
+        prefix: secret.prefix,
+      },
+      initial,
+      now,
+    );
+    const stored = prepareEvents(id, 0, decided, { tenant_id: ctx.tenant_id, actor: ctx.actor, now });
+    const state = stored.reduce(evolve, initial);
+    const params: unknown[] = [];
+    const events = eventsInsertSql(stored, params);
+    const list = keyUpsertSql(state, stored, params);
+    const b = params.length;
+    params.push(secret.lookupId, id, hashKey(secret.key), now);
+    await (em ?? this.ds).query(
+      `WITH e AS (${events}), k AS (${list}),
+            c AS (INSERT INTO key_credentials (lookup_id, key_id, hash, valid_until, created_at) VALUES ($${b + 1}, $${b + 2}, $${b + 3}, NULL, $${b + 4}))
+       ${NOTIFY_RELAY_SQL}`,
+      params,
+    );
+    return { ...keyView(stateRow(state, now.toISOString()), now), key: secret.key };
   }
 
   async update(ctx: CommandContext, id: string, body: UpdateKeyBody): Promise<KeyView> {
@@ -114,7 +132,7 @@ export class KeysHandler {
   ): Promise<StoredEvent[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const events = await this.ds.transaction((tx) => this.commit(tx, id, ctx, commands, undefined, secret));
+        const events = await this.ds.transaction((tx) => this.commit(tx, id, ctx, commands, secret));
         if (events.length > 0) {
           const lookupIds = new Set<string>();
           for (const e of events) {
@@ -139,7 +157,6 @@ export class KeysHandler {
     id: string,
     ctx: CommandContext,
     commands: (state: KeyState) => KeyCommand[],
-    created?: NewSecret,
     rotatedSecret: () => NewSecret | undefined = () => undefined,
   ): Promise<StoredEvent[]> {
     const now = new Date();
@@ -162,7 +179,7 @@ export class KeysHandler {
     }
     if (stored.length === 0) return stored;
     await project(tx, current, stored);
-    const secret = created ?? (stored.some((e) => e.type === 'rotated') ? rotatedSecret() : undefined);
+    const secret = stored.some((e) => e.type === 'rotated') ? rotatedSecret() : undefined;
     if (secret) {
       await tx.query(`INSERT INTO key_credentials (lookup_id, key_id, hash, valid_until, created_at) VALUES ($1, $2, $3, NULL, $4)`, [
         secret.lookupId,

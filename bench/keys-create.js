@@ -1,0 +1,90 @@
+'use strict';
+// Key creation through the identity service (NATS request → event store append + read models in
+// one transaction → outbox relay → JetStream), beside plain single-row INSERTs of the same data
+// into the same Postgres, in the same run. Prints keys/s, p99 and the ratio, and the p99 lag from
+// commit to JetStream.   Run: npm run bench -- keys   (or node bench/keys-create.js)
+const { build, startNats, startApp, dropDatabases, closedLoop, stats, fmt } = require('./lib');
+
+const TOTAL = Number(process.env.BENCH_KEYS ?? 3000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+
+/** CPU time (user + system) a process has used, from /proc, in ms. */
+function cpuMs(pid) {
+  const fields = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+async function main() {
+  build(['identity']);
+  const { connect } = require('@nats-io/transport-node');
+  const { Client, Pool } = require('pg');
+  const { Rpc, eventSubject } = require('@keyway/contracts');
+
+  const run = `keyway_bench_${Date.now().toString(36)}`;
+  const nats = await startNats();
+  const identity = await startApp('identity', { NATS_URL: nats.url, DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${run}`, RELAY_POLL_MS: '200' });
+  const nc = await connect({ servers: nats.url });
+  try {
+    let seq = 0;
+    const call = async (subject, data) => {
+      const m = await nc.request(subject, JSON.stringify({ pattern: subject, data, id: String(++seq) }), { timeout: 30_000 });
+      const reply = m.json();
+      if (reply.err) throw new Error(JSON.stringify(reply.err));
+      return reply.response;
+    };
+    const ctx = (tenant) => ({ tenant_id: tenant, actor: { type: 'key', id: 'key_bench' }, request_id: 'req_bench', scopes: [] });
+    const tenant = await call(Rpc.tenantsCreate, { ctx: ctx(''), body: { name: 'Bench' } });
+
+    // commit → JetStream lag: every created event, from its occurred_at (taken inside the
+    // transaction, just before commit) to its arrival on a core subscriber of the stream subject.
+    const lags = [];
+    const sub = nc.subscribe(eventSubject('created'), {
+      callback: (_e, m) => lags.push(Date.now() - Date.parse(m.json().occurred_at)),
+    });
+
+    const body = (i) => ({ name: `bench key ${i}`, scopes: ['contacts:read', 'journeys:write'], metadata: { team: 'bench', i } });
+    for (let i = 0; i < 200; i++) await call(Rpc.keysCreate, { ctx: ctx(tenant.tenant.id), body: body(i) }); // warm-up
+    lags.length = 0;
+    const cpuBefore = cpuMs(identity.pid);
+    const keys = await closedLoop(TOTAL, CONCURRENCY, (i) => call(Rpc.keysCreate, { ctx: ctx(tenant.tenant.id), body: body(i) }));
+    const deadline = Date.now() + 30_000;
+    while (lags.length < TOTAL && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const identityCpu = cpuMs(identity.pid) - cpuBefore;
+    sub.unsubscribe();
+    const lag = stats(lags);
+
+    // Baseline: the same data as plain single-row INSERTs, same Postgres, same concurrency.
+    const admin = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${run}_baseline`);
+    await admin.end();
+    const pool = new Pool({ connectionString: `postgres://postgres@127.0.0.1:5432/${run}_baseline`, max: 10 });
+    await pool.query(`CREATE TABLE keys (id text PRIMARY KEY, tenant_id text NOT NULL, name text NOT NULL, prefix text NOT NULL,
+      scopes text[] NOT NULL, environment text NOT NULL, metadata jsonb NOT NULL, created_at timestamptz NOT NULL)`);
+    const { newId, mintKey } = require('@keyway/contracts');
+    const insert = (i) => {
+      const b = body(i);
+      return pool.query(`INSERT INTO keys VALUES ($1, $2, $3, $4, $5, 'live', $6, now())`, [newId('key'), tenant.tenant.id, b.name, mintKey('live').prefix, b.scopes, JSON.stringify(b.metadata)]);
+    };
+    for (let i = 0; i < 200; i++) await insert(i);
+    const plain = await closedLoop(TOTAL, CONCURRENCY, insert);
+    await pool.end();
+
+    console.log(`\nKey creation, ${TOTAL} keys, ${CONCURRENCY} in flight (2 cores, identity as a child process)`);
+    console.log(`  identity (NATS + event store + read models + relay): ${fmt(keys.rate, 0)} keys/s   p50 ${fmt(keys.p50, 2)} ms   p99 ${fmt(keys.p99, 2)} ms`);
+    console.log(`  plain single-row INSERT (pg, same data):             ${fmt(plain.rate, 0)} rows/s   p50 ${fmt(plain.p50, 2)} ms   p99 ${fmt(plain.p99, 2)} ms`);
+    console.log(`  ratio identity / INSERT:                             ${fmt((100 * keys.rate) / plain.rate, 1)} %   (target ≥ 50 %)`);
+    console.log(`  identity CPU per key:                                ${fmt(identityCpu / TOTAL, 3)} ms`);
+    console.log(`  commit → JetStream lag (${lag.n} events):             p50 ${fmt(lag.p50, 0)} ms   p99 ${fmt(lag.p99, 0)} ms   max ${fmt(lag.max, 0)} ms   (target p99 < 50 ms)`);
+  } finally {
+    await nc.close();
+    await identity.stop();
+    await nats.stop();
+    await dropDatabases(run);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
