@@ -15,7 +15,7 @@ const swc = [
     module: { type: 'commonjs' },
   },
 ];
-const esm = ['@nestjs', '@nats-io', 'uid', 'load-esm', 'file-type', 'strtok3', 'token-types', 'peek-readable', '@tokenizer', 'uint8array-extras'];
+const esm = ['@nestjs', '@nats-io', 'uid', 'load-esm', 'file-type', 'strtok3', 'token-types', 'peek-readable', '@tokenizer', 'uint8array-extras', 'content-disposition'];
 
 module.exports = {
   testEnvironment: 'node',
