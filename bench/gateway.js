@@ -1,0 +1,242 @@
+'use strict';
+// The gateway's overhead, in one run on this machine, each case loaded the same way with autocannon
+// (same connections, same duration, after the same warm-up), each server alone:
+//   (a) a bare Node `http` server answering the whoami JSON (the physical limit here);
+//   (b) a bare NestJS-on-Fastify route answering the same JSON (the design's baseline);
+//   (c) GET /v1/whoami through the real gateway: cached key, Redis limits;
+//   (d) GET /v1/contacts/{id}: gateway → NATS → contacts → Postgres.
+// Prints req/s, p50, p99, the ratios against the targets, and the gateway's RSS. Asserts nothing.
+//   Run: npm run bench -- gateway   (or node bench/gateway.js)
+//   BENCH_CONNECTIONS (32), BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2);
+//   BENCH_GATEWAY_NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/gw-prof", profiles the gateway
+//   child (the profile is written when it exits).
+const { spawn } = require('node:child_process');
+const { randomBytes } = require('node:crypto');
+const { readFileSync } = require('node:fs');
+const { build, freePort, startNats, startApp, dropDatabases, sleep, fmt } = require('./lib');
+
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const NEVER_HIT = { burst_per_second: 1e9, per_minute: 1e9, per_hour: 1e9, daily: 1e9 };
+
+/** Resident set size of a process, from /proc, in MB. */
+function rssMb(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/**
+ * A private stack: nats-server, identity, contacts (scratch databases `<run>_*`), and `gateways`
+ * gateway processes on the same NATS and Redis; a tenant created through POST /admin/v1/tenants.
+ */
+async function startStack({ gateways = 1, gatewayEnv = {}, services = ['identity', 'contacts'], identityEnv = {} } = {}) {
+  build(['gateway', ...services]);
+  const run = `keyway_bench_${Date.now().toString(36)}`;
+  const adminToken = randomBytes(24).toString('hex');
+  const redisPrefix = `keyway:bench:${run}:`;
+  const nats = await startNats();
+  const started = [];
+  const stopAll = async () => {
+    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    started.length = 0;
+    await nats.stop();
+    await dropDatabases(run).catch((err) => console.error(`could not drop ${run}_*: ${err.message}`));
+    await clearRedis(redisPrefix).catch(() => undefined);
+  };
+  try {
+    const common = { NATS_URL: nats.url, DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${run}` };
+    for (const app of services) started.push(await startApp(app, { ...common, ...(app === 'identity' ? identityEnv : {}) }));
+    const gatewayEnvAll = { ...common, REDIS_URL, REDIS_PREFIX: redisPrefix, KEYWAY_ADMIN_TOKEN: adminToken, ...gatewayEnv };
+    const startGateway = async (extra = {}) => {
+      const gw = await startApp('gateway', { ...gatewayEnvAll, ...extra });
+      started.push(gw);
+      return gw;
+    };
+    const gws = [];
+    for (let i = 0; i < gateways; i++) gws.push(await startGateway());
+    const created = await http(gws[0].url, 'POST', '/admin/v1/tenants', { name: 'Bench' }, { authorization: `Bearer ${adminToken}` });
+    if (created.status !== 201) throw new Error(`POST /admin/v1/tenants: ${created.status} ${JSON.stringify(created.body)}`);
+    const stopOne = async (app) => {
+      const i = started.indexOf(app);
+      if (i >= 0) started.splice(i, 1);
+      await app.stop();
+    };
+    return { run, nats, gateways: gws, rootKey: created.body.root_key.key, tenant: created.body.tenant, startGateway, stopOne, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+async function clearRedis(prefix) {
+  const { Redis } = require('ioredis');
+  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await client.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function http(base, method, path, body, headers = {}) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+/** A key with the given scopes (created through the gateway with the root key). */
+async function createKey(gatewayUrl, rootKey, body) {
+  const r = await http(gatewayUrl, 'POST', '/v1/keys', body, { authorization: `Bearer ${rootKey}` });
+  if (r.status !== 201) throw new Error(`POST /v1/keys: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+/** A child `node -e <source>` that prints its port once it listens. */
+async function startInline(name, source, env) {
+  const port = await freePort();
+  let output = '';
+  const child = spawn(process.execPath, ['-e', source], {
+    cwd: require('./lib').ROOT,
+    env: { PATH: process.env.PATH, PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const deadline = Date.now() + 30_000;
+  while (!output.includes('listening')) {
+    if (child.exitCode !== null) throw new Error(`${name} exited:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not start:\n${output}`);
+    await sleep(20);
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    stop: () =>
+      new Promise((res) => {
+        if (child.exitCode !== null) return res();
+        child.once('exit', res);
+        child.kill('SIGKILL');
+      }),
+  };
+}
+
+const BARE_NODE = `
+const body = process.env.BODY;
+require('node:http').createServer((req, res) => {
+  if (req.method === 'GET' && req.url === '/v1/whoami') {
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  } else { res.writeHead(404); res.end(); }
+}).listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listening'));
+`;
+
+// One controller, one route, logger off; decorators applied by hand (plain JS, no compiler).
+const BARE_NEST = `
+require('reflect-metadata');
+const { Controller, Get, Module } = require('@nestjs/common');
+const { NestFactory } = require('@nestjs/core');
+const { FastifyAdapter } = require('@nestjs/platform-fastify');
+const body = JSON.parse(process.env.BODY);
+class WhoamiController { whoami() { return body; } }
+Get('v1/whoami')(WhoamiController.prototype, 'whoami', Object.getOwnPropertyDescriptor(WhoamiController.prototype, 'whoami'));
+Controller()(WhoamiController);
+class BareModule {}
+Module({ controllers: [WhoamiController] })(BareModule);
+(async () => {
+  const app = await NestFactory.create(BareModule, new FastifyAdapter(), { logger: false });
+  await app.listen(Number(process.env.PORT), '127.0.0.1');
+  console.log('listening');
+})();
+`;
+
+/** Loads `url` with autocannon after a warm-up; latencies from every response (µs resolution). */
+async function load(url, headers = {}) {
+  const autocannon = require('autocannon');
+  const opts = { url, connections: CONNECTIONS, headers, pipelining: 1 };
+  await autocannon({ ...opts, duration: WARMUP });
+  const lat = [];
+  const instance = autocannon({ ...opts, duration: SECONDS });
+  instance.on('response', (_client, _status, _bytes, ms) => lat.push(ms));
+  const r = await instance;
+  lat.sort((x, y) => x - y);
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
+  return { rps: r.requests.total / (r.duration || SECONDS), p50: q(0.5), p99: q(0.99), non2xx: r.non2xx, errors: r.errors + r.timeouts, total: r.requests.total };
+}
+
+const line = (label, r) =>
+  `  ${label.padEnd(52)} ${fmt(r.rps, 0).padStart(7)} req/s   p50 ${fmt(r.p50, 2)} ms   p99 ${fmt(r.p99, 2)} ms` +
+  (r.non2xx || r.errors ? `   (non-2xx ${r.non2xx}, errors ${r.errors})` : '');
+
+async function main() {
+  const stack = await startStack();
+  try {
+    let gateway = stack.gateways[0];
+    const key = await createKey(gateway.url, stack.rootKey, { name: 'bench', scopes: ['contacts:write'], rate_limit: NEVER_HIT });
+    const auth = { authorization: `Bearer ${key.key}` };
+    const contact = await http(gateway.url, 'POST', '/v1/contacts', { type: 'user', name: 'Ada Bench', email: 'ada@bench.example' }, auth);
+    if (contact.status !== 201) throw new Error(`POST /v1/contacts: ${contact.status} ${JSON.stringify(contact.body)}`);
+    const who = await http(gateway.url, 'GET', '/v1/whoami', undefined, auth);
+    if (who.status !== 200) throw new Error(`GET /v1/whoami: ${who.status} ${JSON.stringify(who.body)}`);
+    const body = JSON.stringify(who.body);
+
+    // (a) and (b) alone: the gateway is stopped; identity, contacts, NATS and Postgres stay up, idle.
+    await stack.stopOne(gateway);
+    const results = {};
+    for (const [name, source] of [['a', BARE_NODE], ['b', BARE_NEST]]) {
+      const server = await startInline(name, source, { BODY: body });
+      try {
+        results[name] = await load(`${server.url}/v1/whoami`);
+      } finally {
+        await server.stop();
+      }
+    }
+
+    gateway = await stack.startGateway(process.env.BENCH_GATEWAY_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_GATEWAY_NODE_OPTIONS } : {});
+    // Warm the new gateway's cache (and check the answers before loading).
+    for (const path of ['/v1/whoami', `/v1/contacts/${contact.body.id}`]) {
+      const r = await http(gateway.url, 'GET', path, undefined, auth);
+      if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    results.c = await load(`${gateway.url}/v1/whoami`, auth);
+    results.d = await load(`${gateway.url}/v1/contacts/${contact.body.id}`, auth);
+    const rss = rssMb(gateway.pid);
+
+    const { a, b, c, d } = results;
+    const pct = (x, y) => `${fmt((100 * x.rps) / y.rps, 1)} %`;
+    console.log(`\nGateway overhead: autocannon, ${CONNECTIONS} connections, ${SECONDS} s per case after a ${WARMUP} s warm-up, on ${require('node:os').cpus().length} cores`);
+    console.log('Each server runs alone (the previous one is stopped first); autocannon shares the cores with it.');
+    console.log('During (a) and (b) the gateway is stopped; identity, contacts, NATS, Postgres and Redis are up but idle.');
+    console.log(`Response body (${Buffer.byteLength(body)} bytes, the real whoami): ${body.slice(0, 80)}…`);
+    console.log(line('(a) bare Node http server', a));
+    console.log(line('(b) bare NestJS-on-Fastify route (logger off)', b));
+    console.log(line('(c) gateway GET /v1/whoami (cached key, Redis limits)', c));
+    console.log(line('(d) gateway GET /v1/contacts/{id} (NATS → Postgres)', d));
+    console.log(`  (c)/(a): ${pct(c, a)}`);
+    console.log(`  (c)/(b): ${pct(c, b)}   (target ≥ 85 % here; DESIGN: ≥ 90 %)   p99 ${fmt(c.p99 - b.p99, 2)} ms above (b) (DESIGN: within 1 ms)`);
+    console.log(`  (d)/(b): ${pct(d, b)}   (target ≥ 50 %)`);
+    console.log(`  gateway RSS after the run: ${fmt(rss, 1)} MB`);
+  } finally {
+    await stack.stop();
+  }
+}
+
+module.exports = { startStack, http, createKey, rssMb, NEVER_HIT };
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
