@@ -62,7 +62,8 @@ describe('walking skeleton', () => {
       const r = await request<{ data: Array<{ type: string }>; total: number }>(p.url, 'GET', `/v1/keys/${created.body.id}/logs`, { token: root });
       return r.status === 200 && r.body.data.some((e) => e.type === 'revoked') ? r : undefined;
     }, 15_000);
-    expect(logs.body.data.map((e) => e.type)).toEqual(['revoked', 'created']);
+    // The trail also carries the gateway's aggregated `used` entries; the lifecycle reads newest first.
+    expect(logs.body.data.map((e) => e.type).filter((t) => t !== 'used')).toEqual(['revoked', 'created']);
   });
 
   it('answers client mistakes in the documented error shape', async () => {
@@ -86,5 +87,22 @@ describe('walking skeleton', () => {
     const big = await request(p.url, 'POST', '/v1/contacts', { token: root, rawBody: JSON.stringify({ name: 'x'.repeat(1_100_000) }) });
     expect(big.status).toBe(413);
     expect(big.body).toMatchObject({ code: 'payload_too_large' });
+  });
+
+  it('shows a use in last_used_at within a few seconds, and null again after a rotation', async () => {
+    const tenant = await request<CreatedTenant>(p.url, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Usage' } });
+    const root = tenant.body.root_key.key;
+    const created = await request<IssuedKey>(p.url, 'POST', '/v1/keys', { token: root, body: { name: 'used', scopes: [] } });
+    for (let i = 0; i < 3; i++) expect((await request(p.url, 'GET', '/v1/whoami', { token: created.body.key })).status).toBe(200);
+    const used = await eventually(async () => {
+      const r = await request<{ last_used_at: string | null }>(p.url, 'GET', `/v1/keys/${created.body.id}`, { token: root });
+      return r.body.last_used_at ? r.body.last_used_at : undefined;
+    }, 10_000, 100);
+    expect(Date.now() - Date.parse(used)).toBeLessThan(10_000);
+    const rotated = await request<IssuedKey>(p.url, 'POST', `/v1/keys/${created.body.id}/rotate`, { token: root, body: {} });
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.last_used_at).toBeNull();
+    expect((await request(p.url, 'GET', '/v1/whoami', { token: created.body.key })).status).toBe(401);
+    expect((await request(p.url, 'GET', '/v1/whoami', { token: rotated.body.key })).status).toBe(200);
   });
 });

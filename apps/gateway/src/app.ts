@@ -1,5 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger as NestLogger } from '@nestjs/common';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import type { GatewayConfig } from './config';
@@ -34,6 +35,22 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   app.enableShutdownHooks();
   const fastify = app.getHttpAdapter().getInstance();
   applyConventions(fastify);
+  if (config.HTTP_LOGS) {
+    // The /v1 routes live on Fastify itself, outside Nest's middleware: log them here. Path only
+    // (a query string could carry anything), the key's public prefix, never a header.
+    const http = new NestLogger('http');
+    fastify.addHook('onResponse', (req, reply, done) => {
+      http.log({
+        req_id: req.id,
+        method: req.method,
+        path: req.url.split('?')[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+        key: req.caller?.key.record.prefix,
+      });
+      done();
+    });
+  }
   await app.init();
   const core = app.get(GatewayCore);
   registerV1Routes(fastify, core);

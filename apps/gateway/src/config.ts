@@ -23,6 +23,8 @@ export const GatewayEnv = BaseEnv.extend({
   /** After NATS has been silent this long, cached records are no longer trusted (requests get 503). */
   NATS_STALE_AFTER_MS: ms(100, 600_000).default(1_000),
   HEARTBEAT_INTERVAL_MS: ms(50, 60_000).default(1_000),
+  /** How often aggregated use is published as `used` events (count, first and last use per key). */
+  USAGE_FLUSH_MS: ms(50, 600_000).default(1_000),
   GATEWAY_ID: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only, at most 64')

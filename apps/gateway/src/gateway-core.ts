@@ -8,6 +8,7 @@ import type { GatewayConfig } from './config';
 import { NatsLiveness } from './nats/liveness';
 import { RpcClient } from './nats/rpc-client';
 import { RateLimiter } from './rate-limit';
+import { UsageRecorder } from './usage/usage-recorder';
 
 export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
 
@@ -25,6 +26,7 @@ export class GatewayCore implements OnModuleInit, OnApplicationShutdown {
   readonly verifier: KeyVerifier;
   readonly invalidations: InvalidationListener;
   readonly limiter: RateLimiter;
+  readonly usage: UsageRecorder;
 
   constructor(
     @Inject(GATEWAY_CONFIG) readonly config: GatewayConfig,
@@ -35,6 +37,9 @@ export class GatewayCore implements OnModuleInit, OnApplicationShutdown {
     this.liveness = new NatsLiveness(nc, config.NATS_STALE_AFTER_MS, () => this.verifier.clear());
     this.verifier = new KeyVerifier(this.cache, this.rpc, this.liveness);
     this.invalidations = new InvalidationListener(nc, this.verifier, config.GATEWAY_ID, config.HEARTBEAT_INTERVAL_MS);
+    this.usage = new UsageRecorder(nc, config.GATEWAY_ID, config.USAGE_FLUSH_MS, (err) =>
+      this.logger.warn(`usage publish failed, retried next interval: ${err.message}`),
+    );
     this.limiter = new RateLimiter({
       ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
       keyPrefix: `${config.REDIS_PREFIX}rl:`,
@@ -44,6 +49,7 @@ export class GatewayCore implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     this.liveness.start();
+    this.usage.start();
     await this.invalidations.start();
     if (this.config.REDIS_URL) await this.limiter.ready(2_000);
   }
@@ -51,6 +57,7 @@ export class GatewayCore implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     this.invalidations.stop();
     this.liveness.stop();
+    await this.usage.stop();
     await this.limiter.close();
   }
 }

@@ -50,6 +50,7 @@ export function registerV1Routes(fastify: FastifyInstance, core: GatewayCore): v
       return undefined;
     }
     const rec = auth.key.record;
+    core.usage.record(rec);
     const decision = await core.limiter.consume(rec.key_id, rec.rate_limit);
     reply.headers(rateLimitHeaders(decision));
     if (!decision.allowed) {
