@@ -1,4 +1,4 @@
-import { AuditEntry, parseKeyEvent, type KeyEvent } from '@keyway/contracts';
+import { type AuditEntry, parseKeyEvent, type KeyEvent } from '@keyway/contracts';
 import { z } from 'zod';
 import type { AuditEventEntity } from './audit-event.entity';
 

@@ -66,6 +66,6 @@ export function applyConventions(fastify: FastifyInstance): void {
       done(null, undefined);
       return;
     }
-    json(req, text, done);
+    void json(req, text, done);
   });
 }

@@ -1,5 +1,5 @@
 import * as contracts from '@keyway/contracts';
-import { CreatedTenant, CreateTenantBody, ErrorBody, ErrorCode, RateLimitWindow, ROUTES, Scope, WhoAmI, type Route } from '@keyway/contracts';
+import { CreatedTenant, CreateTenantBody, ErrorBody, type ErrorCode, RateLimitWindow, ROUTES, Scope, WhoAmI, type Route } from '@keyway/contracts';
 import { z } from 'zod';
 
 /**
