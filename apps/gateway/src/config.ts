@@ -23,6 +23,12 @@ export const GatewayEnv = BaseEnv.extend({
   /** After NATS has been silent this long, cached records are no longer trusted (requests get 503). */
   NATS_STALE_AFTER_MS: ms(100, 600_000).default(1_000),
   HEARTBEAT_INTERVAL_MS: ms(50, 60_000).default(1_000),
+  /**
+   * A rate-limit call to Redis slower than this is answered from this replica's memory instead
+   * (limits then hold per replica until Redis answers again). Small by default so a slow Redis
+   * adds little latency; a loaded test machine may want more.
+   */
+  RATE_LIMIT_REDIS_TIMEOUT_MS: ms(5, 60_000).default(50),
   /** How often aggregated use is published as `used` events (count, first and last use per key). */
   USAGE_FLUSH_MS: ms(50, 600_000).default(1_000),
   GATEWAY_ID: z

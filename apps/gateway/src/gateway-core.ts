@@ -43,6 +43,7 @@ export class GatewayCore implements OnModuleInit, OnApplicationShutdown {
     this.limiter = new RateLimiter({
       ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
       keyPrefix: `${config.REDIS_PREFIX}rl:`,
+      commandTimeoutMs: config.RATE_LIMIT_REDIS_TIMEOUT_MS,
       logger: this.logger,
     });
   }
