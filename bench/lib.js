@@ -58,7 +58,9 @@ async function startApp(app, env) {
   const port = await freePort();
   const portEnv = app === 'gateway' ? { PORT: String(port) } : { HEALTH_PORT: String(port) };
   let output = '';
-  const child = spawn(process.execPath, [join(ROOT, 'apps', app, 'dist', 'main.js')], {
+  // BENCH_NODE_ARGS reaches the services, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to profile them.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'apps', app, 'dist', 'main.js')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...env, ...portEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
