@@ -79,4 +79,25 @@ describe('outbox relay under concurrent writers committing out of order', () => 
     expect(r.committed).toBe(160);
     expect(r.distinct).toBeLessThan(160);
   });
+
+  it('only one relay holds the lead; when it stops, another takes over', async () => {
+    const url = serviceDatabaseUrl(infra.databaseUrl, 'relay_lead');
+    const ds = await openServiceDatabase({ url, entities: [], migrations });
+    const nc = await connect({ servers: infra.natsUrl });
+    const ctx = await jetStreamContext(nc);
+    const relays = [1, 2, 3].map(() => new OutboxRelay({ databaseUrl: url, js: ctx.js, logger: silent, pollMs: 20 }));
+    try {
+      relays.forEach((r) => r.start());
+      await eventually(async () => relays.some((r) => r.leader), 5_000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(relays.filter((r) => r.leader)).toHaveLength(1);
+      const leader = relays.find((r) => r.leader)!;
+      await leader.stop();
+      await eventually(async () => relays.filter((r) => r !== leader && r.leader).length === 1, 5_000);
+    } finally {
+      await Promise.all(relays.map((r) => r.stop()));
+      await nc.close();
+      await ds.destroy();
+    }
+  });
 });

@@ -1,0 +1,69 @@
+import { Rpc, type CreatedTenant, type UserView } from '@keyway/contracts';
+import { startIdentity, type IdentityHarness } from '../../test/identity-harness';
+
+describe('tenant members', () => {
+  let h: IdentityHarness;
+  let tenant: string;
+  let other: string;
+  beforeAll(async () => {
+    h = await startIdentity('users');
+    const mk = async (name: string) => (await h.call<CreatedTenant>(Rpc.tenantsCreate, { ctx: h.ctx(''), body: { name } })).response!.tenant.id;
+    tenant = await mk('Acme');
+    other = await mk('Other');
+  });
+  afterAll(() => h.close());
+
+  it('creates, lists, updates and deletes members; the password is never returned', async () => {
+    const ctx = h.ctx(tenant);
+    const created = await h.call<UserView>(Rpc.usersCreate, { ctx, body: { name: 'Ada', email: 'Ada@Example.com', password: 'correct horse' } });
+    expect(created.response).toMatchObject({ name: 'Ada', email: 'ada@example.com' });
+    expect(JSON.stringify(created.response)).not.toMatch(/password|correct horse|argon/);
+    const id = created.response!.id;
+    expect(id).toMatch(/^usr_/);
+
+    const [row] = (await h.ds.query(`SELECT password_hash FROM users WHERE id = $1`, [id])) as [{ password_hash: string }];
+    expect(row.password_hash.startsWith('$argon2id$')).toBe(true);
+
+    const list = await h.call<{ total: number; data: UserView[] }>(Rpc.usersList, { ctx, query: {} });
+    expect(list.response).toMatchObject({ total: 1, page: 1, pageSize: 10, hasMore: false });
+    expect(JSON.stringify(list.response)).not.toContain('password');
+
+    const renamed = await h.call<UserView>(Rpc.usersUpdate, { ctx, params: { id }, body: { name: 'Ada L.', password: 'another secret' } });
+    expect(renamed.response).toMatchObject({ name: 'Ada L.', email: 'ada@example.com' });
+    const [after] = (await h.ds.query(`SELECT password_hash FROM users WHERE id = $1`, [id])) as [{ password_hash: string }];
+    expect(after.password_hash).not.toBe(row.password_hash);
+
+    expect((await h.call(Rpc.usersDelete, { ctx, params: { id } })).response).toBeNull();
+    expect((await h.call(Rpc.usersGet, { ctx, params: { id } })).err?.code).toBe('not_found');
+    expect((await h.call(Rpc.usersDelete, { ctx, params: { id } })).err?.code).toBe('not_found');
+  });
+
+  it('email is unique within a tenant (any case), free across tenants', async () => {
+    const body = { name: 'Grace', email: 'grace@example.com', password: '12345678' };
+    expect((await h.call(Rpc.usersCreate, { ctx: h.ctx(tenant), body })).response).toBeDefined();
+    expect((await h.call(Rpc.usersCreate, { ctx: h.ctx(tenant), body: { ...body, email: 'GRACE@example.com' } })).err?.code).toBe('conflict');
+    expect((await h.call(Rpc.usersCreate, { ctx: h.ctx(other), body })).response).toBeDefined();
+  });
+
+  it('refuses a short password, a bad email and unknown fields with invalid_request', async () => {
+    const ctx = h.ctx(tenant);
+    for (const body of [
+      { name: 'x', email: 'x@example.com', password: 'short' },
+      { name: 'x', email: 'not-an-email', password: '12345678' },
+      { name: 'x', email: 'y@example.com', password: '12345678', role: 'admin' },
+    ]) {
+      const r = await h.call<never>(Rpc.usersCreate, { ctx, body });
+      expect(r.err?.code).toBe('invalid_request');
+      expect(JSON.stringify(r.err)).not.toContain(body.password);
+    }
+  });
+
+  it("another tenant's member is not_found", async () => {
+    const created = await h.call<UserView>(Rpc.usersCreate, { ctx: h.ctx(tenant), body: { name: 'Lin', email: 'lin@example.com', password: '12345678' } });
+    const id = created.response!.id;
+    const ctx = h.ctx(other);
+    expect((await h.call(Rpc.usersGet, { ctx, params: { id } })).err?.code).toBe('not_found');
+    expect((await h.call(Rpc.usersUpdate, { ctx, params: { id }, body: { name: 'x' } })).err?.code).toBe('not_found');
+    expect((await h.call(Rpc.usersDelete, { ctx, params: { id } })).err?.code).toBe('not_found');
+  });
+});
