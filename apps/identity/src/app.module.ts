@@ -1,10 +1,6 @@
-import { ensureDatabase, serviceDatabaseUrl, serviceDataSourceOptions } from '@keyway/database';
-import { HealthModule, loggerParams, NATS_CONNECTION, NatsModule } from '@keyway/runtime';
+import { serviceDatabaseUrl } from '@keyway/database';
+import { serviceModules } from '@keyway/runtime';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { LoggerModule } from 'nestjs-pino';
-import { DataSource } from 'typeorm';
 import { IDENTITY_CONFIG, IDENTITY_DATABASE_URL, SERVICE, type IdentityConfig } from './config';
 import { ExpirySweeper } from './keys/expiry.sweeper';
 import { GatewayInvalidation } from './keys/gateway-invalidation';
@@ -24,27 +20,7 @@ export class AppModule {
     const url = serviceDatabaseUrl(config.DATABASE_URL, SERVICE);
     return {
       module: AppModule,
-      imports: [
-        LoggerModule.forRoot(loggerParams(SERVICE, config.LOG_LEVEL)),
-        NatsModule.forRoot(config.NATS_URL, SERVICE),
-        TypeOrmModule.forRootAsync({
-          useFactory: async () => {
-            await ensureDatabase(url);
-            return {
-              ...serviceDataSourceOptions({ url, entities: [], migrations }),
-              migrationsRun: true,
-              migrationsTransactionMode: 'all' as const,
-            };
-          },
-        }),
-        HealthModule.forChecks({
-          inject: [DataSource, NATS_CONNECTION],
-          useFactory: (ds: DataSource, nc: NatsConnection) => ({
-            database: () => ds.query('SELECT 1'),
-            nats: () => nc.flush(),
-          }),
-        }),
-      ],
+      imports: serviceModules({ service: SERVICE, config, entities: [], migrations }),
       controllers: [KeysController, TenantsController, UsersController],
       providers: [
         { provide: IDENTITY_CONFIG, useValue: config },
