@@ -11,7 +11,7 @@ import type { StoredEvent } from './event-store';
 export async function project(em: EntityManager, state: KeyState, events: readonly StoredEvent[]): Promise<void> {
   if (events.length === 0) return;
   const params: unknown[] = [];
-  await em.query(keyUpsertSql(state, events, params), params);
+  await em.query(keyUpsertSql([{ state, updatedAt: events[events.length - 1]!.occurred_at }], params), params);
   for (const e of events) {
     if (e.type !== 'rotated') continue;
     await em.query(`UPDATE key_credentials SET valid_until = $2 WHERE lookup_id = $1`, [
@@ -21,25 +21,30 @@ export async function project(em: EntityManager, state: KeyState, events: readon
   }
 }
 
-/** The upsert of the key list row for `state` after `events`, its parameters appended to `params`. */
-export function keyUpsertSql(state: KeyState, events: readonly StoredEvent[], params: unknown[]): string {
-  const rotated = events.some((e) => e.type === 'rotated');
-  const b = params.length;
-  params.push(
-    state.id, state.tenant_id, state.name, state.prefix, state.scopes, state.environment, state.enabled,
-    state.revoked, state.expired, state.expires_at, state.rate_limit === null ? null : JSON.stringify(state.rate_limit),
-    JSON.stringify(state.metadata), state.created_at, events[events.length - 1]!.occurred_at, state.rotated_at, state.version, rotated,
-  );
-  const $ = (n: number) => `$${b + n}`;
+/**
+ * The upsert of key list rows, each the folded state after its events, parameters appended to
+ * `params`. A rotation (a changed rotated_at) sets last_used_at back to null.
+ */
+export function keyUpsertSql(rows: ReadonlyArray<{ state: KeyState; updatedAt: string }>, params: unknown[]): string {
+  const tuples = rows.map(({ state, updatedAt }) => {
+    const b = params.length;
+    params.push(
+      state.id, state.tenant_id, state.name, state.prefix, state.scopes, state.environment, state.enabled,
+      state.revoked, state.expired, state.expires_at, state.rate_limit === null ? null : JSON.stringify(state.rate_limit),
+      JSON.stringify(state.metadata), state.created_at, updatedAt, state.rotated_at, state.version,
+    );
+    const $ = (n: number) => `$${b + n}`;
+    return `(${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].map($).join(', ')}, NULL, ${$(16)})`;
+  });
   return `INSERT INTO keys (id, tenant_id, name, prefix, scopes, environment, enabled, revoked, expired, expires_at,
                        rate_limit, metadata, created_at, updated_at, rotated_at, last_used_at, version)
-     VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].map($).join(', ')}, NULL, ${$(16)})
+     VALUES ${tuples.join(', ')}
      ON CONFLICT (id) DO UPDATE SET
        name = EXCLUDED.name, prefix = EXCLUDED.prefix, scopes = EXCLUDED.scopes, enabled = EXCLUDED.enabled,
        revoked = EXCLUDED.revoked, expired = EXCLUDED.expired, expires_at = EXCLUDED.expires_at,
        rate_limit = EXCLUDED.rate_limit, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at,
        rotated_at = EXCLUDED.rotated_at, version = EXCLUDED.version,
-       last_used_at = CASE WHEN ${$(17)}::boolean THEN NULL ELSE keys.last_used_at END`;
+       last_used_at = CASE WHEN EXCLUDED.rotated_at IS DISTINCT FROM keys.rotated_at THEN NULL ELSE keys.last_used_at END`;
 }
 
 /** The list row as the projection writes it, for answering without reading it back. */

@@ -12,10 +12,11 @@ import {
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { IDENTITY_CONFIG, type IdentityConfig } from '../config';
-import { appendToStream, eventsInsertSql, NOTIFY_RELAY_SQL, prepareEvents, readStream, type StoredEvent } from './event-store';
+import { CreateBatcher, writeNewKeys } from './create-batcher';
+import { appendToStream, prepareEvents, readStream, type StoredEvent } from './event-store';
 import { decide, evolve, initialKeyState, replay, type KeyCommand, type KeyState } from './key.decider';
 import { KeyError, StreamVersionConflict } from './key.errors';
-import { keyUpsertSql, keyView, lookupIdOf, project, stateRow } from './key.projection';
+import { keyView, lookupIdOf, project, stateRow } from './key.projection';
 import { GatewayInvalidation } from './gateway-invalidation';
 import { KeysQueries } from './keys.queries';
 
@@ -37,16 +38,21 @@ interface NewSecret {
  */
 @Injectable()
 export class KeysHandler {
+  private readonly batcher: CreateBatcher;
+
   constructor(
     private readonly ds: DataSource,
     private readonly queries: KeysQueries,
     private readonly invalidation: GatewayInvalidation,
     @Inject(IDENTITY_CONFIG) private readonly config: IdentityConfig,
-  ) {}
+  ) {
+    this.batcher = new CreateBatcher(ds);
+  }
 
   /**
    * Creation is the hot write: a new stream has no history to load and nobody to invalidate, so
-   * the event, the list row and the credential go in as one statement (one round trip, atomic).
+   * the event, the list row and the credential go in as one statement, and creates that arrive
+   * together share it (group commit). Inside a caller's transaction (a new tenant) it joins that.
    */
   async create(ctx: CommandContext & { tenant_id: string }, body: CreateKeyBody, em?: EntityManager): Promise<IssuedKey> {
     const id = newId('key');
@@ -70,17 +76,8 @@ export class KeysHandler {
     );
     const stored = prepareEvents(id, 0, decided, { tenant_id: ctx.tenant_id, actor: ctx.actor, now });
     const state = stored.reduce(evolve, initial);
-    const params: unknown[] = [];
-    const events = eventsInsertSql(stored, params);
-    const list = keyUpsertSql(state, stored, params);
-    const b = params.length;
-    params.push(secret.lookupId, id, hashKey(secret.key), now);
-    await (em ?? this.ds).query(
-      `WITH e AS (${events}), k AS (${list}),
-            c AS (INSERT INTO key_credentials (lookup_id, key_id, hash, valid_until, created_at) VALUES ($${b + 1}, $${b + 2}, $${b + 3}, NULL, $${b + 4}))
-       ${NOTIFY_RELAY_SQL}`,
-      params,
-    );
+    const write = { stored, state, credential: { lookupId: secret.lookupId, hash: hashKey(secret.key), createdAt: now } };
+    await (em ? writeNewKeys(em, [write]) : this.batcher.write(write));
     return { ...keyView(stateRow(state, now.toISOString()), now), key: secret.key };
   }
 

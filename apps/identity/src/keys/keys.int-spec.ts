@@ -4,6 +4,10 @@ import { eventually } from '@keyway/testing';
 import { startIdentity, type IdentityHarness } from '../../test/identity-harness';
 import { ExpirySweeper } from './expiry.sweeper';
 import { rebuildReadModels } from './rebuild';
+import { CreateBatcher, type NewKeyWrite } from './create-batcher';
+import { prepareEvents } from './event-store';
+import { decide, evolve, initialKeyState } from './key.decider';
+import { hashKey, mintKey, newId } from '@keyway/contracts';
 
 describe('identity: key lifecycle over NATS', () => {
   let h: IdentityHarness;
@@ -133,5 +137,33 @@ describe('identity: key lifecycle over NATS', () => {
     const result = await rebuildReadModels(h.ds);
     expect(result.keys).toBe(live.keys.length);
     expect(await snapshot()).toEqual(live);
+  });
+
+  it('creates that arrive together share one statement, and every key works', async () => {
+    const ctx = h.ctx(tenant.tenant.id);
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => h.call<IssuedKey>(Rpc.keysCreate, { ctx, body: { name: `batch ${i}`, scopes: ['contacts:read'] } })),
+    );
+    expect(answers.every((a) => a.response)).toBe(true);
+    for (const a of answers) expect(await verify(a.response!.key)).toBe('active');
+    const ids = answers.map((a) => a.response!.id);
+    const [{ n }] = (await h.ds.query(`SELECT count(*)::int AS n FROM events WHERE stream_id = ANY($1) AND type = 'created' AND version = 1`, [ids])) as [{ n: number }];
+    expect(n).toBe(50);
+  });
+
+  it('a failing key in a batch fails alone', async () => {
+    const write = (lookupId?: string): NewKeyWrite => {
+      const id = newId('key');
+      const secret = mintKey('live');
+      const now = new Date();
+      const lookup = lookupId ?? secret.lookupId;
+      const decided = decide({ type: 'create', tenant_id: tenant.tenant.id, name: 'b', scopes: [], environment: 'live', expires_at: null, rate_limit: null, metadata: {}, prefix: `kw_live_${lookup}` }, initialKeyState(id), now);
+      const stored = prepareEvents(id, 0, decided, { tenant_id: tenant.tenant.id, actor: { type: 'system', id: 't' }, now });
+      return { stored, state: stored.reduce(evolve, initialKeyState(id)), credential: { lookupId: lookup, hash: hashKey(secret.key), createdAt: now } };
+    };
+    const batcher = new CreateBatcher(h.ds);
+    const taken = (await h.ds.query(`SELECT lookup_id FROM key_credentials LIMIT 1`))[0].lookup_id as string;
+    const results = await Promise.allSettled([batcher.write(write()), batcher.write(write()), batcher.write(write(taken)), batcher.write(write())]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
   });
 });
