@@ -42,6 +42,16 @@ interface ScriptCommands {
   keywayRateLimit(...keysAndArgs: string[]): Promise<number[]>;
 }
 type ScriptClient = Redis & ScriptCommands;
+type ScriptReplyCallback = (err: Error | null | undefined, reply?: number[]) => void;
+interface ScriptPipeline {
+  keywayRateLimit(...keysAndArgsAndCallback: [...string[], ScriptReplyCallback]): unknown;
+  exec(): Promise<unknown>;
+}
+interface Pending {
+  args: string[];
+  resolve: (reply: number[]) => void;
+  reject: (err: Error) => void;
+}
 
 /**
  * Fails fast: no offline queue (a command while disconnected rejects at once), no per-command
@@ -63,6 +73,8 @@ export function fastFailRedisOptions(commandTimeoutMs: number): RedisOptions {
 
 export class RedisWindowStore {
   readonly client: ScriptClient;
+  /** Calls made since the last flush; sent together as one pipeline (see `apply`). */
+  private pending: Pending[] = [];
 
   constructor(
     redisUrl: string,
@@ -100,7 +112,10 @@ export class RedisWindowStore {
       ...WINDOWS.map((w) => String(limits[w])),
       ...WINDOWS.map((w) => String(WINDOW_MS[w])),
     ];
-    const reply = await this.client.keywayRateLimit(...args);
+    const reply = await new Promise<number[]>((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(this.flush);
+      this.pending.push({ args, resolve, reject });
+    });
     const now = Number(reply[1]);
     const counts = {} as PerWindow<number>;
     const resetMs = {} as PerWindow<number>;
@@ -110,6 +125,29 @@ export class RedisWindowStore {
     });
     return { allowed: reply[0] === 1, counts, resetMs };
   }
+
+  /**
+   * Sends every call queued since the last flush in one pipeline: one write to Redis (and one
+   * reply read) for all the requests whose bytes arrived in the same turn of the event loop,
+   * instead of one each. ioredis' auto-pipelining flushes on process.nextTick, i.e. after every
+   * single request under HTTP load; setImmediate waits for the end of the I/O phase, not longer.
+   * Each call keeps its own command timeout and its own answer.
+   */
+  private readonly flush = (): void => {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 1) {
+      const only = batch[0]!;
+      this.client.keywayRateLimit(...only.args).then(only.resolve, only.reject);
+      return;
+    }
+    const pipeline = this.client.pipeline() as unknown as ScriptPipeline;
+    for (const call of batch) {
+      pipeline.keywayRateLimit(...call.args, (err, reply) => (err ? call.reject(err) : call.resolve(reply ?? [])));
+    }
+    // Failures reach each call through its callback.
+    pipeline.exec().catch(() => undefined);
+  };
 
   async close(): Promise<void> {
     try {
