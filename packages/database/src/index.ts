@@ -48,7 +48,8 @@ export async function dropDatabases(adminUrl: string, namePrefix: string): Promi
   await client.connect();
   try {
     const rows = await client.query<{ datname: string }>(
-      "SELECT datname FROM pg_database WHERE datname LIKE $1 || '%'",
+      // Not LIKE: `_` in a prefix would match any character.
+      'SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1',
       [namePrefix],
     );
     for (const { datname } of rows.rows) {
