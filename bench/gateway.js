@@ -47,7 +47,8 @@ async function startStack({ gateways = 1, gatewayEnv = {}, services = ['identity
   };
   try {
     const common = { NATS_URL: nats.url, DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${run}` };
-    for (const app of services) started.push(await startApp(app, { ...common, ...(app === 'identity' ? identityEnv : {}) }));
+    const serviceApps = {};
+    for (const app of services) started.push((serviceApps[app] = await startApp(app, { ...common, ...(app === 'identity' ? identityEnv : {}) })));
     const gatewayEnvAll = { ...common, REDIS_URL, REDIS_PREFIX: redisPrefix, KEYWAY_ADMIN_TOKEN: adminToken, ...gatewayEnv };
     const startGateway = async (extra = {}) => {
       const gw = await startApp('gateway', { ...gatewayEnvAll, ...extra });
@@ -63,7 +64,7 @@ async function startStack({ gateways = 1, gatewayEnv = {}, services = ['identity
       if (i >= 0) started.splice(i, 1);
       await app.stop();
     };
-    return { run, nats, gateways: gws, rootKey: created.body.root_key.key, tenant: created.body.tenant, startGateway, stopOne, stop: stopAll };
+    return { run, nats, services: serviceApps, gateways: gws, rootKey: created.body.root_key.key, tenant: created.body.tenant, startGateway, stopOne, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
