@@ -211,3 +211,4 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
   }
 }
 export * from './processes';
+export * from './rpc-service';

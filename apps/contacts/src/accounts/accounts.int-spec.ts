@@ -1,44 +1,20 @@
-import { startInfra, type TestInfra } from '@keyway/testing';
-import { loadConfig, startService } from '@keyway/runtime';
-import { Rpc, type AccountView, type ContactView, type ErrorBody, type Page } from '@keyway/contracts';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { INestApplication } from '@nestjs/common';
+import { startRpcService, type RpcServiceHarness } from '@keyway/testing';
+import { Rpc, type AccountView, type ContactView, type Page } from '@keyway/contracts';
 import { AppModule } from '../app.module';
 import { ContactsEnv, SERVICE } from '../config';
 
-interface Reply<T> {
-  response?: T;
-  err?: ErrorBody;
-}
-
 describe('accounts over NATS', () => {
-  let infra: TestInfra;
-  let app: INestApplication;
-  let nc: NatsConnection;
-  const ctx = (tenant: string) => ({ tenant_id: tenant, actor: { type: 'key', id: 'key_test' }, request_id: 'req_1', scopes: [] });
-  const call = async <T = unknown>(subject: string, data: unknown): Promise<Reply<T>> => {
-    const m = await nc.request(subject, JSON.stringify({ pattern: subject, data, id: '1' }), { timeout: 5_000 });
-    return m.json<Reply<T>>();
-  };
-  const ok = async <T>(subject: string, data: unknown): Promise<T> => {
-    const r = await call<T>(subject, data);
-    if (r.err) throw new Error(`${subject}: ${JSON.stringify(r.err)}`);
-    return r.response as T;
-  };
+  let h: RpcServiceHarness<unknown>;
+  const ctx = (tenant: string) => h.ctx(tenant);
+  const call = <T = unknown>(subject: string, data: unknown) => h.call<T>(subject, data);
+  const ok = <T>(subject: string, data: unknown) => h.ok<T>(subject, data);
   const create = (tenant: string, body: Record<string, unknown>) => ok<AccountView>(Rpc.accountsCreate, { ctx: ctx(tenant), body });
   const tick = () => new Promise((r) => setTimeout(r, 3));
 
   beforeAll(async () => {
-    infra = await startInfra('accounts');
-    const config = loadConfig(ContactsEnv, infra.env);
-    app = await startService({ name: SERVICE, module: AppModule.forRoot(config), config });
-    nc = await connect({ servers: infra.natsUrl });
+    h = await startRpcService('accounts', { name: SERVICE, env: ContactsEnv, module: (config) => AppModule.forRoot(config) });
   });
-  afterAll(async () => {
-    await nc?.close();
-    await app?.close();
-    await infra?.stop();
-  });
+  afterAll(() => h?.close());
 
   it('creates an account with defaults and gets it back', async () => {
     const created = await create('ten_a', { name: 'Acme', domain: 'acme.test' });

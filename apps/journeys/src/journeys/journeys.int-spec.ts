@@ -1,25 +1,12 @@
-import { startInfra, type TestInfra } from '@keyway/testing';
-import { loadConfig, startService } from '@keyway/runtime';
-import { JourneyView, Rpc, pageOf, type ErrorBody, type Page } from '@keyway/contracts';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { INestApplication } from '@nestjs/common';
+import { startRpcService, type RpcServiceHarness } from '@keyway/testing';
+import { JourneyView, Rpc, pageOf, type Page } from '@keyway/contracts';
 import { AppModule } from '../app.module';
 import { JourneysEnv, SERVICE } from '../config';
 
-interface Reply<T> {
-  response?: T;
-  err?: ErrorBody;
-}
-
 describe('journeys over NATS', () => {
-  let infra: TestInfra;
-  let app: INestApplication;
-  let nc: NatsConnection;
-  const ctx = (tenant: string) => ({ tenant_id: tenant, actor: { type: 'key', id: 'key_test' }, request_id: 'req_1', scopes: [] });
-  const call = async <T = unknown>(subject: string, data: unknown): Promise<Reply<T>> => {
-    const m = await nc.request(subject, JSON.stringify({ pattern: subject, data, id: '1' }), { timeout: 5_000 });
-    return m.json<Reply<T>>();
-  };
+  let h: RpcServiceHarness<unknown>;
+  const ctx = (tenant: string) => h.ctx(tenant);
+  const call = <T = unknown>(subject: string, data: unknown) => h.call<T>(subject, data);
   /** Every successful answer must match the published contract, not just the fields a test looks at. */
   const ok = async (subject: string, data: unknown): Promise<JourneyView> => {
     const r = await call<JourneyView>(subject, data);
@@ -40,16 +27,9 @@ describe('journeys over NATS', () => {
   const tick = () => new Promise((r) => setTimeout(r, 3));
 
   beforeAll(async () => {
-    infra = await startInfra('journeys');
-    const config = loadConfig(JourneysEnv, infra.env);
-    app = await startService({ name: SERVICE, module: AppModule.forRoot(config), config });
-    nc = await connect({ servers: infra.natsUrl });
+    h = await startRpcService('journeys', { name: SERVICE, env: JourneysEnv, module: (config) => AppModule.forRoot(config) });
   });
-  afterAll(async () => {
-    await nc?.close();
-    await app?.close();
-    await infra?.stop();
-  });
+  afterAll(() => h?.close());
 
   it('creates an empty anonymous journey', async () => {
     const j = await create('ten_a', { anonymous_id: 'anon-1' });
