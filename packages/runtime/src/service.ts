@@ -35,6 +35,7 @@ export async function startService(opts: ServiceOptions): Promise<NestFastifyApp
         gracePeriod: Math.min(opts.config.SHUTDOWN_GRACE_MS, 2_000),
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
+        noAsyncTraces: true,
       },
     },
     { inheritAppConfig: true },
