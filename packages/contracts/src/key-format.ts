@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Environment } from './keys';
 import { randomLowerAlnum } from './ids';
 
@@ -78,11 +78,12 @@ export function parseKey(key: string): ParsedKey | null {
  * and a fast one keeps verification on every request cheap; no pepper has to be shared.
  */
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
+/** One-shot hashing (no Hash object per call): this runs on every authenticated request. */
 export function hashMatches(key: string, expectedHex: string): boolean {
-  const actual = createHash('sha256').update(key).digest();
+  const actual = hash('sha256', key, 'buffer');
   const expected = Buffer.from(expectedHex, 'hex');
   if (expected.length !== actual.length) return timingSafeEqual(actual, actual) && false;
   return timingSafeEqual(actual, expected);
