@@ -1,4 +1,4 @@
-import { serviceModules } from '@keyway/runtime';
+import { serviceModules } from '@keyway/database';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AuditEventEntity } from './audit/audit-event.entity';
 import { AuditIngestService } from './audit/audit-ingest.service';

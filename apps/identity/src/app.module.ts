@@ -1,5 +1,4 @@
-import { serviceDatabaseUrl } from '@keyway/database';
-import { serviceModules } from '@keyway/runtime';
+import { serviceDatabaseUrl, serviceModules } from '@keyway/database';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { IDENTITY_CONFIG, IDENTITY_DATABASE_URL, SERVICE, type IdentityConfig } from './config';
 import { ExpirySweeper } from './keys/expiry.sweeper';

@@ -90,3 +90,5 @@ export async function openServiceDatabase(opts: ServiceDataSourceOptions): Promi
   await ds.runMigrations({ transaction: 'all' });
   return ds;
 }
+
+export * from './service-modules';

@@ -4,4 +4,3 @@ export * from './logger';
 export * from './nats.module';
 export * from './rpc';
 export * from './service';
-export * from './service-modules';

@@ -1,13 +1,10 @@
-import { ensureDatabase, serviceDatabaseUrl, serviceDataSourceOptions } from '@keyway/database';
+import { HealthModule, loggerParams, NATS_CONNECTION, NatsModule, type BaseEnv, type ReadinessChecks } from '@keyway/runtime';
 import type { DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource, type MixedList } from 'typeorm';
-import type { BaseEnv } from './config';
-import { HealthModule, type ReadinessChecks } from './health';
-import { loggerParams } from './logger';
-import { NATS_CONNECTION, NatsModule } from './nats.module';
+import { ensureDatabase, serviceDatabaseUrl, serviceDataSourceOptions } from './index';
 
 export interface ServiceModulesOptions {
   service: string;
@@ -20,7 +17,8 @@ export interface ServiceModulesOptions {
 }
 
 /**
- * What every service with a database imports: pino logs, its own NATS connection, its own
+ * Here rather than in @keyway/runtime so that the gateway, which has no database, does not load
+ * TypeORM. What every service with a database imports: pino logs, its own NATS connection, its own
  * database (created if missing, checked-in migrations applied at boot in one transaction,
  * `synchronize` off) and /health with the database and NATS as readiness checks.
  */
