@@ -13,25 +13,39 @@ interface Entry {
   until: number;
 }
 
-export function toCachedKey(record: VerificationRecord): CachedKey {
+/**
+ * Values many keys share (a tenant's id, a scope list, a limit set, the enums) are kept once: a
+ * gateway caches 100,000+ records, and JSON.parse gives each its own copies.
+ */
+const interned = new Map<string, unknown>();
+const MAX_INTERNED = 50_000;
+function intern<T>(value: T, id: string): T {
+  const hit = interned.get(id);
+  if (hit !== undefined) return hit as T;
+  if (interned.size >= MAX_INTERNED) interned.clear();
+  interned.set(id, value);
+  return value;
+}
+
+export function toCachedKey(fresh: VerificationRecord): CachedKey {
   const at = (iso: string | null): number | null => {
     if (iso === null) return null;
     const t = Date.parse(iso);
     // An unparseable instant is treated as already passed: refuse rather than trust forever.
     return Number.isNaN(t) ? 0 : t;
   };
+  const rl = fresh.rate_limit;
+  const record: VerificationRecord = {
+    ...fresh,
+    tenant_id: intern(fresh.tenant_id, `t:${fresh.tenant_id}`),
+    environment: intern(fresh.environment, `e:${fresh.environment}`),
+    status: intern(fresh.status, `s:${fresh.status}`),
+    scopes: intern(Object.freeze([...fresh.scopes]) as VerificationRecord['scopes'], `sc:${fresh.scopes.join(',')}`),
+    rate_limit: intern(Object.freeze({ ...rl }), `rl:${rl.burst_per_second}:${rl.per_minute}:${rl.per_hour}:${rl.daily}`),
+  };
   return { record, expiresAtMs: at(record.expires_at), validUntilMs: at(record.valid_until) };
 }
 
-/**
- * Verification records by look-up id, bounded in size and time. Eviction is by insertion order
- * (a Map keeps it): with a TTL every live key is re-inserted once per TTL, so the oldest insertion
- * is a good stand-in for least recently used, and a hit costs a single Map read.
- *
- * The epoch guards the fetch/invalidate race: a fetch remembers the epoch it started in and its
- * result is stored only if no invalidation (or clear) happened meanwhile, so a record fetched
- * before a revocation can never be cached after it.
- */
 export class VerificationCache {
   private readonly map = new Map<string, Entry>();
   private epochValue = 0;
