@@ -146,7 +146,8 @@ export async function startInfra(label: string): Promise<TestInfra> {
   }
   const dbBase = `keyway_t${run}_${safeLabel}`;
   const databaseUrl = Object.assign(new URL(pgUrl), { pathname: `/${dbBase}` }).toString();
-  stopFns.push(() => dropDatabases(pgUrl, dbBase));
+  // The trailing `_`: label `relay` must not take `relaycrash`'s databases with it.
+  stopFns.push(() => dropDatabases(pgUrl, `${dbBase}_`));
 
   let nats: PrivateNats | undefined;
   let natsUrl: string;

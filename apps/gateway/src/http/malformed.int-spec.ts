@@ -15,7 +15,10 @@ interface Raw {
 function raw(url: string, method: string, path: string, headers: Record<string, string>, body: string | undefined): Promise<Raw> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const req = request({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
+    // Node's client frames no body for DELETE/OPTIONS/TRACE unless told its length: the bytes would
+    // land on the keep-alive connection as the start of the next request.
+    const framed = body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) };
+    const req = request({ host: u.hostname, port: u.port, method, path, headers: framed }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
@@ -101,7 +104,8 @@ describe('malformed requests never get a 5xx, always {error, code}', () => {
           expect(r.text).not.toContain(good.key.slice(good.key.lastIndexOf('_') + 1));
         }
       }),
-      { numRuns: 400 },
+      // FC_SEED=<seed> replays a failing run (the request sequence matters: connections are kept alive).
+      { numRuns: 400, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), endOnFailure: true } : {}) },
     );
   });
 });
