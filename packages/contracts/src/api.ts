@@ -22,7 +22,8 @@ import { PageQuery, pageOf } from './pagination';
 import { Rpc, type RpcSubject } from './subjects';
 import { CreateUserBody, UpdateUserBody, UserView } from './users';
 
-const IdParams = z.object({ id: z.string().min(1).max(100) });
+/** The `:id` of every id-bearing route; services validate it with this same schema. */
+export const IdParams = z.object({ id: z.string().min(1).max(100) });
 const NoQuery = z.strictObject({});
 
 export interface Route {

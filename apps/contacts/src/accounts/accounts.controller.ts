@@ -1,11 +1,9 @@
-import { CreateAccountBody, PageQuery, Rpc, UpdateAccountBody } from '@keyway/contracts';
+import { CreateAccountBody, PageQuery, Rpc, UpdateAccountBody, IdParams } from '@keyway/contracts';
 import { parseRpc } from '@keyway/runtime';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { z } from 'zod';
 import { AccountsService } from './accounts.service';
 
-const IdParams = z.object({ id: z.string() });
 
 @Controller()
 export class AccountsController {

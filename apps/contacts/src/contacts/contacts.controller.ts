@@ -1,11 +1,9 @@
-import { ContactListQuery, CreateContactBody, Rpc, UpdateContactBody } from '@keyway/contracts';
+import { ContactListQuery, CreateContactBody, Rpc, UpdateContactBody, IdParams } from '@keyway/contracts';
 import { parseRpc } from '@keyway/runtime';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { z } from 'zod';
 import { ContactsService } from './contacts.service';
 
-const IdParams = z.object({ id: z.string() });
 
 @Controller()
 export class ContactsController {

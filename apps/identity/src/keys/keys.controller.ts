@@ -1,12 +1,10 @@
-import { CreateKeyBody, PageQuery, RevokeKeyBody, Rpc, RotateKeyBody, UpdateKeyBody, VerifyRequest, invalidRequest, type VerifyReply } from '@keyway/contracts';
+import { CreateKeyBody, PageQuery, RevokeKeyBody, Rpc, RotateKeyBody, UpdateKeyBody, VerifyRequest, invalidRequest, type VerifyReply, IdParams } from '@keyway/contracts';
 import { parseRpc } from '@keyway/runtime';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { z } from 'zod';
 import { KeysHandler } from './keys.handler';
 import { KeysQueries } from './keys.queries';
 
-const IdParams = z.object({ id: z.string().min(1).max(100) });
 
 @Controller()
 export class KeysController {

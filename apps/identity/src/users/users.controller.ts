@@ -1,11 +1,9 @@
-import { CreateUserBody, PageQuery, Rpc, UpdateUserBody } from '@keyway/contracts';
+import { CreateUserBody, PageQuery, Rpc, UpdateUserBody, IdParams } from '@keyway/contracts';
 import { parseRpc } from '@keyway/runtime';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { z } from 'zod';
 import { UsersService } from './users.service';
 
-const IdParams = z.object({ id: z.string().min(1).max(100) });
 
 @Controller()
 export class UsersController {

@@ -1,11 +1,9 @@
-import { ConversionBody, CreateJourneyBody, JourneyListQuery, Rpc, TouchpointBody, UpdateJourneyBody } from '@keyway/contracts';
+import { ConversionBody, CreateJourneyBody, JourneyListQuery, Rpc, TouchpointBody, UpdateJourneyBody, IdParams } from '@keyway/contracts';
 import { parseRpc } from '@keyway/runtime';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { z } from 'zod';
 import { JourneysService } from './journeys.service';
 
-const IdParams = z.object({ id: z.string() });
 
 @Controller()
 export class JourneysController {
