@@ -29,7 +29,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        LoggerModule.forRoot(loggerParams(SERVICE, config.LOG_LEVEL, { httpLogs: config.HTTP_LOGS })),
+        LoggerModule.forRoot(loggerParams(SERVICE, config.LOG_LEVEL)),
         NatsModule.forRoot(config.NATS_URL, `${SERVICE}-${config.GATEWAY_ID}`),
         CoreModule.forRoot(config),
         HealthModule.forChecks({

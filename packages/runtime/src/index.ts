@@ -4,3 +4,4 @@ export * from './logger';
 export * from './nats.module';
 export * from './rpc';
 export * from './service';
+export * from './turn-queue';

@@ -1,5 +1,4 @@
 import type { Params } from 'nestjs-pino';
-import { HealthController } from './health';
 
 /** Paths whose values never reach a log line: credentials, secrets and their hashes. */
 export const REDACT_PATHS = [
@@ -18,23 +17,21 @@ export const REDACT_PATHS = [
 ];
 
 /**
- * pino for Nest. Its per-request middleware (pino-http, a child logger per request) is bound to
- * the Nest controllers only — /health: the gateway's /v1 routes live on Fastify directly and log
- * from their own hook, and on the hot path a middleware per request costs more than it tells.
+ * pino for Nest, without its per-request middleware (`forRoutes: []`). That middleware runs each
+ * request inside an AsyncLocalStorage, and the first `run` switches on Node 20's promise hooks
+ * for the life of the process: every promise of every request (the gateway's hot path, the
+ * services' NATS handlers) then pays for async-context tracking. A readiness probe was enough to
+ * turn it on. Request logs come from the gateway's own onResponse hook (`HTTP_LOGS`), which
+ * carries the request id; the services log with their request's `request_id` from the NATS message.
  */
-export function loggerParams(service: string, level: string, opts: { httpLogs?: boolean } = {}): Params {
+export function loggerParams(service: string, level: string): Params {
   return {
-    forRoutes: [HealthController],
+    forRoutes: [],
     pinoHttp: {
       level,
       name: service,
-      autoLogging: opts.httpLogs ?? false,
+      autoLogging: false,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      // Fastify's id (which the gateway derives from a sanitised X-Request-Id), never the raw header.
-      genReqId: (req) => (req as { id?: string }).id ?? '',
-      serializers: {
-        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
-      },
     },
   };
 }
