@@ -92,3 +92,4 @@ export async function openServiceDatabase(opts: ServiceDataSourceOptions): Promi
 }
 
 export * from './service-modules';
+export * from './by-id-loader';

@@ -8,6 +8,7 @@ import {
   type PageQuery,
   type UpdateAccountBody,
 } from '@keyway/contracts';
+import { byIdLoader } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -27,7 +28,12 @@ function view(a: AccountEntity): AccountView {
 
 @Injectable()
 export class AccountsService {
-  constructor(@InjectRepository(AccountEntity) private readonly accounts: Repository<AccountEntity>) {}
+  /** GET by id, coalesced with the other GETs of the same turn into one query (see byIdLoader). */
+  private readonly byId: (tenantId: string, id: string) => Promise<AccountEntity | null>;
+
+  constructor(@InjectRepository(AccountEntity) private readonly accounts: Repository<AccountEntity>) {
+    this.byId = byIdLoader(accounts);
+  }
 
   async list(tenantId: string, q: PageQuery): Promise<Page<AccountView>> {
     const [rows, total] = await this.accounts
@@ -42,7 +48,9 @@ export class AccountsService {
   }
 
   async get(tenantId: string, id: string): Promise<AccountView> {
-    return view(await this.find(tenantId, id));
+    const entity = await this.byId(tenantId, id);
+    if (!entity) throw notFound(id);
+    return view(entity);
   }
 
   async create(tenantId: string, body: z.infer<typeof CreateAccountBody>): Promise<AccountView> {
@@ -85,11 +93,6 @@ export class AccountsService {
     return this.accounts.existsBy({ tenant_id: tenantId, id });
   }
 
-  private async find(tenantId: string, id: string): Promise<AccountEntity> {
-    const entity = await this.accounts.findOneBy({ tenant_id: tenantId, id });
-    if (!entity) throw notFound(id);
-    return entity;
-  }
 }
 
 function notFound(id: string): KeywayError {

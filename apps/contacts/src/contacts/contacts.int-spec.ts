@@ -1,6 +1,9 @@
 import { startRpcService, type RpcServiceHarness } from '@keyway/testing';
 import { Rpc, type AccountView, type ContactView, type Page } from '@keyway/contracts';
+import { getRepositoryToken } from '@nestjs/typeorm';
+import type { Repository } from 'typeorm';
 import { AppModule } from '../app.module';
+import { ContactEntity } from './contact.entity';
 import { ContactsEnv, SERVICE } from '../config';
 
 describe('contacts over NATS', () => {
@@ -27,6 +30,25 @@ describe('contacts over NATS', () => {
     expect((await call(Rpc.contactsGet, { ctx: ctx('ten_b'), params: { id } })).err?.code).toBe('not_found');
     const dup = await call(Rpc.contactsCreate, { ctx: ctx('ten_a'), body: { type: 'lead', name: 'Ada', email: 'ada@example.com' } });
     expect(dup.err?.code).toBe('conflict');
+  });
+
+  it('answers the GETs of one turn with one query, each still seeing only its own tenant', async () => {
+    const mine = await Promise.all(Array.from({ length: 12 }, (_, i) => createContact('ten_batch', { type: 'user', name: `B${i}`, email: `b${i}@batch.test` })));
+    const theirs = await createContact('ten_batch_other', { type: 'user', name: 'Other', email: 'other@batch.test' });
+    const repo = h.app.get<Repository<ContactEntity>>(getRepositoryToken(ContactEntity));
+    const findBy = jest.spyOn(repo, 'findBy');
+    try {
+      const ids = [...mine.map((c) => c.id), theirs.id, 'ct_doesnotexist000000000'];
+      const replies = await Promise.all(ids.map((id) => call<ContactView>(Rpc.contactsGet, { ctx: ctx('ten_batch'), params: { id } })));
+      expect(replies.slice(0, 12).map((r) => r.response?.name)).toEqual(mine.map((c) => c.name));
+      // Another tenant's contact in the same batch is not found, like an id nobody has.
+      expect(replies.slice(12).map((r) => r.err?.code)).toEqual(['not_found', 'not_found']);
+      // 14 requests sent at once reach the service in a few socket reads: a few queries, not 14.
+      expect(findBy.mock.calls.length).toBeGreaterThanOrEqual(1);
+      expect(findBy.mock.calls.length).toBeLessThan(7);
+    } finally {
+      findBy.mockRestore();
+    }
   });
 
   it('keeps email (case-insensitively) and external_id unique per tenant only', async () => {

@@ -8,6 +8,7 @@ import {
   type Page,
   type UpdateContactBody,
 } from '@keyway/contracts';
+import { byIdLoader } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -33,10 +34,15 @@ function view(c: ContactEntity): ContactView {
 
 @Injectable()
 export class ContactsService {
+  /** GET by id, coalesced with the other GETs of the same turn into one query (see byIdLoader). */
+  private readonly byId: (tenantId: string, id: string) => Promise<ContactEntity | null>;
+
   constructor(
     @InjectRepository(ContactEntity) private readonly contacts: Repository<ContactEntity>,
     private readonly accounts: AccountsService,
-  ) {}
+  ) {
+    this.byId = byIdLoader(contacts);
+  }
 
   async list(tenantId: string, q: z.infer<typeof ContactListQuery>): Promise<Page<ContactView>> {
     const qb = this.contacts.createQueryBuilder('c').where('c.tenant_id = :tenantId', { tenantId });
@@ -53,7 +59,9 @@ export class ContactsService {
   }
 
   async get(tenantId: string, id: string): Promise<ContactView> {
-    return view(await this.find(tenantId, id));
+    const entity = await this.byId(tenantId, id);
+    if (!entity) throw notFound(id);
+    return view(entity);
   }
 
   async create(tenantId: string, body: z.infer<typeof CreateContactBody>): Promise<ContactView> {
@@ -91,12 +99,6 @@ export class ContactsService {
   async remove(tenantId: string, id: string): Promise<void> {
     const result = await this.contacts.delete({ tenant_id: tenantId, id });
     if (!result.affected) throw notFound(id);
-  }
-
-  private async find(tenantId: string, id: string): Promise<ContactEntity> {
-    const entity = await this.contacts.findOneBy({ tenant_id: tenantId, id });
-    if (!entity) throw notFound(id);
-    return entity;
   }
 
   private async assertAccount(tenantId: string, accountId: string): Promise<void> {
