@@ -47,6 +47,11 @@ export class OutboxRelay {
   private readonly batchSize: number;
   /** Set while this instance holds the lock; tests and health read it. */
   leader = false;
+  /** The checkpoint as this leader last wrote it; read again after every (re)connect. */
+  private cp: Checkpoint | undefined;
+  /** A NOTIFY came since the current batch started. */
+  private notified = false;
+  private lastNotifyAt = -Infinity;
   published = 0;
 
   constructor(private readonly opts: RelayOptions) {
@@ -82,9 +87,12 @@ export class OutboxRelay {
           }
           this.opts.logger.info({ relay: this.name }, 'outbox relay took the lead');
         }
+        // A commit that notifies while this batch runs may fall just outside its snapshot: the
+        // flag makes the next sleep return at once instead of waiting for the poll.
+        this.notified = false;
         const moved = await this.relayBatch();
         backoff = 100;
-        if (moved < this.batchSize) await this.sleep(this.opts.pollMs);
+        if (moved < this.batchSize) await this.sleep(this.idleSleepMs());
       } catch (err) {
         this.opts.logger.warn({ err: (err as Error).message, relay: this.name }, 'outbox relay failed; retrying');
         if (this.client && (err as { code?: string }).code !== undefined) await this.disconnect();
@@ -97,7 +105,8 @@ export class OutboxRelay {
   /** Publishes one batch and moves the checkpoint past it; returns how many were published. */
   async relayBatch(): Promise<number> {
     const client = this.client!;
-    const cp = await this.checkpoint(client);
+    // The leader is the checkpoint's only writer: after the first read it is known here.
+    const cp = (this.cp ??= await this.checkpoint(client));
     const rows =
       this.strategy === 'snapshot'
         ? await client.query(
@@ -142,6 +151,7 @@ export class OutboxRelay {
        ON CONFLICT (name) DO UPDATE SET last_tx = EXCLUDED.last_tx, last_position = EXCLUDED.last_position`,
       [this.name, last.tx, last.position],
     );
+    this.cp = { tx: last.tx, position: last.position };
     this.published += rows.rows.length;
     return rows.rows.length;
   }
@@ -160,22 +170,40 @@ export class OutboxRelay {
       // The session is gone, and with it the lock: start over.
       this.leader = false;
       this.client = undefined;
+      this.cp = undefined;
     });
-    client.on('notification', () => this.wake?.());
+    client.on('notification', () => {
+      this.notified = true;
+      this.lastNotifyAt = performance.now();
+      this.wake?.();
+    });
     await client.connect();
     await client.query('LISTEN keyway_events');
     this.client = client;
     this.leader = false;
+    this.cp = undefined;
   }
 
   private async disconnect(): Promise<void> {
     const client = this.client;
     this.client = undefined;
     this.leader = false;
+    this.cp = undefined;
     await client?.end().catch(() => undefined);
   }
 
+  /**
+   * How long to wait for more events. A NOTIFY is sent at commit, but the event may stay below
+   * the relay's horizon for a moment (pg_snapshot_xmin is cluster-wide: any open transaction on
+   * the server holds it back), and its NOTIFY is spent by then: for a second after the last
+   * NOTIFY the relay looks again every 10 ms, then falls back to `pollMs`.
+   */
+  private idleSleepMs(): number {
+    return performance.now() - this.lastNotifyAt < 1_000 ? Math.min(this.opts.pollMs, 10) : this.opts.pollMs;
+  }
+
   private sleep(ms: number): Promise<void> {
+    if (this.notified) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
       function done() {

@@ -84,6 +84,53 @@ describe('outbox relay under concurrent writers committing out of order', () => 
     expect(r.distinct).toBeLessThan(160);
   });
 
+  it('a commit that notifies while a batch runs is relayed at once, not at the next poll', async () => {
+    const url = serviceDatabaseUrl(infra.databaseUrl, 'relay_wake');
+    const ds = await openServiceDatabase({ url, entities: [], migrations });
+    const nc = await connect({ servers: infra.natsUrl });
+    const ctx = await jetStreamContext(nc);
+    const stream = `${infra.stream}_wake`.toUpperCase();
+    await ensureStream(ctx.jsm, { name: stream, subjects: [EVENT_SUBJECTS] });
+    const append = () =>
+      ds.transaction((tx) =>
+        appendToStream(tx, newId('key'), 0, [{ type: 'enabled', prefix: 'kw_live_abcdefgh', data: {} }], {
+          tenant_id: 'ten_relay',
+          actor: { type: 'system', id: 'test' },
+          now: new Date(),
+        }),
+      );
+    let commitDuringNextBatch = false;
+    // The relay's batch, with a commit (and its NOTIFY) landing after the batch has read.
+    class RacingRelay extends OutboxRelay {
+      override async relayBatch(): Promise<number> {
+        const moved = await super.relayBatch();
+        if (commitDuringNextBatch && moved > 0) {
+          commitDuringNextBatch = false;
+          await append();
+          await new Promise((r) => setTimeout(r, 50)); // the NOTIFY arrives while "relaying"
+        }
+        return moved;
+      }
+    }
+    // A poll longer than the test waits: only the NOTIFY (and the second of closer looks after
+    // one, for an event another database's open transaction holds back) can get it there.
+    const relay = new RacingRelay({ databaseUrl: url, js: ctx.js, logger: silent, pollMs: 6_000 });
+    try {
+      relay.start();
+      await eventually(async () => relay.leader, 5_000);
+      commitDuringNextBatch = true;
+      await append();
+      const started = Date.now();
+      await eventually(async () => (await ctx.jsm.streams.info(stream)).state.messages === 2, 4_500);
+      expect(Date.now() - started).toBeLessThan(4_500);
+    } finally {
+      await relay.stop();
+      await ctx.jsm.streams.delete(stream);
+      await nc.close();
+      await ds.destroy();
+    }
+  });
+
   it('only one relay holds the lead; when it stops, another takes over', async () => {
     const url = serviceDatabaseUrl(infra.databaseUrl, 'relay_lead');
     const ds = await openServiceDatabase({ url, entities: [], migrations });
