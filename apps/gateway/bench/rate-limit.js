@@ -8,6 +8,7 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
+const { clearRedis } = require('../../../bench/lib');
 
 const dist = path.join(__dirname, '../dist/rate-limit/rate-limiter.js');
 let RateLimiter;
@@ -71,13 +72,7 @@ async function main() {
     rows.push(await scenario('redis', redis, 50_000, 16));
     rows.push(await scenario('redis', redis, 50_000, 64));
     // Clean up the bench's counters.
-    const { client } = redis.redis;
-    let cursor = '0';
-    do {
-      const [c, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = c;
-      if (keys.length) await client.del(...keys);
-    } while (cursor !== '0');
+    await clearRedis(redis.redis.client, prefix);
   } else {
     console.error(`Redis does not answer at ${REDIS_URL}: Redis scenarios skipped`);
   }

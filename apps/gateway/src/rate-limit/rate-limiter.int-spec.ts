@@ -48,6 +48,79 @@ describe('RateLimiter on Redis (shared by replicas)', () => {
     expect(peek.allowed).toBe(false);
   });
 
+  it('answers the calls that meet in one batch one after another: the first ones in, remaining counting down', async () => {
+    await awayFromBoundary('per_minute', 3_000);
+    const limits = only({ per_minute: 10 });
+    // Same replica, same tick: one script run for all 25 (and a second key's calls beside them).
+    const decisions = await Promise.all(Array.from({ length: 25 }, () => a.consume('key_batch', limits)));
+    const other = await Promise.all(Array.from({ length: 3 }, () => a.consume('key_batch_other', limits)));
+    expect(decisions.map((d) => d.allowed)).toEqual([...Array(10).fill(true), ...Array(15).fill(false)]);
+    expect(decisions.slice(0, 10).map((d) => d.remaining)).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+    expect(decisions.slice(10).every((d) => d.remaining === 0 && d.window === 'per_minute')).toBe(true);
+    expect(other.map((d) => d.remaining)).toEqual([9, 8, 7]);
+    // A changed override inside the same batch is counted under its own limits.
+    const mixed = await Promise.all([a.consume('key_batch_mixed', only({ per_minute: 1 })), a.consume('key_batch_mixed', only({ per_minute: 5 }))]);
+    expect(mixed.map((d) => d.allowed)).toEqual([true, true]);
+    expect(mixed.map((d) => d.remaining)).toEqual([0, 3]);
+  });
+
+  describe('leases (busy keys with room to spare)', () => {
+    const counter = async (keyId: string, w: string): Promise<number> => Number((await admin.get(`${prefix}{${keyId}}:${w}`)) ?? 0);
+    const wave = (l: RateLimiter, keyId: string, limits: RateLimit, n: number) => Promise.all(Array.from({ length: n }, () => l.consume(keyId, limits)));
+
+    it('admits a busy key from a lease, counted in Redis beforehand, and gives back what it did not use', async () => {
+      await awayFromBoundary('per_hour', 5_000);
+      await awayFromBoundary('burst_per_second', 700);
+      const own = new RateLimiter({ redisUrl: REDIS_URL, keyPrefix: prefix, logger, commandTimeoutMs: 2_000 });
+      expect(await own.ready()).toBe(true);
+      const limits = only({});
+      const first = await wave(own, 'key_lease', limits, 10);
+      const second = await wave(own, 'key_lease', limits, 10); // takes a lease of 8 × 10 beyond itself
+      const third = await wave(own, 'key_lease', limits, 20); // 20 of those 80, no Redis call
+      expect([...first, ...second, ...third].every((d) => d.allowed)).toBe(true);
+      expect(await counter('key_lease', 'per_hour')).toBe(10 + 10 + 80);
+      // Each call still sees its own count: remaining goes down one by one across the lease.
+      expect(third.map((d) => d.remainingByWindow.per_hour)).toEqual(Array.from({ length: 20 }, (_, i) => big - 21 - i));
+      // The lease ends with Redis's second; the sweep gives back the 60 calls nobody made to the
+      // windows they were taken from (not to the second, which has ended).
+      await new Promise((r) => setTimeout(r, 1_700));
+      expect(await counter('key_lease', 'per_hour')).toBe(40);
+      expect(await counter('key_lease', 'daily')).toBe(40);
+      // A call in the new second is counted in Redis again (no lease outlives its second).
+      await own.consume('key_lease', limits);
+      expect(await counter('key_lease', 'per_hour')).toBe(41);
+      await own.close();
+      expect(await counter('key_lease', 'per_hour')).toBe(41);
+    });
+
+    it('never lets the replicas together admit more than a limit, and loses nothing once leases end', async () => {
+      await awayFromBoundary('per_minute', 5_000);
+      const limits = only({ per_minute: 3_000 });
+      const x = new RateLimiter({ redisUrl: REDIS_URL, keyPrefix: prefix, logger, commandTimeoutMs: 2_000 });
+      const y = new RateLimiter({ redisUrl: REDIS_URL, keyPrefix: prefix, logger, commandTimeoutMs: 2_000 });
+      expect((await Promise.all([x.ready(), y.ready()])).every(Boolean)).toBe(true);
+      let allowed = 0;
+      for (let i = 0; i < 40; i++) {
+        const [dx, dy] = await Promise.all([wave(x, 'key_shared_lease', limits, 60), wave(y, 'key_shared_lease', limits, 40)]);
+        allowed += [...dx, ...dy].filter((d) => d.allowed).length;
+        expect(allowed).toBeLessThanOrEqual(3_000);
+        expect(await counter('key_shared_lease', 'per_minute')).toBeLessThanOrEqual(3_000);
+      }
+      await Promise.all([x.close(), y.close()]);
+      // What was admitted is what Redis counts: no lease kept a call it did not admit.
+      expect(await counter('key_shared_lease', 'per_minute')).toBe(allowed);
+      // Near the limit every call went to Redis: the last calls filled the window exactly.
+      expect(allowed).toBe(3_000);
+    });
+
+    it('does not lease a key whose limit is near: a 100-per-minute key is counted call by call', async () => {
+      await awayFromBoundary('per_minute', 3_000);
+      const limits = only({ per_minute: 100 });
+      for (let i = 0; i < 3; i++) await wave(a, 'key_no_lease', limits, 10);
+      expect(await counter('key_no_lease', 'per_minute')).toBe(30);
+    });
+  });
+
   it('refuses the 61st call within a second with the default limits', async () => {
     await awayFromBoundary('burst_per_second', 600);
     const decisions = await Promise.all(Array.from({ length: 61 }, (_, i) => (i % 2 ? a : b).consume('key_burst', { ...RATE_LIMIT_DEFAULTS })));

@@ -72,13 +72,14 @@ export function decide(limits: RateLimit, state: WindowState): RateLimitDecision
   }
 
   const resetSeconds = seconds(state.resetMs[window]);
-  return {
+  const decision: RateLimitDecision = {
     allowed: state.allowed,
     limit: limits[window],
     remaining: remainingByWindow[window],
     resetSeconds,
     window,
-    ...(state.allowed ? {} : { retryAfterSeconds: resetSeconds }),
     remainingByWindow,
   };
+  if (!state.allowed) decision.retryAfterSeconds = resetSeconds;
+  return decision;
 }
