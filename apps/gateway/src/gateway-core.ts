@@ -56,6 +56,7 @@ export class GatewayCore implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.rpc.close();
     this.invalidations.stop();
     this.liveness.stop();
     await this.usage.stop();

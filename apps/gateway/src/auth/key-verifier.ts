@@ -1,4 +1,4 @@
-import { hashKey, hashMatches, mintKey, parseKey, Rpc, VerifyReply, type ErrorBody } from '@keyway/contracts';
+import { hashKey, hashMatches, mintKey, parseKey, Rpc, VerifyReply, type ErrorBody, type ParsedKey } from '@keyway/contracts';
 import type { NatsLiveness } from '../nats/liveness';
 import type { RpcClient } from '../nats/rpc-client';
 import { toCachedKey, type CachedKey, type VerificationCache } from './verification-cache';
@@ -37,7 +37,8 @@ export class KeyVerifier {
     private readonly liveness: NatsLiveness,
   ) {}
 
-  async authenticate(header: string | undefined): Promise<AuthResult> {
+  /** Synchronous on a cache hit (most requests): no promise to wait for. */
+  authenticate(header: string | undefined): AuthResult | Promise<AuthResult> {
     if (header === undefined || header === '') return MISSING;
     // RFC 7235: the scheme is case-insensitive; exactly one space, then the key.
     if (header.length < 8 || header.length > 200 || header.slice(0, 7).toLowerCase() !== 'bearer ') return MALFORMED;
@@ -45,7 +46,11 @@ export class KeyVerifier {
     const parsed = parseKey(token);
     if (parsed === null) return MALFORMED;
 
-    const looked = await this.lookup(parsed.lookupId);
+    const looked = this.lookup(parsed.lookupId);
+    return looked instanceof Promise ? looked.then((l) => this.check(token, parsed, l)) : this.check(token, parsed, looked);
+  }
+
+  private check(token: string, parsed: ParsedKey, looked: Lookup): AuthResult {
     if (!looked.ok) return looked;
     const cached = looked.value;
     const matches = hashMatches(token, cached === null ? this.dummyHash : cached.record.hash);

@@ -44,7 +44,8 @@ export function registerV1Routes(fastify: FastifyInstance, core: GatewayCore): v
   fastify.decorateRequest('caller', null);
 
   const authenticate = async (req: FastifyRequest, reply: FastifyReply): Promise<Caller | undefined> => {
-    const auth = await core.verifier.authenticate(req.headers.authorization);
+    const pending = core.verifier.authenticate(req.headers.authorization);
+    const auth = pending instanceof Promise ? await pending : pending;
     if (!auth.ok) {
       sendError(reply, auth.error);
       return undefined;
