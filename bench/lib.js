@@ -54,12 +54,14 @@ async function startNats() {
   };
 }
 
-async function startApp(app, env) {
+async function startApp(app, env, extraNodeArgs = []) {
   const port = await freePort();
   const portEnv = app === 'gateway' ? { PORT: String(port) } : { HEALTH_PORT: String(port) };
   let output = '';
   // BENCH_NODE_ARGS reaches the services, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to profile them.
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // The V8 flags the app ships with (apps/<app>/package.json keyway.nodeOptions), then the bench's.
+  const shipped = require(join(ROOT, 'apps', app, 'package.json')).keyway?.nodeOptions ?? '';
+  const nodeArgs = [...shipped.split(' '), ...(process.env.BENCH_NODE_ARGS ?? '').split(' '), ...extraNodeArgs].filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'apps', app, 'dist', 'main.js')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...env, ...portEnv },
@@ -130,4 +132,21 @@ async function closedLoop(total, concurrency, fn) {
 
 const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 
-module.exports = { ROOT, build, freePort, startNats, startApp, dropDatabases, sleep, stats, closedLoop, fmt };
+/** Deletes the Redis keys under `prefix` (a bench's counters), through `redis`: an ioredis client or a URL. */
+async function clearRedis(redis, prefix) {
+  const { Redis } = require('ioredis');
+  const client = typeof redis === 'string' ? new Redis(redis, { lazyConnect: true, maxRetriesPerRequest: 1 }) : redis;
+  try {
+    if (typeof redis === 'string') await client.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await client.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    if (typeof redis === 'string') client.disconnect();
+  }
+}
+
+module.exports = { ROOT, clearRedis, build, freePort, startNats, startApp, dropDatabases, sleep, stats, closedLoop, fmt };

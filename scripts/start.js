@@ -121,7 +121,9 @@ function startApp(app, env, index) {
   app.exited = null;
   // Own process group: a Ctrl-C in the terminal reaches only this script, which then sends one
   // SIGTERM to each service. (A second signal during Nest's shutdown would kill it mid-drain.)
-  app.child = spawn(process.execPath, [path.join('apps', app.name, 'dist', 'main.js')], {
+  // V8 flags an app ships with (apps/<app>/package.json keyway.nodeOptions: the gateway's heap bounds).
+  const nodeOptions = require(path.join(ROOT, 'apps', app.name, 'package.json')).keyway?.nodeOptions ?? '';
+  app.child = spawn(process.execPath, [...nodeOptions.split(' ').filter(Boolean), path.join('apps', app.name, 'dist', 'main.js')], {
     cwd: ROOT,
     env: { ...env, HEALTH_PORT: String(app.healthPort), ...app.env },
     stdio: ['ignore', 'pipe', 'pipe'],
