@@ -7,17 +7,19 @@
 //   (d) GET /v1/contacts/{id}: gateway → NATS → contacts → Postgres.
 // Prints req/s, p50, p99, the ratios against the targets, and the gateway's RSS. Asserts nothing.
 //   Run: npm run bench -- gateway   (or node bench/gateway.js)
-//   BENCH_CONNECTIONS (32), BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2);
-//   BENCH_GATEWAY_NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/gw-prof", profiles the gateway
-//   child (the profile is written when it exits).
+//   BENCH_CONNECTIONS (32), BENCH_SECONDS (6), BENCH_WARMUP_SECONDS (1), BENCH_ROUNDS (3: the cases take
+//   turns, and each figure printed is the median of its rounds, since the machine's speed drifts);
+//   BENCH_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/gw-prof", profiles the gateway
+//   of (c) and (d) (the profile is written when it exits); BENCH_NODE_ARGS reaches every service.
 const { spawn } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const { readFileSync } = require('node:fs');
-const { build, freePort, startNats, startApp, dropDatabases, sleep, fmt } = require('./lib');
+const { build, freePort, startNats, startApp, dropDatabases, sleep, fmt, clearRedis } = require('./lib');
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NEVER_HIT = { burst_per_second: 1e9, per_minute: 1e9, per_hour: 1e9, daily: 1e9 };
 
@@ -43,15 +45,15 @@ async function startStack({ gateways = 1, gatewayEnv = {}, services = ['identity
     started.length = 0;
     await nats.stop();
     await dropDatabases(run).catch((err) => console.error(`could not drop ${run}_*: ${err.message}`));
-    await clearRedis(redisPrefix).catch(() => undefined);
+    await clearRedis(REDIS_URL, redisPrefix).catch(() => undefined);
   };
   try {
     const common = { NATS_URL: nats.url, DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${run}` };
     const serviceApps = {};
     for (const app of services) started.push((serviceApps[app] = await startApp(app, { ...common, ...(app === 'identity' ? identityEnv : {}) })));
     const gatewayEnvAll = { ...common, REDIS_URL, REDIS_PREFIX: redisPrefix, KEYWAY_ADMIN_TOKEN: adminToken, ...gatewayEnv };
-    const startGateway = async (extra = {}) => {
-      const gw = await startApp('gateway', { ...gatewayEnvAll, ...extra });
+    const startGateway = async (extra = {}, nodeArgs = []) => {
+      const gw = await startApp('gateway', { ...gatewayEnvAll, ...extra }, nodeArgs);
       started.push(gw);
       return gw;
     };
@@ -71,21 +73,6 @@ async function startStack({ gateways = 1, gatewayEnv = {}, services = ['identity
   }
 }
 
-async function clearRedis(prefix) {
-  const { Redis } = require('ioredis');
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await client.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await client.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    client.disconnect();
-  }
-}
 
 async function http(base, method, path, body, headers = {}) {
   const res = await fetch(`${base}${path}`, {
@@ -203,33 +190,40 @@ async function main() {
     if (who.status !== 200) throw new Error(`GET /v1/whoami: ${who.status} ${JSON.stringify(who.body)}`);
     const body = JSON.stringify(who.body);
 
-    // (a) and (b) alone: the gateway is stopped; identity, contacts, NATS and Postgres stay up, idle.
+    // Rounds of (a), (b), (c), (d), each server alone: the gateway is stopped during (a) and (b)
+    // (identity, contacts, NATS, Postgres and Redis stay up, idle). The machine's speed drifts
+    // from minute to minute, so the cases take turns and each figure is the median of its rounds.
     await stack.stopOne(gateway);
-    const results = {};
-    for (const [name, source] of [['a', BARE_NODE], ['b', BARE_NEST]]) {
-      const server = await startInline(name, source, { BODY: body });
-      try {
-        results[name] = await load(`${server.url}/v1/whoami`, server.pid);
-      } finally {
-        await server.stop();
+    const rounds = { a: [], b: [], c: [], d: [] };
+    let rss = NaN;
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [name, source] of [['a', BARE_NODE], ['b', BARE_NEST]]) {
+        const server = await startInline(name, source, { BODY: body });
+        try {
+          rounds[name].push(await load(`${server.url}/v1/whoami`, server.pid));
+        } finally {
+          await server.stop();
+        }
       }
+      gateway = await stack.startGateway({}, (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean));
+      // Warm the new gateway's cache (and check the answers before loading).
+      for (const path of ['/v1/whoami', `/v1/contacts/${contact.body.id}`]) {
+        const r = await http(gateway.url, 'GET', path, undefined, auth);
+        if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+      }
+      rounds.c.push(await load(`${gateway.url}/v1/whoami`, gateway.pid, auth));
+      rounds.d.push(await load(`${gateway.url}/v1/contacts/${contact.body.id}`, gateway.pid, auth));
+      rss = rssMb(gateway.pid);
+      await stack.stopOne(gateway);
+      const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((k) => rounds[k][round - 1]);
+      console.log(`  round ${round}: (a) ${fmt(a.rps, 0)}  (b) ${fmt(b.rps, 0)}  (c) ${fmt(c.rps, 0)}  (d) ${fmt(d.rps, 0)} req/s   (c)/(b) ${fmt((100 * c.rps) / b.rps, 1)} %`);
     }
+    const median = (list) => [...list].sort((x, y) => x.rps - y.rps)[Math.floor(list.length / 2)];
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((k) => median(rounds[k]));
 
-    gateway = await stack.startGateway(process.env.BENCH_GATEWAY_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_GATEWAY_NODE_OPTIONS } : {});
-    // Warm the new gateway's cache (and check the answers before loading).
-    for (const path of ['/v1/whoami', `/v1/contacts/${contact.body.id}`]) {
-      const r = await http(gateway.url, 'GET', path, undefined, auth);
-      if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${JSON.stringify(r.body)}`);
-    }
-    results.c = await load(`${gateway.url}/v1/whoami`, gateway.pid, auth);
-    results.d = await load(`${gateway.url}/v1/contacts/${contact.body.id}`, gateway.pid, auth);
-    const rss = rssMb(gateway.pid);
-
-    const { a, b, c, d } = results;
     const pct = (x, y) => `${fmt((100 * x.rps) / y.rps, 1)} %`;
     console.log(`\nGateway overhead: autocannon, ${CONNECTIONS} connections, ${SECONDS} s per case after a ${WARMUP} s warm-up, on ${require('node:os').cpus().length} cores`);
-    console.log('Each server runs alone (the previous one is stopped first); autocannon shares the cores with it.');
-    console.log('During (a) and (b) the gateway is stopped; identity, contacts, NATS, Postgres and Redis are up but idle.');
+    console.log(`${ROUNDS} rounds, each server alone (the previous one is stopped first); autocannon shares the cores with it. Each line: the median round.`);
     console.log(`Response body (${Buffer.byteLength(body)} bytes, the real whoami): ${body.slice(0, 80)}…`);
     console.log(line('(a) bare Node http server', a));
     console.log(line('(b) bare NestJS-on-Fastify route (logger off)', b));
@@ -240,7 +234,7 @@ async function main() {
     console.log(`  (d)/(b): ${pct(d, b)}   (target ≥ 50 %)`);
     console.log(`  server CPU per request (c)/(b): ${fmt(c.cpuUsPerReq / b.cpuUsPerReq, 2)}×   (d) counts the gateway only, not contacts or Postgres`);
     console.log(`  load average at the end (1 min): ${require('node:os').loadavg()[0].toFixed(2)}   (other work on the machine skews req/s)`);
-    console.log(`  gateway RSS after the run: ${fmt(rss, 1)} MB`);
+    console.log(`  gateway RSS after the last round: ${fmt(rss, 1)} MB`);
   } finally {
     await stack.stop();
   }
