@@ -60,9 +60,12 @@ describe('walking skeleton', () => {
 
     const logs = await eventually(async () => {
       const r = await request<{ data: Array<{ type: string }>; total: number }>(p.url, 'GET', `/v1/keys/${created.body.id}/logs`, { token: root });
-      return r.status === 200 && r.body.data.some((e) => e.type === 'revoked') ? r : undefined;
+      const types = r.status === 200 ? r.body.data.map((e) => e.type) : [];
+      return types.includes('revoked') && types.includes('created') ? r : undefined;
     }, 15_000);
-    // The trail also carries the gateway's aggregated `used` entries; the lifecycle reads newest first.
+    // The audit log writes batches concurrently (AUDIT_WRITERS), so under load `revoked` can be
+    // stored a moment before `created` is: wait for both. The trail also carries the gateway's
+    // aggregated `used` entries; the lifecycle reads newest first (by occurred_at), once each.
     expect(logs.body.data.map((e) => e.type).filter((t) => t !== 'used')).toEqual(['revoked', 'created']);
   });
 
