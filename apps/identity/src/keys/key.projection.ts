@@ -4,21 +4,27 @@ import { statusOf, type KeyState } from './key.decider';
 import type { StoredEvent } from './event-store';
 
 /**
- * Keeps the read models in step with the events, inside the append's transaction: the key list
- * (`keys`) from the folded state, and the validity of rotated-away credentials from `rotated`.
- * The rebuild command calls the same function, so live and rebuilt tables cannot drift apart.
+ * The read-model writes for one key's new events, as members of a WITH clause (parameters
+ * appended to `params`): the key list row (`k`, returning the row as stored) from the folded
+ * state, and the validity of the credentials that `rotated` events retire. The command path puts
+ * them in the same statement as the events, the rebuild command runs them alone, so live and
+ * rebuilt tables cannot drift apart.
  */
+export function projectionCtes(state: KeyState, events: readonly StoredEvent[], params: unknown[]): string[] {
+  const ctes = [`k AS (${keyUpsertSql([{ state, updatedAt: events[events.length - 1]!.occurred_at }], params)} RETURNING *)`];
+  for (const e of events) {
+    if (e.type !== 'rotated') continue;
+    params.push(lookupIdOf(e.data.previous_prefix), e.data.previous_valid_until ?? e.occurred_at);
+    ctes.push(`retired${ctes.length} AS (UPDATE key_credentials SET valid_until = $${params.length} WHERE lookup_id = $${params.length - 1})`);
+  }
+  return ctes;
+}
+
+/** Keeps the read models in step with a key's events (the rebuild command's path). */
 export async function project(em: EntityManager, state: KeyState, events: readonly StoredEvent[]): Promise<void> {
   if (events.length === 0) return;
   const params: unknown[] = [];
-  await em.query(keyUpsertSql([{ state, updatedAt: events[events.length - 1]!.occurred_at }], params), params);
-  for (const e of events) {
-    if (e.type !== 'rotated') continue;
-    await em.query(`UPDATE key_credentials SET valid_until = $2 WHERE lookup_id = $1`, [
-      lookupIdOf(e.data.previous_prefix),
-      e.data.previous_valid_until ?? e.occurred_at,
-    ]);
-  }
+  await em.query(`WITH ${projectionCtes(state, events, params).join(', ')} SELECT 1`, params);
 }
 
 /**

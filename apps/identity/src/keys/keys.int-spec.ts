@@ -105,6 +105,12 @@ describe('identity: key lifecycle over NATS', () => {
     expect(working).toHaveLength(1);
     const versions: Array<{ version: number }> = await h.ds.query(`SELECT version FROM events WHERE stream_id = $1 ORDER BY version`, [key.id]);
     expect(versions.map((v) => v.version)).toEqual(versions.map((_, i) => i + 1));
+    // The losers wrote nothing: the list row is the winner's, at the stream's last version, and
+    // the only credentials are the original one and the winner's.
+    const [row]: Array<{ prefix: string; version: number }> = await h.ds.query(`SELECT prefix, version FROM keys WHERE id = $1`, [key.id]);
+    expect(row).toEqual({ prefix: parseKey(working[0]!)!.prefix, version: versions.length });
+    const credentials: Array<{ n: number }> = await h.ds.query(`SELECT count(*)::int AS n FROM key_credentials WHERE key_id = $1`, [key.id]);
+    expect(credentials[0]!.n).toBe(versions.length);
   });
 
   it('expires a key at expires_at, records expired once', async () => {
