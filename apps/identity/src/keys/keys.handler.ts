@@ -152,9 +152,10 @@ export class KeysHandler {
   /**
    * Reads the stream, decides, and writes in one statement: the events (whose unique
    * (stream_id, version) is the optimistic concurrency check), the read models and, for a
-   * rotation, the new credential, with the relay's NOTIFY. One statement is one transaction, so
-   * they commit together or not at all, in two round trips instead of a transaction's seven: under
-   * load each round trip waits for the CPU, and revocation waits for this commit.
+   * rotation, the new credential, with the relay's NOTIFY; it returns the list row the answer
+   * shows. One statement is one transaction, so they commit together or not at all, in two round
+   * trips where BEGIN … COMMIT and a read-back took six to eight: under load each round trip waits
+   * for the CPU, and a revoke is answered only after this commit.
    */
   private async commit(
     id: string,
