@@ -154,7 +154,7 @@ export class KeysHandler {
    * (stream_id, version) is the optimistic concurrency check), the read models and, for a
    * rotation, the new credential, with the relay's NOTIFY; it returns the list row the answer
    * shows. One statement is one transaction, so they commit together or not at all, in two round
-   * trips where BEGIN … COMMIT and a read-back took six to eight: under load each round trip waits
+   * trips where BEGIN … COMMIT and a read-back took seven to nine: under load each round trip waits
    * for the CPU, and a revoke is answered only after this commit.
    */
   private async commit(
