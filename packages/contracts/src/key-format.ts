@@ -47,6 +47,7 @@ function base62Fixed(value: number, width: number): string {
   return out;
 }
 
+/** A key secret: fresh bytes from the CSPRNG for every key, never from the id pool. */
 function randomBase62(length: number): string {
   let out = '';
   while (out.length < length) {

@@ -4,13 +4,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { httpStatus } from '../errors';
 import { sendError, toHttpError } from './error-reply';
-import { newRequestId } from './request-id';
 
 /** A client's X-Request-Id is echoed only if it is a sane token; otherwise we mint `req_…`. */
 const REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 
 export function requestIdOf(header: string | string[] | undefined): string {
-  return typeof header === 'string' && REQUEST_ID.test(header) ? header : newRequestId();
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : newId('request');
 }
 
 /**
