@@ -10,14 +10,15 @@ import { join } from 'node:path';
  */
 const ROOT = join(__dirname, '..', '..');
 const read = (...p: string[]) => readFileSync(join(ROOT, ...p), 'utf8');
-const shipped = (JSON.parse(read('apps', 'gateway', 'package.json')) as { keyway: { nodeOptions: string }; scripts: { start: string } }).keyway.nodeOptions;
+const gatewayPackage = JSON.parse(read('apps', 'gateway', 'package.json')) as { keyway: { nodeOptions: string }; scripts: { start: string } };
+const shipped = gatewayPackage.keyway.nodeOptions;
 
 describe('the gateway heap bounds', () => {
   it('are the same in package.json, docker-compose.yml and infra/k8s/gateway.yaml', () => {
     expect(shipped).toMatch(/--max-old-space-size=\d+/);
     expect(read('docker-compose.yml')).toContain(`NODE_OPTIONS: "${shipped}"`);
     expect(read('infra', 'k8s', 'gateway.yaml')).toContain(`{ name: NODE_OPTIONS, value: "${shipped}" }`);
-    expect((JSON.parse(read('apps', 'gateway', 'package.json')) as { scripts: { start: string } }).scripts.start).toBe(`node ${shipped} dist/main.js`);
+    expect(gatewayPackage.scripts.start).toBe(`node ${shipped} dist/main.js`);
   });
 
   it('are accepted by Node in NODE_OPTIONS and set the old-space limit', () => {

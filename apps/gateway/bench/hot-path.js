@@ -10,7 +10,7 @@
  * keys and over one hot key.
  */
 const path = require('node:path');
-const { clearRedis } = require('../../../bench/lib');
+const { clearRedis, stats } = require('../../../bench/lib');
 const { grants, hashKey, mintKey } = require('@keyway/contracts');
 
 const dist = (p) => require(path.join(__dirname, '..', 'dist', p));
@@ -20,7 +20,6 @@ const { RateLimiter } = dist('rate-limit/rate-limiter.js');
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NEVER = { burst_per_second: 1e9, per_minute: 1e9, per_hour: 1e9, daily: 1e9 };
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 function keys(n) {
   return Array.from({ length: n }, (_, i) => {
@@ -60,8 +59,8 @@ async function scenario(name, verifier, limiter, pool, calls, concurrency) {
   const start = performance.now();
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (performance.now() - start) / 1000;
-  const sorted = Array.from(lat).sort((a, b) => a - b);
-  return { scenario: name, concurrency, calls, 'calls/s': Math.round(calls / seconds), 'p50 ms': +pct(sorted, 50).toFixed(3), 'p99 ms': +pct(sorted, 99).toFixed(3), 'max ms': +sorted[sorted.length - 1].toFixed(3) };
+  const s = stats(lat);
+  return { scenario: name, concurrency, calls, 'calls/s': Math.round(calls / seconds), 'p50 ms': +s.p50.toFixed(3), 'p99 ms': +s.p99.toFixed(3), 'max ms': +s.max.toFixed(3) };
 }
 
 async function main() {

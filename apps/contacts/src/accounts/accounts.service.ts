@@ -92,7 +92,6 @@ export class AccountsService {
   exists(tenantId: string, id: string): Promise<boolean> {
     return this.accounts.existsBy({ tenant_id: tenantId, id });
   }
-
 }
 
 function notFound(id: string): KeywayError {

@@ -67,11 +67,22 @@ describe('RateLimiter on Redis (shared by replicas)', () => {
   describe('leases (busy keys with room to spare)', () => {
     const counter = async (keyId: string, w: string): Promise<number> => Number((await admin.get(`${prefix}{${keyId}}:${w}`)) ?? 0);
     const wave = (l: RateLimiter, keyId: string, limits: RateLimit, n: number) => Promise.all(Array.from({ length: n }, () => l.consume(keyId, limits)));
+    // Replicas of a test's own: closed after it even when an assertion fails (an open Redis
+    // connection would keep jest from ending). Closing twice is a no-op.
+    const opened: RateLimiter[] = [];
+    const replica = (): RateLimiter => {
+      const l = new RateLimiter({ redisUrl: REDIS_URL, keyPrefix: prefix, logger, commandTimeoutMs: 2_000 });
+      opened.push(l);
+      return l;
+    };
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((l) => l.close()));
+    });
 
     it('admits a busy key from a lease, counted in Redis beforehand, and gives back what it did not use', async () => {
       await awayFromBoundary('per_hour', 5_000);
       await awayFromBoundary('burst_per_second', 700);
-      const own = new RateLimiter({ redisUrl: REDIS_URL, keyPrefix: prefix, logger, commandTimeoutMs: 2_000 });
+      const own = replica();
       expect(await own.ready()).toBe(true);
       const limits = only({});
       const first = await wave(own, 'key_lease', limits, 10);
@@ -93,11 +104,23 @@ describe('RateLimiter on Redis (shared by replicas)', () => {
       expect(await counter('key_lease', 'per_hour')).toBe(41);
     });
 
+    it('does not serve a call from a lease taken under other limits: a lowered override bites at once', async () => {
+      await awayFromBoundary('per_hour', 5_000);
+      await awayFromBoundary('burst_per_second', 700);
+      const own = replica();
+      expect(await own.ready()).toBe(true);
+      await wave(own, 'key_lease_override', only({}), 10);
+      await wave(own, 'key_lease_override', only({}), 10); // a lease of 80 is now held
+      const lowered = await own.consume('key_lease_override', only({ per_hour: 5 }));
+      expect(lowered).toMatchObject({ allowed: false, window: 'per_hour', limit: 5, remaining: 0 });
+      await own.close();
+    });
+
     it('never lets the replicas together admit more than a limit, and loses nothing once leases end', async () => {
       await awayFromBoundary('per_minute', 5_000);
       const limits = only({ per_minute: 3_000 });
-      const x = new RateLimiter({ redisUrl: REDIS_URL, keyPrefix: prefix, logger, commandTimeoutMs: 2_000 });
-      const y = new RateLimiter({ redisUrl: REDIS_URL, keyPrefix: prefix, logger, commandTimeoutMs: 2_000 });
+      const x = replica();
+      const y = replica();
       expect((await Promise.all([x.ready(), y.ready()])).every(Boolean)).toBe(true);
       let allowed = 0;
       for (let i = 0; i < 40; i++) {

@@ -124,6 +124,10 @@ interface Lease {
 const sameLimits = (a: RateLimit, b: RateLimit): boolean =>
   a === b || WINDOWS.every((w) => a[w] === b[w]);
 
+/** Whether `lease` may admit calls of these limits and cost at `now` (it may be spent). */
+const serves = (lease: Lease, limits: RateLimit, cost: number, now: number): boolean =>
+  now < lease.validUntil && lease.cost === cost && sameLimits(lease.limits, limits);
+
 /**
  * Fails fast: no offline queue (a command while disconnected rejects at once), no per-command
  * retries, a small command timeout. ioredis keeps reconnecting in the background.
@@ -206,9 +210,8 @@ export class RedisWindowStore {
       const lease = this.leases.get(keyId);
       if (lease !== undefined) {
         const now = performance.now();
-        if (now < lease.validUntil && lease.cost === cost && sameLimits(lease.limits, limits)) {
-          if (lease.tokens > 0) return Promise.resolve(this.fromLease(lease, now));
-        } else this.endLease(keyId, lease);
+        if (!serves(lease, limits, cost, now)) this.endLease(keyId, lease);
+        else if (lease.tokens > 0) return Promise.resolve(this.fromLease(lease, now));
       }
     }
     return new Promise<WindowState>((resolve, reject) => {
@@ -311,7 +314,7 @@ export class RedisWindowStore {
   /** Admits what it can of `b` from its key's lease; says whether Redis is still needed. */
   private admitFromLease(b: Batch, now: number): boolean {
     const lease = b.cost > 0 && b.back === 0 ? this.leases.get(b.keyId) : undefined;
-    if (lease !== undefined && lease.tokens > 0 && now < lease.validUntil && lease.cost === b.cost && sameLimits(lease.limits, b.limits)) {
+    if (lease !== undefined && lease.tokens > 0 && serves(lease, b.limits, b.cost, now)) {
       const served = b.calls.splice(0, Math.min(lease.tokens, b.calls.length));
       for (const call of served) call.resolve(this.fromLease(lease, now));
     }
