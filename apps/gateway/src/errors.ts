@@ -13,6 +13,7 @@ export function httpStatus(code: ErrorCode): number {
     case 'unauthorized':
       return 401;
     case 'insufficient_scope':
+    case 'forbidden':
       return 403;
     case 'not_found':
       return 404;

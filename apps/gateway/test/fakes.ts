@@ -25,6 +25,9 @@ export interface MintedKey {
   record: VerificationRecord;
 }
 
+/** The fake tenant's ceiling: high, so a test's own limits are what bind. */
+const FAKE_CEILING = { burst_per_second: 1_000_000_000, per_minute: 1_000_000_000, per_hour: 1_000_000_000, daily: 1_000_000_000 };
+
 type Reply = { response: unknown } | { err: { error: string; code: string } } | 'silent';
 
 /**
@@ -46,7 +49,7 @@ export class FakeServices {
   static async start(natsUrl: string, opts: { skip?: string[] } = {}): Promise<FakeServices> {
     const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const fake = new FakeServices(nc);
-    const subjects = new Set<string>([Rpc.keysVerify, Rpc.tenantsCreate, ...ROUTES.map((r) => r.subject)]);
+    const subjects = new Set<string>([Rpc.keysVerify, Rpc.tenantsCreate, Rpc.tenantsUpdate, Rpc.tenantsRootKey, ...ROUTES.map((r) => r.subject)]);
     for (const s of opts.skip ?? []) subjects.delete(s);
     for (const subject of subjects) {
       fake.subs.set(subject, nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : void fake.answer(subject, msg)) }));
@@ -67,7 +70,7 @@ export class FakeServices {
       status: 'active',
       expires_at: null,
       valid_until: null,
-      rate_limit: effectiveRateLimit({ burst_per_second: 10_000, per_minute: 100_000, per_hour: 1_000_000, daily: 10_000_000, ...override }),
+      rate_limit: effectiveRateLimit({ burst_per_second: 10_000, per_minute: 100_000, per_hour: 1_000_000, daily: 10_000_000, ...override }, FAKE_CEILING),
       hash: hashKey(m.key),
       ...rest,
     };

@@ -9,7 +9,8 @@ import { KeysQueries } from './keys/keys.queries';
 import { LastUsedConsumer } from './keys/last-used.consumer';
 import { migrations } from './migrations';
 import { RelayService } from './relay/relay.service';
-import { TenantsController, TenantsHandler } from './tenants/tenants.controller';
+import { TenantsController } from './tenants/tenants.controller';
+import { TenantsHandler } from './tenants/tenants.handler';
 import { UsersController } from './users/users.controller';
 import { UsersService } from './users/users.service';
 

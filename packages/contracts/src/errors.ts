@@ -10,6 +10,7 @@ export const ErrorCode = z.enum([
   'key_disabled',
   'unauthorized',
   'insufficient_scope',
+  'forbidden',
   'not_found',
   'conflict',
   'unsupported_media_type',

@@ -29,6 +29,8 @@ export const KeyEventData = {
     expires_at: z.string().nullable(),
     rate_limit: RateLimitOverride.nullable(),
     metadata: Metadata,
+    /** A tenant's root key (made by the operator). Absent in events written before it existed: false. */
+    root: z.boolean().optional(),
   }),
   updated: z.object({
     name: z.string().optional(),

@@ -47,14 +47,36 @@ export const RateLimit = z.object({
 });
 export type RateLimit = z.infer<typeof RateLimit>;
 
-export function effectiveRateLimit(override: RateLimitOverride | null | undefined): RateLimit {
-  return { ...RATE_LIMIT_DEFAULTS, ...(override ?? {}) };
+/**
+ * The tenant's ceiling: no key of the tenant may have a limit above it. Only the operator sets it
+ * (`rate_limit_ceiling` on the admin tenant routes); these are the defaults.
+ */
+export const RATE_LIMIT_CEILING_DEFAULTS = {
+  burst_per_second: 1_000,
+  per_minute: 100_000,
+  per_hour: 1_000_000,
+  daily: 10_000_000,
+} as const satisfies RateLimit;
+
+/**
+ * The limits a key runs under: its overrides over the defaults, each capped by the tenant's
+ * ceiling (a ceiling lowered after a key was made still binds it).
+ */
+export function effectiveRateLimit(override: RateLimitOverride | null | undefined, ceiling: RateLimitOverride | null = null): RateLimit {
+  const limits: RateLimit = { ...RATE_LIMIT_DEFAULTS, ...(override ?? {}) };
+  const cap: RateLimit = { ...RATE_LIMIT_CEILING_DEFAULTS, ...(ceiling ?? {}) };
+  for (const w of RateLimitWindow.options) if (limits[w] > cap[w]) limits[w] = cap[w];
+  return limits;
 }
 
-/** Small, flat, JSON-safe: what Stripe and Unkey allow on a key. */
+/**
+ * Small, flat, JSON-safe: what Stripe and Unkey allow on a key (50 keys of 40 characters, values
+ * of 500), and within the 16 KiB budget of every free-form object (DESIGN, Sizes).
+ */
 export const Metadata = z
   .record(z.string().min(1).max(40), z.union([z.string().max(500), z.number(), z.boolean(), z.null()]))
-  .refine((m) => Object.keys(m).length <= 50, { message: 'at most 50 metadata keys' });
+  .refine((m) => Object.keys(m).length <= 50, { message: 'at most 50 metadata keys' })
+  .refine((m) => new TextEncoder().encode(JSON.stringify(m)).length <= 16_384, { message: 'at most 16 KiB once serialised' });
 export type Metadata = z.infer<typeof Metadata>;
 
 const KeyName = z.string().trim().min(1).max(200);
@@ -66,7 +88,8 @@ const ScopeList = z
 export const CreateKeyBody = z.strictObject({
   name: KeyName,
   scopes: ScopeList,
-  environment: Environment.default('live'),
+  /** Defaults to the calling key's own mode; a key may create keys of its own mode only. */
+  environment: Environment.optional(),
   expires_at: z.iso.datetime({ offset: true }).nullish(),
   rate_limit: RateLimitOverride.nullish(),
   metadata: Metadata.nullish(),
@@ -104,6 +127,8 @@ export const KeyView = z.object({
   last_used_at: z.string().nullable(),
   rate_limit: RateLimit,
   metadata: Metadata,
+  /** A tenant's root key: made by the operator only, replaced through the admin root-key route. */
+  root: z.boolean(),
 });
 export type KeyView = z.infer<typeof KeyView>;
 
@@ -148,7 +173,12 @@ export const VerifyReply = z.object({ record: VerificationRecord.nullable() });
 export type VerifyReply = z.infer<typeof VerifyReply>;
 
 /** Identity → every gateway: these look-up ids (the 8 characters of a prefix) are stale. */
-export const Invalidation = z.object({ lookup_ids: z.array(z.string()), key_id: z.string() });
+export const Invalidation = z.object({
+  lookup_ids: z.array(z.string()),
+  key_id: z.string(),
+  /** Set when something every key of the tenant depends on changed (its ceiling): drop them all. */
+  tenant_id: z.string().optional(),
+});
 export type Invalidation = z.infer<typeof Invalidation>;
 export const InvalidationAck = z.object({ gateway_id: z.string() });
 export const GatewayHeartbeat = z.object({ gateway_id: z.string(), at: z.string() });

@@ -8,6 +8,11 @@ export const RequestContext = z.object({
   request_id: z.string(),
   /** Scopes of the calling key: services that need finer checks (e.g. logs) read them here. */
   scopes: z.array(z.string()).default([]),
+  /**
+   * The mode of the calling key (`kw_live_` or `kw_test_`): a key acts on its own mode's data and
+   * keys only. Absent for the operator and the system, who act on both.
+   */
+  environment: z.enum(['live', 'test']).optional(),
 });
 export type RequestContext = z.infer<typeof RequestContext>;
 

@@ -20,6 +20,8 @@ export const GATEWAY_HEARTBEAT = 'keyway.gateway.heartbeat';
 
 export const Rpc = {
   tenantsCreate: 'keyway.rpc.identity.tenants.create',
+  tenantsUpdate: 'keyway.rpc.identity.tenants.update',
+  tenantsRootKey: 'keyway.rpc.identity.tenants.root-key',
   keysVerify: 'keyway.rpc.identity.keys.verify',
   keysCreate: 'keyway.rpc.identity.keys.create',
   keysList: 'keyway.rpc.identity.keys.list',

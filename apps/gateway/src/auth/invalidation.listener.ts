@@ -56,7 +56,7 @@ export class InvalidationListener {
           const parsed = Invalidation.safeParse(json(msg.data));
           // A message we cannot read could still be about a key we hold: the safe answer is to
           // forget everything rather than acknowledge something we did not do.
-          if (parsed.success) this.verifier.invalidate(parsed.data.lookup_ids.filter((id) => LOOKUP_ID.test(id)));
+          if (parsed.success) this.verifier.invalidate(parsed.data.lookup_ids.filter((id) => LOOKUP_ID.test(id)), parsed.data.tenant_id);
           else this.verifier.clear();
           if (msg.reply) msg.respond(ack);
         },

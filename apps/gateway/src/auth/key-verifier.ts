@@ -82,10 +82,14 @@ export class KeyVerifier {
     return { ok: true, key: cached };
   }
 
-  /** Drops these look-up ids (cache and in-flight look-ups). */
-  invalidate(lookupIds: readonly string[]): void {
+  /** Drops these look-up ids (cache and in-flight look-ups), or every key of `tenantId`. */
+  invalidate(lookupIds: readonly string[], tenantId?: string): void {
     this.cache.drop(lookupIds);
     for (const id of lookupIds) this.inflight.delete(id);
+    if (tenantId !== undefined) {
+      this.cache.dropTenant(tenantId);
+      this.inflight.clear();
+    }
   }
 
   clear(): void {

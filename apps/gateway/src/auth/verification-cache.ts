@@ -99,4 +99,10 @@ export class VerificationCache {
     this.epochValue++;
     this.map.clear();
   }
+
+  /** Drops every key of one tenant (its ceiling changed). A scan: operator actions are rare. */
+  dropTenant(tenantId: string): void {
+    this.epochValue++;
+    for (const [id, e] of this.map) if (e.value !== null && e.value.record.tenant_id === tenantId) this.map.delete(id);
+  }
 }

@@ -1,5 +1,6 @@
-import type { Environment, KeyEventDataOf, KeyLifecycleEvent, KeyStatus, Metadata, RateLimitOverride, Scope } from '@keyway/contracts';
+import { RATE_LIMIT_CEILING_DEFAULTS, type Environment, type KeyEventDataOf, type KeyLifecycleEvent, type KeyStatus, type Metadata, type RateLimit, type RateLimitOverride, type Scope } from '@keyway/contracts';
 import { KeyError } from './key.errors';
+import { requireMayGrant, requireMayManage, requireNotRaisingOwn, requireOwnMode, requireWithinCeiling, type Grantor } from './key.grants';
 
 /**
  * The key aggregate as two pure functions (Emmett's decider): `decide` turns a command and the
@@ -22,6 +23,13 @@ export interface KeyState {
   prefix: string;
   created_at: string | null;
   rotated_at: string | null;
+  root: boolean;
+  /**
+   * Every secret the key was ever issued, by look-up id, and until when it works (null: the
+   * current one). A rotation retires all older secrets, so revoking, disabling or re-scoping
+   * reaches each one still inside a grace, not only the current and previous ones.
+   */
+  secrets: ReadonlyArray<{ lookup_id: string; valid_until: string | null }>;
   /** Number of events in the stream: the expected version of the next append. */
   version: number;
 }
@@ -42,8 +50,29 @@ export const initialKeyState = (id: string): KeyState => ({
   prefix: '',
   created_at: null,
   rotated_at: null,
+  root: false,
+  secrets: [],
   version: 0,
 });
+
+/** The look-up id of a prefix `kw_<env>_<lookupId>`. */
+export const lookupIdOf = (prefix: string): string => prefix.slice(prefix.lastIndexOf('_') + 1);
+
+/** The secrets that still open the key at `now`: the current one and those inside a grace. */
+export function liveSecrets(state: KeyState, now: Date): string[] {
+  const t = now.getTime();
+  return state.secrets.filter((s) => s.valid_until === null || Date.parse(s.valid_until) > t).map((s) => s.lookup_id);
+}
+
+/**
+ * What a command may give: who asks (null for the operator and the system) and the tenant's
+ * ceiling. Tests of the lifecycle alone use UNRESTRICTED.
+ */
+export interface GrantContext {
+  by: Grantor | null;
+  ceiling: RateLimit;
+}
+export const UNRESTRICTED: GrantContext = { by: null, ceiling: RATE_LIMIT_CEILING_DEFAULTS };
 
 export type KeyCommand =
   | {
@@ -56,6 +85,8 @@ export type KeyCommand =
       rate_limit: RateLimitOverride | null;
       metadata: Metadata;
       prefix: string;
+      /** Only the operator's tenant routes make root keys. */
+      root?: boolean;
     }
   | { type: 'update'; changes: KeyEventDataOf<'updated'> }
   | { type: 'enable' }
@@ -83,20 +114,32 @@ function requireLive(state: KeyState, action: string): void {
   if (state.revoked) throw new KeyError('conflict', `Key ${state.prefix} is revoked: it cannot be ${action}`);
 }
 
-export function decide(command: KeyCommand, state: KeyState, now: Date): DecidedEvent[] {
+export function decide(command: KeyCommand, state: KeyState, now: Date, grant: GrantContext = UNRESTRICTED): DecidedEvent[] {
+  const { by, ceiling } = grant;
+  if (command.type !== 'create' && command.type !== 'expire' && state.exists) requireMayManage(by, state);
   switch (command.type) {
     case 'create': {
       if (state.exists) throw new KeyError('conflict', `Key ${state.id} already exists`);
+      if (command.root && by !== null) throw new KeyError('forbidden', 'Only the operator makes root keys');
+      requireOwnMode(by, command.environment);
+      requireMayGrant(by, command.scopes);
+      requireWithinCeiling(command.rate_limit, ceiling);
       if (command.expires_at !== null && Date.parse(command.expires_at) <= now.getTime()) {
         throw new KeyError('invalid_request', 'expires_at must be in the future', {
           details: [{ field: 'expires_at', message: 'must be in the future' }],
         });
       }
-      const { type: _t, prefix, ...data } = command;
-      return [{ type: 'created', prefix, data: { ...data, expires_at: command.expires_at === null ? null : new Date(command.expires_at).toISOString() } }];
+      const { type: _t, prefix, root, ...data } = command;
+      const expires_at = command.expires_at === null ? null : new Date(command.expires_at).toISOString();
+      return [{ type: 'created', prefix, data: { ...data, expires_at, ...(root && { root: true }) } }];
     }
     case 'update': {
       requireLive(state, 'changed');
+      if (command.changes.scopes !== undefined) requireMayGrant(by, command.changes.scopes);
+      if (command.changes.rate_limit !== undefined) {
+        requireWithinCeiling(command.changes.rate_limit, ceiling);
+        requireNotRaisingOwn(by, state, command.changes.rate_limit, ceiling);
+      }
       const changes = Object.fromEntries(Object.entries(command.changes).filter(([, v]) => v !== undefined));
       if (Object.keys(changes).length === 0) return [];
       return [{ type: 'updated', prefix: state.prefix, data: changes }];
@@ -139,6 +182,8 @@ export function evolve(state: KeyState, event: RecordedEvent): KeyState {
         metadata: event.data.metadata,
         prefix: event.prefix,
         created_at: event.occurred_at,
+        root: event.data.root === true,
+        secrets: [{ lookup_id: lookupIdOf(event.prefix), valid_until: null }],
       };
     case 'updated': {
       const d = event.data;
@@ -155,12 +200,26 @@ export function evolve(state: KeyState, event: RecordedEvent): KeyState {
     case 'disabled':
       return { ...next, enabled: false };
     case 'rotated':
-      return { ...next, prefix: event.prefix, rotated_at: event.occurred_at };
+      return {
+        ...next,
+        prefix: event.prefix,
+        rotated_at: event.occurred_at,
+        secrets: [...retire(state.secrets, event.data.previous_valid_until ?? event.occurred_at), { lookup_id: lookupIdOf(event.prefix), valid_until: null }],
+      };
     case 'revoked':
       return { ...next, revoked: true };
     case 'expired':
       return { ...next, expired: true };
   }
+}
+
+/**
+ * A rotation ends every older secret at `until` (now, or the end of its grace), and never moves an
+ * end later: a secret whose grace ends sooner keeps its sooner end.
+ */
+function retire(secrets: KeyState['secrets'], until: string): KeyState['secrets'] {
+  const u = Date.parse(until);
+  return secrets.map((s) => (s.valid_until !== null && Date.parse(s.valid_until) <= u ? s : { ...s, valid_until: until }));
 }
 
 export const replay = (id: string, events: readonly RecordedEvent[]): KeyState => events.reduce(evolve, initialKeyState(id));

@@ -1,6 +1,6 @@
 import { effectiveRateLimit, type KeyView, type RateLimitOverride, type Scope, type VerificationRecord } from '@keyway/contracts';
 import type { EntityManager } from 'typeorm';
-import { statusOf, type KeyState } from './key.decider';
+import { lookupIdOf, statusOf, type KeyState } from './key.decider';
 import type { StoredEvent } from './event-store';
 
 /**
@@ -9,13 +9,23 @@ import type { StoredEvent } from './event-store';
  * state, and the validity of the credentials that `rotated` events retire. The command path puts
  * them in the same statement as the events, the rebuild command runs them alone, so live and
  * rebuilt tables cannot drift apart.
+ *
+ * A rotation can move the end of every older secret (never later, see the decider's `retire`), so
+ * the credentials take their ends from the folded state: each secret that ended at or after the
+ * first rotation among these events, in one UPDATE (a row may be updated once per statement).
  */
 export function projectionCtes(state: KeyState, events: readonly StoredEvent[], params: unknown[]): string[] {
   const ctes = [`k AS (${keyUpsertSql([{ state, updatedAt: events[events.length - 1]!.occurred_at }], params)} RETURNING *)`];
-  for (const e of events) {
-    if (e.type !== 'rotated') continue;
-    params.push(lookupIdOf(e.data.previous_prefix), e.data.previous_valid_until ?? e.occurred_at);
-    ctes.push(`retired${ctes.length} AS (UPDATE key_credentials SET valid_until = $${params.length} WHERE lookup_id = $${params.length - 1})`);
+  const firstRotation = events.find((e) => e.type === 'rotated');
+  if (firstRotation) {
+    const since = Date.parse(firstRotation.occurred_at);
+    const ended = state.secrets.filter((s) => s.valid_until !== null && Date.parse(s.valid_until) >= since);
+    if (ended.length > 0) {
+      params.push(ended.map((s) => s.lookup_id), ended.map((s) => s.valid_until));
+      ctes.push(`retired AS (UPDATE key_credentials c SET valid_until = r.until
+        FROM unnest($${params.length - 1}::text[], $${params.length}::timestamptz[]) AS r(lookup_id, until)
+        WHERE c.lookup_id = r.lookup_id)`);
+    }
   }
   return ctes;
 }
@@ -37,13 +47,13 @@ export function keyUpsertSql(rows: ReadonlyArray<{ state: KeyState; updatedAt: s
     params.push(
       state.id, state.tenant_id, state.name, state.prefix, state.scopes, state.environment, state.enabled,
       state.revoked, state.expired, state.expires_at, state.rate_limit === null ? null : JSON.stringify(state.rate_limit),
-      JSON.stringify(state.metadata), state.created_at, updatedAt, state.rotated_at, state.version,
+      JSON.stringify(state.metadata), state.created_at, updatedAt, state.rotated_at, state.version, state.root,
     );
     const $ = (n: number) => `$${b + n}`;
-    return `(${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].map($).join(', ')}, NULL, ${$(16)})`;
+    return `(${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].map($).join(', ')}, NULL, ${$(16)}, ${$(17)})`;
   });
   return `INSERT INTO keys (id, tenant_id, name, prefix, scopes, environment, enabled, revoked, expired, expires_at,
-                       rate_limit, metadata, created_at, updated_at, rotated_at, last_used_at, version)
+                       rate_limit, metadata, created_at, updated_at, rotated_at, last_used_at, version, root)
      VALUES ${tuples.join(', ')}
      ON CONFLICT (id) DO UPDATE SET
        name = EXCLUDED.name, prefix = EXCLUDED.prefix, scopes = EXCLUDED.scopes, enabled = EXCLUDED.enabled,
@@ -73,10 +83,11 @@ export function stateRow(state: KeyState, updatedAt: string): KeyRow {
     rotated_at: state.rotated_at === null ? null : new Date(state.rotated_at),
     last_used_at: null,
     version: state.version,
+    root: state.root,
   };
 }
 
-export const lookupIdOf = (prefix: string): string => prefix.slice(prefix.lastIndexOf('_') + 1);
+export { lookupIdOf };
 
 export interface KeyRow {
   id: string;
@@ -96,6 +107,9 @@ export interface KeyRow {
   rotated_at: Date | null;
   last_used_at: Date | null;
   version: number;
+  root: boolean;
+  /** The tenant's ceiling, where the query joined it (null: the defaults). */
+  rate_limit_ceiling?: RateLimitOverride | null;
 }
 
 export function rowStatus(row: Pick<KeyRow, 'revoked' | 'expired' | 'expires_at' | 'enabled'>, now: Date): KeyView['status'] {
@@ -106,6 +120,7 @@ export function rowStatus(row: Pick<KeyRow, 'revoked' | 'expired' | 'expires_at'
 }
 
 export function keyView(row: KeyRow, now = new Date()): KeyView {
+  const ceiling = row.rate_limit_ceiling ?? null;
   return {
     id: row.id,
     name: row.name,
@@ -117,8 +132,9 @@ export function keyView(row: KeyRow, now = new Date()): KeyView {
     created_at: row.created_at.toISOString(),
     expires_at: row.expires_at?.toISOString() ?? null,
     last_used_at: row.last_used_at?.toISOString() ?? null,
-    rate_limit: effectiveRateLimit(row.rate_limit),
+    rate_limit: effectiveRateLimit(row.rate_limit, ceiling),
     metadata: row.metadata,
+    root: row.root,
   };
 }
 
@@ -132,7 +148,7 @@ export function verificationRecord(row: KeyRow & { hash: string; valid_until: Da
     status: rowStatus(row, now),
     expires_at: row.expires_at?.toISOString() ?? null,
     valid_until: row.valid_until?.toISOString() ?? null,
-    rate_limit: effectiveRateLimit(row.rate_limit),
+    rate_limit: effectiveRateLimit(row.rate_limit, row.rate_limit_ceiling ?? null),
     hash: row.hash,
   };
 }

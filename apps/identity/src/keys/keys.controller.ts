@@ -23,19 +23,19 @@ export class KeysController {
   @MessagePattern(Rpc.keysList)
   list(@Payload() raw: unknown) {
     const r = parseRpc(raw, { query: PageQuery });
-    return this.queries.list(r.ctx.tenant_id, r.query);
+    return this.queries.list(r.ctx, r.query);
   }
 
   @MessagePattern(Rpc.keysGet)
   get(@Payload() raw: unknown) {
     const r = parseRpc(raw, { params: IdParams });
-    return this.queries.get(r.ctx.tenant_id, r.params.id);
+    return this.queries.get(r.ctx, r.params.id);
   }
 
   @MessagePattern(Rpc.keysCreate)
   create(@Payload() raw: unknown) {
     const r = parseRpc(raw, { body: CreateKeyBody });
-    return this.handler.create({ tenant_id: r.ctx.tenant_id, actor: r.ctx.actor }, r.body);
+    return this.handler.create(r.ctx, r.body);
   }
 
   @MessagePattern(Rpc.keysUpdate)

@@ -2,7 +2,10 @@ import {
   hashKey,
   mintKey,
   newId,
+  RATE_LIMIT_CEILING_DEFAULTS,
   type Actor,
+  type Environment,
+  type RateLimitOverride,
   type CreateKeyBody,
   type IssuedKey,
   type KeyView,
@@ -14,16 +17,28 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { IDENTITY_CONFIG, type IdentityConfig } from '../config';
 import { CreateBatcher, writeNewKeys } from './create-batcher';
 import { eventsInsertSql, NOTIFY_RELAY_SQL, prepareEvents, readStream, rethrowVersionConflict, type StoredEvent } from './event-store';
-import { decide, evolve, initialKeyState, replay, type KeyCommand, type KeyState } from './key.decider';
+import { decide, evolve, initialKeyState, liveSecrets, replay, type GrantContext, type KeyCommand, type KeyState } from './key.decider';
+import type { Grantor } from './key.grants';
 import { KeyError, StreamVersionConflict } from './key.errors';
 import { keyView, lookupIdOf, projectionCtes, stateRow, type KeyRow } from './key.projection';
 import { GatewayInvalidation } from './gateway-invalidation';
-import { KeysQueries } from './keys.queries';
+import { KeysQueries, type Viewer } from './keys.queries';
 
 export interface CommandContext {
   /** The tenant the caller acts for; null for the system (expiry). */
   tenant_id: string | null;
   actor: Actor;
+  /** The calling key's scopes and mode (see `grantorOf`); absent for the operator and the system. */
+  scopes?: readonly string[];
+  environment?: Environment;
+}
+
+const viewerOf = (ctx: CommandContext): Viewer | null => (ctx.tenant_id === null ? null : { ...ctx, tenant_id: ctx.tenant_id });
+
+/** A key acts within its grants; the operator and the system are not bounded by them. */
+export function grantorOf(ctx: CommandContext): Grantor | null {
+  if (ctx.actor.type !== 'key') return null;
+  return { key_id: ctx.actor.id, scopes: ctx.scopes ?? [], environment: ctx.environment ?? 'live' };
 }
 
 interface NewSecret {
@@ -54,9 +69,17 @@ export class KeysHandler {
    * the event, the list row and the credential go in as one statement, and creates that arrive
    * together share it (group commit). Inside a caller's transaction (a new tenant) it joins that.
    */
-  async create(ctx: CommandContext & { tenant_id: string }, body: CreateKeyBody, em?: EntityManager): Promise<IssuedKey> {
+  async create(
+    ctx: CommandContext & { tenant_id: string },
+    body: CreateKeyBody,
+    opts: { em?: EntityManager; root?: boolean; ceiling?: RateLimitOverride | null } = {},
+  ): Promise<IssuedKey> {
+    const by = grantorOf(ctx);
+    const environment = body.environment ?? by?.environment ?? 'live';
+    const ceilingOverride = opts.ceiling !== undefined ? opts.ceiling : await this.ceilingOf(ctx.tenant_id, opts.em);
+    const ceiling = { ...RATE_LIMIT_CEILING_DEFAULTS, ...(ceilingOverride ?? {}) };
     const id = newId('key');
-    const secret = mintKey(body.environment);
+    const secret = mintKey(environment);
     const now = new Date();
     const initial = initialKeyState(id);
     const decided = decide(
@@ -65,20 +88,28 @@ export class KeysHandler {
         tenant_id: ctx.tenant_id,
         name: body.name,
         scopes: body.scopes,
-        environment: body.environment,
+        environment,
         expires_at: body.expires_at ?? null,
         rate_limit: body.rate_limit ?? null,
         metadata: body.metadata ?? {},
         prefix: secret.prefix,
+        ...(opts.root && { root: true }),
       },
       initial,
       now,
+      { by, ceiling },
     );
     const stored = prepareEvents(id, 0, decided, { tenant_id: ctx.tenant_id, actor: ctx.actor, now });
     const state = stored.reduce(evolve, initial);
     const write = { stored, state, credential: { lookupId: secret.lookupId, hash: hashKey(secret.key), createdAt: now } };
-    await (em ? writeNewKeys(em, [write]) : this.batcher.write(write));
-    return { ...keyView(stateRow(state, now.toISOString()), now), key: secret.key };
+    await (opts.em ? writeNewKeys(opts.em, [write]) : this.batcher.write(write));
+    return { ...keyView({ ...stateRow(state, now.toISOString()), rate_limit_ceiling: ceilingOverride }, now), key: secret.key };
+  }
+
+  /** The tenant's ceiling as the operator set it (null: the defaults). */
+  private async ceilingOf(tenantId: string, em: EntityManager = this.ds.manager): Promise<RateLimitOverride | null> {
+    const rows: Array<{ rate_limit_ceiling: RateLimitOverride | null }> = await em.query(`SELECT rate_limit_ceiling FROM tenants WHERE id = $1`, [tenantId]);
+    return rows[0]?.rate_limit_ceiling ?? null;
   }
 
   async update(ctx: CommandContext, id: string, body: UpdateKeyBody): Promise<KeyView> {
@@ -93,7 +124,7 @@ export class KeysHandler {
       if (enabled !== undefined) commands.push({ type: enabled ? 'enable' : 'disable' });
       return commands;
     });
-    return row ? keyView(row) : this.queries.get(ctx.tenant_id, id);
+    return row ? keyView(row) : this.queries.get(viewerOf(ctx), id);
   }
 
   async rotate(ctx: CommandContext, id: string, body: RotateKeyBody): Promise<IssuedKey> {
@@ -107,13 +138,13 @@ export class KeysHandler {
       },
       () => secret,
     );
-    const view = row ? keyView(row) : await this.queries.get(ctx.tenant_id, id);
+    const view = row ? keyView(row) : await this.queries.get(viewerOf(ctx), id);
     return { ...view, key: secret!.key };
   }
 
   async revoke(ctx: CommandContext, id: string, reason: string | null): Promise<KeyView> {
     const { row } = await this.execute(ctx, id, () => [{ type: 'revoke', reason }]);
-    return row ? keyView(row) : this.queries.get(ctx.tenant_id, id);
+    return row ? keyView(row) : this.queries.get(viewerOf(ctx), id);
   }
 
   async expire(id: string): Promise<StoredEvent[]> {
@@ -131,11 +162,10 @@ export class KeysHandler {
       try {
         const committed = await this.commit(id, ctx, commands, secret);
         if (committed.stored.length > 0) {
-          const lookupIds = new Set<string>();
-          for (const e of committed.stored) {
-            lookupIds.add(lookupIdOf(e.prefix));
-            if (e.type === 'rotated') lookupIds.add(lookupIdOf(e.data.previous_prefix));
-          }
+          // Every secret that opened the key before this command, not only the current and the
+          // previous one: a key rotated twice within a grace has three, and a revoke ends all.
+          const lookupIds = new Set(committed.liveBefore);
+          for (const e of committed.stored) lookupIds.add(lookupIdOf(e.prefix));
           await this.invalidation.invalidate({ key_id: id, lookup_ids: [...lookupIds] });
         }
         return committed;
@@ -165,14 +195,21 @@ export class KeysHandler {
   ): Promise<Committed> {
     const now = new Date();
     const state = replay(id, await readStream(this.ds.manager, id));
-    if (state.exists && ctx.tenant_id !== null && state.tenant_id !== ctx.tenant_id) {
-      // Another tenant's key: its existence is never revealed.
+    const by = grantorOf(ctx);
+    if (state.exists && ((ctx.tenant_id !== null && state.tenant_id !== ctx.tenant_id) || (by !== null && state.environment !== by.environment))) {
+      // Another tenant's key, or a key of the other mode: its existence is never revealed.
       throw new KeyError('not_found', `No key ${id}`);
     }
+    const planned = commands(state);
+    const limitsChange = planned.some((c) => c.type === 'update' && c.changes.rate_limit !== undefined);
+    const grant: GrantContext = {
+      by,
+      ceiling: limitsChange ? { ...RATE_LIMIT_CEILING_DEFAULTS, ...((await this.ceilingOf(state.tenant_id)) ?? {}) } : RATE_LIMIT_CEILING_DEFAULTS,
+    };
     let current = state;
     const stored: StoredEvent[] = [];
-    for (const command of commands(state)) {
-      const decided = decide(command, { ...current, tenant_id: current.tenant_id || (ctx.tenant_id ?? '') }, now);
+    for (const command of planned) {
+      const decided = decide(command, { ...current, tenant_id: current.tenant_id || (ctx.tenant_id ?? '') }, now, grant);
       const prepared = prepareEvents(id, current.version, decided, {
         tenant_id: current.exists ? current.tenant_id : (ctx.tenant_id ?? ''),
         actor: ctx.actor,
@@ -181,7 +218,7 @@ export class KeysHandler {
       current = prepared.reduce(evolve, current);
       stored.push(...prepared);
     }
-    if (stored.length === 0) return { stored, row: undefined };
+    if (stored.length === 0) return { stored, row: undefined, liveBefore: [] };
 
     const params: unknown[] = [];
     const ctes = [`e AS (${eventsInsertSql(stored, params)})`, ...projectionCtes(current, stored, params)];
@@ -193,16 +230,21 @@ export class KeysHandler {
     }
     let rows: KeyRow[];
     try {
-      rows = await this.ds.query(`WITH ${ctes.join(', ')} SELECT k.* FROM k, (${NOTIFY_RELAY_SQL}) AS notified`, params);
+      rows = await this.ds.query(
+        `WITH ${ctes.join(', ')} SELECT k.*, t.rate_limit_ceiling FROM k LEFT JOIN tenants t ON t.id = k.tenant_id, (${NOTIFY_RELAY_SQL}) AS notified`,
+        params,
+      );
     } catch (err) {
       rethrowVersionConflict(err, id, state.version);
     }
-    return { stored, row: rows[0] };
+    return { stored, row: rows[0], liveBefore: liveSecrets(state, now) };
   }
 }
 
 interface Committed {
   stored: StoredEvent[];
+  /** Look-up ids of the secrets that opened the key just before these events. */
+  liveBefore: string[];
   /** The key's list row as this command left it; undefined when the commands decided nothing. */
   row: KeyRow | undefined;
 }

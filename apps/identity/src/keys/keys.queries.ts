@@ -1,6 +1,6 @@
-import { toPage, type KeyView, type Page, type PageQuery, type VerificationRecord } from '@keyway/contracts';
+import { toPage, type Environment, type KeyView, type Page, type PageQuery, type VerificationRecord } from '@keyway/contracts';
 import { Injectable } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { KeyError } from './key.errors';
 import { keyView, verificationRecord, type KeyRow } from './key.projection';
 
@@ -8,37 +8,40 @@ import { keyView, verificationRecord, type KeyRow } from './key.projection';
 export class KeysQueries {
   constructor(private readonly ds: DataSource) {}
 
-  async list(tenantId: string, q: PageQuery): Promise<Page<KeyView>> {
+  /** A key sees the keys of its own mode; the operator (no environment) sees both. */
+  async list(scope: Viewer, q: PageQuery): Promise<Page<KeyView>> {
+    const env = modeOf(scope);
     const [rows, count] = await Promise.all([
-      this.ds.query(`SELECT * FROM keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, [
-        tenantId,
-        q.pageSize,
-        (q.page - 1) * q.pageSize,
-      ]) as Promise<KeyRow[]>,
-      this.ds.query(`SELECT count(*)::int AS n FROM keys WHERE tenant_id = $1`, [tenantId]) as Promise<Array<{ n: number }>>,
+      this.ds.query(
+        `SELECT k.*, t.rate_limit_ceiling FROM keys k LEFT JOIN tenants t ON t.id = k.tenant_id
+          WHERE k.tenant_id = $1 AND ($4::text IS NULL OR k.environment = $4)
+          ORDER BY k.created_at DESC, k.id DESC LIMIT $2 OFFSET $3`,
+        [scope.tenant_id, q.pageSize, (q.page - 1) * q.pageSize, env],
+      ) as Promise<KeyRow[]>,
+      this.ds.query(`SELECT count(*)::int AS n FROM keys WHERE tenant_id = $1 AND ($2::text IS NULL OR environment = $2)`, [scope.tenant_id, env]) as Promise<
+        Array<{ n: number }>
+      >,
     ]);
     const now = new Date();
     return toPage(rows.map((r) => keyView(r, now)), count[0]?.n ?? 0, q);
   }
 
-  async get(tenantId: string | null, id: string): Promise<KeyView> {
-    const rows: KeyRow[] = await this.ds.query(`SELECT * FROM keys WHERE id = $1`, [id]);
+  /** Another tenant's key, or a key of the other mode, is not found: its existence is never revealed. */
+  async get(scope: Viewer | null, id: string): Promise<KeyView> {
+    const rows: KeyRow[] = await this.ds.query(`SELECT k.*, t.rate_limit_ceiling FROM keys k LEFT JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1`, [id]);
     const row = rows[0];
-    if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new KeyError('not_found', `No key ${id}`);
+    const env = scope === null ? null : modeOf(scope);
+    if (!row || (scope !== null && row.tenant_id !== scope.tenant_id) || (env !== null && row.environment !== env)) {
+      throw new KeyError('not_found', `No key ${id}`);
+    }
     return keyView(row);
-  }
-
-  async view(em: EntityManager, id: string): Promise<KeyView> {
-    const rows: KeyRow[] = await em.query(`SELECT * FROM keys WHERE id = $1`, [id]);
-    if (!rows[0]) throw new KeyError('not_found', `No key ${id}`);
-    return keyView(rows[0]);
   }
 
   /** What the gateway needs for one look-up id; null when no credential has that id. */
   async verify(lookupId: string): Promise<VerificationRecord | null> {
     const rows: Array<KeyRow & { hash: string; valid_until: Date | null; lookup_prefix: string }> = await this.ds.query(
-      `SELECT k.*, c.hash, c.valid_until, 'kw_' || k.environment || '_' || c.lookup_id AS lookup_prefix
-         FROM key_credentials c JOIN keys k ON k.id = c.key_id
+      `SELECT k.*, t.rate_limit_ceiling, c.hash, c.valid_until, 'kw_' || k.environment || '_' || c.lookup_id AS lookup_prefix
+         FROM key_credentials c JOIN keys k ON k.id = c.key_id LEFT JOIN tenants t ON t.id = k.tenant_id
         WHERE c.lookup_id = $1`,
       [lookupId],
     );
@@ -53,3 +56,12 @@ export class KeysQueries {
     return rows.map((r) => r.id);
   }
 }
+
+/** Who reads: the tenant, and the calling key's mode when a key asks. */
+export interface Viewer {
+  tenant_id: string;
+  actor: { type: string };
+  environment?: Environment;
+}
+
+const modeOf = (v: Viewer): Environment | null => (v.actor.type === 'key' ? (v.environment ?? 'live') : null);

@@ -1,31 +1,14 @@
-import { ALL_SCOPES, CreateTenantBody, Rpc, newId, type CreatedTenant } from '@keyway/contracts';
+import { CreateTenantBody, IdParams, Rpc, UpdateTenantBody } from '@keyway/contracts';
 import { parseRpc } from '@keyway/runtime';
-import { Controller, Injectable } from '@nestjs/common';
+import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { DataSource } from 'typeorm';
-import { KeysHandler } from '../keys/keys.handler';
+import { TenantsHandler } from './tenants.handler';
 
-@Injectable()
-export class TenantsHandler {
-  constructor(
-    private readonly ds: DataSource,
-    private readonly keys: KeysHandler,
-  ) {}
-
-  /** The tenant and its root key (every scope) commit together or not at all. */
-  async create(name: string, actorId: string): Promise<CreatedTenant> {
-    return this.ds.transaction(async (tx) => {
-      const tenant = { id: newId('tenant'), name };
-      await tx.query(`INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, now())`, [tenant.id, tenant.name]);
-      const root = await this.keys.create(
-        { tenant_id: tenant.id, actor: { type: 'operator', id: actorId } },
-        { name: 'Root key', scopes: [...ALL_SCOPES], environment: 'live' },
-        tx,
-      );
-      return { tenant, root_key: { id: root.id, prefix: root.prefix, key: root.key, scopes: root.scopes } };
-    });
-  }
-}
+/**
+ * The operator's tenant routes; the gateway lets only the operator token reach them, so whoever
+ * the context names, these act as the operator.
+ */
+const operator = (id: string) => ({ type: 'operator' as const, id });
 
 @Controller()
 export class TenantsController {
@@ -34,6 +17,18 @@ export class TenantsController {
   @MessagePattern(Rpc.tenantsCreate)
   create(@Payload() raw: unknown) {
     const r = parseRpc(raw, { body: CreateTenantBody });
-    return this.tenants.create(r.body.name, r.ctx.actor.id);
+    return this.tenants.create(r.body, operator(r.ctx.actor.id));
+  }
+
+  @MessagePattern(Rpc.tenantsUpdate)
+  update(@Payload() raw: unknown) {
+    const r = parseRpc(raw, { params: IdParams, body: UpdateTenantBody });
+    return this.tenants.update(r.params.id, r.body);
+  }
+
+  @MessagePattern(Rpc.tenantsRootKey)
+  rootKey(@Payload() raw: unknown) {
+    const r = parseRpc(raw, { params: IdParams });
+    return this.tenants.issueRootKey(r.params.id, operator(r.ctx.actor.id));
   }
 }

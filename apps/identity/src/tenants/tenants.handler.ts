@@ -1,0 +1,93 @@
+import {
+  ALL_SCOPES,
+  newId,
+  RATE_LIMIT_CEILING_DEFAULTS,
+  type Actor,
+  type CreatedTenant,
+  type CreateTenantBody,
+  type IssuedRootKey,
+  type RateLimitOverride,
+  type TenantView,
+  type UpdateTenantBody,
+} from '@keyway/contracts';
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { GatewayInvalidation } from '../keys/gateway-invalidation';
+import { KeysHandler } from '../keys/keys.handler';
+import { TenantError } from './tenants.errors';
+
+interface TenantRow {
+  id: string;
+  name: string;
+  rate_limit_ceiling: RateLimitOverride | null;
+  created_at: Date;
+}
+
+const view = (row: TenantRow): TenantView => ({
+  id: row.id,
+  name: row.name,
+  rate_limit_ceiling: { ...RATE_LIMIT_CEILING_DEFAULTS, ...(row.rate_limit_ceiling ?? {}) },
+  created_at: row.created_at.toISOString(),
+});
+
+const ROOT_KEY = { name: 'Root key', scopes: [...ALL_SCOPES], environment: 'live' as const };
+
+/** Tenants are the operator's: made, re-limited and given a new root key through `/admin/v1`. */
+@Injectable()
+export class TenantsHandler {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly keys: KeysHandler,
+    private readonly invalidation: GatewayInvalidation,
+  ) {}
+
+  /** The tenant and its root key (every scope) commit together or not at all. */
+  async create(body: CreateTenantBody, actor: Actor): Promise<CreatedTenant> {
+    return this.ds.transaction(async (tx) => {
+      const ceiling = body.rate_limit_ceiling ?? null;
+      const rows: TenantRow[] = await tx.query(
+        `INSERT INTO tenants (id, name, rate_limit_ceiling, created_at) VALUES ($1, $2, $3, now()) RETURNING *`,
+        [newId('tenant'), body.name, ceiling === null ? null : JSON.stringify(ceiling)],
+      );
+      const tenant = view(rows[0]!);
+      const root = await this.keys.create({ tenant_id: tenant.id, actor }, ROOT_KEY, { em: tx, root: true, ceiling });
+      return { tenant, root_key: { id: root.id, prefix: root.prefix, key: root.key, scopes: root.scopes } };
+    });
+  }
+
+  /**
+   * A changed ceiling binds every key of the tenant from the next request: the gateways drop the
+   * tenant's cached keys before this answers (the ceiling caps each key's limits when read).
+   */
+  async update(id: string, body: UpdateTenantBody): Promise<TenantView> {
+    const ceiling = body.rate_limit_ceiling;
+    const rows: TenantRow[][] = await this.ds.query(
+      `UPDATE tenants SET name = COALESCE($2, name),
+              rate_limit_ceiling = CASE WHEN $3 THEN $4::jsonb ELSE rate_limit_ceiling END
+        WHERE id = $1 RETURNING *`,
+      [id, body.name ?? null, ceiling !== undefined, ceiling ? JSON.stringify(ceiling) : null],
+    );
+    // TypeORM answers an UPDATE … RETURNING with [rows, count].
+    const row = rows[0]?.[0];
+    if (!row) throw new TenantError('not_found', `No tenant ${id}`);
+    if (ceiling !== undefined) await this.invalidation.invalidate({ key_id: `tenant:${id}`, lookup_ids: [], tenant_id: id });
+    return view(row);
+  }
+
+  /**
+   * The way back from a lock-out: a new root key (its secret shown once), then every older root
+   * key of the tenant revoked. The new key exists before the old ones stop, so the tenant is never
+   * left without one.
+   */
+  async issueRootKey(tenantId: string, actor: Actor): Promise<IssuedRootKey> {
+    const { root, old } = await this.ds.transaction(async (tx: EntityManager) => {
+      const tenants: TenantRow[] = await tx.query(`SELECT * FROM tenants WHERE id = $1 FOR UPDATE`, [tenantId]);
+      if (!tenants[0]) throw new TenantError('not_found', `No tenant ${tenantId}`);
+      const before: Array<{ id: string }> = await tx.query(`SELECT id FROM keys WHERE tenant_id = $1 AND root AND NOT revoked`, [tenantId]);
+      const issued = await this.keys.create({ tenant_id: tenantId, actor }, ROOT_KEY, { em: tx, root: true, ceiling: tenants[0].rate_limit_ceiling });
+      return { root: issued, old: before.map((r) => r.id) };
+    });
+    for (const id of old) await this.keys.revoke({ tenant_id: tenantId, actor }, id, `replaced by root key ${root.prefix}`);
+    return { root_key: { id: root.id, prefix: root.prefix, key: root.key, scopes: root.scopes }, revoked_key_ids: old };
+  }
+}
