@@ -126,7 +126,7 @@ function registerRoute(fastify: FastifyInstance, core: GatewayCore, route: Route
       const rec = caller.key.record;
       // The services validate again with the same schemas, so they get what the client sent.
       const message: RpcRequest = {
-        ctx: { tenant_id: rec.tenant_id, actor: { type: 'key', id: rec.key_id }, request_id: req.id, scopes: rec.scopes },
+        ctx: { tenant_id: rec.tenant_id, actor: { type: 'key', id: rec.key_id }, request_id: req.id, scopes: rec.scopes, environment: rec.environment },
         params,
         query,
         ...(body === undefined ? {} : { body }),
