@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { PageQuery } from './pagination';
+import { freeFormObject } from './sizes';
 
-const Properties = z.record(z.string().min(1).max(100), z.unknown());
+const Properties = freeFormObject(z.string().min(1).max(100));
 export const ContactType = z.enum(['user', 'lead', 'partner']);
 
 export const CreateContactBody = z.strictObject({
@@ -61,3 +62,15 @@ export const AccountView = z.object({
   updated_at: z.string(),
 });
 export type AccountView = z.infer<typeof AccountView>;
+
+/**
+ * Service-to-service (see SERVICE_CALLS): does this contact exist in this tenant? Journeys asks
+ * before it stores a `contact_id`, since it cannot read contacts' tables.
+ */
+export const ContactExistsRequest = z.strictObject({
+  tenant_id: z.string().min(1).max(100),
+  id: z.string().min(1).max(100),
+});
+export type ContactExistsRequest = z.infer<typeof ContactExistsRequest>;
+export const ContactExistsReply = z.strictObject({ exists: z.boolean() });
+export type ContactExistsReply = z.infer<typeof ContactExistsReply>;

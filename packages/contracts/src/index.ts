@@ -9,6 +9,7 @@ export * from './key-format';
 export * from './keys';
 export * from './pagination';
 export * from './rpc';
+export * from './sizes';
 export * from './subjects';
 export * from './tenants';
 export * from './users';

@@ -39,6 +39,8 @@ export const Rpc = {
   contactsCreate: 'keyway.rpc.contacts.contacts.create',
   contactsUpdate: 'keyway.rpc.contacts.contacts.update',
   contactsDelete: 'keyway.rpc.contacts.contacts.delete',
+  /** Service-to-service, never routed from the gateway: see SERVICE_CALLS. */
+  contactsExists: 'keyway.rpc.contacts.contacts.exists',
   accountsList: 'keyway.rpc.contacts.accounts.list',
   accountsGet: 'keyway.rpc.contacts.accounts.get',
   accountsCreate: 'keyway.rpc.contacts.accounts.create',
@@ -51,7 +53,16 @@ export const Rpc = {
   journeysDelete: 'keyway.rpc.journeys.journeys.delete',
   journeysAddTouchpoint: 'keyway.rpc.journeys.journeys.touchpoints.add',
   journeysAddConversion: 'keyway.rpc.journeys.journeys.conversions.add',
+  journeysListTouchpoints: 'keyway.rpc.journeys.journeys.touchpoints.list',
   auditKeyLogs: 'keyway.rpc.audit.keys.logs',
   health: (service: string): string => `keyway.rpc.${service}.health`,
 } as const;
 export type RpcSubject = Exclude<(typeof Rpc)[keyof typeof Rpc], (s: string) => string>;
+
+/**
+ * The declared service-to-service requests: apart from these, only the gateway calls the
+ * services' request subjects (DESIGN, Operations; NATS permissions are generated from this list).
+ */
+export const SERVICE_CALLS: ReadonlyArray<{ from: string; to: string; subject: RpcSubject; why: string }> = [
+  { from: 'journeys', to: 'contacts', subject: Rpc.contactsExists, why: "a journey's contact_id must name a contact of the same tenant" },
+];

@@ -1,4 +1,4 @@
-import { ContactListQuery, CreateContactBody, Rpc, UpdateContactBody, IdParams } from '@keyway/contracts';
+import { ContactExistsRequest, ContactListQuery, CreateContactBody, IdParams, Rpc, UpdateContactBody, invalidRequest, type ContactExistsReply } from '@keyway/contracts';
 import { parseRpc } from '@keyway/runtime';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
@@ -31,6 +31,14 @@ export class ContactsController {
   update(@Payload() raw: unknown) {
     const r = parseRpc(raw, { params: IdParams, body: UpdateContactBody });
     return this.contacts.update(r.ctx.tenant_id, r.params.id, r.body);
+  }
+
+  /** Not a routed request: another service asks (SERVICE_CALLS), with the tenant it acts for. */
+  @MessagePattern(Rpc.contactsExists)
+  async exists(@Payload() raw: unknown): Promise<ContactExistsReply> {
+    const r = ContactExistsRequest.safeParse(raw);
+    if (!r.success) throw invalidRequest(r.error, 'Invalid contact check');
+    return { exists: await this.contacts.exists(r.data.tenant_id, r.data.id) };
   }
 
   @MessagePattern(Rpc.contactsDelete)

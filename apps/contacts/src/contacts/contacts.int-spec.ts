@@ -201,4 +201,20 @@ describe('contacts over NATS', () => {
     expect(missing.err?.code).toBe('invalid_request');
     expect(await ok<ContactView>(Rpc.contactsGet, { ctx: ctx('ten_a'), params: { id: c.id } })).toMatchObject({ account_id: null });
   });
+
+  it('tells another service whether a contact exists, within one tenant only (journeys checks contact_id this way)', async () => {
+    const c = await createContact('ten_exists', { type: 'user', name: 'Known', email: 'known@example.com' });
+    const exists = (tenant_id: string, id: string) => ok<{ exists: boolean }>(Rpc.contactsExists, { tenant_id, id });
+    expect(await exists('ten_exists', c.id)).toEqual({ exists: true });
+    expect(await exists('ten_exists_other', c.id)).toEqual({ exists: false });
+    expect(await exists('ten_exists', 'ct_madeup00000000000000')).toEqual({ exists: false });
+    // Asked together, in one turn: each answer is its own.
+    const many = await Promise.all([c.id, 'ct_nobody', c.id].map((id, i) => exists(i === 2 ? 'ten_b' : 'ten_exists', id)));
+    expect(many.map((r) => r.exists)).toEqual([true, false, false]);
+    for (const bad of [{}, { tenant_id: 'ten_exists' }, { tenant_id: 'ten_exists', id: c.id, extra: 1 }, { tenant_id: 'ten_exists', id: 'x'.repeat(101) }]) {
+      expect((await call(Rpc.contactsExists, bad)).err?.code).toBe('invalid_request');
+    }
+    await ok(Rpc.contactsDelete, { ctx: ctx('ten_exists'), params: { id: c.id } });
+    expect(await exists('ten_exists', c.id)).toEqual({ exists: false });
+  });
 });

@@ -96,6 +96,11 @@ export class ContactsService {
     });
   }
 
+  /** Through the by-id loader: the checks of one turn share a query with the GETs. */
+  async exists(tenantId: string, id: string): Promise<boolean> {
+    return (await this.byId(tenantId, id)) !== null;
+  }
+
   async remove(tenantId: string, id: string): Promise<void> {
     const result = await this.contacts.delete({ tenant_id: tenantId, id });
     if (!result.affected) throw notFound(id);
