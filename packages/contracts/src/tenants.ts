@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RateLimit, RateLimitOverride, Scope } from './keys';
+import { Environment, RateLimit, RateLimitOverride, Scope } from './keys';
 
 const TenantName = z.string().trim().min(1).max(200);
 
@@ -25,6 +25,13 @@ export type RootKey = z.infer<typeof RootKey>;
 export const CreatedTenant = z.object({ tenant: TenantView, root_key: RootKey });
 export type CreatedTenant = z.infer<typeof CreatedTenant>;
 
-/** `POST /admin/v1/tenants/{id}/root-key`: the new root key, and the old root keys it revoked. */
+/**
+ * `POST /admin/v1/tenants/{id}/root-key`: a root key of one mode (live unless asked). A key makes
+ * keys of its own mode only, so a tenant's first test key comes from here (or a member's session).
+ */
+export const IssueRootKeyBody = z.strictObject({ environment: Environment.optional() });
+export type IssueRootKeyBody = z.infer<typeof IssueRootKeyBody>;
+
+/** The new root key, and the old root keys of that mode it revoked. */
 export const IssuedRootKey = z.object({ root_key: RootKey, revoked_key_ids: z.array(z.string()) });
 export type IssuedRootKey = z.infer<typeof IssuedRootKey>;

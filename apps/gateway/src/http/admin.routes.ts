@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { CreateTenantBody, detailsFromZod, IdParams, Rpc, UpdateTenantBody, type ErrorDetail, type RpcRequest, type RpcSubject } from '@keyway/contracts';
+import { CreateTenantBody, detailsFromZod, IdParams, IssueRootKeyBody, Rpc, UpdateTenantBody, type ErrorDetail, type RpcRequest, type RpcSubject } from '@keyway/contracts';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { z } from 'zod';
 import type { GatewayCore } from '../gateway-core';
@@ -25,7 +25,7 @@ interface AdminRoute {
 const ADMIN_ROUTES: readonly AdminRoute[] = [
   { method: 'POST', url: '/admin/v1/tenants', subject: Rpc.tenantsCreate, body: CreateTenantBody, status: 201, secret: true },
   { method: 'PATCH', url: '/admin/v1/tenants/:id', subject: Rpc.tenantsUpdate, params: IdParams, body: UpdateTenantBody, status: 200, secret: false },
-  { method: 'POST', url: '/admin/v1/tenants/:id/root-key', subject: Rpc.tenantsRootKey, params: IdParams, status: 201, secret: true },
+  { method: 'POST', url: '/admin/v1/tenants/:id/root-key', subject: Rpc.tenantsRootKey, params: IdParams, body: IssueRootKeyBody, status: 201, secret: true },
 ];
 
 /**

@@ -1,4 +1,4 @@
-import { CreateTenantBody, IdParams, Rpc, UpdateTenantBody } from '@keyway/contracts';
+import { CreateTenantBody, IdParams, IssueRootKeyBody, Rpc, UpdateTenantBody } from '@keyway/contracts';
 import { parseRpc } from '@keyway/runtime';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
@@ -28,7 +28,7 @@ export class TenantsController {
 
   @MessagePattern(Rpc.tenantsRootKey)
   rootKey(@Payload() raw: unknown) {
-    const r = parseRpc(raw, { params: IdParams });
-    return this.tenants.issueRootKey(r.params.id, operator(r.ctx.actor.id));
+    const r = parseRpc(raw, { params: IdParams, body: IssueRootKeyBody });
+    return this.tenants.issueRootKey(r.params.id, r.body.environment ?? 'live', operator(r.ctx.actor.id));
   }
 }

@@ -5,6 +5,7 @@ import {
   type Actor,
   type CreatedTenant,
   type CreateTenantBody,
+  type Environment,
   type IssuedRootKey,
   type RateLimitOverride,
   type TenantView,
@@ -30,7 +31,7 @@ const view = (row: TenantRow): TenantView => ({
   created_at: row.created_at.toISOString(),
 });
 
-const ROOT_KEY = { name: 'Root key', scopes: [...ALL_SCOPES], environment: 'live' as const };
+const rootKey = (environment: Environment) => ({ name: environment === 'live' ? 'Root key' : 'Test root key', scopes: [...ALL_SCOPES], environment });
 
 /** Tenants are the operator's: made, re-limited and given a new root key through `/admin/v1`. */
 @Injectable()
@@ -50,7 +51,7 @@ export class TenantsHandler {
         [newId('tenant'), body.name, ceiling === null ? null : JSON.stringify(ceiling)],
       );
       const tenant = view(rows[0]!);
-      const root = await this.keys.create({ tenant_id: tenant.id, actor }, ROOT_KEY, { em: tx, root: true, ceiling });
+      const root = await this.keys.create({ tenant_id: tenant.id, actor }, rootKey('live'), { em: tx, root: true, ceiling });
       return { tenant, root_key: { id: root.id, prefix: root.prefix, key: root.key, scopes: root.scopes } };
     });
   }
@@ -79,12 +80,15 @@ export class TenantsHandler {
    * key of the tenant revoked. The new key exists before the old ones stop, so the tenant is never
    * left without one.
    */
-  async issueRootKey(tenantId: string, actor: Actor): Promise<IssuedRootKey> {
+  async issueRootKey(tenantId: string, environment: Environment, actor: Actor): Promise<IssuedRootKey> {
     const { root, old } = await this.ds.transaction(async (tx: EntityManager) => {
       const tenants: TenantRow[] = await tx.query(`SELECT * FROM tenants WHERE id = $1 FOR UPDATE`, [tenantId]);
       if (!tenants[0]) throw new TenantError('not_found', `No tenant ${tenantId}`);
-      const before: Array<{ id: string }> = await tx.query(`SELECT id FROM keys WHERE tenant_id = $1 AND root AND NOT revoked`, [tenantId]);
-      const issued = await this.keys.create({ tenant_id: tenantId, actor }, ROOT_KEY, { em: tx, root: true, ceiling: tenants[0].rate_limit_ceiling });
+      const before: Array<{ id: string }> = await tx.query(`SELECT id FROM keys WHERE tenant_id = $1 AND environment = $2 AND root AND NOT revoked`, [
+        tenantId,
+        environment,
+      ]);
+      const issued = await this.keys.create({ tenant_id: tenantId, actor }, rootKey(environment), { em: tx, root: true, ceiling: tenants[0].rate_limit_ceiling });
       return { root: issued, old: before.map((r) => r.id) };
     });
     for (const id of old) await this.keys.revoke({ tenant_id: tenantId, actor }, id, `replaced by root key ${root.prefix}`);
