@@ -1,11 +1,29 @@
+import type { ErrorBody } from '@keyway/contracts';
 import type { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ServerNats, type MicroserviceOptions } from '@nestjs/microservices';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import type { BaseEnv } from './config';
 import { RpcErrorFilter } from './rpc';
 import { TurnQueue } from './turn-queue';
+
+/** What the caller gets when the real reply could not be sent (see RpcServer.getPublisher). */
+export const REPLY_TOO_LARGE: ErrorBody = {
+  error: 'The answer is too large to send over the message bus',
+  code: 'internal',
+};
+
+const REPLY_FAILED: ErrorBody = { error: 'Something went wrong on our side', code: 'internal' };
+
+function serialisedBytes(value: unknown): number | undefined {
+  try {
+    return Buffer.byteLength(JSON.stringify(value) ?? '');
+  } catch {
+    return undefined;
+  }
+}
 
 export interface ServiceOptions {
   name: string;
@@ -14,12 +32,14 @@ export interface ServiceOptions {
 }
 
 /**
- * Nest's NATS server with two costs per message taken out:
+ * Nest's NATS server with two costs per message taken out, and no reply left unsent:
  * - it tries `JSON.parse` on every subject (patterns may be objects serialized as JSON), so each
  *   of our plain dotted subjects threw and built a SyntaxError with its stack trace; only what
  *   can be JSON is parsed here;
  * - replies go out together at the end of the event loop's turn, so the answers to one batch
- *   (say the GETs one query served) leave in one socket write rather than one or two each.
+ *   (say the GETs one query served) leave in one socket write rather than one or two each;
+ * - a reply the connection refuses (over NATS's max_payload, 1 MiB by default) is answered with a
+ *   small error at once rather than left to the caller's timeout (DESIGN, Sizes).
  */
 export class RpcServer extends ServerNats {
   private readonly replies = new TurnQueue((err) =>
@@ -28,7 +48,33 @@ export class RpcServer extends ServerNats {
 
   override getPublisher(...args: Parameters<ServerNats['getPublisher']>): (response: unknown) => void {
     const publish = super.getPublisher(...args);
-    return (response) => this.replies.push(() => publish(response));
+    const subject = String((args[0] as { subject?: unknown }).subject);
+    return (response) =>
+      this.replies.push(() => {
+        try {
+          publish(response);
+        } catch (err) {
+          // Without an answer the caller would wait out its timeout (and a gateway answer 503 to
+          // a write that was saved): it gets a small error at once, and the log says what failed.
+          const bytes = serialisedBytes(response);
+          const max = this.maxPayload();
+          const tooLarge = bytes !== undefined && max !== undefined && bytes > max;
+          this.logger.error(
+            tooLarge
+              ? `the reply to ${subject} is ${bytes} bytes, over the connection's max_payload of ${max}: answered "${REPLY_TOO_LARGE.error}" instead`
+              : `the reply to ${subject} could not be sent (${err instanceof Error ? err.message : String(err)}): answered internal instead`,
+          );
+          publish({ err: tooLarge ? REPLY_TOO_LARGE : REPLY_FAILED, isDisposed: true });
+        }
+      });
+  }
+
+  private maxPayload(): number | undefined {
+    try {
+      return this.unwrap<NatsConnection>().info?.max_payload;
+    } catch {
+      return undefined; // not connected
+    }
   }
 
   protected override getRouteFromPattern(pattern: string): string {
