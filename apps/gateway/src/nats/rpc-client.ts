@@ -12,6 +12,17 @@ const UNAVAILABLE: RpcOutcome = {
   error: { error: 'A service this request needs is not answering; try again', code: 'unavailable' },
 };
 
+/**
+ * A request larger than the connection's max_payload (1 MiB by default) would be refused by the
+ * client when published, which used to end in a 503: a body just under the 1 MiB body limit plus
+ * its envelope (ctx, params, query) is over it. It is the caller's request that is too large.
+ */
+const TOO_LARGE: RpcOutcome = {
+  ok: false,
+  error: { error: 'The request is too large to pass on: keep the body a few hundred bytes under 1 MiB', code: 'payload_too_large' },
+};
+const TOO_LARGE_NOW: Promise<RpcOutcome> = Promise.resolve(TOO_LARGE);
+
 interface Pending {
   resolve: (outcome: RpcOutcome) => void;
   timer: NodeJS.Timeout;
@@ -48,6 +59,8 @@ export class RpcClient {
   call(subject: string, data: unknown, timeoutMs = this.timeoutMs): Promise<RpcOutcome> {
     const token = (++this.seq).toString(36);
     const payload = enc.encode(JSON.stringify({ pattern: subject, data, id: `${this.gatewayId}.${token}` }));
+    const max = this.nc.info?.max_payload;
+    if (max !== undefined && payload.length > max) return TOO_LARGE_NOW;
     return new Promise<RpcOutcome>((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(token);
