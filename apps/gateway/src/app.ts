@@ -5,6 +5,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import type { GatewayConfig } from './config';
 import { GatewayCore } from './gateway-core';
+import { registerAdminRateLimit } from './http/admin-limit';
 import { registerAdminRoutes } from './http/admin.routes';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
 import { applyConventions, fastifyOptions } from './http/conventions';
@@ -35,6 +36,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   app.enableShutdownHooks();
   const fastify = app.getHttpAdapter().getInstance();
   applyConventions(fastify);
+  registerAdminRateLimit(fastify, config.ADMIN_RATE_LIMIT_PER_MINUTE);
   if (config.HTTP_LOGS) {
     // The /v1 routes live on Fastify itself, outside Nest's middleware: log them here. Path only
     // (a query string could carry anything), the key's public prefix, never a header.

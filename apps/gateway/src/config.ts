@@ -41,5 +41,11 @@ export const GatewayEnv = BaseEnv.extend({
     .default('false')
     .transform((v) => v === 'true' || v === '1'),
   BODY_LIMIT_BYTES: ms(1, 64 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Calls to `/admin/v1/*` per client address and minute, counted by each replica (token guessing
+   * and runaway scripts stop here; legitimate operators make a handful). Tests and benches that
+   * create many tenants raise it.
+   */
+  ADMIN_RATE_LIMIT_PER_MINUTE: ms(1, 1_000_000).default(60),
 });
 export type GatewayConfig = z.infer<typeof GatewayEnv>;
