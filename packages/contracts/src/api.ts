@@ -42,6 +42,8 @@ export interface Route {
   body?: z.ZodType;
   response?: z.ZodType;
   status: 200 | 201 | 204;
+  /** The answer carries a secret (a key): sent with `Cache-Control: no-store`. */
+  secret?: true;
 }
 
 function crud(opts: {
@@ -71,10 +73,10 @@ function crud(opts: {
  */
 export const ROUTES: readonly Route[] = [
   { name: 'keys.list', method: 'GET', path: '/v1/keys', scopes: ['keys:read'], subject: Rpc.keysList, tag: 'keys', summary: 'List API keys', query: PageQuery, response: pageOf(KeyView), status: 200 },
-  { name: 'keys.create', method: 'POST', path: '/v1/keys', scopes: ['keys:write'], subject: Rpc.keysCreate, tag: 'keys', summary: 'Create an API key; the secret is in this response only', query: NoQuery, body: CreateKeyBody, response: IssuedKey, status: 201 },
+  { name: 'keys.create', method: 'POST', path: '/v1/keys', scopes: ['keys:write'], subject: Rpc.keysCreate, tag: 'keys', summary: 'Create an API key; the secret is in this response only', query: NoQuery, body: CreateKeyBody, response: IssuedKey, status: 201, secret: true },
   { name: 'keys.get', method: 'GET', path: '/v1/keys/:id', scopes: ['keys:read'], subject: Rpc.keysGet, tag: 'keys', summary: 'Get an API key', params: IdParams, query: NoQuery, response: KeyView, status: 200 },
   { name: 'keys.update', method: 'PATCH', path: '/v1/keys/:id', scopes: ['keys:write'], subject: Rpc.keysUpdate, tag: 'keys', summary: 'Rename, re-scope, re-limit, enable or disable a key', params: IdParams, query: NoQuery, body: UpdateKeyBody, response: KeyView, status: 200 },
-  { name: 'keys.rotate', method: 'POST', path: '/v1/keys/:id/rotate', scopes: ['keys:write'], subject: Rpc.keysRotate, tag: 'keys', summary: 'Issue a new secret; the old one works until the grace period ends', params: IdParams, query: NoQuery, body: RotateKeyBody, response: IssuedKey, status: 200 },
+  { name: 'keys.rotate', method: 'POST', path: '/v1/keys/:id/rotate', scopes: ['keys:write'], subject: Rpc.keysRotate, tag: 'keys', summary: 'Issue a new secret; the old one works until the grace period ends', params: IdParams, query: NoQuery, body: RotateKeyBody, response: IssuedKey, status: 200, secret: true },
   { name: 'keys.revoke', method: 'POST', path: '/v1/keys/:id/revoke', scopes: ['keys:write'], subject: Rpc.keysRevoke, tag: 'keys', summary: 'Revoke a key for good', params: IdParams, query: NoQuery, body: RevokeKeyBody, response: KeyView, status: 200 },
   { name: 'keys.logs', method: 'GET', path: '/v1/keys/:id/logs', scopes: ['keys:read', 'audit:read'], subject: Rpc.auditKeyLogs, tag: 'keys', summary: "A key's audit trail, newest first", params: IdParams, query: PageQuery, response: pageOf(AuditEntry), status: 200 },
   ...crud({ tag: 'users', base: '/v1/users', read: 'users:read', write: 'users:write', view: UserView, listQuery: PageQuery, createBody: CreateUserBody, updateBody: UpdateUserBody, subjects: { list: Rpc.usersList, get: Rpc.usersGet, create: Rpc.usersCreate, update: Rpc.usersUpdate, delete: Rpc.usersDelete } }),

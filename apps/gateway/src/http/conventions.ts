@@ -1,9 +1,10 @@
-import { newId, type ErrorBody } from '@keyway/contracts';
-import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import type { IncomingMessage } from 'node:http';
+import { KeywayError, newId, type ErrorBody } from '@keyway/contracts';
+import type { FastifyHttpOptions, FastifyInstance, FastifyReply } from 'fastify';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { httpStatus } from '../errors';
 import { sendError, toHttpError } from './error-reply';
+import { jsonDepthExceeds, MAX_JSON_DEPTH, mayHoldNul, nulFieldsOf, nulInUrl } from './json-guard';
 
 /** A client's X-Request-Id is echoed only if it is a sane token; otherwise we mint `req_…`. */
 const REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
@@ -28,20 +29,32 @@ function clientErrorHandler(err: Error & { code?: string }, socket: Socket): voi
   const text = JSON.stringify(body);
   const status = httpStatus(body.code);
   socket.end(
-    `HTTP/1.1 ${status} Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nX-Request-Id: ${newId('request')}\r\nConnection: close\r\n\r\n${text}`,
+    `HTTP/1.1 ${status} Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nX-Request-Id: ${newId('request')}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${text}`,
   );
 }
 
-export function fastifyOptions(bodyLimit: number): FastifyServerOptions {
+/** For answers that carry a secret (a key, a root key): no cache on the way may keep them. */
+export function noStore(reply: FastifyReply): FastifyReply {
+  return reply.header('cache-control', 'no-store');
+}
+
+const invalid = (details: ErrorBody['details']): ErrorBody => ({ error: 'The request is invalid', code: 'invalid_request', details });
+const MISSING_HOST = invalid([{ field: 'Host', message: 'HTTP/1.1 requests must send a Host header' }]);
+const TOO_DEEP = invalid([{ field: '(body)', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` }]);
+
+export function fastifyOptions(bodyLimit: number): FastifyHttpOptions<Server> {
   return {
     bodyLimit,
     genReqId: (req: IncomingMessage) => requestIdOf(req.headers['x-request-id']),
     // Nest logs through pino itself; Fastify's own logger stays off.
     logger: false,
     clientErrorHandler,
-    // A bad URL is refused before the onRequest hooks run: set the request id here too.
+    // Node would answer a Host-less HTTP/1.1 request itself, with a bare 400: the onRequest hook
+    // below answers it in the documented shape instead.
+    http: { requireHostHeader: false },
+    // A bad URL is refused before the onRequest hooks run: set their headers here too.
     frameworkErrors: (error, req, reply) => {
-      reply.header('x-request-id', req.id);
+      reply.header('x-request-id', req.id).header('x-content-type-options', 'nosniff');
       sendError(reply, toHttpError(error));
     },
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
@@ -49,14 +62,30 @@ export function fastifyOptions(bodyLimit: number): FastifyServerOptions {
 }
 
 /**
- * Before any route (Nest's included): the request id on every answer, errors and 404s too, and
- * the one body parser — JSON. Without a parser for other types Fastify refuses them (415),
- * which is the documented answer. An empty JSON body is no body (e.g. a bare POST …/revoke).
+ * Before any route (Nest's included): the request id and `nosniff` on every answer, errors and
+ * 404s too, the Host header HTTP/1.1 requires, and the one body parser — JSON. Without a parser
+ * for other types Fastify refuses them (415), which is the documented answer. An empty JSON body
+ * is no body (e.g. a bare POST …/revoke). The parser refuses JSON nested deeper than 32 levels
+ * (scanned before JSON.parse) and NUL in any string or key; a preValidation step refuses NUL in
+ * the query and path parameters. Both run after the routes' onRequest hooks (authentication), and
+ * cost a request without `%00` in its URL or `\u0000` in its body one native string search each.
  */
 export function applyConventions(fastify: FastifyInstance): void {
   fastify.addHook('onRequest', (req, reply, done) => {
-    reply.header('x-request-id', req.id);
+    reply.header('x-request-id', req.id).header('x-content-type-options', 'nosniff');
+    if (req.headers.host === undefined && req.raw.httpVersion === '1.1') {
+      sendError(reply, MISSING_HOST);
+      return;
+    }
     done();
+  });
+  fastify.addHook('preValidation', (req, reply, done) => {
+    const details = nulInUrl(req.url, req.query, req.params);
+    if (details.length === 0) {
+      done();
+      return;
+    }
+    sendError(reply, invalid(details));
   });
   fastify.removeAllContentTypeParsers();
   const json = fastify.getDefaultJsonParser('error', 'error');
@@ -66,6 +95,18 @@ export function applyConventions(fastify: FastifyInstance): void {
       done(null, undefined);
       return;
     }
-    void json(req, text, done);
+    if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+      done(new KeywayError('invalid_request', TOO_DEEP.error, { details: TOO_DEEP.details }));
+      return;
+    }
+    if (!mayHoldNul(text)) {
+      void json(req, text, done);
+      return;
+    }
+    void json(req, text, (err, value) => {
+      const details = err ? [] : nulFieldsOf(value);
+      if (details.length > 0) done(new KeywayError('invalid_request', 'The request is invalid', { details }));
+      else done(err, value);
+    });
   });
 }

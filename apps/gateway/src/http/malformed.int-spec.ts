@@ -62,7 +62,7 @@ describe('malformed requests never get a 5xx, always {error, code}', () => {
     const query = fc.oneof(
       fc.constant(''),
       fc.webQueryParameters().map((q) => `?${q}`),
-      fc.constantFrom('?page=0', '?pageSize=51', '?page=abc', '?page=1&page=2', '?pageSize=1e3', '?q=%', '?__proto__=1', '?constructor[prototype]=1'),
+      fc.constantFrom('?page=0', '?pageSize=51', '?page=abc', '?page=1&page=2', '?pageSize=1e3', '?q=%', '?__proto__=1', '?constructor[prototype]=1', '?q=%00', '?%00=1'),
     );
     const auth = fc.oneof(
       fc.constant(undefined),
@@ -81,7 +81,7 @@ describe('malformed requests never get a 5xx, always {error, code}', () => {
       fc.constant(undefined),
       fc.json().map((j) => j),
       fc.string({ maxLength: 200 }),
-      fc.constantFrom('{"__proto__":{"x":1}}', '{"constructor":{"prototype":{}}}', 'null', '[]', '{', '\u0000'),
+      fc.constantFrom('{"__proto__":{"x":1}}', '{"constructor":{"prototype":{}}}', 'null', '[]', '{', '\u0000', '"\\u0000"', '{"name":"\\u0000"}', '['.repeat(5_000)),
     );
     const method = fc.constantFrom('GET', 'POST', 'PATCH', 'DELETE', 'PUT', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND');
     const requestId = fc.option(headerValue, { nil: undefined });
@@ -97,6 +97,7 @@ describe('malformed requests never get a 5xx, always {error, code}', () => {
         const r = await raw(gw.url, m, `${path}${q}`, headers, sendBody);
         expect(r.status).toBeLessThan(500);
         expect(r.headers['x-request-id']).toBeTruthy();
+        expect(r.headers['x-content-type-options']).toBe('nosniff');
         if (r.status >= 400 && m !== 'HEAD') {
           const parsed = JSON.parse(r.text) as { error: unknown; code: unknown };
           expect(typeof parsed.error).toBe('string');

@@ -14,6 +14,7 @@ import type { CachedKey } from '../auth/verification-cache';
 import type { GatewayCore } from '../gateway-core';
 import { rateLimitedError, rateLimitHeaders, type RateLimitDecision } from '../rate-limit';
 import { routeErrorHandler, sendError } from './error-reply';
+import { noStore } from './conventions';
 
 /** What the auth hook established for the handler. */
 export interface Caller {
@@ -133,6 +134,7 @@ function registerRoute(fastify: FastifyInstance, core: GatewayCore, route: Route
       };
       const r = await core.rpc.call(route.subject, message);
       if (!r.ok) return sendError(reply, r.error);
+      if (route.secret) noStore(reply);
       reply.code(route.status);
       return route.status === 204 ? reply.send() : reply.send(r.response ?? {});
     },

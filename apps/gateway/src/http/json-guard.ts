@@ -1,0 +1,99 @@
+import type { ErrorDetail } from '@keyway/contracts';
+
+/**
+ * What the edge refuses in any request before a service sees it (DESIGN, Sizes): JSON nested
+ * deeper than {@link MAX_JSON_DEPTH} levels (the body itself is level 1), and NUL anywhere in a
+ * string, a key, a query value or a path parameter. Postgres refuses NUL in text and jsonb, and
+ * deep nesting breaks common clients and recursive code downstream: both used to end in a 500 or
+ * in a record that could not be read back.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** At most this many NUL details in one answer: a body full of them gets a short error. */
+const MAX_DETAILS = 10;
+const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
+
+/**
+ * Whether the JSON text nests arrays and objects deeper than `max`, without parsing it: brackets
+ * are counted outside strings, and each string is skipped to its closing quote (one not preceded
+ * by an odd run of backslashes) with indexOf, so a long string costs a native search, not a
+ * loop in JavaScript. Iterative, so no depth of input can overflow the stack. Malformed text is
+ * not judged here: JSON.parse refuses it next.
+ */
+export function jsonDepthExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let close = i;
+      for (;;) {
+        close = text.indexOf('"', close + 1);
+        if (close === -1) return false;
+        let k = close - 1;
+        while (k > i && text.charCodeAt(k) === 0x5c) k--;
+        if ((close - 1 - k) % 2 === 0) break;
+      }
+      i = close;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/**
+ * Whether the raw JSON text may hold a NUL: only the escape `\u0000` can put one in a parsed
+ * string (a raw NUL byte is invalid JSON). Finding the text is a native search; a hit may still
+ * be an escaped backslash followed by `u0000`, which {@link nulFieldsOf} tells apart.
+ */
+export const mayHoldNul = (text: string): boolean => text.indexOf('\\u0000') !== -1;
+
+/** A name fit for an error detail: the NUL shown as the escape the client wrote. */
+const printable = (name: string): string => name.replace(/\0/g, '\\u0000');
+
+/**
+ * Where a parsed body holds NUL, as `details` in the form zod's are (`a.b.0`, `(body)` for the
+ * body itself). Recursive, which is safe because it runs only on bodies within
+ * {@link MAX_JSON_DEPTH}.
+ */
+export function nulFieldsOf(value: unknown): ErrorDetail[] {
+  const out: ErrorDetail[] = [];
+  const walk = (v: unknown, path: string): void => {
+    if (out.length >= MAX_DETAILS) return;
+    if (typeof v === 'string') {
+      if (v.includes('\0')) out.push({ field: path === '' ? '(body)' : path, message: NUL_MESSAGE });
+    } else if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) walk(v[i], path === '' ? String(i) : `${path}.${i}`);
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [key, item] of Object.entries(v)) {
+        const at = path === '' ? printable(key) : `${path}.${printable(key)}`;
+        if (key.includes('\0')) out.push({ field: at, message: NUL_MESSAGE });
+        walk(item, at);
+      }
+    }
+  };
+  walk(value, '');
+  return out;
+}
+
+/**
+ * Where the query string or the path parameters hold NUL. Only `%00` decodes to NUL there (Node's
+ * HTTP parser refuses the raw byte), so a URL without it costs one search and nothing else.
+ */
+export function nulInUrl(url: string, query: unknown, params: unknown): ErrorDetail[] {
+  if (url.indexOf('%00') === -1) return [];
+  const out: ErrorDetail[] = [];
+  for (const part of [params, query]) {
+    if (typeof part !== 'object' || part === null) continue;
+    for (const [name, value] of Object.entries(part)) {
+      const values: unknown[] = Array.isArray(value) ? value : [value];
+      if (name.includes('\0') || values.some((v) => typeof v === 'string' && v.includes('\0'))) {
+        out.push({ field: printable(name), message: NUL_MESSAGE });
+      }
+    }
+  }
+  return out.slice(0, MAX_DETAILS);
+}
