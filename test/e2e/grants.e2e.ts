@@ -220,4 +220,45 @@ describe('grants and revocation at two gateways: a property over key commands', 
     expect(total(200) + total(201)).toBeGreaterThan(0);
     expect(total(403)).toBeGreaterThan(0);
   }, 240_000);
+
+  it('operator: a lowered ceiling binds existing keys at both gateways at once; a new root key revokes the old one', async () => {
+    const t = await admin<CreatedTenant>('POST', '/admin/v1/tenants', { name: 'Operator', rate_limit_ceiling: CEILING });
+    expect(t.status).toBe(201);
+    expect(t.headers.get('cache-control')).toBe('no-store');
+    const tenantId = t.body.tenant.id;
+    const oldRoot = t.body.root_key.key;
+    const made = await request<IssuedKey>(gateways[0]!, 'POST', '/v1/keys', { token: oldRoot, body: { name: 'busy', scopes: ['contacts:read'], rate_limit: LIMITS } });
+    expect(made.status).toBe(201);
+    expect(made.headers.get('cache-control')).toBe('no-store');
+    expect(made.body).toMatchObject({ root: false, rate_limit: LIMITS });
+    const whoami = (gw: string, key: string) => request<{ rate_limit: Record<string, number> }>(gw, 'GET', '/v1/whoami', { token: key });
+    for (const gw of gateways) expect((await whoami(gw, made.body.key)).body.rate_limit.per_minute).toBe(HIGH);
+
+    // Only the operator token reaches the admin routes; an API key (even the root key) is refused.
+    expect((await request(gateways[0]!, 'PATCH', `/admin/v1/tenants/${tenantId}`, { token: oldRoot, body: { name: 'x' } })).status).toBe(401);
+    const lowered = await admin<{ rate_limit_ceiling: Record<string, number> }>('PATCH', `/admin/v1/tenants/${tenantId}`, { rate_limit_ceiling: { per_minute: 500 } });
+    expect(lowered.status).toBe(200);
+    expect(lowered.body.rate_limit_ceiling).toMatchObject({ per_minute: 500, burst_per_second: 1_000 });
+    // Cached at both gateways a moment ago; bound by the new ceiling from the next request.
+    for (const gw of gateways) expect((await whoami(gw, made.body.key)).body.rate_limit).toMatchObject({ per_minute: 500, burst_per_second: 1_000 });
+    const over = await request(gateways[0]!, 'POST', '/v1/keys', { token: oldRoot, body: { name: 'over', scopes: [], rate_limit: { per_minute: 501 } } });
+    expect(over).toMatchObject({ status: 403, body: { code: 'forbidden' } });
+    expect((await admin('PATCH', `/admin/v1/tenants/${tenantId}`, {})).status).toBe(400);
+    expect((await admin('PATCH', '/admin/v1/tenants/ten_doesnotexist000000', { name: 'x' })).status).toBe(404);
+
+    const keyList = await request<{ data: Array<{ id: string; root: boolean }> }>(gateways[1]!, 'GET', '/v1/keys', { token: oldRoot });
+    expect(keyList.body.data.find((k) => k.id === t.body.root_key.id)?.root).toBe(true);
+
+    const issued = await admin<IssuedRootKey>('POST', `/admin/v1/tenants/${tenantId}/root-key`, {});
+    expect(issued.status).toBe(201);
+    expect(issued.headers.get('cache-control')).toBe('no-store');
+    expect(issued.body.revoked_key_ids).toEqual([t.body.root_key.id]);
+    for (const gw of gateways) {
+      expect((await whoami(gw, oldRoot)).body).toMatchObject({ code: 'key_revoked' });
+      expect((await whoami(gw, issued.body.root_key.key)).status).toBe(200);
+      // Other keys are untouched.
+      expect((await whoami(gw, made.body.key)).status).toBe(200);
+    }
+    expect((await admin('POST', '/admin/v1/tenants/ten_doesnotexist000000/root-key', {})).status).toBe(404);
+  }, 60_000);
 });
