@@ -65,9 +65,9 @@ export function fastifyOptions(bodyLimit: number): FastifyHttpOptions<Server> {
  * Before any route (Nest's included): the request id and `nosniff` on every answer, errors and
  * 404s too, the Host header HTTP/1.1 requires, and the one body parser — JSON. Without a parser
  * for other types Fastify refuses them (415), which is the documented answer. An empty JSON body
- * is no body (e.g. a bare POST …/revoke). The parser refuses JSON nested deeper than 32 levels
- * (scanned before JSON.parse) and NUL in any string or key; a preValidation step refuses NUL in
- * the query and path parameters. Both run after the routes' onRequest hooks (authentication), and
+ * is no body (e.g. a bare POST …/revoke). The parser refuses JSON nested deeper than
+ * MAX_JSON_DEPTH (scanned before JSON.parse) and NUL in any string or key; a preValidation step
+ * refuses NUL in the query and path parameters (json-guard.ts). Both run after the routes' onRequest hooks (authentication), and
  * cost a request without `%00` in its URL or `\u0000` in its body one native string search each.
  */
 export function applyConventions(fastify: FastifyInstance): void {

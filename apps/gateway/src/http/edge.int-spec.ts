@@ -121,19 +121,29 @@ describe('the edge refuses what the services cannot take, in the documented shap
     });
   });
 
-  describe('JSON nested deeper than 32 levels is 400', () => {
-    const props = (depth: number) => `{"type":"lead","name":"a","email":"a@b.co","properties":{"p":${nested(depth)}}}`;
+  describe('JSON nested too deep is 400', () => {
+    /** A free-form object `depth` levels deep (the object itself is level 1). */
+    const freeForm = (depth: number) => `{"p":${nested(depth - 2, '{}')}}`;
+    const props = (depth: number) => `{"type":"lead","name":"a","email":"a@b.co","properties":${freeForm(depth)}}`;
 
-    it('32 levels pass, 33 and 5,000 and 100,000 do not', async () => {
-      // The body is level 1, `properties` level 2: 30 arrays inside make 32.
-      expect((await post('/v1/contacts', props(30))).status).toBe(201);
-      for (const depth of [31, 5_000, 100_000]) {
+    it('a free-form object of 32 levels passes, 33 is refused naming it; past 64 the edge refuses the body unparsed', async () => {
+      expect((await post('/v1/contacts', props(32))).status).toBe(201);
+      const over = await post('/v1/contacts', props(33));
+      expect(over.status).toBe(400);
+      expect(err(over.body)).toMatchObject({ code: 'invalid_request', details: [{ field: 'properties' }] });
+      for (const depth of [64, 5_000, 100_000]) {
         const r = await post('/v1/contacts', props(depth));
         expect(r.status).toBe(400);
-        expect(err(r.body)).toMatchObject({ code: 'invalid_request', details: [{ field: '(body)', message: expect.stringContaining('32') }] });
+        expect(err(r.body)).toMatchObject({ code: 'invalid_request', details: [{ field: '(body)', message: expect.stringContaining('64') }] });
       }
-      const objects = `{"type":"lead","name":"a","email":"a@b.co","properties":${'{"a":'.repeat(40)}1${'}'.repeat(40)}}`;
-      expect((await post('/v1/contacts', objects)).status).toBe(400);
+      const objects = `{"type":"lead","name":"a","email":"a@b.co","properties":${'{"a":'.repeat(100)}1${'}'.repeat(100)}}`;
+      expect(err((await post('/v1/contacts', objects)).body).details).toEqual([{ field: '(body)', message: expect.stringContaining('64') }]);
+    });
+
+    it('the deepest body the contracts accept passes the edge: 32 levels of properties in a touchpoint', async () => {
+      const touchpoint = `{"type":"custom","occurred_at":"2026-01-01T00:00:00Z","properties":${freeForm(32)}}`;
+      const r = await post('/v1/journeys', `{"anonymous_id":"a","touchpoints":[${touchpoint}]}`);
+      expect(r.status).toBe(201);
     });
 
     it('counts brackets in strings as text, escaped quotes included', async () => {

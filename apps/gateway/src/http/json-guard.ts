@@ -2,12 +2,17 @@ import type { ErrorDetail } from '@keyway/contracts';
 
 /**
  * What the edge refuses in any request before a service sees it (DESIGN, Sizes): JSON nested
- * deeper than {@link MAX_JSON_DEPTH} levels (the body itself is level 1), and NUL anywhere in a
- * string, a key, a query value or a path parameter. Postgres refuses NUL in text and jsonb, and
- * deep nesting breaks common clients and recursive code downstream: both used to end in a 500 or
- * in a record that could not be read back.
+ * deeper than {@link MAX_JSON_DEPTH} levels, and NUL anywhere in a string, a key, a query value
+ * or a path parameter. Postgres refuses NUL in text and jsonb (a 500 before), and a document
+ * thousands of levels deep costs parsing and breaks recursive code downstream.
+ *
+ * The documented depth limit, 32 levels per free-form object (`properties`, `metadata`; the
+ * object itself is level 1), is the contracts' FreeFormObject rule, which names the field. This
+ * is the guard around it, counted from the body itself: a free-form object of 32 levels sits at
+ * most 3 levels down (a touchpoint's `properties` in a journey), so no body the contracts accept
+ * nests deeper than 35, and everything past 64 is refused before JSON.parse even runs.
  */
-export const MAX_JSON_DEPTH = 32;
+export const MAX_JSON_DEPTH = 64;
 
 /** At most this many NUL details in one answer: a body full of them gets a short error. */
 const MAX_DETAILS = 10;
