@@ -1,3 +1,4 @@
+import type { RateLimitOverride } from '@keyway/contracts';
 import type { DataSource, EntityManager } from 'typeorm';
 import { eventsInsertSql, NOTIFY_RELAY_SQL, type StoredEvent } from './event-store';
 import type { KeyState } from './key.decider';
@@ -9,7 +10,10 @@ export interface NewKeyWrite {
   credential: { lookupId: string; hash: string; createdAt: Date };
 }
 
-/** One statement for any number of new keys: their events, list rows and credentials. */
+/**
+ * One statement for any number of new keys: their events, list rows and credentials. It answers
+ * the ceilings of their tenants, which the answers' limits are capped by, without a round trip.
+ */
 export function newKeysSql(writes: readonly NewKeyWrite[]): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   const events = eventsInsertSql(writes.flatMap((w) => w.stored), params);
@@ -19,22 +23,27 @@ export function newKeysSql(writes: readonly NewKeyWrite[]): { sql: string; param
     params.push(w.credential.lookupId, w.state.id, w.credential.hash, w.credential.createdAt);
     return `($${b + 1}, $${b + 2}, $${b + 3}, NULL, $${b + 4})`;
   });
+  params.push([...new Set(writes.map((w) => w.state.tenant_id))]);
   return {
     sql: `WITH e AS (${events}), k AS (${list}),
           c AS (INSERT INTO key_credentials (lookup_id, key_id, hash, valid_until, created_at) VALUES ${credentials.join(', ')})
-          ${NOTIFY_RELAY_SQL}`,
+          SELECT t.id, t.rate_limit_ceiling FROM (${NOTIFY_RELAY_SQL}) AS notified LEFT JOIN tenants t ON t.id = ANY($${params.length}::text[])`,
     params,
   };
 }
 
-export async function writeNewKeys(em: DataSource | EntityManager, writes: readonly NewKeyWrite[]): Promise<void> {
+/** Tenant id → its ceiling as the operator set it (null: the defaults). */
+export type Ceilings = ReadonlyMap<string, RateLimitOverride | null>;
+
+export async function writeNewKeys(em: DataSource | EntityManager, writes: readonly NewKeyWrite[]): Promise<Ceilings> {
   const { sql, params } = newKeysSql(writes);
-  await em.query(sql, params);
+  const rows: Array<{ id: string | null; rate_limit_ceiling: RateLimitOverride | null }> = await em.query(sql, params);
+  return new Map(rows.filter((r) => r.id !== null).map((r) => [r.id!, r.rate_limit_ceiling]));
 }
 
 interface Pending {
   write: NewKeyWrite;
-  resolve: () => void;
+  resolve: (ceilings: Ceilings) => void;
   reject: (err: unknown) => void;
 }
 
@@ -54,7 +63,7 @@ export class CreateBatcher {
     private readonly maxBatch = 200,
   ) {}
 
-  write(write: NewKeyWrite): Promise<void> {
+  write(write: NewKeyWrite): Promise<Ceilings> {
     return new Promise((resolve, reject) => {
       this.queue.push({ write, resolve, reject });
       if (!this.flushing) void this.flush();
@@ -67,8 +76,8 @@ export class CreateBatcher {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
-          await writeNewKeys(this.ds, batch.map((p) => p.write));
-          for (const p of batch) p.resolve();
+          const ceilings = await writeNewKeys(this.ds, batch.map((p) => p.write));
+          for (const p of batch) p.resolve(ceilings);
         } catch (err) {
           if (batch.length === 1) {
             batch[0]!.reject(err);

@@ -76,8 +76,10 @@ export class KeysHandler {
   ): Promise<IssuedKey> {
     const by = grantorOf(ctx);
     const environment = body.environment ?? by?.environment ?? 'live';
-    const ceilingOverride = opts.ceiling !== undefined ? opts.ceiling : await this.ceilingOf(ctx.tenant_id, opts.em);
-    const ceiling = { ...RATE_LIMIT_CEILING_DEFAULTS, ...(ceilingOverride ?? {}) };
+    // Explicit limits are checked against the ceiling before anything is written; otherwise the
+    // write itself answers the ceiling (the hot path keeps one round trip).
+    const known = opts.ceiling !== undefined ? opts.ceiling : body.rate_limit ? await this.ceilingOf(ctx.tenant_id, opts.em) : undefined;
+    const ceiling = { ...RATE_LIMIT_CEILING_DEFAULTS, ...(known ?? {}) };
     const id = newId('key');
     const secret = mintKey(environment);
     const now = new Date();
@@ -102,8 +104,9 @@ export class KeysHandler {
     const stored = prepareEvents(id, 0, decided, { tenant_id: ctx.tenant_id, actor: ctx.actor, now });
     const state = stored.reduce(evolve, initial);
     const write = { stored, state, credential: { lookupId: secret.lookupId, hash: hashKey(secret.key), createdAt: now } };
-    await (opts.em ? writeNewKeys(opts.em, [write]) : this.batcher.write(write));
-    return { ...keyView({ ...stateRow(state, now.toISOString()), rate_limit_ceiling: ceilingOverride }, now), key: secret.key };
+    const ceilings = await (opts.em ? writeNewKeys(opts.em, [write]) : this.batcher.write(write));
+    const rate_limit_ceiling = known !== undefined ? known : (ceilings.get(ctx.tenant_id) ?? null);
+    return { ...keyView({ ...stateRow(state, now.toISOString()), rate_limit_ceiling }, now), key: secret.key };
   }
 
   /** The tenant's ceiling as the operator set it (null: the defaults). */
