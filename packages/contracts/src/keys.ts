@@ -83,7 +83,9 @@ const KeyName = z.string().trim().min(1).max(200);
 const ScopeList = z
   .array(Scope)
   .max(ALL_SCOPES.length)
-  .refine((s) => new Set(s).size === s.length, { message: 'scopes must not repeat' });
+  .refine((s) => new Set(s).size === s.length, { message: 'scopes must not repeat' })
+  // The refine above, for the OpenAPI document (zod cannot tell JSON Schema what a refine does).
+  .meta({ uniqueItems: true });
 
 export const CreateKeyBody = z.strictObject({
   name: KeyName,
@@ -144,7 +146,13 @@ export const WhoAmI = z.object({
   environment: Environment,
   rate_limit: RateLimit,
   expires_at: z.string().nullable(),
-  remaining: z.record(RateLimitWindow, z.number().int()).optional(),
+  /** Calls left in each window now, under the names `rate_limit` uses. */
+  remaining: z.object({
+    burst_per_second: z.number().int().min(0),
+    per_minute: z.number().int().min(0),
+    per_hour: z.number().int().min(0),
+    daily: z.number().int().min(0),
+  }),
 });
 export type WhoAmI = z.infer<typeof WhoAmI>;
 

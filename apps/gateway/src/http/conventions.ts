@@ -7,7 +7,7 @@ import { sendError, toHttpError } from './error-reply';
 import { jsonDepthExceeds, MAX_JSON_DEPTH, mayHoldNul, nulFieldsOf, nulInUrl } from './json-guard';
 
 /** A client's X-Request-Id is echoed only if it is a sane token; otherwise we mint `req_…`. */
-const REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+export const REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 
 export function requestIdOf(header: string | string[] | undefined): string {
   return typeof header === 'string' && REQUEST_ID.test(header) ? header : newId('request');

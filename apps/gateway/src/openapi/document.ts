@@ -1,13 +1,44 @@
 import * as contracts from '@keyway/contracts';
-import { CreatedTenant, CreateTenantBody, ErrorBody, type ErrorCode, RateLimitWindow, ROUTES, Scope, WhoAmI, type Route } from '@keyway/contracts';
+import {
+  CreatedTenant,
+  CreateTenantBody,
+  ErrorBody,
+  ErrorCode,
+  ErrorDetail,
+  FREEFORM_MAX_BYTES,
+  FREEFORM_MAX_DEPTH,
+  IdParams,
+  IssuedRootKey,
+  IssueRootKeyBody,
+  PAGE_SIZE_MAX,
+  RateLimitWindow,
+  ROUTES,
+  Scope,
+  TenantView,
+  UpdateTenantBody,
+  WhoAmI,
+  type Route,
+} from '@keyway/contracts';
 import { z } from 'zod';
+import { httpStatus } from '../errors';
+import { REQUEST_ID } from '../http/conventions';
+import { MAX_JSON_DEPTH } from '../http/json-guard';
 
 /**
  * The OpenAPI 3.1 document of the gateway, generated from the route table in contracts (the same
  * table that drives routing and scope checks), so the docs cannot drift from what is served.
  * Schemas come from zod 4's own `z.toJSONSchema` (JSON Schema 2020-12, which is what OpenAPI 3.1
  * uses): request schemas as their input (defaults optional, coerced query strings), responses as
- * their output.
+ * their output. What a zod refine checks, JSON Schema cannot see: the contracts state it with
+ * `.meta()` next to the refine (`uniqueItems`, a journey's `anyOf`), and the few rules that hold
+ * for every schema are added here (`minProperties` where `{}` is refused, no NUL in strings).
+ *
+ * The document is what the server does, for every answer: each status an operation can answer
+ * (with the error body narrowed to the codes that status carries), and each header, marked
+ * `required` where every such answer carries it. An OpenAPI-driven fuzzer holds the server to it.
+ *
+ * `@asteasolutions/zod-to-openapi` would mean annotating every contract with `.openapi()`; zod's
+ * own converter plus this file does the same from the schemas as they are.
  */
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -30,6 +61,8 @@ export interface OpenApiDocument {
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT';
 type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503;
+/** Who answers, which decides the headers: `/v1` (a key, rate limits), `/admin/v1`, `/health`. */
+type Family = 'v1' | 'admin' | 'health';
 
 /** An operation, from ROUTES or one the gateway answers itself. */
 interface Operation {
@@ -39,86 +72,188 @@ interface Operation {
   tag: string;
   summary: string;
   description?: string;
+  family: Family;
   /** undefined: no API key (health, admin); []: any valid key; else any one of them. */
   scopes: readonly string[] | undefined;
-  security: 'apiKey' | 'admin' | 'none';
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
   response?: z.ZodType;
   status: number;
   errors: ErrorStatus[];
+  /** The answer carries a secret: `Cache-Control: no-store`. */
+  secret?: boolean;
+  /** Refusals only the owning service can tell (an id naming nothing, a date past): said on the 400. */
+  semantic400?: string;
 }
 
 const ref = (kind: string, name: string): JsonObject => ({ $ref: `#/components/${kind}/${name}` });
 const schemaRef = (name: string) => ref('schemas', name);
 
-// --- Error bodies: ErrorBody narrowed to what each status carries -------------------------------
+// --- Which statuses an operation answers -------------------------------------------------------
 
-const codeOf = (...codes: ErrorCode[]) => (codes.length === 1 ? z.literal(codes[0] as ErrorCode) : z.enum(codes as [ErrorCode, ...ErrorCode[]]));
+/** Methods whose bodies Fastify reads, so that a body too large (413) or not JSON (415) is refused. */
+const BODY_METHODS: ReadonlySet<Method> = new Set(['POST', 'PATCH', 'PUT', 'DELETE']);
+
+/**
+ * Every status the gateway can answer for an operation. 400 everywhere: a Host-less HTTP/1.1
+ * request or NUL in the query reaches any route. 401, 429, 500 and 503 on every `/v1` and admin
+ * call; 403 where a scope is needed; 404 where an id is; 409 on writes; 413 and 415 wherever a
+ * body is read, DELETE included (Fastify reads a body sent with one).
+ */
+function errorStatuses(family: Family, method: Method, scoped: boolean, hasParams: boolean): ErrorStatus[] {
+  if (family === 'health') return [400, 500];
+  const s = new Set<ErrorStatus>([400, 401, 429, 500, 503]);
+  if (family === 'v1' && scoped) s.add(403);
+  if (hasParams) s.add(404);
+  if (method === 'POST' || method === 'PATCH' || method === 'PUT') s.add(409);
+  if (BODY_METHODS.has(method)) s.add(413).add(415);
+  return [...s].sort((a, b) => a - b);
+}
+
+const SEMANTIC_400: Record<string, string> = {
+  'keys.create': 'an `expires_at` that is not in the future',
+  'contacts.create': "an `account_id` that names no account of this tenant's mode",
+  'contacts.update': "an `account_id` that names no account of this tenant's mode",
+  'journeys.create': "a `contact_id` that names no contact of this tenant's mode",
+  'journeys.update': "a `contact_id` that names no contact of this tenant's mode, or a change that leaves the journey with neither `contact_id` nor `anonymous_id`",
+};
+
+// --- Error bodies: ErrorBody narrowed to the codes each status carries ---------------------------
+
+/** The codes the gateway answers with `status` (errors.ts's one switch decides, so this follows it). */
+const codesOf = (status: number): ErrorCode[] => ErrorCode.options.filter((c) => httpStatus(c) === status);
+const codeSchema = (codes: ErrorCode[]) => (codes.length === 1 ? z.literal(codes[0] as ErrorCode) : z.enum(codes as [ErrorCode, ...ErrorCode[]]));
+const withCodes = (status: number) => ErrorBody.extend({ code: codeSchema(codesOf(status)) });
+const OTHER_403 = codesOf(403).filter((c) => c !== 'insufficient_scope');
+
 const ERROR_SCHEMAS: Record<string, z.ZodType> = {
-  ErrorBody,
-  InvalidRequestError: ErrorBody.extend({ code: codeOf('invalid_request'), details: z.array(contracts.ErrorDetail) }),
-  UnauthorizedError: ErrorBody.extend({
-    code: codeOf('missing_key', 'invalid_key', 'key_expired', 'key_revoked', 'key_disabled', 'unauthorized'),
-  }),
-  InsufficientScopeError: ErrorBody.extend({ code: codeOf('insufficient_scope'), required_scope: Scope }),
+  InvalidRequestError: withCodes(400).extend({ details: z.array(ErrorDetail) }),
+  UnauthorizedError: withCodes(401),
+  InsufficientScopeError: ErrorBody.extend({ code: z.literal('insufficient_scope'), required_scope: Scope }),
+  ...(OTHER_403.length > 0 ? { ForbiddenError: ErrorBody.extend({ code: codeSchema(OTHER_403) }) } : {}),
+  NotFoundError: withCodes(404),
+  ConflictError: withCodes(409),
+  PayloadTooLargeError: withCodes(413),
+  UnsupportedMediaTypeError: withCodes(415),
   RateLimitedError: ErrorBody.extend({
-    code: codeOf('rate_limited'),
+    code: z.literal('rate_limited'),
     window: RateLimitWindow,
     limit: z.number().int(),
     remaining: z.number().int(),
     retry_after: z.number().int().min(1),
   }),
+  OperatorRateLimitedError: ErrorBody.extend({ code: z.literal('rate_limited'), limit: z.number().int(), retry_after: z.number().int().min(1) }),
+  InternalError: withCodes(500),
+  UnavailableError: withCodes(503),
 };
 const HealthStatus = z.object({ status: z.string() }).loose();
 
 interface ErrorSpec {
   name: string;
   description: string;
-  schema: string;
-  code: ErrorCode;
-  example: string;
-  extra?: JsonObject;
+  /** The body schema: a component name, or several (anyOf). */
+  schema: string | string[];
+  example: JsonObject;
 }
 const ERRORS: Record<ErrorStatus, ErrorSpec> = {
-  400: { name: 'InvalidRequest', description: 'The request is invalid: unknown or malformed fields, a page size above 50…', schema: 'InvalidRequestError', code: 'invalid_request', example: 'The request is invalid', extra: { details: [{ field: 'pageSize', message: 'Too big: expected number to be <=50' }] } },
-  401: { name: 'Unauthorized', description: 'The key is missing, malformed, unknown, expired, revoked or disabled. The message names the key prefix, never the secret.', schema: 'UnauthorizedError', code: 'invalid_key', example: 'The API key kw_live_ab12cd34 is not valid' },
-  403: { name: 'InsufficientScope', description: 'The key lacks the scope this call needs; `required_scope` names it.', schema: 'InsufficientScopeError', code: 'insufficient_scope', example: 'This key lacks the keys:write scope', extra: { required_scope: 'keys:write' } },
-  404: { name: 'NotFound', description: "Not found. Another tenant's resource is also 404: existence is never revealed across tenants.", schema: 'ErrorBody', code: 'not_found', example: 'Not found' },
-  409: { name: 'Conflict', description: 'Conflicts with the current state (a unique field already used, a concurrent change, a final state).', schema: 'ErrorBody', code: 'conflict', example: 'A contact with this email already exists' },
-  413: { name: 'PayloadTooLarge', description: 'The body is over 1 MiB.', schema: 'ErrorBody', code: 'payload_too_large', example: 'The body is larger than 1 MiB' },
-  415: { name: 'UnsupportedMediaType', description: 'A body with a `Content-Type` other than `application/json`.', schema: 'ErrorBody', code: 'unsupported_media_type', example: 'Send JSON with Content-Type: application/json' },
-  429: { name: 'RateLimited', description: 'A rate-limit window of this key is full. Retry after `Retry-After` seconds.', schema: 'RateLimitedError', code: 'rate_limited', example: 'Rate limit exceeded for the per_minute window; retry in 12 s', extra: { window: 'per_minute', limit: 100, remaining: 0, retry_after: 12 } },
-  500: { name: 'Internal', description: 'An unexpected error; never carries a stack trace. Quote `X-Request-Id` to support.', schema: 'ErrorBody', code: 'internal', example: 'Internal error' },
-  503: { name: 'Unavailable', description: 'A service behind the gateway does not answer; retry later.', schema: 'ErrorBody', code: 'unavailable', example: 'The service is unavailable; retry later' },
+  400: {
+    name: 'InvalidRequest',
+    description: `The request is invalid; \`details\` names each field. Malformed JSON, unknown fields, a value out of range, a \`pageSize\` above ${PAGE_SIZE_MAX}; JSON nested deeper than ${MAX_JSON_DEPTH} levels, or a free-form object (\`properties\`, \`metadata\`) over ${FREEFORM_MAX_BYTES} bytes or ${FREEFORM_MAX_DEPTH} levels; the NUL character (U+0000) in any string, key, query value or path parameter; an HTTP/1.1 request without \`Host\`.`,
+    schema: 'InvalidRequestError',
+    example: { error: 'The request is invalid', code: 'invalid_request', details: [{ field: 'pageSize', message: 'Too big: expected number to be <=50' }] },
+  },
+  401: {
+    name: 'Unauthorized',
+    description: 'The key (or the operator token) is missing, malformed, unknown, expired, revoked or disabled. The message names the key prefix, never the secret.',
+    schema: 'UnauthorizedError',
+    example: { error: 'The API key kw_live_ab12cd34 is not valid', code: 'invalid_key' },
+  },
+  403: {
+    name: 'Forbidden',
+    description: 'The key lacks a scope this call needs (`insufficient_scope`, naming `required_scope`), or asks to give what it may not (`forbidden`): a scope it lacks, a key of the other mode, limits above its own or the tenant’s ceiling, a change to a key holding a scope it lacks.',
+    schema: OTHER_403.length > 0 ? ['InsufficientScopeError', 'ForbiddenError'] : 'InsufficientScopeError',
+    example: { error: 'This key lacks the keys:write scope', code: 'insufficient_scope', required_scope: 'keys:write' },
+  },
+  404: {
+    name: 'NotFound',
+    description: "Not found. Another tenant's resource, or one of the other mode, is also 404: existence is never revealed.",
+    schema: 'NotFoundError',
+    example: { error: 'Not found', code: 'not_found' },
+  },
+  409: {
+    name: 'Conflict',
+    description: 'Conflicts with the current state: a unique field already used, a concurrent change, a final state (a revoked key), a journey at its 10,000 touchpoints.',
+    schema: 'ConflictError',
+    example: { error: 'A contact with this email already exists', code: 'conflict' },
+  },
+  413: {
+    name: 'PayloadTooLarge',
+    description: 'The body is over 1 MiB, or so close to it that with the request around it (tenant, key, request id, path and query) it would not fit in one message to the service: keep bodies a few hundred bytes under 1 MiB.',
+    schema: 'PayloadTooLargeError',
+    example: { error: 'The request body is larger than 1 MiB', code: 'payload_too_large' },
+  },
+  415: {
+    name: 'UnsupportedMediaType',
+    description: 'A body with a `Content-Type` other than `application/json`.',
+    schema: 'UnsupportedMediaTypeError',
+    example: { error: 'Send JSON: only Content-Type application/json is accepted', code: 'unsupported_media_type' },
+  },
+  429: {
+    name: 'RateLimited',
+    description: 'A rate-limit window of this key is full: retry after `Retry-After` seconds.',
+    schema: 'RateLimitedError',
+    example: { error: 'Rate limit exceeded for the per_minute window; retry in 12 s', code: 'rate_limited', window: 'per_minute', limit: 100, remaining: 0, retry_after: 12 },
+  },
+  500: {
+    name: 'Internal',
+    description: 'An unexpected error; never carries a stack trace. Quote `X-Request-Id` to support.',
+    schema: 'InternalError',
+    example: { error: 'Something went wrong on our side', code: 'internal' },
+  },
+  503: {
+    name: 'Unavailable',
+    description: 'A service behind the gateway does not answer (or the operator API is not configured); retry later.',
+    schema: 'UnavailableError',
+    example: { error: 'A service this request needs is not answering; try again', code: 'unavailable' },
+  },
 };
 
-/** Errors every `/v1` call can meet; more are added by what the route takes. */
-const V1_ERRORS: ErrorStatus[] = [400, 401, 403, 429, 500, 503];
+/** The operator API's own 429: per client address, not per key. */
+const OPERATOR_429: ErrorSpec = {
+  name: 'RateLimited',
+  description: 'Too many calls to the operator API from this client address: retry after `Retry-After` seconds.',
+  schema: 'OperatorRateLimitedError',
+  example: { error: 'Too many calls to the operator API from this address; retry in 42 s', code: 'rate_limited', limit: 60, retry_after: 42 },
+};
+const FAMILY_PREFIX: Record<Family, string> = { v1: '', admin: 'Operator', health: 'Health' };
 
 // --- Operations --------------------------------------------------------------------------------
 
 function fromRoute(route: Route): Operation {
-  const errors = new Set<ErrorStatus>(V1_ERRORS);
-  if (route.params) errors.add(404);
-  if (route.body) errors.add(413).add(415);
-  if (route.method === 'POST' || route.method === 'PATCH') errors.add(409);
   return {
     name: route.name,
     method: route.method,
     path: route.path,
     tag: route.tag,
     summary: route.summary,
+    family: 'v1',
     scopes: route.scopes,
-    security: 'apiKey',
     ...(route.params ? { params: route.params } : {}),
     query: route.query,
     ...(route.body ? { body: route.body } : {}),
     ...(route.response ? { response: route.response } : {}),
     status: route.status,
-    errors: [...errors].sort((a, b) => a - b),
+    errors: errorStatuses('v1', route.method, route.scopes.length > 0, route.params !== undefined),
+    ...(route.secret ? { secret: true } : {}),
+    ...(SEMANTIC_400[route.name] ? { semantic400: SEMANTIC_400[route.name] } : {}),
   };
+}
+
+const OPERATOR_ONLY = 'Operators only: authenticate with the operator token (`KEYWAY_ADMIN_TOKEN`), never with an API key. Rate-limited per client address.';
+
+function admin(op: Omit<Operation, 'family' | 'scopes' | 'tag' | 'errors' | 'description'>): Operation {
+  return { ...op, tag: 'admin', description: OPERATOR_ONLY, family: 'admin', scopes: undefined, errors: errorStatuses('admin', op.method, false, op.params !== undefined) };
 }
 
 const EXTRA_OPERATIONS: Operation[] = [
@@ -128,38 +263,55 @@ const EXTRA_OPERATIONS: Operation[] = [
     path: '/v1/whoami',
     tag: 'keys',
     summary: 'The calling key: id, prefix, tenant, scopes, limits, and what remains in each rate-limit window',
+    family: 'v1',
     scopes: [],
-    security: 'apiKey',
     response: WhoAmI,
     status: 200,
-    errors: [401, 429, 500, 503],
+    errors: errorStatuses('v1', 'GET', false, false),
   },
-  {
+  admin({
     name: 'admin.tenants.create',
     method: 'POST',
     path: '/admin/v1/tenants',
-    tag: 'admin',
     summary: 'Create a tenant and its root key (every scope); the secret is in this response only',
-    description: 'Operators only: authenticate with the operator token (`KEYWAY_ADMIN_TOKEN`), never with an API key.',
-    scopes: undefined,
-    security: 'admin',
     body: CreateTenantBody,
     response: CreatedTenant,
     status: 201,
-    errors: [400, 401, 413, 415, 500, 503],
-  },
-  { name: 'health.live', method: 'GET', path: '/health/live', tag: 'health', summary: 'The process runs', scopes: undefined, security: 'none', response: HealthStatus, status: 200, errors: [] },
+    secret: true,
+  }),
+  admin({
+    name: 'admin.tenants.update',
+    method: 'PATCH',
+    path: '/admin/v1/tenants/:id',
+    summary: "Rename a tenant or set its rate-limit ceiling (the most any of its keys may be given)",
+    params: IdParams,
+    body: UpdateTenantBody,
+    response: TenantView,
+    status: 200,
+  }),
+  admin({
+    name: 'admin.tenants.rootKey',
+    method: 'POST',
+    path: '/admin/v1/tenants/:id/root-key',
+    summary: "Issue a new root key of one mode (shown once) and revoke that mode's old root keys: the way back from a lock-out",
+    params: IdParams,
+    body: IssueRootKeyBody,
+    response: IssuedRootKey,
+    status: 201,
+    secret: true,
+  }),
+  { name: 'health.live', method: 'GET', path: '/health/live', tag: 'health', summary: 'The process runs', family: 'health', scopes: undefined, response: HealthStatus, status: 200, errors: errorStatuses('health', 'GET', false, false) },
   {
     name: 'health.ready',
     method: 'GET',
     path: '/health/ready',
     tag: 'health',
     summary: 'The gateway and everything it needs (NATS, the services) answer',
+    family: 'health',
     scopes: undefined,
-    security: 'none',
     response: HealthStatus,
     status: 200,
-    errors: [503],
+    errors: [...errorStatuses('health', 'GET', false, false), 503],
   },
 ];
 
@@ -223,14 +375,49 @@ class SchemaNames {
   }
 }
 
+/** Whether zod refuses `{}` for this schema (a refine JSON Schema cannot see, say). */
+function refusesEmptyObject(schema: z.core.$ZodType): boolean {
+  try {
+    return !z.safeParse(schema, {}).success;
+  } catch {
+    return false;
+  }
+}
+
+/** Any string but one holding NUL, which the gateway refuses everywhere (Postgres cannot store it). */
+const NO_NUL = '^[^\\u0000]*$';
+
+/**
+ * What a request schema says beyond zod's converter, rules that hold for every schema alike:
+ * - an object that refuses `{}` and requires no field (a PATCH body's "give at least one field"
+ *   refine) has `minProperties: 1`;
+ * - a string with a pattern has no `format` beside it where the two disagree: zod's email pattern
+ *   is the rule the services apply, and `format: email` (RFC 5321) accepts addresses it refuses;
+ *   `date-time` stays, since zod's pattern only narrows it;
+ * - a string with neither pattern nor enum refuses NUL (the gateway's rule, json-guard.ts).
+ */
+function requestOverride(ctx: { zodSchema: z.core.$ZodType; jsonSchema: z.core.JSONSchema.BaseSchema }): void {
+  const json = ctx.jsonSchema;
+  if (json.type === 'object' && json.required === undefined && json.anyOf === undefined && json.minProperties === undefined && refusesEmptyObject(ctx.zodSchema)) {
+    json.minProperties = 1;
+  }
+  if (json.type === 'string') {
+    if (json.format === 'email' && json.pattern !== undefined) delete json.format;
+    if (json.pattern === undefined && json.enum === undefined && json.const === undefined && json.format === undefined) json.pattern = NO_NUL;
+  }
+}
+
+const converterOptions = (io: 'input' | 'output') =>
+  ({ io, unrepresentable: 'any', target: 'draft-2020-12', ...(io === 'input' ? { override: requestOverride } : {}) }) as const;
+
 function toJsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonObject {
-  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonObject;
+  const json = z.toJSONSchema(schema, converterOptions(io)) as JsonObject;
   delete json['$schema'];
   return json;
 }
 
 function componentSchemas(registry: z.core.$ZodRegistry<{ id: string }>, io: 'input' | 'output'): Record<string, JsonObject> {
-  const { schemas } = z.toJSONSchema(registry, { io, unrepresentable: 'any', target: 'draft-2020-12', uri: (id) => `#/components/schemas/${id}` });
+  const { schemas } = z.toJSONSchema(registry, { ...converterOptions(io), uri: (id) => `#/components/schemas/${id}` });
   const out: Record<string, JsonObject> = {};
   for (const [id, schema] of Object.entries(schemas)) {
     const clean = { ...(schema as JsonObject) };
@@ -262,32 +449,73 @@ function parameters(schema: z.ZodType | undefined, where: 'query' | 'path'): Jso
 const PARAMETER_DESCRIPTIONS: Record<string, string> = {
   id: 'The resource id.',
   page: 'Page number, from 1.',
-  pageSize: `Items per page: default ${contracts.PAGE_SIZE_DEFAULT}, at most ${contracts.PAGE_SIZE_MAX} (above is 400).`,
+  pageSize: `Items per page: default ${contracts.PAGE_SIZE_DEFAULT}, at most ${PAGE_SIZE_MAX} (above is 400).`,
   q: 'Only items whose name or email contains this text.',
 };
 
 // --- Responses and headers ---------------------------------------------------------------------
 
-const RATE_LIMIT_HEADERS: Record<string, JsonObject> = {
-  'RateLimit-Limit': ref('headers', 'RateLimit-Limit'),
-  'RateLimit-Remaining': ref('headers', 'RateLimit-Remaining'),
-  'RateLimit-Reset': ref('headers', 'RateLimit-Reset'),
+const RATE_LIMIT_HEADER_NAMES = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy', 'RateLimit'] as const;
+const headerRefs = (...names: string[]): Record<string, JsonObject> => Object.fromEntries(names.map((n) => [n, ref('headers', n)]));
+
+/** On every answer of the gateway, errors and 404s included. */
+const EVERY_ANSWER = headerRefs('X-Request-Id', 'X-Content-Type-Options');
+
+const HEADERS: Record<string, JsonObject> = {
+  'X-Request-Id': {
+    description: `The request id: the client's \`X-Request-Id\` when it matched \`${REQUEST_ID.source}\`, else a new \`req_…\` id. Quote it to support.`,
+    required: true,
+    schema: { type: 'string', pattern: REQUEST_ID.source },
+  },
+  'X-Content-Type-Options': { description: 'Browsers must not guess another type than the one sent.', required: true, schema: { type: 'string', enum: ['nosniff'] } },
+  'Cache-Control': { description: 'The answer carries a secret: no cache on the way may keep it.', required: true, schema: { type: 'string', enum: ['no-store'] } },
+  'Retry-After': { description: 'Seconds to wait before retrying.', required: true, schema: { type: 'integer', minimum: 1 } },
+  'RateLimit-Limit': { description: 'The limit of the tightest window: the one with the fewest calls left (of those, the one that frees last).', required: true, schema: { type: 'integer', minimum: 0 } },
+  'RateLimit-Remaining': { description: 'Calls left in that window.', required: true, schema: { type: 'integer', minimum: 0 } },
+  'RateLimit-Reset': { description: 'Seconds until that window admits calls again.', required: true, schema: { type: 'integer', minimum: 0 } },
+  'RateLimit-Policy': {
+    description:
+      'The key\'s limits, one item per window, shortest first (draft-ietf-httpapi-ratelimit-headers, a Structured Field list): `"burst_per_second";q=60;w=1, "per_minute";q=100;w=60, "per_hour";q=5000;w=3600, "daily";q=100000;w=86400`; `q` the limit, `w` the window in seconds.',
+    required: true,
+    schema: { type: 'string' },
+  },
+  RateLimit: {
+    description: 'What is left of each window, in the same order: `"burst_per_second";r=59;t=1, …`; `r` the calls left, `t` the seconds within which no more than `r` calls can pass (daily: until 00:00 UTC).',
+    required: true,
+    schema: { type: 'string' },
+  },
 };
-const REQUEST_ID_HEADER: Record<string, JsonObject> = { 'X-Request-Id': ref('headers', 'X-Request-Id') };
 
-/** Errors answered before the key is known carry no rate-limit headers. */
-const BEFORE_KEY: ReadonlySet<ErrorStatus> = new Set([401, 413, 415, 500, 503]);
+/** The same headers, present only when the key was known and counted before the error. */
+const optional = (name: string): JsonObject => {
+  const { required: _required, ...rest } = HEADERS[name] as JsonObject & { required?: Json };
+  return { ...rest, description: `${String(rest['description'])} Present when the call was counted against the key.` };
+};
 
-function errorResponse(status: ErrorStatus): JsonObject {
-  const spec = ERRORS[status];
-  const headers: Record<string, JsonObject> = { ...REQUEST_ID_HEADER, ...(BEFORE_KEY.has(status) ? {} : RATE_LIMIT_HEADERS) };
+function errorHeaders(family: Family, status: ErrorStatus): Record<string, JsonObject> {
+  const headers: Record<string, JsonObject> = { ...EVERY_ANSWER };
+  if (family === 'v1' && status !== 401) {
+    for (const name of RATE_LIMIT_HEADER_NAMES) headers[name] = status === 429 ? ref('headers', name) : optional(name);
+  }
   if (status === 429) headers['Retry-After'] = ref('headers', 'Retry-After');
+  return headers;
+}
+
+function errorSpec(family: Family, status: ErrorStatus): ErrorSpec {
+  return family === 'admin' && status === 429 ? OPERATOR_429 : ERRORS[status];
+}
+
+function errorResponse(family: Family, status: ErrorStatus, extra?: string): JsonObject {
+  const spec = errorSpec(family, status);
+  const schema: JsonObject = typeof spec.schema === 'string' ? schemaRef(spec.schema) : { anyOf: spec.schema.map(schemaRef) };
   return {
-    description: spec.description,
-    headers,
-    content: { 'application/json': { schema: schemaRef(spec.schema), example: { error: spec.example, code: spec.code, ...(spec.extra ?? {}) } } },
+    description: extra ? `${spec.description} Also ${extra}.` : spec.description,
+    headers: errorHeaders(family, status),
+    content: { 'application/json': { schema, example: spec.example } },
   };
 }
+
+const responseName = (family: Family, status: ErrorStatus): string => `${FAMILY_PREFIX[family]}${errorSpec(family, status).name}`;
 
 function scopeText(scopes: readonly string[] | undefined): string | undefined {
   if (scopes === undefined) return undefined;
@@ -297,30 +525,40 @@ function scopeText(scopes: readonly string[] | undefined): string | undefined {
 }
 
 function security(op: Operation): Json[] {
-  switch (op.security) {
-    case 'none':
+  switch (op.family) {
+    case 'health':
       return [];
     case 'admin':
       return [{ adminToken: [] }];
-    case 'apiKey':
+    case 'v1':
       // OpenAPI 3.1 lets a non-OAuth scheme list the roles it needs: each entry is one alternative.
       return op.scopes && op.scopes.length > 0 ? op.scopes.map((s) => ({ apiKey: [s] })) : [{ apiKey: [] }];
   }
 }
 
-function operationObject(op: Operation, names: SchemaNames): JsonObject {
+function operationObject(op: Operation, names: SchemaNames, usedResponses: Set<string>): JsonObject {
   const base = pascal(op.name);
-  const isV1 = op.path.startsWith('/v1/');
-  const successHeaders = { ...REQUEST_ID_HEADER, ...(isV1 ? RATE_LIMIT_HEADERS : {}) };
+  const successHeaders: Record<string, JsonObject> = {
+    ...EVERY_ANSWER,
+    ...(op.family === 'v1' ? headerRefs(...RATE_LIMIT_HEADER_NAMES) : {}),
+    ...(op.secret ? headerRefs('Cache-Control') : {}),
+  };
   const success: JsonObject = op.response
     ? { description: 'OK', headers: successHeaders, content: { 'application/json': { schema: schemaRef(names.response(op.response, `${base}Response`)) } } }
     : { description: 'Done, no content', headers: successHeaders };
 
   const responses: JsonObject = { [String(op.status)]: success };
-  for (const status of op.errors) responses[String(status)] = ref('responses', ERRORS[status].name);
+  for (const status of op.errors) {
+    if (status === 400 && op.semantic400) {
+      responses['400'] = errorResponse(op.family, 400, op.semantic400);
+      continue;
+    }
+    const name = responseName(op.family, status);
+    usedResponses.add(`${op.family}:${status}`);
+    responses[String(status)] = ref('responses', name);
+  }
 
   const body = op.body;
-  const bodyJson = body ? toJsonSchema(body, 'input') : undefined;
   const scopes = scopeText(op.scopes);
   const description = [op.description, scopes].filter(Boolean).join('\n\n');
 
@@ -331,11 +569,12 @@ function operationObject(op: Operation, names: SchemaNames): JsonObject {
     ...(description ? { description } : {}),
     ...(op.scopes !== undefined ? { 'x-required-scopes': [...op.scopes] } : {}),
     security: security(op),
-    parameters: [...parameters(op.params, 'path'), ...parameters(op.query, 'query'), ...(op.security === 'none' ? [] : [ref('parameters', 'XRequestId')])],
-    ...(body && bodyJson
+    parameters: [...parameters(op.params, 'path'), ...parameters(op.query, 'query'), ref('parameters', 'XRequestId')],
+    ...(body
       ? {
           requestBody: {
-            required: Array.isArray(bodyJson['required']) && bodyJson['required'].length > 0,
+            // Without a body the gateway validates `{}`: the body is required exactly when `{}` is refused.
+            required: refusesEmptyObject(body),
             content: { 'application/json': { schema: schemaRef(names.request(body, `${base}Body`)) } },
           },
         }
@@ -358,19 +597,22 @@ export function buildOpenApiDocument(): OpenApiDocument {
   const names = new SchemaNames();
   const paths: OpenApiDocument['paths'] = {};
   const tags: string[] = [];
+  const usedResponses = new Set<string>();
   for (const op of operations()) {
     const path = openApiPath(op.path);
     paths[path] ??= {};
-    paths[path][op.method.toLowerCase()] = operationObject(op, names);
+    paths[path][op.method.toLowerCase()] = operationObject(op, names, usedResponses);
     if (!tags.includes(op.tag)) tags.push(op.tag);
   }
   const errorSchemas: Record<string, JsonObject> = {};
   for (const [name, schema] of Object.entries(ERROR_SCHEMAS)) errorSchemas[name] = toJsonSchema(schema, 'output');
 
   const responses: Record<string, JsonObject> = {};
-  for (const status of Object.keys(ERRORS).map(Number) as ErrorStatus[]) responses[ERRORS[status].name] = errorResponse(status);
+  for (const used of usedResponses) {
+    const [family, status] = used.split(':') as [Family, string];
+    responses[responseName(family, Number(status) as ErrorStatus)] = errorResponse(family, Number(status) as ErrorStatus);
+  }
 
-  const integerHeader = (description: string): JsonObject => ({ description, schema: { type: 'integer', minimum: 0 } });
   return {
     openapi: '3.1.0',
     info: {
@@ -378,8 +620,9 @@ export function buildOpenApiDocument(): OpenApiDocument {
       version: '1',
       description: [
         'JSON only; every call under `/v1` needs `Authorization: Bearer kw_<env>_<keyid>_<secret><checksum>`.',
-        'Errors: `{"error": "<message>", "code": "<snake_case>", ...}`. Lists are paginated with `page` and `pageSize`.',
-        'Rate limits per key: 60/s burst, 100/min, 5,000/h, 100,000 per UTC day unless the key overrides them; fixed windows aligned to the clock (the daily one resets at 00:00 UTC). Every `/v1` response carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` for the tightest window.',
+        'Errors: `{"error": "<message>", "code": "<snake_case>", ...}`; a 400 names each field in `details: [{field, message}]`. Every answer carries `X-Request-Id` and `X-Content-Type-Options: nosniff`; an answer carrying a secret, `Cache-Control: no-store`.',
+        `Sizes: a body of at most 1 MiB, a few hundred bytes less in practice (it must fit in one message to the service with the request around it; else 413); JSON nested at most ${MAX_JSON_DEPTH} levels, and a free-form object (\`properties\`, \`metadata\`) at most ${FREEFORM_MAX_DEPTH} levels deep and ${FREEFORM_MAX_BYTES} bytes as JSON; no string, key, query value or path parameter may contain NUL (U+0000). Lists are paginated with \`page\` and \`pageSize\` (at most ${PAGE_SIZE_MAX}).`,
+        'Rate limits per key: 60/s burst, 100/min and 5,000/h, all three sliding (no boundary lets twice a limit through), and 100,000 per UTC day (a quota that resets at 00:00 UTC), unless the key overrides them within its tenant\'s ceiling. Every `/v1` response carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` for the tightest window, and `RateLimit-Policy` and `RateLimit` with one item per window. The operator API is limited per client address.',
       ].join('\n\n'),
     },
     servers: [{ url: '/' }],
@@ -390,15 +633,15 @@ export function buildOpenApiDocument(): OpenApiDocument {
         apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'kw_<env>_<keyid>_<secret><checksum>', description: 'An API key: `Authorization: Bearer kw_live_…`.' },
         adminToken: { type: 'http', scheme: 'bearer', description: 'The operator token (`KEYWAY_ADMIN_TOKEN`), for `/admin/v1` only.' },
       },
-      headers: {
-        'RateLimit-Limit': integerHeader('The limit of the tightest window (the one with the fewest calls left).'),
-        'RateLimit-Remaining': integerHeader('Calls left in that window.'),
-        'RateLimit-Reset': integerHeader('Seconds until that window resets.'),
-        'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer', minimum: 1 } },
-        'X-Request-Id': { description: 'The request id: the one the client sent, or a new one.', schema: { type: 'string' } },
-      },
+      headers: HEADERS,
       parameters: {
-        XRequestId: { name: 'X-Request-Id', in: 'header', required: false, description: 'Echoed in the response; generated when absent.', schema: { type: 'string', maxLength: 200 } },
+        XRequestId: {
+          name: 'X-Request-Id',
+          in: 'header',
+          required: false,
+          description: `Your id for this request, echoed in the answer's \`X-Request-Id\` when it matches \`${REQUEST_ID.source}\`. Any other value is not refused: it is replaced by a new \`req_…\` id, as a missing one is.`,
+          schema: { type: 'string', pattern: REQUEST_ID.source },
+        },
       },
       responses,
       schemas: { ...errorSchemas, ...componentSchemas(names.input, 'input'), ...componentSchemas(names.output, 'output') },
