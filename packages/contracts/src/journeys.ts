@@ -23,7 +23,9 @@ export const CreateJourneyBody = z
   })
   .refine((b) => b.contact_id !== undefined || b.anonymous_id !== undefined, {
     message: 'give contact_id or anonymous_id',
-  });
+  })
+  // The refine above, for the OpenAPI document (zod cannot tell JSON Schema what a refine does).
+  .meta({ anyOf: [{ required: ['contact_id'] }, { required: ['anonymous_id'] }] });
 export const UpdateJourneyBody = z
   .strictObject({
     contact_id: z.string().nullable().optional(),
