@@ -12,7 +12,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ...serviceModules({ service: SERVICE, config, entities: [JourneyEntity, TouchpointEntity, ConversionEntity], migrations }),
-        JourneysModule,
+        JourneysModule.forRoot(config),
       ],
     };
   }

@@ -15,6 +15,7 @@ import {
   JourneyListQuery,
   JourneyView,
   TouchpointBody,
+  TouchpointView,
   UpdateJourneyBody,
 } from './journeys';
 import { CreateKeyBody, IssuedKey, KeyView, RevokeKeyBody, RotateKeyBody, type Scope, UpdateKeyBody } from './keys';
@@ -84,5 +85,6 @@ export const ROUTES: readonly Route[] = [
   ...crud({ tag: 'accounts', base: '/v1/accounts', read: 'contacts:read', write: 'contacts:write', view: AccountView, listQuery: PageQuery, createBody: CreateAccountBody, updateBody: UpdateAccountBody, subjects: { list: Rpc.accountsList, get: Rpc.accountsGet, create: Rpc.accountsCreate, update: Rpc.accountsUpdate, delete: Rpc.accountsDelete } }),
   ...crud({ tag: 'journeys', base: '/v1/journeys', read: 'journeys:read', write: 'journeys:write', view: JourneyView, listQuery: JourneyListQuery, createBody: CreateJourneyBody, updateBody: UpdateJourneyBody, subjects: { list: Rpc.journeysList, get: Rpc.journeysGet, create: Rpc.journeysCreate, update: Rpc.journeysUpdate, delete: Rpc.journeysDelete } }),
   { name: 'journeys.touchpoints.add', method: 'POST', path: '/v1/journeys/:id/touchpoints', scopes: ['journeys:write'], subject: Rpc.journeysAddTouchpoint, tag: 'journeys', summary: 'Add a touchpoint to a journey', params: IdParams, query: NoQuery, body: TouchpointBody, response: JourneyView, status: 201 },
+  { name: 'journeys.touchpoints.list', method: 'GET', path: '/v1/journeys/:id/touchpoints', scopes: ['journeys:read'], subject: Rpc.journeysListTouchpoints, tag: 'journeys', summary: "A journey's touchpoints in time order, paginated (its own answer embeds only the latest)", params: IdParams, query: PageQuery, response: pageOf(TouchpointView), status: 200 },
   { name: 'journeys.conversions.add', method: 'POST', path: '/v1/journeys/:id/conversions', scopes: ['journeys:write'], subject: Rpc.journeysAddConversion, tag: 'journeys', summary: 'Record a conversion on a journey', params: IdParams, query: NoQuery, body: ConversionBody, response: JourneyView, status: 201 },
 ];

@@ -1,15 +1,33 @@
 import { z } from 'zod';
 import { PageQuery } from './pagination';
+import { FreeFormObject, jsonBytes, TOUCHPOINT_MAX_BYTES } from './sizes';
 
-export const TouchpointBody = z.strictObject({
+/** An id of another service's record (a contact), bounded like every `:id`. */
+const ContactRef = z.string().min(1).max(100);
+const AnonymousId = z.string().min(1).max(200);
+
+const TouchpointFields = z.strictObject({
   type: z.enum(['page_view', 'form_submit', 'campaign', 'custom']),
   occurred_at: z.iso.datetime({ offset: true }),
   url: z.string().max(2048).optional(),
   source: z.string().max(200).optional(),
   medium: z.string().max(200).optional(),
   campaign: z.string().max(200).optional(),
-  properties: z.record(z.string(), z.unknown()).optional(),
+  properties: FreeFormObject.optional(),
 });
+/**
+ * A touchpoint as sent. Beyond each field's own limit, the whole is bounded (TOUCHPOINT_MAX_BYTES)
+ * so that a page of 50 of the largest still fits in one NATS message.
+ */
+export const TouchpointBody = TouchpointFields.superRefine((t, ctx) => {
+  const bytes = jsonBytes(t);
+  if (bytes > TOUCHPOINT_MAX_BYTES) {
+    ctx.addIssue({ code: 'custom', message: `a touchpoint takes at most ${TOUCHPOINT_MAX_BYTES} bytes as JSON; this one takes ${bytes}` });
+  }
+}).meta({ description: `A touchpoint; at most ${TOUCHPOINT_MAX_BYTES} bytes as compact UTF-8 JSON in all.` });
+export const TouchpointView = TouchpointFields.extend({ id: z.string() });
+export type TouchpointView = z.infer<typeof TouchpointView>;
+
 export const ConversionBody = z.strictObject({
   name: z.string().trim().min(1).max(200),
   occurred_at: z.iso.datetime({ offset: true }),
@@ -17,29 +35,37 @@ export const ConversionBody = z.strictObject({
 });
 export const CreateJourneyBody = z
   .strictObject({
-    contact_id: z.string().optional(),
-    anonymous_id: z.string().min(1).max(200).optional(),
+    contact_id: ContactRef.optional(),
+    anonymous_id: AnonymousId.optional(),
     touchpoints: z.array(TouchpointBody).max(500).optional(),
   })
   .refine((b) => b.contact_id !== undefined || b.anonymous_id !== undefined, {
-    message: 'give contact_id or anonymous_id',
+    message: 'a journey needs a visitor: give contact_id, anonymous_id, or both',
   })
   // The refine above, for the OpenAPI document (zod cannot tell JSON Schema what a refine does).
   .meta({ anyOf: [{ required: ['contact_id'] }, { required: ['anonymous_id'] }] });
 export const UpdateJourneyBody = z
   .strictObject({
-    contact_id: z.string().nullable().optional(),
-    anonymous_id: z.string().min(1).max(200).nullable().optional(),
+    contact_id: ContactRef.nullable().optional(),
+    anonymous_id: AnonymousId.nullable().optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { message: 'give at least one field to change' });
-export const JourneyListQuery = PageQuery.extend({ contact_id: z.string().optional() });
+export const JourneyListQuery = PageQuery.extend({ contact_id: ContactRef.optional() });
 
 export const JourneyView = z.object({
   id: z.string(),
   contact_id: z.string().nullable(),
   anonymous_id: z.string().nullable(),
-  touchpoints: z.array(TouchpointBody.extend({ id: z.string() })),
+  /**
+   * The latest touchpoints in time order: at most JOURNEY_EMBEDDED_TOUCHPOINTS, and only as many
+   * as fit in one message beside the rest of the answer. All of them: journeys.touchpoints.list.
+   */
+  touchpoints: z.array(TouchpointView),
+  /** How many touchpoints the journey holds. */
+  touchpoints_total: z.number().int().min(0),
+  /** In time order; all of them in a journey's own answer, the latest that fit in a list's. */
   conversions: z.array(ConversionBody.extend({ id: z.string() })),
+  conversions_total: z.number().int().min(0),
   first_touch: z.string().nullable(),
   last_touch: z.string().nullable(),
   created_at: z.string(),

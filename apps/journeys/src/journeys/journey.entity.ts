@@ -4,10 +4,13 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 export class JourneyEntity {
   @PrimaryColumn('text') id!: string;
   @Column('text') tenant_id!: string;
-  /** Stored as given: this service cannot see the contacts database (see README). */
+  /** Checked with contacts (Rpc.contactsExists) when written; contacts' tables are not ours to read. */
   @Column('text', { nullable: true }) contact_id!: string | null;
   @Column('text', { nullable: true }) anonymous_id!: string | null;
   @Column('timestamptz') created_at!: Date;
+  /** Kept by triggers on insert (see the touchpoint-counts migration), never written here. */
+  @Column({ type: 'integer', insert: false, update: false }) touchpoint_count!: number;
+  @Column({ type: 'integer', insert: false, update: false }) conversion_count!: number;
 }
 
 @Entity('touchpoints')

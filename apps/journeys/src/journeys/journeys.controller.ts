@@ -1,9 +1,8 @@
-import { ConversionBody, CreateJourneyBody, JourneyListQuery, Rpc, TouchpointBody, UpdateJourneyBody, IdParams } from '@keyway/contracts';
+import { ConversionBody, CreateJourneyBody, IdParams, JourneyListQuery, PageQuery, Rpc, TouchpointBody, UpdateJourneyBody } from '@keyway/contracts';
 import { parseRpc } from '@keyway/runtime';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { JourneysService } from './journeys.service';
-
 
 @Controller()
 export class JourneysController {
@@ -44,6 +43,12 @@ export class JourneysController {
   addTouchpoint(@Payload() raw: unknown) {
     const r = parseRpc(raw, { params: IdParams, body: TouchpointBody });
     return this.journeys.addTouchpoint(r.ctx.tenant_id, r.params.id, r.body);
+  }
+
+  @MessagePattern(Rpc.journeysListTouchpoints)
+  listTouchpoints(@Payload() raw: unknown) {
+    const r = parseRpc(raw, { params: IdParams, query: PageQuery });
+    return this.journeys.listTouchpoints(r.ctx.tenant_id, r.params.id, r.query);
   }
 
   @MessagePattern(Rpc.journeysAddConversion)

@@ -1,5 +1,10 @@
 import { startRpcService, type RpcServiceHarness } from '@keyway/testing';
 import { JourneyView, Rpc, pageOf, type Page } from '@keyway/contracts';
+import { loadConfig, startService } from '@keyway/runtime';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+// The real contacts service, in-process on this file's NATS: journeys asks it about contact_ids.
+import { AppModule as ContactsAppModule } from '../../../contacts/src/app.module';
+import { ContactsEnv, SERVICE as CONTACTS } from '../../../contacts/src/config';
 import { AppModule } from '../app.module';
 import { JourneysEnv, SERVICE } from '../config';
 
@@ -26,10 +31,21 @@ describe('journeys over NATS', () => {
   const get = (tenant: string, id: string) => ok(Rpc.journeysGet, { ctx: ctx(tenant), params: { id } });
   const tick = () => new Promise((r) => setTimeout(r, 3));
 
+  let contactsApp: NestFastifyApplication | undefined;
+  let people = 0;
+  /** A real contact of the tenant, made through the contacts service. */
+  const contact = async (tenant: string): Promise<string> =>
+    (await h.ok<{ id: string }>(Rpc.contactsCreate, { ctx: ctx(tenant), body: { type: 'user', name: 'Visitor', email: `v${++people}@example.com` } })).id;
+
   beforeAll(async () => {
     h = await startRpcService('journeys', { name: SERVICE, env: JourneysEnv, module: (config) => AppModule.forRoot(config) });
+    const config = loadConfig(ContactsEnv, h.infra.env);
+    contactsApp = await startService({ name: CONTACTS, module: ContactsAppModule.forRoot(config), config });
   });
-  afterAll(() => h?.close());
+  afterAll(async () => {
+    await contactsApp?.close();
+    await h?.close();
+  });
 
   it('creates an empty anonymous journey', async () => {
     const j = await create('ten_a', { anonymous_id: 'anon-1' });
@@ -40,7 +56,7 @@ describe('journeys over NATS', () => {
 
   it('answers touchpoints in time order, whatever order they arrive in, with first and last touch', async () => {
     const j = await create('ten_a', {
-      contact_id: 'ct_someone',
+      contact_id: await contact('ten_a'),
       touchpoints: [
         { type: 'form_submit', occurred_at: '2024-05-01T12:00:00Z', url: 'https://x.test/signup' },
         { type: 'campaign', occurred_at: '2024-05-01T09:00:00Z', source: 'newsletter', medium: 'email', campaign: 'spring' },
@@ -88,12 +104,14 @@ describe('journeys over NATS', () => {
   it('lists newest first, paginated, filtered by contact_id, within the tenant', async () => {
     const T = 'ten_list';
     const ids: string[] = [];
+    const evenId = await contact(T);
     for (let i = 0; i < 5; i++) {
-      const body = i % 2 === 0 ? { contact_id: 'ct_even' } : { anonymous_id: `anon-${i}` };
+      const body = i % 2 === 0 ? { contact_id: evenId } : { anonymous_id: `anon-${i}` };
       ids.push((await create(T, { ...body, touchpoints: [{ type: 'page_view', occurred_at: `2024-01-0${i + 1}T00:00:00Z` }] })).id);
       await tick();
     }
-    await create('ten_list_other', { contact_id: 'ct_even' });
+    const theirs = await contact('ten_list_other');
+    await create('ten_list_other', { contact_id: theirs });
 
     const all = await list(T, {});
     expect(all).toMatchObject({ page: 1, pageSize: 10, total: 5, hasMore: false });
@@ -107,11 +125,13 @@ describe('journeys over NATS', () => {
     expect(p3).toMatchObject({ total: 5, hasMore: false });
     expect(p3.data.map((j) => j.id)).toEqual([ids[0]]);
 
-    const even = await list(T, { contact_id: 'ct_even' });
+    const even = await list(T, { contact_id: evenId });
     expect(even).toMatchObject({ total: 3, hasMore: false });
     expect(even.data.map((j) => j.id)).toEqual([ids[4], ids[2], ids[0]]);
-    expect(await list(T, { contact_id: 'ct_even', pageSize: '2', page: '2' })).toMatchObject({ total: 3, hasMore: false, data: [expect.objectContaining({ id: ids[0] })] });
+    expect(await list(T, { contact_id: evenId, pageSize: '2', page: '2' })).toMatchObject({ total: 3, hasMore: false, data: [expect.objectContaining({ id: ids[0] })] });
     expect((await list(T, { contact_id: 'ct_nobody' })).total).toBe(0);
+    // Another tenant's contact matches nothing here.
+    expect((await list(T, { contact_id: theirs })).total).toBe(0);
 
     for (const query of [{ pageSize: '51' }, { page: '0' }, { anonymous_id: 'anon-1' }]) {
       expect((await call(Rpc.journeysList, { ctx: ctx(T), query })).err?.code).toBe('invalid_request');
@@ -120,10 +140,11 @@ describe('journeys over NATS', () => {
 
   it('changes only the given fields on update, and never leaves a journey without a visitor', async () => {
     const j = await create('ten_a', { anonymous_id: 'anon-x', touchpoints: [{ type: 'page_view', occurred_at: '2024-01-01T00:00:00Z' }] });
-    const identified = await ok(Rpc.journeysUpdate, { ctx: ctx('ten_a'), params: { id: j.id }, body: { contact_id: 'ct_known' } });
-    expect(identified).toEqual({ ...j, contact_id: 'ct_known' });
+    const known = await contact('ten_a');
+    const identified = await ok(Rpc.journeysUpdate, { ctx: ctx('ten_a'), params: { id: j.id }, body: { contact_id: known } });
+    expect(identified).toEqual({ ...j, contact_id: known });
     const forgotten = await ok(Rpc.journeysUpdate, { ctx: ctx('ten_a'), params: { id: j.id }, body: { anonymous_id: null } });
-    expect(forgotten).toMatchObject({ contact_id: 'ct_known', anonymous_id: null, touchpoints: j.touchpoints });
+    expect(forgotten).toMatchObject({ contact_id: known, anonymous_id: null, touchpoints: j.touchpoints });
 
     const nobody = await call(Rpc.journeysUpdate, { ctx: ctx('ten_a'), params: { id: j.id }, body: { contact_id: null } });
     expect(nobody.err).toMatchObject({ code: 'invalid_request', details: [expect.objectContaining({ field: expect.any(String) })] });
@@ -136,6 +157,11 @@ describe('journeys over NATS', () => {
   it('rejects invalid bodies with details', async () => {
     const cases: Array<[string, unknown]> = [
       [Rpc.journeysCreate, {}],
+      // A journey needs a visitor: neither null, empty, nor touchpoints alone stand in for one.
+      [Rpc.journeysCreate, { contact_id: null }],
+      [Rpc.journeysCreate, { anonymous_id: '' }],
+      [Rpc.journeysCreate, { contact_id: '', anonymous_id: null }],
+      [Rpc.journeysCreate, { touchpoints: [{ type: 'custom', occurred_at: '2024-01-01T00:00:00Z' }] }],
       [Rpc.journeysCreate, { anonymous_id: 'a', channel: 'web' }],
       [Rpc.journeysCreate, { anonymous_id: 'a', touchpoints: [{ type: 'click', occurred_at: '2024-01-01T00:00:00Z' }] }],
       [Rpc.journeysCreate, { anonymous_id: 'a', touchpoints: [{ type: 'custom', occurred_at: 'yesterday' }] }],
@@ -186,5 +212,70 @@ describe('journeys over NATS', () => {
       expect((await call(subject, { ctx: ctx('ten_del'), params: { id: j.id }, ...(body ? { body } : {}) })).err?.code).toBe('not_found');
     }
     expect((await list('ten_del', {})).total).toBe(0);
+  });
+
+  describe('contact_id is checked with contacts', () => {
+    const T = 'ten_check';
+    const invalidContact = { code: 'invalid_request', details: [expect.objectContaining({ field: 'contact_id' })] };
+
+    it("refuses another tenant's contact, a made-up one and a deleted one, on create and on update, saving nothing", async () => {
+      const mine = await contact(T);
+      const theirs = await contact('ten_check_other');
+      const gone = await contact(T);
+      await h.ok(Rpc.contactsDelete, { ctx: ctx(T), params: { id: gone } });
+
+      const j = await create(T, { contact_id: mine, touchpoints: [{ type: 'page_view', occurred_at: '2024-01-01T00:00:00Z' }] });
+      expect(j.contact_id).toBe(mine);
+      for (const bad of [theirs, 'ct_madeup00000000000000', gone, 'x'.repeat(100)]) {
+        const created = await call(Rpc.journeysCreate, { ctx: ctx(T), body: { contact_id: bad, anonymous_id: 'also-given' } });
+        expect(created.err).toMatchObject(invalidContact);
+        const updated = await call(Rpc.journeysUpdate, { ctx: ctx(T), params: { id: j.id }, body: { contact_id: bad } });
+        expect(updated.err).toMatchObject(invalidContact);
+      }
+      expect(await get(T, j.id)).toEqual(j);
+      expect((await list(T, {})).total).toBe(1);
+
+      // Another tenant's journey stays not_found, whatever contact_id comes with the attempt.
+      expect((await call(Rpc.journeysUpdate, { ctx: ctx('ten_check_other'), params: { id: j.id }, body: { contact_id: theirs } })).err?.code).toBe('not_found');
+      expect((await call(Rpc.journeysUpdate, { ctx: ctx('ten_check_other'), params: { id: j.id }, body: { contact_id: 'ct_madeup00000000000000' } })).err?.code).toBe('not_found');
+
+      // Linking a known contact later, and unlinking, still work.
+      const anon = await create(T, { anonymous_id: 'later' });
+      expect(await ok(Rpc.journeysUpdate, { ctx: ctx(T), params: { id: anon.id }, body: { contact_id: mine } })).toMatchObject({ contact_id: mine });
+      expect(await ok(Rpc.journeysUpdate, { ctx: ctx(T), params: { id: anon.id }, body: { contact_id: null } })).toMatchObject({ contact_id: null });
+    });
+
+    // Last in the file: it stops the contacts service.
+    it('answers unavailable when contacts is down, silent or broken, and saves nothing; anonymous journeys do not need it', async () => {
+      const mine = await contact(T);
+      const j = await create(T, { anonymous_id: 'waiting' });
+      const before = (await list(T, {})).total;
+      const attempts = () => [
+        call(Rpc.journeysCreate, { ctx: ctx(T), body: { contact_id: mine } }),
+        call(Rpc.journeysUpdate, { ctx: ctx(T), params: { id: j.id }, body: { contact_id: mine } }),
+      ];
+
+      await contactsApp!.close();
+      contactsApp = undefined;
+      for (const r of await Promise.all(attempts())) expect(r.err).toMatchObject({ code: 'unavailable' });
+
+      // Something answers the subject, but not as contacts should; then nothing answers in time.
+      for (const reply of [JSON.stringify({ err: { error: 'boom', code: 'internal' }, isDisposed: true }), '{"response":{"exists":"yes"}}', 'not json', undefined]) {
+        const sub = h.nc.subscribe(Rpc.contactsExists, {
+          callback: (_e, msg) => {
+            if (reply !== undefined) msg.respond(reply);
+          },
+        });
+        await h.nc.flush();
+        try {
+          for (const r of await Promise.all(attempts())) expect({ reply, err: r.err?.code }).toEqual({ reply, err: 'unavailable' });
+        } finally {
+          sub.unsubscribe();
+        }
+      }
+      expect((await list(T, {})).total).toBe(before);
+      expect((await get(T, j.id)).contact_id).toBeNull();
+      expect((await create(T, { anonymous_id: 'no-contacts-needed' })).contact_id).toBeNull();
+    });
   });
 });
