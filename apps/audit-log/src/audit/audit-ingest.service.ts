@@ -1,10 +1,9 @@
 import { EVENT_SUBJECTS, type KeyEvent } from '@keyway/contracts';
-import { ensureStream, jetStreamContext, type MinimalLogger } from '@keyway/messaging';
+import { DurableConsumer, ensureStream, jetStreamContext, type BatchItem, type MinimalLogger } from '@keyway/messaging';
 import { NATS_CONNECTION } from '@keyway/runtime';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { AuditLogConfig } from '../config';
-import { BatchConsumer, type BatchItem } from '../jetstream/batch-consumer';
 import { parseAuditEvent } from './audit-event';
 import { AuditEventsRepository } from './audit-events.repository';
 
@@ -25,7 +24,7 @@ export function isDataError(err: unknown): boolean {
 @Injectable()
 export class AuditIngestService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly log = new Logger('audit-ingest');
-  private consumer: BatchConsumer<KeyEvent> | undefined;
+  private consumer: DurableConsumer<KeyEvent> | undefined;
 
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
@@ -37,7 +36,7 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
     const ctx = await jetStreamContext(this.nc);
     // Identity ensures the same stream: whichever starts first creates it, the other finds it.
     await ensureStream(ctx.jsm, { name: this.config.KEYWAY_STREAM, subjects: [EVENT_SUBJECTS] });
-    this.consumer = await BatchConsumer.start<KeyEvent>({
+    this.consumer = await DurableConsumer.start<KeyEvent>({
       ctx,
       stream: this.config.KEYWAY_STREAM,
       durable: this.config.AUDIT_DURABLE,

@@ -1,11 +1,10 @@
-import type { JetStreamContext, MinimalLogger } from '@keyway/messaging';
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { JetStreamContext, MinimalLogger } from './connection';
+import { isAlreadyThere, isNotFound, nanos } from './jetstream-errors';
 
 /**
  * A durable pull consumer that hands its handler every message that has arrived, not one at a
- * time, so a service can write a batch in one statement and ack it after. `startDurableConsumer` in
- * `@keyway/messaging` handles one message per await, which caps a consumer at one round trip to
- * the database per event; this belongs there eventually.
+ * time, so a service can write a batch in one statement and ack it after (moved here from audit-log).
  *
  * Batching is adaptive rather than timed: a writer takes whatever is buffered, and while it writes
  * the next batch collects. One event under light load is written at once (no linger); under heavy
@@ -22,7 +21,7 @@ export interface BatchItem<T> {
   msg: JsMsg;
 }
 
-export interface BatchConsumerOptions<T> {
+export interface DurableConsumerOptions<T> {
   ctx: JetStreamContext;
   stream: string;
   durable: string;
@@ -45,14 +44,11 @@ export interface BatchConsumerOptions<T> {
   restartDelayMs?: number;
 }
 
-const nanos = (ms: number): number => ms * 1_000_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const isNotFound = (err: unknown): boolean => /not found/i.test(err instanceof Error ? err.message : String(err));
-const isAlreadyThere = (err: unknown): boolean => /already in use|exists/i.test(String(err));
 
 type Parsed<T> = { ok: true; value: T } | { ok: false };
 
-export class BatchConsumer<T> {
+export class DurableConsumer<T> {
   private readonly maxBatch: number;
   private readonly writers: number;
   private readonly maxDeliver: number;
@@ -63,7 +59,7 @@ export class BatchConsumer<T> {
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> = Promise.resolve();
 
-  private constructor(private readonly opts: BatchConsumerOptions<T>) {
+  private constructor(private readonly opts: DurableConsumerOptions<T>) {
     this.maxBatch = opts.maxBatch ?? 1_000;
     this.writers = opts.writers ?? 2;
     this.maxDeliver = opts.maxDeliver ?? 10;
@@ -72,8 +68,8 @@ export class BatchConsumer<T> {
   }
 
   /** Creates or updates the durable consumer (fails fast if NATS refuses it), then consumes in the background. */
-  static async start<T>(opts: BatchConsumerOptions<T>): Promise<BatchConsumer<T>> {
-    const consumer = new BatchConsumer(opts);
+  static async start<T>(opts: DurableConsumerOptions<T>): Promise<DurableConsumer<T>> {
+    const consumer = new DurableConsumer(opts);
     await consumer.ensureConsumer();
     consumer.loop = consumer.supervise();
     return consumer;
@@ -103,7 +99,7 @@ export class BatchConsumer<T> {
       await jsm.consumers.info(this.opts.stream, this.opts.durable);
       await jsm.consumers.update(this.opts.stream, this.opts.durable, mutable);
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (!isNotFound(err, 'consumer')) throw err;
       try {
         await jsm.consumers.add(this.opts.stream, {
           ...mutable,
