@@ -35,7 +35,7 @@ const bigTouchpoint = (i: number) => ({
 /**
  * DESIGN "Sizes": a journey embeds its latest touchpoints, at most 100 and never more than fit in
  * one message, says how many it holds, and pages the rest at journeys.touchpoints.list. Before,
- * every answer carried every touchpoint: past about 60 large ones the answer to a touchpoint POST
+ * every answer carried every touchpoint: past about 54 large ones the answer to a touchpoint POST
  * no longer fitted in NATS's 1 MiB, so the POST timed out with 503 after it was saved (a retry
  * duplicated it), and the journey could not be read any more.
  */
@@ -146,7 +146,7 @@ describe('journeys: touchpoints, sizes and limits', () => {
   it('stays readable with many of the largest touchpoints: every POST answers, GET and pages fit in a message', async () => {
     expect(jsonBytes(bigTouchpoint(0))).toBeLessThanOrEqual(TOUCHPOINT_MAX_BYTES);
     const j = await create('ten_big', { anonymous_id: 'heavy' });
-    const n = 70; // about 62 of them fill a message
+    const n = 60; // about 53 of them fill an answer
     let last: JourneyView | undefined;
     for (let i = 0; i < n; i++) last = await addOk('ten_big', j.id, bigTouchpoint(i));
     expect(last).toMatchObject({ touchpoints_total: n, first_touch: minute(0), last_touch: minute(n - 1) });
