@@ -85,7 +85,7 @@ export function applyConventions(fastify: FastifyInstance): void {
       done();
       return;
     }
-    sendError(reply, invalid(details));
+    sendError(reply, invalid([...details]));
   });
   fastify.removeAllContentTypeParsers();
   const json = fastify.getDefaultJsonParser('error', 'error');

@@ -14,6 +14,8 @@ import type { ErrorDetail } from '@keyway/contracts';
  */
 export const MAX_JSON_DEPTH = 64;
 
+/** What most requests get: nothing to report, and nothing allocated to say so. */
+const NONE: readonly ErrorDetail[] = Object.freeze([]);
 /** At most this many NUL details in one answer: a body full of them gets a short error. */
 const MAX_DETAILS = 10;
 const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
@@ -88,8 +90,8 @@ export function nulFieldsOf(value: unknown): ErrorDetail[] {
  * Where the query string or the path parameters hold NUL. Only `%00` decodes to NUL there (Node's
  * HTTP parser refuses the raw byte), so a URL without it costs one search and nothing else.
  */
-export function nulInUrl(url: string, query: unknown, params: unknown): ErrorDetail[] {
-  if (url.indexOf('%00') === -1) return [];
+export function nulInUrl(url: string, query: unknown, params: unknown): readonly ErrorDetail[] {
+  if (url.indexOf('%00') === -1) return NONE;
   const out: ErrorDetail[] = [];
   for (const part of [params, query]) {
     if (typeof part !== 'object' || part === null) continue;
