@@ -3,18 +3,27 @@ import type { JetStreamContext, MinimalLogger } from './connection';
 import { isAlreadyThere, isNotFound, nanos } from './jetstream-errors';
 
 /**
- * A durable pull consumer that hands its handler every message that has arrived, not one at a
- * time, so a service can write a batch in one statement and ack it after (moved here from audit-log).
+ * The durable JetStream consumer every service uses: a pull consumer shared by all replicas of a
+ * service, that hands its handler every message that has arrived rather than one at a time, so a
+ * service can apply a batch in one statement and ack it after. (One message per await capped a
+ * consumer at one database round trip per event.)
  *
  * Batching is adaptive rather than timed: a writer takes whatever is buffered, and while it writes
- * the next batch collects. One event under light load is written at once (no linger); under heavy
+ * the next batch collects. One event under light load is handled at once (no linger); under heavy
  * load batches grow up to `maxBatch`. The buffer is bounded: when it is full the reader waits, and
  * the client stops pulling once its own `max_messages` are unread.
  *
- * Delivery: at least once, explicit acks after the handler resolved. A message that does not parse
- * is terminated at once; a failed batch is nak'ed with a delay, and a message that has failed
- * `maxDeliver` times is terminated and logged. A failure the handler calls permanent (bad data) is
- * retried message by message, so one bad event costs its batch a retry, not a redelivery.
+ * Delivery: at least once, explicit acks only after the handler resolved. Each message is
+ * validated on receipt (`parse`); one that does not parse is terminated at once and logged with
+ * the reason. A failed batch is nak'ed with a delay that doubles with each delivery of the message
+ * (`nakDelayMs`, 2×, 4×… up to `maxNakDelayMs`), so an outage is not hammered at a fixed rate, and a
+ * message that has failed `maxDeliver` times is terminated and logged. A failure the handler calls
+ * permanent (bad data) is retried message by message, so one bad event costs its batch a retry,
+ * not a redelivery.
+ *
+ * The delay is the client's `nak(delay)`, not the consumer's server-side `backoff` list: that list
+ * also replaces `ack_wait` for each delivery, which would cut short a batch that is still being
+ * written.
  */
 export interface BatchItem<T> {
   value: T;
@@ -33,10 +42,19 @@ export interface DurableConsumerOptions<T> {
   /** True for an error no retry can fix; such a batch is split to isolate the culprit. */
   isPermanent?: (err: unknown) => boolean;
   logger: MinimalLogger;
+  /** Most messages handed over at once, and how many the client pulls ahead (256). */
   maxBatch?: number;
+  /** Batches handled at once (1: in order). */
   writers?: number;
+  /** Deliveries before a message that keeps failing is terminated (10). */
   maxDeliver?: number;
+  /** Delay before the first redelivery of a failed message (1000). */
   nakDelayMs?: number;
+  /** Upper bound of the growing delay (60000). */
+  maxNakDelayMs?: number;
+  /** Growth of the delay per delivery (2). */
+  backoffFactor?: number;
+  /** How long the server waits for an ack before it redelivers (30000). */
   ackWaitMs?: number;
   /** Un-acked messages the server lets out to all replicas together. */
   maxAckPending?: number;
@@ -46,13 +64,27 @@ export interface DurableConsumerOptions<T> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+export interface Backoff {
+  nakDelayMs: number;
+  maxNakDelayMs: number;
+  backoffFactor: number;
+}
+
+/** The delay before redelivering a message whose `attempt`-th delivery (1 = first) failed. */
+export function nakDelay(attempt: number, b: Backoff): number {
+  const grown = b.nakDelayMs * b.backoffFactor ** Math.max(0, attempt - 1);
+  return Math.round(Math.min(b.maxNakDelayMs, grown));
+}
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 type Parsed<T> = { ok: true; value: T } | { ok: false };
 
 export class DurableConsumer<T> {
   private readonly maxBatch: number;
   private readonly writers: number;
   private readonly maxDeliver: number;
-  private readonly nakDelayMs: number;
+  private readonly backoff: Backoff;
   private readonly isPermanent: (err: unknown) => boolean;
   private stopping = false;
   private consuming = false;
@@ -60,10 +92,14 @@ export class DurableConsumer<T> {
   private loop: Promise<void> = Promise.resolve();
 
   private constructor(private readonly opts: DurableConsumerOptions<T>) {
-    this.maxBatch = opts.maxBatch ?? 1_000;
-    this.writers = opts.writers ?? 2;
+    this.maxBatch = opts.maxBatch ?? 256;
+    this.writers = opts.writers ?? 1;
     this.maxDeliver = opts.maxDeliver ?? 10;
-    this.nakDelayMs = opts.nakDelayMs ?? 1_000;
+    this.backoff = {
+      nakDelayMs: opts.nakDelayMs ?? 1_000,
+      maxNakDelayMs: opts.maxNakDelayMs ?? 60_000,
+      backoffFactor: opts.backoffFactor ?? 2,
+    };
     this.isPermanent = opts.isPermanent ?? (() => false);
   }
 
@@ -193,7 +229,7 @@ export class DurableConsumer<T> {
     try {
       return { ok: true, value: this.opts.parse(msg.json()) };
     } catch (err) {
-      this.opts.logger.error({ err, subject: msg.subject, seq: msg.seq }, 'invalid message terminated');
+      this.opts.logger.error({ err, reason: errorText(err), subject: msg.subject, seq: msg.seq }, 'invalid message terminated');
       // No reason argument: nats-server 2.9 does not parse `+TERM <reason>` and would leave the
       // message pending, to be redelivered after ack_wait. The reason is in the log line instead.
       msg.term();
@@ -220,19 +256,28 @@ export class DurableConsumer<T> {
         return;
       }
       // One line per batch: a database outage would otherwise log every message in it.
-      this.opts.logger.warn({ err, size: batch.length, nakDelayMs: this.nakDelayMs }, 'batch failed; retrying later');
-      for (const item of batch) this.settleFailure(item.msg, err, { quiet: true });
+      const delays = batch.map((item) => this.settleFailure(item.msg, err, { quiet: true }));
+      const retried = delays.filter((d): d is number => d !== undefined);
+      if (retried.length > 0) {
+        this.opts.logger.warn({ err, size: batch.length, retried: retried.length, nakDelayMs: Math.max(...retried) }, 'batch failed; retrying later');
+      }
     }
   }
 
-  private settleFailure(msg: JsMsg, err: unknown, opts: { quiet?: boolean } = {}): void {
+  /** Terminates the message (returns undefined) or nak's it, returning the delay asked for. */
+  private settleFailure(msg: JsMsg, err: unknown, opts: { quiet?: boolean } = {}): number | undefined {
     const attempt = msg.info.deliveryCount;
     if (this.isPermanent(err) || attempt >= this.maxDeliver) {
-      this.opts.logger.error({ err, subject: msg.subject, seq: msg.seq, attempt }, this.isPermanent(err) ? 'message refused by the handler, terminated' : 'message failed on its last delivery, terminated');
+      this.opts.logger.error(
+        { err, reason: errorText(err), subject: msg.subject, seq: msg.seq, attempt },
+        this.isPermanent(err) ? 'message refused by the handler, terminated' : 'message failed on its last delivery, terminated',
+      );
       msg.term(); // no reason argument: see parse()
-      return;
+      return undefined;
     }
-    if (!opts.quiet) this.opts.logger.warn({ err, subject: msg.subject, seq: msg.seq, attempt }, 'message failed; retrying later');
-    msg.nak(this.nakDelayMs);
+    const delay = nakDelay(attempt, this.backoff);
+    if (!opts.quiet) this.opts.logger.warn({ err, subject: msg.subject, seq: msg.seq, attempt, nakDelayMs: delay }, 'message failed; retrying later');
+    msg.nak(delay);
+    return delay;
   }
 }

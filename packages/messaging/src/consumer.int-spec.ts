@@ -1,0 +1,221 @@
+import { performance } from 'node:perf_hooks';
+import { PrivateNats, eventually } from '@keyway/testing';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetStreamContext, type JetStreamContext, type MinimalLogger } from './connection';
+import { DurableConsumer, type BatchItem, type DurableConsumerOptions } from './consumer';
+import { ensureStream } from './streams';
+
+type Line = { level: 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string | undefined };
+type Body = { n: number; bad?: boolean };
+
+class Permanent extends Error {}
+
+function recordingLogger(): MinimalLogger & { lines: Line[] } {
+  const lines: Line[] = [];
+  const at = (level: Line['level']) => (obj: object, msg?: string) => lines.push({ level, obj: obj as Record<string, unknown>, msg });
+  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => (open = r));
+  return { wait, open };
+}
+
+const parseBody = (raw: unknown): Body => {
+  const n = (raw as { n?: unknown } | null)?.n;
+  if (typeof n !== 'number') throw new Error('n must be a number');
+  return raw as Body;
+};
+
+describe('DurableConsumer against a real nats-server', () => {
+  let nats: PrivateNats;
+  let nc: NatsConnection;
+  let ctx: JetStreamContext;
+  let running: Array<DurableConsumer<Body>> = [];
+  let round = 0;
+  let stream = '';
+  let subject = '';
+
+  /** Stream sequences the server terminated (its advisory), with the delivery count it saw. */
+  const terminated = new Map<string, Array<{ seq: number; deliveries: number }>>();
+
+  const start = async (opts: Partial<DurableConsumerOptions<Body>> & Pick<DurableConsumerOptions<Body>, 'handle'>) => {
+    const consumer = await DurableConsumer.start<Body>({
+      ctx,
+      stream,
+      durable: 'test',
+      filterSubject: `${subject}.>`,
+      parse: parseBody,
+      logger: recordingLogger(),
+      restartDelayMs: 50,
+      ...opts,
+    });
+    running.push(consumer);
+    return consumer;
+  };
+  const publish = async (body: unknown): Promise<number> =>
+    (await ctx.js.publish(`${subject}.x`, typeof body === 'string' ? body : JSON.stringify(body))).seq;
+  const info = () => ctx.jsm.consumers.info(stream, 'test');
+
+  beforeAll(async () => {
+    nats = await PrivateNats.start();
+    nc = await connect({ servers: nats.url });
+    ctx = await jetStreamContext(nc);
+    nc.subscribe('$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>', {
+      callback: (_err, m) => {
+        const a = m.json<{ stream: string; stream_seq: number; deliveries: number }>();
+        terminated.set(a.stream, [...(terminated.get(a.stream) ?? []), { seq: a.stream_seq, deliveries: a.deliveries }]);
+      },
+    });
+  });
+  beforeEach(async () => {
+    round += 1;
+    stream = `CONSUMER_T${round}`;
+    subject = `t${round}`;
+    await ensureStream(ctx.jsm, { name: stream, subjects: [`${subject}.>`] });
+  });
+  afterEach(async () => {
+    await Promise.all(running.map((c) => c.stop()));
+    running = [];
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it('redelivers a failing message after a delay that grows with each delivery, capped, and terminates it after maxDeliver', async () => {
+    const logger = recordingLogger();
+    const calls: Array<{ attempt: number; at: number }> = [];
+    await start({
+      logger,
+      maxDeliver: 5,
+      nakDelayMs: 100,
+      maxNakDelayMs: 400,
+      handle: async (items) => {
+        for (const { msg } of items) calls.push({ attempt: msg.info.deliveryCount, at: performance.now() });
+        throw new Error('database unavailable');
+      },
+    });
+    const seq = await publish({ n: 1 });
+
+    await eventually(async () => terminated.get(stream)?.some((t) => t.seq === seq), 20_000);
+    expect(terminated.get(stream)).toEqual([{ seq, deliveries: 5 }]);
+    expect(calls.map((c) => c.attempt)).toEqual([1, 2, 3, 4, 5]);
+    // What the consumer asked the server for: doubling from nakDelayMs, capped at maxNakDelayMs.
+    const delays = logger.lines.filter((l) => l.msg === 'batch failed; retrying later').map((l) => l.obj.nakDelayMs);
+    expect(delays).toEqual([100, 200, 400, 400]);
+    // And the server held each redelivery back at least that long (a lower bound: load only adds).
+    calls.slice(1).forEach((c, i) => expect(c.at - calls[i]!.at).toBeGreaterThanOrEqual(Number(delays[i]) - 5));
+    const last = logger.lines.find((l) => l.msg === 'message failed on its last delivery, terminated');
+    expect(last?.obj).toMatchObject({ seq, attempt: 5 });
+    expect((await info()).num_ack_pending).toBe(0);
+  });
+
+  it('terminates a message that does not parse at once, logs why, and goes on with the next', async () => {
+    const logger = recordingLogger();
+    const handled: number[] = [];
+    await start({
+      logger,
+      handle: async (items) => {
+        handled.push(...items.map((i) => i.value.n));
+      },
+    });
+    const notJson = await publish('not json at all');
+    const wrongShape = await publish({ n: 'one' });
+    await publish({ n: 1 });
+
+    await eventually(async () => handled.includes(1) && (terminated.get(stream)?.length ?? 0) >= 2);
+    expect(handled).toEqual([1]);
+    expect(terminated.get(stream)).toEqual([
+      { seq: notJson, deliveries: 1 },
+      { seq: wrongShape, deliveries: 1 },
+    ]);
+    const invalid = logger.lines.filter((l) => l.msg === 'invalid message terminated');
+    expect(invalid.map((l) => [l.level, l.obj.seq])).toEqual([
+      ['error', notJson],
+      ['error', wrongShape],
+    ]);
+    expect(invalid[1]?.obj.reason).toBe('n must be a number');
+    expect(invalid[0]?.obj.reason).toMatch(/JSON/);
+    await eventually(async () => (await info()).num_ack_pending === 0);
+    expect((await info()).num_redelivered).toBe(0);
+  });
+
+  it('acks a batch only after its handler resolved, and hands over what arrived meanwhile as one batch', async () => {
+    const held = gate();
+    const batches: number[][] = [];
+    await start({
+      writers: 1,
+      handle: async (items) => {
+        batches.push(items.map((i) => i.value.n));
+        if (batches.length === 1) await held.wait;
+      },
+    });
+    for (let n = 1; n <= 5; n++) await publish({ n });
+
+    // Every message is with the consumer, and not one is acked while the first batch is in hand.
+    await eventually(async () => (await info()).num_ack_pending === 5);
+    expect((await info()).ack_floor.stream_seq).toBe(0);
+    held.open();
+    await eventually(async () => {
+      const i = await info();
+      return i.num_ack_pending === 0 && i.ack_floor.stream_seq === 5;
+    });
+    expect(batches.flat()).toEqual([1, 2, 3, 4, 5]);
+    expect(Math.max(...batches.map((b) => b.length))).toBeGreaterThan(1);
+  });
+
+  it('does not ack a batch whose handler failed', async () => {
+    const failed = gate();
+    await start({
+      nakDelayMs: 60_000,
+      handle: async () => {
+        failed.open();
+        throw new Error('no');
+      },
+    });
+    await publish({ n: 1 });
+    await failed.wait;
+    // nak'ed for a minute: pending redelivery, never acked.
+    await eventually(async () => (await info()).num_ack_pending === 1);
+    expect((await info()).ack_floor.stream_seq).toBe(0);
+  });
+
+  it('isolates a message the handler refuses for good: the rest of its batch is acked, it alone is terminated', async () => {
+    const handled: number[] = [];
+    const held = gate();
+    await start({
+      writers: 1,
+      isPermanent: (err) => err instanceof Permanent,
+      handle: async (items: ReadonlyArray<BatchItem<Body>>) => {
+        if (items.some((i) => i.value.n === 0)) await held.wait; // the first batch waits for the rest to arrive
+        if (items.some((i) => i.value.bad)) throw new Permanent('refused');
+        handled.push(...items.map((i) => i.value.n));
+      },
+    });
+    await publish({ n: 0 });
+    const seqs = [await publish({ n: 1 }), await publish({ n: 2, bad: true }), await publish({ n: 3 })];
+    await eventually(async () => (await info()).num_ack_pending === 4);
+    held.open();
+
+    await eventually(async () => handled.length === 3 && (terminated.get(stream)?.length ?? 0) === 1);
+    expect(handled.sort((a, b) => a - b)).toEqual([0, 1, 3]);
+    expect(terminated.get(stream)).toEqual([{ seq: seqs[1], deliveries: 1 }]);
+    await eventually(async () => (await info()).num_ack_pending === 0);
+    expect((await info()).num_redelivered).toBe(0);
+  });
+
+  it('stop() lets the batch in hand finish and be acked before it resolves', async () => {
+    const held = gate();
+    const consumer = await start({ handle: () => held.wait });
+    await publish({ n: 1 });
+    await eventually(async () => (await info()).num_ack_pending === 1);
+    expect(consumer.isConsuming).toBe(true);
+    const stopped = consumer.stop();
+    held.open();
+    await stopped;
+    expect(consumer.isConsuming).toBe(false);
+    await eventually(async () => (await info()).ack_floor.stream_seq === 1);
+  });
+});
