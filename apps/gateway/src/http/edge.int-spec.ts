@@ -203,6 +203,15 @@ describe('the edge refuses what the services cannot take, in the documented shap
     });
   });
 
+  it('a DELETE reads a body (415, 413 as the document says), a GET does not', async () => {
+    const text = await http(gw.url, 'DELETE', '/v1/contacts/ct_1', { key: key.key, rawBody: 'x', headers: { 'content-type': 'text/plain' } });
+    expect([text.status, err(text.body).code]).toEqual([415, 'unsupported_media_type']);
+    const big = await http(gw.url, 'DELETE', '/v1/contacts/ct_1', { key: key.key, rawBody: 'x'.repeat(1_048_577), headers: { 'content-type': 'application/json' } });
+    expect([big.status, err(big.body).code]).toEqual([413, 'payload_too_large']);
+    const get = await rawExchange(gw.url, `GET /v1/contacts/ct_1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key.key}\r\nContent-Type: text/plain\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx`);
+    expect(parseRaw(get).status).toBe(200);
+  });
+
   describe('a request without a Host header', () => {
     it('gets the documented error shape and a request id', async () => {
       const text = await rawExchange(gw.url, 'GET /v1/whoami HTTP/1.1\r\nConnection: close\r\n\r\n');
