@@ -49,6 +49,7 @@ describe('gateway routing to fake services on NATS', () => {
           actor: { type: 'key', id: key.record.key_id },
           request_id: r.headers.get('x-request-id'),
           scopes: [scope],
+          environment: key.record.environment,
         });
         if (route.params) expect(echo.data.params).toEqual({ id: 'ct_abc123' });
         if (route.body) expect(echo.data.body).toEqual(validBody(route));
