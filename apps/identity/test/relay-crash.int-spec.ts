@@ -8,8 +8,15 @@ import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppModule as AuditApp } from '../../audit-log/src/app.module';
 import { AuditLogEnv } from '../../audit-log/src/config';
-import { appendToStream } from '../src/keys/event-store';
+import { EventStore, stamp, type StoredEvent } from '../src/event-store/event-store';
 import { migrations } from '../src/migrations';
+
+/** Appends to a new stream inside the caller's transaction (the event store's own path). */
+async function appendToStream(tx: EventStore | ConstructorParameters<typeof EventStore>[0], streamId: string, expected: number, events: Parameters<typeof stamp>[2], meta: Parameters<typeof stamp>[3]): Promise<StoredEvent[]> {
+  const stored = stamp(streamId, expected, events, meta);
+  await (tx instanceof EventStore ? tx : new EventStore(tx)).append(streamId, expected, stored);
+  return stored;
+}
 
 /**
  * The relay is SIGKILLed over and over (and NATS restarted once) while 5,000 events are written:

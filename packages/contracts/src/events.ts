@@ -20,7 +20,11 @@ export const Actor = z.object({
 });
 export type Actor = z.infer<typeof Actor>;
 
-/** Event payloads, version 1. A changed payload gets a new schema_version and an upcaster. */
+/**
+ * Event payloads at their current schema version (`KEY_EVENT_VERSIONS`). A changed payload gets a
+ * new version and an upcaster from the previous one (`UPCASTERS`); stored events are never
+ * rewritten, every reader upcasts through `upcast`.
+ */
 export const KeyEventData = {
   created: z.object({
     name: z.string(),
@@ -55,13 +59,59 @@ export const KeyEventData = {
 } satisfies Record<KeyEventType, z.ZodType>;
 export type KeyEventDataOf<T extends KeyEventType> = z.infer<(typeof KeyEventData)[T]>;
 
+/** The current schema version of each event type: what writers stamp and readers upcast to. */
+export const KEY_EVENT_VERSIONS: Readonly<Record<KeyEventType, number>> = {
+  created: 1,
+  updated: 1,
+  enabled: 1,
+  disabled: 1,
+  rotated: 1,
+  revoked: 1,
+  expired: 1,
+  used: 1,
+};
+
+/**
+ * Per type, `UPCASTERS[type][v]` turns a v payload into a v + 1 payload. Empty while every type is
+ * at version 1; the next change of a payload adds its step here (Emmett's upcasting, one path).
+ */
+const UPCASTERS: { readonly [T in KeyEventType]?: Readonly<Record<number, (data: unknown) => unknown>> } = {};
+
+/** Thrown for an event this reader cannot bring to the current version. */
+export class EventVersionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EventVersionError';
+  }
+}
+
+/**
+ * Brings a payload stored or published at `version` to the current one. The one path every
+ * reader takes: the event store, the relay, the audit log, the gateways and every consumer.
+ */
+export function upcast(type: KeyEventType, version: number, data: unknown): { schema_version: number; data: unknown } {
+  const current = KEY_EVENT_VERSIONS[type];
+  if (!Number.isInteger(version) || version < 1 || version > current) {
+    throw new EventVersionError(`${type} events have schema versions 1..${current}; got ${String(version)}`);
+  }
+  let d = data;
+  for (let v = version; v < current; v++) {
+    const step = UPCASTERS[type]?.[v];
+    if (!step) throw new EventVersionError(`no upcaster for ${type} v${v} → v${v + 1}`);
+    d = step(d);
+  }
+  return { schema_version: current, data: d };
+}
+
 const envelopeBase = {
   id: z.string(),
-  schema_version: z.literal(1),
+  schema_version: z.number().int(),
   occurred_at: z.string(),
   tenant_id: z.string(),
   key_id: z.string(),
   prefix: z.string(),
+  /** The event's position in its key's stream (lifecycle events); `used` events have none. */
+  version: z.number().int().min(1).optional(),
   actor: Actor,
 };
 
@@ -76,11 +126,12 @@ export type KeyEvent = {
   [T in KeyEventType]: {
     id: string;
     type: T;
-    schema_version: 1;
+    schema_version: number;
     occurred_at: string;
     tenant_id: string;
     key_id: string;
     prefix: string;
+    version?: number;
     actor: Actor;
     data: KeyEventDataOf<T>;
   };
@@ -88,6 +139,28 @@ export type KeyEvent = {
 /** Lifecycle events: the key's own event-sourced history (`used` is not part of it). */
 export type KeyLifecycleEvent = Exclude<KeyEvent, { type: 'used' }>;
 
+const isKeyEventType = (t: unknown): t is KeyEventType => typeof t === 'string' && (KEY_EVENT_TYPES as readonly string[]).includes(t);
+
+/**
+ * Reads an event from the store or the bus: upcast to the current version, then validated. Throws
+ * (zod's error, or EventVersionError) for anything else.
+ */
 export function parseKeyEvent(value: unknown): KeyEvent {
+  if (typeof value === 'object' && value !== null) {
+    const v = value as { type?: unknown; schema_version?: unknown; data?: unknown };
+    if (isKeyEventType(v.type) && typeof v.schema_version === 'number') {
+      return KeyEvent.parse({ ...v, ...upcast(v.type, v.schema_version, v.data) }) as KeyEvent;
+    }
+  }
   return KeyEvent.parse(value) as KeyEvent;
+}
+
+/** A payload of `type` read from storage: upcast and validated, the envelope left to the caller. */
+export function parseKeyEventData<T extends KeyEventType>(type: T, version: number, data: unknown): KeyEventDataOf<T> {
+  return KeyEventData[type].parse(upcast(type, version, data).data) as KeyEventDataOf<T>;
+}
+
+/** Builds every key event envelope that goes on the bus: the one place a schema version is stamped. */
+export function keyEventEnvelope<T extends KeyEventType>(e: Omit<Extract<KeyEvent, { type: T }>, 'schema_version'>): Extract<KeyEvent, { type: T }> {
+  return { ...e, schema_version: KEY_EVENT_VERSIONS[e.type] } as Extract<KeyEvent, { type: T }>;
 }

@@ -93,3 +93,4 @@ export async function openServiceDatabase(opts: ServiceDataSourceOptions): Promi
 
 export * from './service-modules';
 export * from './by-id-loader';
+export * from './pg-errors';

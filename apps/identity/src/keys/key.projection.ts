@@ -1,60 +1,68 @@
 import { effectiveRateLimit, type KeyView, type RateLimitOverride, type Scope, type VerificationRecord } from '@keyway/contracts';
-import type { EntityManager } from 'typeorm';
+import sql, { join, raw, type Sql } from 'sql-template-tag';
+import { pgArray, type Queryable, type StoredEvent } from '../event-store/event-store';
 import { lookupIdOf, statusOf, type KeyState } from './key.decider';
-import type { StoredEvent } from './event-store';
 
 /**
- * The read-model writes for one key's new events, as members of a WITH clause (parameters
- * appended to `params`): the key list row (`k`, returning the row as stored) from the folded
- * state, and the validity of the credentials that `rotated` events retire. The command path puts
- * them in the same statement as the events, the rebuild command runs them alone, so live and
- * rebuilt tables cannot drift apart.
+ * The read-model writes of keys' new events, as values for the event store's `also`: the key list
+ * rows (`k`, returning each row as stored) from the folded states, and the ends of the credentials
+ * that `rotated` events retire. The command path commits them with the events, the rebuild runs
+ * them alone, so live and rebuilt tables cannot drift apart.
  *
  * A rotation can move the end of every older secret (never later, see the decider's `retire`), so
  * the credentials take their ends from the folded state: each secret that ended at or after the
  * first rotation among these events, in one UPDATE (a row may be updated once per statement).
  */
-export function projectionCtes(state: KeyState, events: readonly StoredEvent[], params: unknown[]): string[] {
-  const ctes = [`k AS (${keyUpsertSql([{ state, updatedAt: events[events.length - 1]!.occurred_at }], params)} RETURNING *)`];
-  const firstRotation = events.find((e) => e.type === 'rotated');
-  if (firstRotation) {
+export function projection(changes: ReadonlyArray<{ state: KeyState; events: readonly StoredEvent[] }>): Record<string, Sql> {
+  const out: Record<string, Sql> = {
+    k: sql`${keyUpsert(changes.map(({ state, events }) => ({ state, updatedAt: events[events.length - 1]!.occurred_at })))} RETURNING *`,
+  };
+  const ended = changes.flatMap(({ state, events }) => {
+    const firstRotation = events.find((e) => e.type === 'rotated');
+    if (!firstRotation) return [];
     const since = Date.parse(firstRotation.occurred_at);
-    const ended = state.secrets.filter((s) => s.valid_until !== null && Date.parse(s.valid_until) >= since);
-    if (ended.length > 0) {
-      params.push(ended.map((s) => s.lookup_id), ended.map((s) => s.valid_until));
-      ctes.push(`retired AS (UPDATE key_credentials c SET valid_until = r.until
-        FROM unnest($${params.length - 1}::text[], $${params.length}::timestamptz[]) AS r(lookup_id, until)
-        WHERE c.lookup_id = r.lookup_id)`);
-    }
+    return state.secrets.filter((s) => s.valid_until !== null && Date.parse(s.valid_until) >= since);
+  });
+  if (ended.length > 0) {
+    out.retired = sql`UPDATE key_credentials c SET valid_until = r.until
+      FROM unnest(${pgArray(ended.map((s) => s.lookup_id))}::text[], ${pgArray(ended.map((s) => s.valid_until))}::timestamptz[]) AS r(lookup_id, until)
+      WHERE c.lookup_id = r.lookup_id`;
   }
-  return ctes;
+  return out;
+}
+
+/** A new secret's credential: the hash under its look-up id. Only create and rotate issue one. */
+export interface IssuedCredential {
+  lookupId: string;
+  keyId: string;
+  hash: string;
+  createdAt: Date;
+}
+
+export function credentialsInsert(issued: readonly IssuedCredential[]): Sql {
+  return sql`INSERT INTO key_credentials (lookup_id, key_id, hash, valid_until, created_at)
+    VALUES ${join(issued.map((c) => sql`(${c.lookupId}, ${c.keyId}, ${c.hash}, NULL, ${c.createdAt.toISOString()})`), ', ')}`;
 }
 
 /** Keeps the read models in step with a key's events (the rebuild command's path). */
-export async function project(em: EntityManager, state: KeyState, events: readonly StoredEvent[]): Promise<void> {
+export async function project(db: Queryable, state: KeyState, events: readonly StoredEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const params: unknown[] = [];
-  await em.query(`WITH ${projectionCtes(state, events, params).join(', ')} SELECT 1`, params);
+  const ctes = Object.entries(projection([{ state, events }])).map(([name, s]) => sql`${raw(name)} AS (${s})`);
+  const statement = sql`WITH ${join(ctes, ', ')} SELECT 1`;
+  await db.query(statement.text, statement.values);
 }
 
-/**
- * The upsert of key list rows, each the folded state after its events, parameters appended to
- * `params`. A rotation (a changed rotated_at) sets last_used_at back to null.
- */
-export function keyUpsertSql(rows: ReadonlyArray<{ state: KeyState; updatedAt: string }>, params: unknown[]): string {
-  const tuples = rows.map(({ state, updatedAt }) => {
-    const b = params.length;
-    params.push(
-      state.id, state.tenant_id, state.name, state.prefix, state.scopes, state.environment, state.enabled,
-      state.revoked, state.expired, state.expires_at, state.rate_limit === null ? null : JSON.stringify(state.rate_limit),
-      JSON.stringify(state.metadata), state.created_at, updatedAt, state.rotated_at, state.version, state.root,
-    );
-    const $ = (n: number) => `$${b + n}`;
-    return `(${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].map($).join(', ')}, NULL, ${$(16)}, ${$(17)})`;
-  });
-  return `INSERT INTO keys (id, tenant_id, name, prefix, scopes, environment, enabled, revoked, expired, expires_at,
+/** The upsert of key list rows, each the folded state after its events. A rotation (a changed rotated_at) sets last_used_at back to null. */
+function keyUpsert(rows: ReadonlyArray<{ state: KeyState; updatedAt: string }>): Sql {
+  const tuples = rows.map(
+    ({ state: k, updatedAt }) =>
+      sql`(${k.id}, ${k.tenant_id}, ${k.name}, ${k.prefix}, ${pgArray(k.scopes)}, ${k.environment}, ${k.enabled}, ${k.revoked}, ${k.expired}, ${k.expires_at},
+           ${k.rate_limit === null ? null : JSON.stringify(k.rate_limit)}, ${JSON.stringify(k.metadata)}, ${k.created_at}, ${updatedAt}, ${k.rotated_at},
+           NULL, ${k.version}, ${k.root})`,
+  );
+  return sql`INSERT INTO keys (id, tenant_id, name, prefix, scopes, environment, enabled, revoked, expired, expires_at,
                        rate_limit, metadata, created_at, updated_at, rotated_at, last_used_at, version, root)
-     VALUES ${tuples.join(', ')}
+     VALUES ${join(tuples, ', ')}
      ON CONFLICT (id) DO UPDATE SET
        name = EXCLUDED.name, prefix = EXCLUDED.prefix, scopes = EXCLUDED.scopes, enabled = EXCLUDED.enabled,
        revoked = EXCLUDED.revoked, expired = EXCLUDED.expired, expires_at = EXCLUDED.expires_at,

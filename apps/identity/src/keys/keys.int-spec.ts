@@ -4,8 +4,9 @@ import { eventually } from '@keyway/testing';
 import { startIdentity, type IdentityHarness } from '../../test/identity-harness';
 import { ExpirySweeper } from './expiry.sweeper';
 import { rebuildReadModels } from './rebuild';
-import { CreateBatcher, type NewKeyWrite } from './create-batcher';
-import { prepareEvents } from './event-store';
+import { EventStore, stamp } from '../event-store/event-store';
+import { GroupCommit } from '../event-store/group-commit';
+import { appendNewKeys, type NewKey } from './keys.handler';
 import { decide, evolve, initialKeyState } from './key.decider';
 import { hashKey, mintKey, newId } from '@keyway/contracts';
 
@@ -158,18 +159,19 @@ describe('identity: key lifecycle over NATS', () => {
   });
 
   it('a failing key in a batch fails alone', async () => {
-    const write = (lookupId?: string): NewKeyWrite => {
+    const write = (lookupId?: string): NewKey => {
       const id = newId('key');
       const secret = mintKey('live');
       const now = new Date();
       const lookup = lookupId ?? secret.lookupId;
       const decided = decide({ type: 'create', tenant_id: tenant.tenant.id, name: 'b', scopes: [], environment: 'live', expires_at: null, rate_limit: null, metadata: {}, prefix: `kw_live_${lookup}` }, initialKeyState(id), now);
-      const stored = prepareEvents(id, 0, decided, { tenant_id: tenant.tenant.id, actor: { type: 'system', id: 't' }, now });
-      return { stored, state: stored.reduce(evolve, initialKeyState(id)), credential: { lookupId: lookup, hash: hashKey(secret.key), createdAt: now } };
+      const events = stamp(id, 0, decided, { tenant_id: tenant.tenant.id, actor: { type: 'system', id: 't' }, now });
+      return { events, state: events.reduce(evolve, initialKeyState(id)), credential: { lookupId: lookup, keyId: id, hash: hashKey(secret.key), createdAt: now } };
     };
-    const batcher = new CreateBatcher(h.ds);
+    const store = new EventStore(h.ds);
+    const batcher = new GroupCommit((batch: readonly NewKey[]) => appendNewKeys(store, batch));
     const taken = (await h.ds.query(`SELECT lookup_id FROM key_credentials LIMIT 1`))[0].lookup_id as string;
-    const results = await Promise.allSettled([batcher.write(write()), batcher.write(write()), batcher.write(write(taken)), batcher.write(write())]);
+    const results = await Promise.allSettled([batcher.add(write()), batcher.add(write()), batcher.add(write(taken)), batcher.add(write())]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
   });
 });

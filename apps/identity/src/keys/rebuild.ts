@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { EVENT_COLUMNS, rowToEvent, type StoredEvent } from './event-store';
+import { EventStore } from '../event-store/event-store';
 import { replay } from './key.decider';
 import { project } from './key.projection';
 
@@ -14,8 +14,7 @@ export async function rebuildReadModels(ds: DataSource): Promise<{ keys: number;
     const lastUsed: Array<{ id: string; last_used_at: Date | null }> = await tx.query(`SELECT id, last_used_at FROM keys WHERE last_used_at IS NOT NULL`);
     await tx.query('TRUNCATE keys');
     await tx.query('UPDATE key_credentials SET valid_until = NULL WHERE valid_until IS NOT NULL');
-    const rows = await tx.query(`SELECT ${EVENT_COLUMNS} FROM events ORDER BY stream_id, version`);
-    const events: StoredEvent[] = rows.map(rowToEvent);
+    const events = await new EventStore(tx).readAll();
     let keys = 0;
     for (let i = 0; i < events.length; ) {
       const streamId = events[i]!.stream_id;

@@ -4,9 +4,17 @@ import { ensureStream, jetStreamContext, type JetStreamContext } from '@keyway/m
 import { eventually, startInfra, type TestInfra } from '@keyway/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { DataSource } from 'typeorm';
-import { appendToStream } from '../keys/event-store';
+import { EventStore, stamp, type StoredEvent } from '../event-store/event-store';
 import { migrations } from '../migrations';
-import { OutboxRelay, type RelayReadStrategy } from './outbox-relay';
+import { OutboxRelay, type RelayReadStrategy } from '@keyway/outbox';
+import { EVENTS_OUTBOX } from '../event-store/event-store';
+
+/** Appends to a new stream inside the caller's transaction (the event store's own path). */
+async function appendToStream(tx: EventStore | ConstructorParameters<typeof EventStore>[0], streamId: string, expected: number, events: Parameters<typeof stamp>[2], meta: Parameters<typeof stamp>[3]): Promise<StoredEvent[]> {
+  const stored = stamp(streamId, expected, events, meta);
+  await (tx instanceof EventStore ? tx : new EventStore(tx)).append(streamId, expected, stored);
+  return stored;
+}
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -22,7 +30,7 @@ async function scenario(infra: TestInfra, strategy: RelayReadStrategy, label: st
   const ctx: JetStreamContext = await jetStreamContext(nc);
   const stream = `${infra.stream}_${label}`.toUpperCase();
   await ensureStream(ctx.jsm, { name: stream, subjects: [EVENT_SUBJECTS] });
-  const relay = new OutboxRelay({ databaseUrl: url, js: ctx.js, logger: silent, pollMs: 2, strategy, batchSize: 50 });
+  const relay = new OutboxRelay({ databaseUrl: url, source: EVENTS_OUTBOX, js: ctx.js, logger: silent, pollMs: 2, strategy, batchSize: 50 });
   relay.start();
   const ids: string[] = [];
   try {
@@ -114,7 +122,7 @@ describe('outbox relay under concurrent writers committing out of order', () => 
     }
     // A poll longer than the test waits: only the NOTIFY (and the second of closer looks after
     // one, for an event another database's open transaction holds back) can get it there.
-    const relay = new RacingRelay({ databaseUrl: url, js: ctx.js, logger: silent, pollMs: 6_000 });
+    const relay = new RacingRelay({ databaseUrl: url, source: EVENTS_OUTBOX, js: ctx.js, logger: silent, pollMs: 6_000 });
     try {
       relay.start();
       await eventually(async () => relay.leader, 5_000);
@@ -136,7 +144,7 @@ describe('outbox relay under concurrent writers committing out of order', () => 
     const ds = await openServiceDatabase({ url, entities: [], migrations });
     const nc = await connect({ servers: infra.natsUrl });
     const ctx = await jetStreamContext(nc);
-    const relays = [1, 2, 3].map(() => new OutboxRelay({ databaseUrl: url, js: ctx.js, logger: silent, pollMs: 20 }));
+    const relays = [1, 2, 3].map(() => new OutboxRelay({ databaseUrl: url, source: EVENTS_OUTBOX, js: ctx.js, logger: silent, pollMs: 20 }));
     try {
       relays.forEach((r) => r.start());
       await eventually(async () => relays.some((r) => r.leader), 5_000);

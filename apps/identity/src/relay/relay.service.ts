@@ -4,7 +4,8 @@ import { InjectNats } from '@keyway/runtime';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { IDENTITY_CONFIG, IDENTITY_DATABASE_URL, type IdentityConfig } from '../config';
-import { OutboxRelay } from './outbox-relay';
+import { OutboxRelay } from '@keyway/outbox';
+import { EVENTS_OUTBOX } from '../event-store/event-store';
 
 @Injectable()
 export class RelayService implements OnModuleInit, OnApplicationShutdown {
@@ -23,6 +24,7 @@ export class RelayService implements OnModuleInit, OnApplicationShutdown {
     if (!this.config.RELAY_ENABLED) return;
     this.relay = new OutboxRelay({
       databaseUrl: this.databaseUrl,
+      source: EVENTS_OUTBOX,
       js: ctx.js,
       pollMs: this.config.RELAY_POLL_MS,
       logger: { info: (o, m) => this.logger.log({ ...o, msg: m }), warn: (o, m) => this.logger.warn({ ...o, msg: m }), error: (o, m) => this.logger.error({ ...o, msg: m }) },

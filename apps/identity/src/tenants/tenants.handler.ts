@@ -51,7 +51,7 @@ export class TenantsHandler {
         [newId('tenant'), body.name, ceiling === null ? null : JSON.stringify(ceiling)],
       );
       const tenant = view(rows[0]!);
-      const root = await this.keys.create({ tenant_id: tenant.id, actor }, rootKey('live'), { em: tx, root: true, ceiling });
+      const root = await this.keys.create({ tenant_id: tenant.id, actor }, rootKey('live'), { tx, root: true, ceiling });
       return { tenant, root_key: { id: root.id, prefix: root.prefix, key: root.key, scopes: root.scopes } };
     });
   }
@@ -88,7 +88,7 @@ export class TenantsHandler {
         tenantId,
         environment,
       ]);
-      const issued = await this.keys.create({ tenant_id: tenantId, actor }, rootKey(environment), { em: tx, root: true, ceiling: tenants[0].rate_limit_ceiling });
+      const issued = await this.keys.create({ tenant_id: tenantId, actor }, rootKey(environment), { tx, root: true, ceiling: tenants[0].rate_limit_ceiling });
       return { root: issued, old: before.map((r) => r.id) };
     });
     for (const id of old) await this.keys.revoke({ tenant_id: tenantId, actor }, id, `replaced by root key ${root.prefix}`);

@@ -1,7 +1,5 @@
-import { eventSubject, type KeyEvent } from '@keyway/contracts';
 import type { JetStreamClient, MinimalLogger } from '@keyway/messaging';
 import { Client } from 'pg';
-import { EVENT_COLUMNS, rowToEvent } from '../keys/event-store';
 
 /**
  * How the relay finds the next events. `snapshot` is the correct one: Postgres sequences commit
@@ -12,8 +10,41 @@ import { EVENT_COLUMNS, rowToEvent } from '../keys/event-store';
  */
 export type RelayReadStrategy = 'snapshot' | 'naive-position';
 
+/** One message to publish: its id is the JetStream message id (a republish is de-duplicated). */
+export interface OutboxMessage {
+  id: string;
+  subject: string;
+  payload: string;
+}
+
+/**
+ * Where the relay reads: any table with a message id, the writing transaction's id (xid8) and a
+ * position (bigint), in the service's own database. The generic `outbox` table (outbox-table.ts)
+ * has them; identity's event store is its own outbox (`events`, mapped by `toMessage`).
+ */
+export interface OutboxSource {
+  table: string;
+  /** Column names; defaults: `id`, `transaction_id`, `position`. */
+  columns?: { id?: string; transactionId?: string; position?: string };
+  /** Further columns `toMessage` reads; default `subject, payload`. */
+  select?: string;
+  /** A row as a message; default: the generic outbox's `id`, `subject` and `payload`. */
+  toMessage?: (row: Record<string, unknown>) => OutboxMessage;
+  /** The channel its NOTIFY trigger signals (see notifyOnInsertSql). */
+  channel: string;
+  /** Where the relay keeps its checkpoint, by relay name; default `relay_checkpoints`. */
+  checkpointTable?: string;
+}
+
+const genericMessage = (row: Record<string, unknown>): OutboxMessage => ({
+  id: String(row.id),
+  subject: String(row.subject),
+  payload: typeof row.payload === 'string' ? row.payload : JSON.stringify(row.payload),
+});
+
 export interface RelayOptions {
   databaseUrl: string;
+  source: OutboxSource;
   js: JetStreamClient;
   logger: MinimalLogger;
   pollMs: number;
@@ -32,10 +63,10 @@ interface Checkpoint {
 const LOCK_SQL = `SELECT pg_try_advisory_lock(hashtext('keyway-outbox-relay:' || $1)) AS locked`;
 
 /**
- * Moves committed events from the event store to JetStream, at least once and in commit order;
- * the event id is the JetStream message id, so a republish after a crash is de-duplicated. Only
- * the replica holding a Postgres advisory lock relays; when it dies its session ends, the lock is
- * released and another replica takes over from the checkpoint.
+ * Moves committed outbox rows to JetStream, at least once and in commit order; the message id is
+ * the JetStream message id, so a republish after a crash is de-duplicated. Only the replica
+ * holding a Postgres advisory lock relays; when it dies its session ends, the lock is released and
+ * another replica takes over from the checkpoint. Table-agnostic: see OutboxSource.
  */
 export class OutboxRelay {
   private client: Client | undefined;
@@ -53,11 +84,29 @@ export class OutboxRelay {
   private notified = false;
   private lastNotifyAt = -Infinity;
   published = 0;
+  private readonly sql: { snapshot: string; naive: string; checkpoint: string; save: string };
+  private readonly toMessage: (row: Record<string, unknown>) => OutboxMessage;
 
   constructor(private readonly opts: RelayOptions) {
     this.name = opts.name ?? 'jetstream';
     this.strategy = opts.strategy ?? 'snapshot';
     this.batchSize = opts.batchSize ?? 500;
+    const s = opts.source;
+    const id = s.columns?.id ?? 'id';
+    const tx = s.columns?.transactionId ?? 'transaction_id';
+    const pos = s.columns?.position ?? 'position';
+    const cols = `${tx}::text AS relay_tx, ${pos}::text AS relay_position, ${id} AS relay_id, ${s.select ?? 'subject, payload'}`;
+    const cp = s.checkpointTable ?? 'relay_checkpoints';
+    this.toMessage = s.toMessage ?? genericMessage;
+    this.sql = {
+      snapshot: `SELECT ${cols} FROM ${s.table}
+                  WHERE (${tx}, ${pos}) > ($1::xid8, $2::bigint) AND ${tx} < pg_snapshot_xmin(pg_current_snapshot())
+                  ORDER BY ${tx}, ${pos} LIMIT $3`,
+      naive: `SELECT ${cols} FROM ${s.table} WHERE ${pos} > $1::bigint ORDER BY ${pos} LIMIT $2`,
+      checkpoint: `SELECT last_tx::text AS tx, last_position::text AS position FROM ${cp} WHERE name = $1`,
+      save: `INSERT INTO ${cp} (name, last_tx, last_position) VALUES ($1, $2::xid8, $3::bigint)
+             ON CONFLICT (name) DO UPDATE SET last_tx = EXCLUDED.last_tx, last_position = EXCLUDED.last_position`,
+    };
   }
 
   start(): void {
@@ -109,58 +158,25 @@ export class OutboxRelay {
     const cp = (this.cp ??= await this.checkpoint(client));
     const rows =
       this.strategy === 'snapshot'
-        ? await client.query(
-            `SELECT transaction_id::text AS tx, global_position::text AS position, ${EVENT_COLUMNS}
-               FROM events
-              WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
-                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY transaction_id, global_position
-              LIMIT $3`,
-            [cp.tx, cp.position, this.batchSize],
-          )
-        : await client.query(
-            `SELECT transaction_id::text AS tx, global_position::text AS position, ${EVENT_COLUMNS}
-               FROM events WHERE global_position > $1::bigint ORDER BY global_position LIMIT $2`,
-            [cp.position, this.batchSize],
-          );
+        ? await client.query<Record<string, unknown>>(this.sql.snapshot, [cp.tx, cp.position, this.batchSize])
+        : await client.query<Record<string, unknown>>(this.sql.naive, [cp.position, this.batchSize]);
     if (rows.rows.length === 0) return 0;
     // Sent in order on one connection, acknowledged together.
     await Promise.all(
       rows.rows.map((row) => {
-        const e = rowToEvent(row);
-        const envelope: KeyEvent = {
-          id: e.id,
-          type: e.type,
-          schema_version: 1,
-          occurred_at: e.occurred_at,
-          tenant_id: e.tenant_id,
-          key_id: e.stream_id,
-          prefix: e.prefix,
-          actor: e.actor,
-          data: e.data,
-        } as KeyEvent;
-        return this.opts.js.publish(eventSubject(e.type), JSON.stringify(envelope), {
-          msgID: e.id,
-          timeout: this.opts.publishTimeoutMs ?? 5_000,
-        });
+        const m = this.toMessage(row);
+        return this.opts.js.publish(m.subject, m.payload, { msgID: m.id, timeout: this.opts.publishTimeoutMs ?? 5_000 });
       }),
     );
-    const last = rows.rows[rows.rows.length - 1] as { tx: string; position: string };
-    await client.query(
-      `INSERT INTO relay_checkpoints (name, last_tx, last_position) VALUES ($1, $2::xid8, $3::bigint)
-       ON CONFLICT (name) DO UPDATE SET last_tx = EXCLUDED.last_tx, last_position = EXCLUDED.last_position`,
-      [this.name, last.tx, last.position],
-    );
-    this.cp = { tx: last.tx, position: last.position };
+    const last = rows.rows[rows.rows.length - 1] as { relay_tx: string; relay_position: string };
+    await client.query(this.sql.save, [this.name, last.relay_tx, last.relay_position]);
+    this.cp = { tx: last.relay_tx, position: last.relay_position };
     this.published += rows.rows.length;
     return rows.rows.length;
   }
 
   private async checkpoint(client: Client): Promise<Checkpoint> {
-    const r = await client.query<{ tx: string; position: string }>(
-      `SELECT last_tx::text AS tx, last_position::text AS position FROM relay_checkpoints WHERE name = $1`,
-      [this.name],
-    );
+    const r = await client.query<{ tx: string; position: string }>(this.sql.checkpoint, [this.name]);
     return r.rows[0] ?? { tx: '0', position: '0' };
   }
 
@@ -178,7 +194,7 @@ export class OutboxRelay {
       this.wake?.();
     });
     await client.connect();
-    await client.query('LISTEN keyway_events');
+    await client.query(`LISTEN ${this.opts.source.channel}`);
     this.client = client;
     this.leader = false;
     this.cp = undefined;

@@ -1,0 +1,35 @@
+/**
+ * The generic outbox a service writes in the same transaction as its own change: one row per
+ * message, relayed to JetStream by `OutboxRelay`. `transaction_id` lets the relay read only below
+ * the oldest transaction still in flight; the statement trigger wakes it at commit.
+ */
+export function outboxTableSql(table: string, channel: string): string[] {
+  return [
+    `CREATE TABLE ${table} (
+      position bigserial PRIMARY KEY,
+      transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+      id text NOT NULL UNIQUE,
+      subject text NOT NULL,
+      payload jsonb NOT NULL)`,
+    `CREATE INDEX ${table}_relay_order ON ${table} (transaction_id, position)`,
+    ...notifyOnInsertSql(table, channel),
+  ];
+}
+
+/**
+ * A statement-level trigger that NOTIFYs `channel` after every INSERT into `table`: the relay is
+ * woken at commit (a notification is delivered only if its transaction commits) by the table
+ * itself, whatever statement wrote to it.
+ */
+export function notifyOnInsertSql(table: string, channel: string): string[] {
+  const fn = `${table}_notify_relay`;
+  return [
+    `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('${channel}', ''); RETURN NULL; END $$`,
+    `CREATE TRIGGER ${fn} AFTER INSERT ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
+  ];
+}
+
+export function dropNotifyOnInsertSql(table: string): string[] {
+  const fn = `${table}_notify_relay`;
+  return [`DROP TRIGGER ${fn} ON ${table}`, `DROP FUNCTION ${fn}()`];
+}
