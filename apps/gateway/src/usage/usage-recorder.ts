@@ -1,4 +1,4 @@
-import { eventSubject, newId, type KeyEvent, type VerificationRecord } from '@keyway/contracts';
+import { eventSubject, keyEventEnvelope, newId, type VerificationRecord } from '@keyway/contracts';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 
@@ -62,17 +62,16 @@ export class UsageRecorder {
     this.tallies = new Map();
     await Promise.all(
       [...batch].map(async ([keyId, t]) => {
-        const event: KeyEvent = {
+        const event = keyEventEnvelope<'used'>({
           id: newId('event'),
           type: 'used',
-          schema_version: 1,
           occurred_at: new Date(t.last).toISOString(),
           tenant_id: t.tenant_id,
           key_id: keyId,
           prefix: t.prefix,
           actor: { type: 'system', id: this.gatewayId },
           data: { count: t.count, first_used_at: new Date(t.first).toISOString(), last_used_at: new Date(t.last).toISOString() },
-        };
+        });
         try {
           await this.js.publish(eventSubject('used'), JSON.stringify(event), { msgID: event.id, timeout: 2_000 });
         } catch (err) {

@@ -7,11 +7,3 @@ export class KeyError extends KeywayError {
     this.name = 'KeyError';
   }
 }
-
-/** Another writer appended to the stream first; retried by the command handler. */
-export class StreamVersionConflict extends Error {
-  constructor(readonly streamId: string, readonly expected: number) {
-    super(`stream ${streamId} moved past version ${expected}`);
-    this.name = 'StreamVersionConflict';
-  }
-}
