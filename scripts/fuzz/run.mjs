@@ -5,24 +5,15 @@
  * random stateful sequences until the request budget is spent. Every answer is judged by
  * checks.mjs; the run collects failures and never stops at the first.
  */
-import net from 'node:net';
 import fc from 'fast-check';
 import { classify, judge } from './checks.mjs';
+import { CEILING, DEFAULT_CEILING, holds, keysSequence, probeEscalation, probeSecrets } from './keys.mjs';
 import { Validators, dialectOf, fetchDocument, operationsOf } from './openapi.mjs';
+import { probeHardening, probeNoHost, probeReferences, probeSizes } from './probes.mjs';
 import { BODY_MUTATIONS, RAW_BODIES, Rng, clone, deepBody, mutate, sampleValid, slotsOf, unicodeString } from './values.mjs';
-
-/** What the fuzzing tenant asks the operator for, and its keys then get: 429s must not blur the result. */
-export const CEILING = { burst_per_second: 100_000, per_minute: 1_000_000, per_hour: 10_000_000, daily: 100_000_000 };
-/** DESIGN's default tenant ceiling: the most a key may get where the operator could not raise it. */
-const DEFAULT_CEILING = { burst_per_second: 1_000, per_minute: 100_000, per_hour: 1_000_000, daily: 10_000_000 };
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
-/** `write` implies `read`; any one of the operation's scopes is enough. */
-function holds(granted, required) {
-  return required.some((r) => granted.includes(r) || (r.endsWith(':read') && granted.includes(r.replace(/:read$/, ':write'))));
-}
 
 /** A path segment as the client sends it; a segment of dots would be resolved away by the URL parser. */
 function segment(value) {
@@ -248,9 +239,9 @@ export class Fuzzer {
   buildValid(op, rng, tenant, id, { full = false } = {}) {
     const req = { caller: this.callerFor(op, tenant), params: {}, query: {} };
     for (const p of op.parameters) {
-      if (p.in === 'path') req.params[p.name] = p.name === 'id' && id !== undefined ? id : String(sampleValid(p.schema ?? { type: 'string' }, rng.int(1e9)));
+      if (p.in === 'path') req.params[p.name] = p.name === 'id' && id !== undefined ? id : String(sampleValid(p.schema ?? { type: 'string' }, rng, this.v));
       else if (p.in === 'query' && (p.required || rng.chance(0.35))) {
-        let v = sampleValid(p.schema ?? { type: 'string' }, rng.int(1e9));
+        let v = sampleValid(p.schema ?? { type: 'string' }, rng, this.v);
         const col = this.refCollection(p.name);
         const pool = col && this.pools?.[tenant]?.[col];
         if (pool?.length && rng.chance(0.7)) v = rng.pick(pool);
@@ -261,7 +252,7 @@ export class Fuzzer {
     }
     if (op.body?.schema && (full || op.body.required || rng.chance(0.9))) {
       for (let i = 0; i < 8; i++) {
-        req.body = this.patchRefs(sampleValid(op.body.schema, rng.int(1e9)), op.body.schema, tenant, rng);
+        req.body = this.patchRefs(sampleValid(op.body.schema, rng, this.v), op.body.schema, tenant, rng);
         if (!full || !isObject(req.body) || Object.keys(req.body).length > 0) break;
       }
     }
@@ -274,7 +265,8 @@ export class Fuzzer {
     for (const slot of slotsOf(schema, body, this.v)) {
       const name = slot.path[slot.path.length - 1];
       const col = this.refCollection(name);
-      if (!col || !slot.present || slot.value === null) continue;
+      // A null reference too: unlinking may leave a resource the state refuses (a journey needs a visitor).
+      if (!col || !slot.present) continue;
       const pool = pools?.[col] ?? [];
       let value;
       if (pool.length > 0) value = rng.pick(pool);
@@ -286,7 +278,7 @@ export class Fuzzer {
 
   requestId(param, rng) {
     let value;
-    if (rng.chance(0.6)) value = String(sampleValid(param.schema ?? { type: 'string' }, rng.int(1e9)));
+    if (rng.chance(0.6)) value = String(sampleValid(param.schema ?? { type: 'string' }, rng, this.v));
     else value = rng.draw(fc.string({ unit: fc.constantFrom(...'abcXYZ019-_.:/=+ ~!@#$%^&*()[]{}|;,<>?'), minLength: 1, maxLength: 60 }));
     if (rng.chance(0.15)) value = 'r'.repeat(rng.pick([200, 201, 300]));
     // Header values are visible ASCII (and inner spaces): what the fuzzer sends must reach the server as is.
@@ -327,7 +319,7 @@ export class Fuzzer {
         req.rawBody = rng.pick(RAW_BODIES);
         return { req, note: `raw body ${JSON.stringify(req.rawBody)}` };
       case 'content_type':
-        req.body ??= sampleValid(op.body.schema, rng.int(1e9));
+        req.body ??= sampleValid(op.body.schema, rng, this.v);
         req.contentType = rng.pick(['text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x']);
         return { req, note: `Content-Type ${req.contentType}` };
       case 'no_body':
@@ -365,7 +357,7 @@ export class Fuzzer {
       case 'query_repeat': {
         const p = pickQuery();
         if (!p) return undefined;
-        const one = req.query[p.name] ?? String(sampleValid(p.schema ?? { type: 'string' }, rng.int(1e9)));
+        const one = req.query[p.name] ?? String(sampleValid(p.schema ?? { type: 'string' }, rng, this.v));
         req.query[p.name] = [one, one];
         return { req, note: `${p.name} twice` };
       }
@@ -373,7 +365,7 @@ export class Fuzzer {
         // 8 KB: long, yet within what an HTTP server takes in a request line (16 KB in Node).
         const p = pickQuery((q) => q.schema?.type === 'string');
         if (!p) return undefined;
-        req.query[p.name] = rng.draw(unicodeString).repeat(1).padEnd(8_000, 'x');
+        req.query[p.name] = rng.draw(unicodeString).padEnd(8_000, 'x');
         return { req, note: `${p.name} of 8,000 characters` };
       }
       case 'page_window': {
@@ -402,7 +394,7 @@ export class Fuzzer {
         return { req, note: `X-Request-Id ${JSON.stringify(req.requestId.value.slice(0, 60))}` };
       }
       default: {
-        const body = req.body ?? this.patchRefs(sampleValid(op.body.schema, rng.int(1e9)), op.body.schema, tenant, rng);
+        const body = req.body ?? this.patchRefs(sampleValid(op.body.schema, rng, this.v), op.body.schema, tenant, rng);
         const m = mutate(family, body, op.body.schema, rng, this.v, opts);
         if (!m) return undefined;
         if (m.deep) {
@@ -588,21 +580,21 @@ export class Fuzzer {
       case 'coverage':
         return this.coverage(arg, rng);
       case 'hardening':
-        return this.probeHardening(rng);
+        return probeHardening(this, rng);
       case 'escalation':
-        return this.probeEscalation(rng);
+        return probeEscalation(this, rng);
       case 'secrets':
-        return this.probeSecrets(arg, rng);
+        return probeSecrets(this, arg, rng);
       case 'references':
-        return this.probeReferences(rng);
+        return probeReferences(this, rng);
       case 'sizes':
-        return this.probeSizes(rng);
+        return probeSizes(this, rng);
       case 'no_host':
-        return this.probeNoHost();
+        return probeNoHost(this);
       case 'resource':
         return this.resourceSequence(rng);
       case 'keys':
-        return this.keysSequence(rng);
+        return keysSequence(this, rng);
       case 'mutation':
         return this.randomMutation(rng);
       case 'probe':
@@ -712,382 +704,6 @@ export class Fuzzer {
   }
 
   // --- keys ----------------------------------------------------------------------------------
-
-  keyOps() {
-    return {
-      create: this.opAt('POST', '/v1/keys'),
-      get: this.opAt('GET', '/v1/keys/{id}'),
-      update: this.opAt('PATCH', '/v1/keys/{id}'),
-      rotate: this.opAt('POST', '/v1/keys/{id}/rotate'),
-      revoke: this.opAt('POST', '/v1/keys/{id}/revoke'),
-      logs: this.opAt('GET', '/v1/keys/{id}/logs'),
-      whoami: this.opAt('GET', '/v1/whoami'),
-    };
-  }
-
-  /** A secret's expected answer from the model: DESIGN says every credential follows its key at once. */
-  async useSecret(key, secret, family) {
-    const { whoami } = this.keyOps();
-    const now = Date.now();
-    let expect;
-    const caller = { label: `secret #${key.secrets.indexOf(secret) + 1} of a fuzz key`, secret: secret.value, scopes: [] };
-    if (key.status !== 'active') expect = { kind: 'unauthorized', why: `key ${key.status}`, onAccept: `${key.status}_key_secret_works` };
-    else if (secret.until <= now - 1000) expect = { kind: 'unauthorized', why: 'a secret rotated away (no grace left)', onAccept: 'rotated_secret_works' };
-    else if (secret.until > now + 10_000) expect = { kind: 'success', why: 'a live secret of an active key', onReject: 'secret_refused' };
-    else expect = { kind: 'any' };
-    const r = await this.send(whoami, { caller }, { expect, family, note: `secret #${key.secrets.indexOf(secret) + 1} of ${key.secrets.length}, key ${key.status}` });
-    if (r.status === 200 && r.json?.api_key_id !== key.id) {
-      this.failures.push({ op: whoami.id, kind: 'wrong_key', message: `secret of ${key.id} answered as ${r.json?.api_key_id}`, family, expected: 'success', request: { method: 'GET', url: whoami.path, caller: caller.label }, response: { status: 200, body: r.text.slice(0, 300) } });
-    }
-    return r;
-  }
-
-  /** Applies a key command's answer to the model (from what happened, not from what was meant). */
-  applyKey(key, which, body, r) {
-    if (!(r.status >= 200 && r.status < 300)) return;
-    const now = Date.now();
-    if (which === 'rotate') {
-      const grace = typeof body?.grace_period_seconds === 'number' ? body.grace_period_seconds : 0;
-      for (const [i, s] of key.secrets.entries()) {
-        if (grace === 0) s.until = Math.min(s.until, now);
-        else if (i === key.secrets.length - 1) s.until = Math.min(s.until, now + grace * 1000);
-      }
-      if (typeof r.json?.key === 'string') key.secrets.push({ value: r.json.key, until: Infinity });
-    } else if (which === 'revoke') key.status = 'revoked';
-    else if (which === 'update' && isObject(body) && typeof body.enabled === 'boolean' && key.status !== 'revoked') key.status = body.enabled ? 'active' : 'disabled';
-    if (r.json?.status === 'expired') key.status = 'expired';
-  }
-
-  async newKey(by, body, family) {
-    const ops = this.keyOps();
-    const r = await this.send(ops.create, { caller: by, body }, { family });
-    if (r.status !== 201 || typeof r.json?.key !== 'string') return undefined;
-    return { id: r.json.id, status: 'active', secrets: [{ value: r.json.key, until: Infinity }], json: r.json };
-  }
-
-  async keysSequence(rng) {
-    const ops = this.keyOps();
-    if (!ops.create || !ops.whoami) return;
-    const A = this.tenants.A;
-    const body = this.buildValid(ops.create, rng, 'A').body;
-    if (!isObject(body)) return;
-    if (rng.chance(0.8)) body.environment = A.worker.env;
-    const key = await this.newKey(A.worker, body, 'key_sequence');
-    if (!key) return;
-    const command = fc.oneof(
-      { weight: 4, arbitrary: fc.constant({ c: 'use' }) },
-      { weight: 2, arbitrary: fc.record({ c: fc.constant('rotate'), grace: fc.constantFrom(0, 3600, 86_400, undefined) }) },
-      { weight: 1, arbitrary: fc.constant({ c: 'get' }) },
-      { weight: 1, arbitrary: fc.constant({ c: 'logs' }) },
-      { weight: 2, arbitrary: fc.record({ c: fc.constant('update'), mutate: fc.boolean() }) },
-      { weight: 1, arbitrary: fc.record({ c: fc.constant('enabled'), value: fc.boolean() }) },
-      { weight: 1, arbitrary: fc.constant({ c: 'revoke' }) },
-      { weight: 2, arbitrary: fc.constant({ c: 'use_all' }) },
-    );
-    const commands = rng.draw(fc.array(command, { minLength: 2, maxLength: 9 }));
-    for (const cmd of commands) {
-      switch (cmd.c) {
-        case 'use':
-          await this.useSecret(key, rng.pick(key.secrets), 'key_sequence');
-          break;
-        case 'use_all':
-          for (const s of key.secrets) await this.useSecret(key, s, 'key_sequence');
-          break;
-        case 'get':
-        case 'logs': {
-          const op = ops[cmd.c];
-          if (op) await this.send(op, this.buildValid(op, rng, 'A', key.id), { id: 'live', family: 'key_sequence' });
-          break;
-        }
-        case 'rotate': {
-          if (!ops.rotate) break;
-          const b = cmd.grace === undefined ? {} : { grace_period_seconds: cmd.grace };
-          const r = await this.send(ops.rotate, { caller: A.worker, params: { id: key.id }, body: b }, { id: 'live', family: 'key_sequence', note: `grace ${cmd.grace ?? 'none'}` });
-          this.applyKey(key, 'rotate', b, r);
-          break;
-        }
-        case 'revoke': {
-          if (!ops.revoke) break;
-          const r = await this.send(ops.revoke, { caller: A.worker, params: { id: key.id }, body: {} }, { id: 'live', family: 'key_sequence' });
-          this.applyKey(key, 'revoke', {}, r);
-          break;
-        }
-        case 'enabled': {
-          if (!ops.update) break;
-          const b = { enabled: cmd.value };
-          const r = await this.send(ops.update, { caller: A.worker, params: { id: key.id }, body: b }, { id: 'live', family: 'key_sequence' });
-          this.applyKey(key, 'update', b, r);
-          break;
-        }
-        case 'update': {
-          if (!ops.update) break;
-          const which = rng.pick(['update', 'rotate', 'revoke'].filter((w) => ops[w]));
-          const op = ops[which];
-          const m = cmd.mutate ? this.buildMutation(op, rng, 'A', key.id) : { req: this.buildValid(op, rng, 'A', key.id), family: 'key_sequence', note: undefined };
-          const r = await this.send(op, m.req, { id: m.id ?? 'live', family: m.family, note: m.note });
-          if (m.id === undefined) this.applyKey(key, which, m.req.body, r);
-          break;
-        }
-        default:
-          throw new Error(`unknown key command ${cmd.c}`);
-      }
-    }
-  }
-
-  /**
-   * The input rules of issue 8 (§3, §7) on every operation they apply to, so even a short run
-   * meets each: NUL in a body string, in a path id and in a query value; 5,000 and 40 levels and
-   * 24 KB in a free-form object; an empty body to change; a repeated item in a list; a lone
-   * surrogate in a string.
-   */
-  async probeHardening(rng) {
-    const bodyCases = [
-      ['nul', {}],
-      ['deep_nesting', { depth: 5000, freeForm: true }],
-      ['deep_nesting', { depth: 40, freeForm: true }],
-      ['free_form_size', { bytes: 24_000 }],
-      ['empty_object', {}],
-      ['duplicate_items', {}],
-      ['lone_surrogate', {}],
-    ];
-    for (const op of this.ops) {
-      const { id } = await this.idFor(op, rng);
-      const base = this.buildValid(op, rng, 'A', id, { full: true });
-      const cases = [];
-      if (op.body?.schema) for (const [family, opts] of bodyCases) cases.push([family, opts]);
-      if (op.hasPathParams) cases.push(['path_nul', {}]);
-      if (op.parameters.some((p) => p.in === 'query' && p.schema?.type === 'string')) cases.push(['query_nul_string', {}]);
-      for (const [family, opts] of cases) {
-        let out;
-        if (family === 'query_nul_string') {
-          const p = op.parameters.find((x) => x.in === 'query' && x.schema?.type === 'string');
-          out = { req: { ...base, query: { ...base.query, [p.name]: 'a\u0000b' } }, note: `NUL in ${p.name}` };
-        } else out = this.applyFamily(family, op, base, rng, 'A', opts);
-        if (out) await this.send(op, out.req, { id: out.id ?? (id ? 'live' : undefined), family, note: out.note });
-      }
-    }
-  }
-
-  /** DESIGN's grants: a key may give only what it holds, of its own mode, and never raise itself. */
-  async probeEscalation(rng) {
-    const ops = this.keyOps();
-    if (!ops.create) return;
-    const A = this.tenants.A;
-    const limits = this.keyLimits ?? CEILING;
-    const half = Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, Math.max(1, Math.floor(v / 2))]));
-    const forbidden = (why) => ({ kind: 'forbidden', why, onAccept: 'escalation', allow: (s) => s === 403 });
-    const narrow = await this.newKey(A.worker, { name: `fuzz grants ${rng.int(1e9)}`, scopes: ['keys:write'], rate_limit: half }, 'escalation');
-    const victim = await this.newKey(A.worker, { name: `fuzz victim ${rng.int(1e9)}`, scopes: this.allScopes, rate_limit: half }, 'escalation');
-    if (!narrow || !victim) return;
-    const by = { label: 'a keys:write key', secret: narrow.secrets[0].value, scopes: ['keys:write'], env: 'live' };
-    const other = this.allScopes.find((s) => !holds(['keys:write'], [s]));
-    const cases = [
-      [ops.create, {}, { name: `fuzz e1 ${rng.int(1e9)}`, scopes: [other] }, `create a key with ${other}, which it lacks`],
-      [ops.create, {}, { name: `fuzz e1b ${rng.int(1e9)}`, scopes: this.allScopes }, 'create a key with every scope'],
-      [ops.update, { id: narrow.id }, { scopes: ['keys:write', other] }, `add ${other} to itself`],
-      [ops.update, { id: narrow.id }, { rate_limit: limits }, 'raise its own limits'],
-      [ops.update, { id: victim.id }, { name: 'renamed by a narrower key' }, 'change a key that holds scopes it lacks'],
-      [ops.update, { id: victim.id }, { enabled: false }, 'disable a key that holds scopes it lacks'],
-      [ops.rotate, { id: victim.id }, {}, 'rotate a key that holds scopes it lacks'],
-      [ops.revoke, { id: victim.id }, {}, 'revoke a key that holds scopes it lacks'],
-    ];
-    for (const [op, params, body, why] of cases) {
-      if (op) await this.send(op, { caller: by, params, body }, { expect: forbidden(why), family: 'escalation', note: why });
-    }
-    // What it may give: its own scope, within the ceiling (not within its own limits).
-    await this.send(ops.create, { caller: by, body: { name: `fuzz e-ok ${rng.int(1e9)}`, scopes: ['keys:write'], rate_limit: limits } }, { family: 'escalation', note: 'create a key with its own scope and the ceiling limits' });
-    const otherMode = A.worker.env === 'live' ? 'test' : 'live';
-    await this.send(ops.create, { caller: A.worker, body: { name: `fuzz mode ${rng.int(1e9)}`, scopes: [], environment: otherMode } }, { expect: forbidden(`a ${A.worker.env} key creates a ${otherMode} key`), family: 'escalation', note: 'other mode' });
-    if (A.testWorker) {
-      const t = A.testWorker;
-      const r = await this.send(ops.create, { caller: t, body: { name: `fuzz test-default ${rng.int(1e9)}`, scopes: [] } }, { family: 'escalation', note: 'a test key creates a key without environment' });
-      if (r.status === 201 && r.json?.environment !== 'test') {
-        this.failures.push({ op: ops.create.id, kind: 'escalation', message: `a kw_test_ key created a ${r.json?.environment} key (environment defaults to the caller's)`, family: 'escalation', expected: 'success', request: { method: 'POST', url: ops.create.path, caller: t.label }, response: { status: r.status, body: r.text.slice(0, 300) } });
-      }
-      const notMine = (why) => ({ kind: 'forbidden', why, onAccept: 'escalation', allow: (s) => s === 403 || s === 404 });
-      const live = await this.newKey(A.worker, { name: `fuzz live victim ${rng.int(1e9)}`, scopes: [], rate_limit: half }, 'escalation');
-      if (live && ops.update) await this.send(ops.update, { caller: t, params: { id: live.id }, body: { name: 'renamed by a test key' } }, { expect: notMine('a test key changes a live key'), family: 'escalation', note: 'test key manages a live key' });
-      if (live && ops.revoke) await this.send(ops.revoke, { caller: t, params: { id: live.id }, body: {} }, { expect: notMine('a test key revokes a live key'), family: 'escalation', note: 'test key revokes a live key' });
-    }
-  }
-
-  /** Issue 8's sequence: every secret still in a grace must stop with its key, at once. */
-  async probeSecrets(end, rng) {
-    const ops = this.keyOps();
-    if (!ops.create || !ops.rotate || !ops.whoami) return;
-    const A = this.tenants.A;
-    const key = await this.newKey(A.worker, { name: `fuzz secrets ${end} ${rng.int(1e9)}`, scopes: [], rate_limit: this.keyLimits ?? CEILING }, `secrets_${end}`);
-    if (!key) return;
-    const family = `secrets_${end}`;
-    await this.useSecret(key, key.secrets[0], family);
-    for (let i = 0; i < 2; i++) {
-      const b = { grace_period_seconds: 3600 };
-      this.applyKey(key, 'rotate', b, await this.send(ops.rotate, { caller: A.worker, params: { id: key.id }, body: b }, { id: 'live', family }));
-      for (const s of key.secrets) await this.useSecret(key, s, family);
-    }
-    if (end === 'revoke') this.applyKey(key, 'revoke', {}, await this.send(ops.revoke, { caller: A.worker, params: { id: key.id }, body: {} }, { id: 'live', family }));
-    else if (end === 'disable') {
-      if (!ops.update) return;
-      this.applyKey(key, 'update', { enabled: false }, await this.send(ops.update, { caller: A.worker, params: { id: key.id }, body: { enabled: false } }, { id: 'live', family }));
-    } else {
-      const b = { grace_period_seconds: 0 };
-      this.applyKey(key, 'rotate', b, await this.send(ops.rotate, { caller: A.worker, params: { id: key.id }, body: b }, { id: 'live', family }));
-    }
-    for (const s of key.secrets) await this.useSecret(key, s, family);
-  }
-
-  /** A body that names another tenant's resource (or one nobody made) must not be accepted. */
-  async probeReferences(rng) {
-    for (const op of this.ops) {
-      if (!op.body?.schema?.properties || this.isAdmin(op)) continue;
-      for (const name of Object.keys(op.body.schema.properties)) {
-        const col = this.refCollection(name);
-        if (!col) continue;
-        for (const [label, value] of [
-          ["another tenant's", this.pools.B[col]?.[0]],
-          ['a made-up', `${(this.pools.A[col]?.[0] ?? 'x_').split('_')[0]}_${'0'.repeat(20)}`],
-        ]) {
-          if (!value) continue;
-          const { id } = await this.idFor(op, rng);
-          const req = this.buildValid(op, rng, 'A', id);
-          req.body = { ...(isObject(req.body) ? req.body : this.patchRefs(sampleValid(op.body.schema, rng.int(1e9)), op.body.schema, 'A', rng)), [name]: value };
-          await this.send(op, req, { id: id ? 'live' : undefined, refs: 'foreign', refsWhy: `${name} is ${label} id`, family: 'foreign_reference', note: `${name}: ${label} id` });
-        }
-      }
-      // A list filtered by another tenant's id shows nothing of theirs.
-      if (op.method === 'GET' && !op.hasPathParams) {
-        for (const p of op.parameters.filter((x) => x.in === 'query')) {
-          const col = this.refCollection(p.name);
-          const value = col && this.pools.B[col]?.[0];
-          if (!value) continue;
-          const r = await this.send(op, { caller: this.tenants.A.worker, query: { [p.name]: value } }, { family: 'foreign_filter', note: `${p.name} of another tenant` });
-          if (r.status === 200 && Array.isArray(r.json?.data) && r.json.data.length > 0) {
-            this.failures.push({ op: op.id, kind: 'cross_tenant_leak', message: `filtering by another tenant's ${p.name} listed ${r.json.data.length} items`, family: 'foreign_filter', expected: 'success', request: { method: 'GET', url: `${op.path}?${p.name}=${value}`, caller: 'worker A' }, response: { status: 200, body: r.text.slice(0, 300) } });
-          }
-        }
-      }
-    }
-  }
-
-  /**
-   * Sizes at NATS's 1 MiB edge (issue 8, §4): a valid body just under and just over 1 MiB, a big
-   * free-form object followed by a list, and a journey whose answer outgrows the bus.
-   */
-  async probeSizes(rng) {
-    const create = this.opAt('POST', '/v1/journeys');
-    const addTouchpoint = this.opAt('POST', '/v1/journeys/{id}/touchpoints');
-    const getJourney = this.opAt('GET', '/v1/journeys/{id}');
-    const listJourneys = this.opAt('GET', '/v1/journeys');
-    const deleteJourney = this.opAt('DELETE', '/v1/journeys/{id}');
-    const tpSchema = addTouchpoint?.body?.schema;
-    const family = 'sizes';
-    if (create && tpSchema) {
-      // The largest touchpoint the document allows, repeated until the body has the size wanted.
-      const big = this.maximal(tpSchema, rng);
-      const bodyOf = (bytes) => {
-        const one = Buffer.byteLength(JSON.stringify(big)) + 1;
-        const head = { anonymous_id: `fuzz-size-${rng.int(1e9)}`, touchpoints: [] };
-        const n = Math.ceil((bytes - Buffer.byteLength(JSON.stringify(head))) / one);
-        const body = { ...head, touchpoints: Array.from({ length: n }, () => clone(big)) };
-        // One item too many, then the last one's strings shortened to land on the exact size.
-        let over = Buffer.byteLength(JSON.stringify(body)) - bytes;
-        const last = body.touchpoints[n - 1];
-        for (const k of Object.keys(last)) {
-          if (over <= 0 || typeof last[k] !== 'string' || k === 'type' || k === 'occurred_at') continue;
-          const cut = Math.min(over, last[k].length);
-          last[k] = last[k].slice(0, last[k].length - cut);
-          over -= cut;
-        }
-        return body;
-      };
-      for (const bytes of [1_048_400, 1_048_577]) {
-        const body = bodyOf(bytes);
-        const r = await this.send(create, { caller: this.tenants.A.worker, body }, { family, note: `a ${Buffer.byteLength(JSON.stringify(body))}-byte journey` });
-        const id = r.status === 201 ? this.idOf(r.json) : undefined;
-        if (id && deleteJourney) await this.send(deleteJourney, { caller: this.tenants.A.worker, params: { id } }, { id: 'live', family });
-      }
-      // A journey whose answer grows past the bus limit one touchpoint at a time.
-      const r = await this.send(create, { caller: this.tenants.A.worker, body: bodyOf(1_000_000) }, { family, note: 'a 1,000,000-byte journey' });
-      const id = r.status === 201 ? this.idOf(r.json) : undefined;
-      if (id) {
-        for (let i = 0; i < 30; i++) {
-          const t = await this.send(addTouchpoint, { caller: this.tenants.A.worker, params: { id }, body: clone(big) }, { id: 'live', family, note: `touchpoint ${i + 1} added to a journey of ~1 MB` });
-          if (!(t.status >= 200 && t.status < 300)) break;
-          // Once the journey embeds only its latest touchpoints, its answer stops growing: enough.
-          if (i >= 8 && Buffer.byteLength(t.text) < 1_000_000) break;
-        }
-        if (getJourney) await this.send(getJourney, { caller: this.tenants.A.worker, params: { id } }, { id: 'live', family, note: 'read back the journey of ~1 MB' });
-        if (listJourneys) await this.send(listJourneys, { caller: this.tenants.A.worker, query: { pageSize: '50' } }, { family, note: 'list while a ~1 MB journey exists' });
-        if (deleteJourney) await this.send(deleteJourney, { caller: this.tenants.A.worker, params: { id } }, { id: 'live', family });
-      }
-    }
-    // A free-form object far over its budget, then the list it would break.
-    const accounts = this.creates.get('/v1/accounts');
-    const listAccounts = this.opAt('GET', '/v1/accounts');
-    const deleteAccount = this.opAt('DELETE', '/v1/accounts/{id}');
-    if (accounts) {
-      // Two of them: a page holding both is over 1 MiB, whatever each one's size.
-      const ids = [];
-      for (let i = 0; i < 2; i++) {
-        const body = { ...this.buildValid(accounts, rng, 'A').body, properties: { blob: 'b'.repeat(600_000) } };
-        const r = await this.send(accounts, { caller: this.tenants.A.worker, body }, { family, note: 'an account with 600 KB of properties' });
-        if (r.status === 201 && this.idOf(r.json)) ids.push(this.idOf(r.json));
-      }
-      if (listAccounts) await this.send(listAccounts, { caller: this.tenants.A.worker, query: { pageSize: '50' } }, { family, note: `list after two 600 KB accounts were sent (${ids.length} stored)` });
-      for (const id of ids) if (deleteAccount) await this.send(deleteAccount, { caller: this.tenants.A.worker, params: { id } }, { id: 'live', family });
-    }
-  }
-
-  /** A valid value with every optional string at its longest (no pattern or format to keep). */
-  maximal(schema, rng) {
-    const v = sampleValid(schema, rng.int(1e9));
-    for (const [k, s] of Object.entries(schema.properties ?? {})) {
-      if (s.type === 'string' && s.maxLength !== undefined && !s.pattern && !s.format && !s.enum) v[k] = 'm'.repeat(s.maxLength);
-      else if (s.type === 'object') delete v[k];
-    }
-    return v;
-  }
-
-  /** HTTP/1.1 without Host: Node refuses it before any route, with its own bare 400 (issue 8, §6). */
-  async probeNoHost() {
-    const op = this.ops.find((o) => o.method === 'GET' && o.security.kind === 'apiKey' && !o.hasPathParams && o.responses['400']);
-    if (!op) return;
-    const url = new URL(this.baseUrl);
-    const answer = await new Promise((resolve) => {
-      const chunks = [];
-      const socket = net.connect(Number(url.port || 80), url.hostname, () => {
-        socket.write(`GET ${op.path} HTTP/1.1\r\nAuthorization: Bearer ${this.tenants.A.worker.secret}\r\nConnection: close\r\n\r\n`);
-      });
-      socket.setTimeout(this.timeoutMs, () => socket.destroy(new Error('timeout')));
-      socket.on('data', (d) => chunks.push(d));
-      socket.on('error', (err) => resolve({ error: String(err) }));
-      socket.on('close', () => {
-        const raw = Buffer.concat(chunks).toString('utf8');
-        const [head, ...rest] = raw.split('\r\n\r\n');
-        const lines = head.split('\r\n');
-        const status = Number(lines[0]?.split(' ')[1]);
-        const headers = {};
-        for (const l of lines.slice(1)) {
-          const i = l.indexOf(':');
-          if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-        }
-        const text = rest.join('\r\n\r\n');
-        let json;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve(Number.isFinite(status) ? { status, headers, text, json } : { error: `no HTTP answer: ${JSON.stringify(raw.slice(0, 100))}` });
-      });
-    });
-    this.sent++;
-    const expect = { kind: 'any' };
-    this.record(op, answer, expect);
-    for (const f of judge(op, {}, answer, expect, this.v)) {
-      this.failures.push({ op: op.id, kind: f.kind, message: f.message, family: 'no_host', note: 'HTTP/1.1 request without a Host header', expected: 'any', request: { method: 'GET', url: op.path, caller: this.tenants.A.worker.label, raw: 'no Host header' }, response: answer.error ? { error: answer.error } : { status: answer.status, body: answer.text.slice(0, 300) } });
-    }
-  }
 
   // --- the result ----------------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ function forGeneration(schema) {
 const prepared = new WeakMap();
 const DAY = 86_400_000;
 
-export function sampleValid(schema, seed) {
+function generate(schema, seed, allOptionals) {
   let p = prepared.get(schema);
   if (!p) {
     p = forGeneration(schema);
@@ -94,8 +94,56 @@ export function sampleValid(schema, seed) {
     minDateTime: new Date(now + DAY).toISOString(),
     maxDateTime: new Date(now + 1000 * DAY).toISOString(),
     optionalsProbability: 0.5,
+    // minProperties with optional properties only: the generator needs all of them offered.
+    ...(allOptionals ? { alwaysFakeOptionals: true } : {}),
     maxDepth: 6,
   });
+}
+
+const regexes = new Map();
+function regexOf(pattern) {
+  if (!regexes.has(pattern)) regexes.set(pattern, new RegExp(pattern, 'u'));
+  return regexes.get(pattern);
+}
+
+/** Strings the generator made without honouring their `pattern`, redrawn by fast-check from the pattern. */
+function repairPatterns(value, schema, rng, validators) {
+  let out = value;
+  for (const slot of slotsOf(schema, value, validators)) {
+    const s = slot.schema;
+    if (!slot.present || typeof slot.value !== 'string' || typeof s.pattern !== 'string') continue;
+    const re = regexOf(s.pattern);
+    if (re.test(slot.value)) continue;
+    for (let i = 0; i < 8; i++) {
+      const v = rng.draw(fc.stringMatching(re, { size: 'small' }));
+      if (v.length >= (s.minLength ?? 0) && v.length <= (s.maxLength ?? Infinity)) {
+        out = setAt(out, slot.path, v);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * A value the schema accepts: json-schema-faker's sample, its patterns repaired, checked by ajv, a
+ * few seeds tried. The last attempt is returned even if invalid (the request is then classified
+ * as what it is), undefined only if the generator failed every time.
+ */
+export function sampleValid(schema, rng, validators) {
+  let last;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let v;
+    try {
+      v = generate(schema, rng.int(2 ** 31), attempt >= 2);
+    } catch {
+      continue;
+    }
+    v = repairPatterns(v, schema, rng, validators);
+    if (validators.valid(schema, v)) return v;
+    last = v;
+  }
+  return last;
 }
 
 // --- Slots: every place in a value, with the schema that governs it ----------------------------
@@ -252,7 +300,7 @@ export function mutate(kind, value, schema, rng, validators, opts = {}) {
       }
       if (what === 'array') {
         const itemSchema = s.items ?? {};
-        const base = Array.isArray(slot.value) && slot.value.length > 0 ? slot.value : [sampleValid(itemSchema, rng.int(1e9))];
+        const base = Array.isArray(slot.value) && slot.value.length > 0 ? slot.value : [sampleValid(itemSchema, rng, validators)];
         v = Array.from({ length: n }, (_, i) => clone(base[i % base.length]));
         return { value: setAt(value, slot.path, v), note: `${n} items at ${pathText(slot.path)}` };
       }
@@ -313,7 +361,7 @@ export function mutate(kind, value, schema, rng, validators, opts = {}) {
       const lists = arrays.length > 0 ? arrays : slots.filter((s) => typesOf(s.schema).includes('array') && s.schema.items);
       if (lists.length === 0) return undefined;
       const slot = rng.pick(lists);
-      const items = Array.isArray(slot.value) && slot.value.length > 0 ? slot.value : [sampleValid(slot.schema.items, rng.int(1e9))];
+      const items = Array.isArray(slot.value) && slot.value.length > 0 ? slot.value : [sampleValid(slot.schema.items, rng, validators)];
       const v = [...items, clone(items[rng.int(items.length)])];
       return { value: setAt(value, slot.path, v), note: `a repeated item in ${pathText(slot.path)}` };
     }
