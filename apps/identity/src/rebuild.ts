@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { openServiceDatabase, serviceDatabaseUrl } from '@keyway/database';
 import { loadConfigOrExit } from '@keyway/runtime';
 import { IdentityEnv, SERVICE } from './config';
-import { rebuildReadModels } from './keys/rebuild';
+import { rebuildReadModels } from './keys/rebuild-read-models';
 import { migrations } from './migrations';
 
 /** `npm run rebuild -w @keyway/identity`: rebuilds the key read models from the event store. */

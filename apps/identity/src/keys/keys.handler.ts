@@ -22,7 +22,7 @@ import { decide, evolve, initialKeyState, liveSecrets, replay, type GrantContext
 import { KeyError } from './key.errors';
 import type { Grantor } from './key.grants';
 import { credentialsInsert, keyView, lookupIdOf, projection, stateRow, type IssuedCredential, type KeyRow } from './key.projection';
-import { GatewayInvalidation } from './gateway-invalidation';
+import { GatewayInvalidation } from '../gateways/gateway-invalidation';
 import { KeysQueries, type Viewer } from './keys.queries';
 
 export interface CommandContext {

@@ -3,7 +3,7 @@ import { jetStreamContext } from '@keyway/messaging';
 import { eventually } from '@keyway/testing';
 import { startIdentity, type IdentityHarness } from '../../test/identity-harness';
 import { ExpirySweeper } from './expiry.sweeper';
-import { rebuildReadModels } from './rebuild';
+import { rebuildReadModels } from './rebuild-read-models';
 import { EventStore, stamp } from '../event-store/event-store';
 import { GroupCommit } from '../event-store/group-commit';
 import { appendNewKeys, type NewKey } from './keys.handler';

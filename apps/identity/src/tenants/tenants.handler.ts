@@ -13,7 +13,7 @@ import {
 } from '@keyway/contracts';
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { GatewayInvalidation } from '../keys/gateway-invalidation';
+import { GatewayInvalidation } from '../gateways/gateway-invalidation';
 import { KeysHandler } from '../keys/keys.handler';
 import { TenantError } from './tenants.errors';
 
