@@ -1,15 +1,10 @@
 import { newId } from '@keyway/contracts';
 import { openServiceDatabase, serviceDatabaseUrl } from '@keyway/database';
 import { jetStreamContext } from '@keyway/messaging';
-import { loadConfig, startService } from '@keyway/runtime';
 import { eventually, ServiceProcess, startInfra, type TestInfra } from '@keyway/testing';
 import { connect } from '@nats-io/transport-node';
-import type { INestApplication } from '@nestjs/common';
-import { DataSource } from 'typeorm';
-import { AppModule as AuditApp } from '../../audit-log/src/app.module';
-import { AuditLogEnv } from '../../audit-log/src/config';
-import { EventStore, stamp, type StoredEvent } from '../src/event-store/event-store';
-import { migrations } from '../src/migrations';
+import { EventStore, stamp, type StoredEvent } from '../../apps/identity/src/event-store/event-store';
+import { migrations } from '../../apps/identity/src/migrations';
 
 /** Appends to a new stream inside the caller's transaction (the event store's own path). */
 async function appendToStream(tx: EventStore | ConstructorParameters<typeof EventStore>[0], streamId: string, expected: number, events: Parameters<typeof stamp>[2], meta: Parameters<typeof stamp>[3]): Promise<StoredEvent[]> {
@@ -24,7 +19,7 @@ async function appendToStream(tx: EventStore | ConstructorParameters<typeof Even
  */
 describe('outbox relay survives kill -9 and a NATS restart', () => {
   let infra: TestInfra;
-  let audit: INestApplication | undefined;
+  let audit: ServiceProcess | undefined;
   let identity: ServiceProcess | undefined;
   const cleanup: Array<() => Promise<unknown>> = [];
   beforeAll(async () => {
@@ -33,7 +28,7 @@ describe('outbox relay survives kill -9 and a NATS restart', () => {
   afterAll(async () => {
     await identity?.kill();
     for (const fn of cleanup) await fn().catch(() => undefined);
-    await audit?.close();
+    await audit?.kill('SIGTERM');
     await infra.stop();
   });
 
@@ -101,10 +96,12 @@ describe('outbox relay survives kill -9 and a NATS restart', () => {
     }
     expect(ids.every((id) => seen.has(id))).toBe(true);
 
-    // The audit trail: the audit-log service consumes the stream; each event once.
-    const auditConfig = loadConfig(AuditLogEnv, infra.env);
-    audit = await startService({ name: 'audit-log', module: AuditApp.forRoot(auditConfig), config: auditConfig });
-    const auditDs = audit.get(DataSource);
+    // The audit trail: the audit-log service, as a process of its own, consumes the stream; each
+    // event once. Read straight from its database, as an operator would check it.
+    audit = new ServiceProcess('audit-log', { ...infra.env, LOG_LEVEL: 'warn' });
+    await audit.start();
+    const auditDs = await openServiceDatabase({ url: serviceDatabaseUrl(infra.databaseUrl, 'audit-log'), entities: [], migrations: [] });
+    cleanup.push(() => auditDs.destroy());
     await eventually(async () => ((await auditDs.query(`SELECT count(*)::int AS n FROM audit_events`)) as [{ n: number }])[0].n >= TOTAL, 60_000, 200);
     const [{ n, distinct }] = (await auditDs.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS distinct FROM audit_events`)) as [{ n: number; distinct: number }];
     expect(n).toBe(TOTAL);
