@@ -1,20 +1,69 @@
-import { eventSubject, parseKeyEvent, type KeyEvent } from '@keyway/contracts';
-import { jetStreamContext, startDurableConsumer, type RunningConsumer } from '@keyway/messaging';
+import { eventSubject, parseKeyEvent } from '@keyway/contracts';
+import { DurableConsumer, jetStreamContext, type BatchItem } from '@keyway/messaging';
 import { InjectNats } from '@keyway/runtime';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DataSource } from 'typeorm';
 import { IDENTITY_CONFIG, type IdentityConfig } from '../config';
+
+/** One `used` event, reduced to what the projection writes. */
+export interface LastUse {
+  keyId: string;
+  tenantId: string;
+  /** ISO 8601, normalised here so Postgres takes every value of a batch. */
+  at: string;
+}
+
+/**
+ * Validates a message on `keyway.keys.used`. Beyond the contract, refuses what Postgres would
+ * refuse (a time it cannot read, NUL in text), since one such value would fail the whole batch's
+ * statement; refused here, only that message is terminated.
+ */
+export function parseLastUse(raw: unknown): LastUse {
+  const e = parseKeyEvent(raw);
+  if (e.type !== 'used') throw new Error(`a ${e.type} event on the used subject`);
+  const at = Date.parse(e.data.last_used_at);
+  if (!(at >= 0)) throw new Error(`last_used_at is not a time after 1970: ${JSON.stringify(e.data.last_used_at).slice(0, 40)}`);
+  if (e.key_id.includes('\u0000') || e.tenant_id.includes('\u0000')) throw new Error('a NUL character in key_id or tenant_id');
+  return { keyId: e.key_id, tenantId: e.tenant_id, at: new Date(at).toISOString() };
+}
+
+// One statement for the whole batch. Per key, only the latest use can move `last_used_at`: if it
+// is older than the stored value or than the last rotation, every earlier use of the batch is too,
+// so the result is the same as applying the events one by one. The rows are locked in key order
+// first, so two replicas updating overlapping keys queue instead of deadlocking.
+const APPLY_BATCH = `
+  WITH latest AS (
+    SELECT id, tenant_id, max(at) AS at
+      FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(id, tenant_id, at)
+     GROUP BY id, tenant_id
+  ), locked AS (
+    SELECT k.id, latest.at
+      FROM keys k JOIN latest ON k.id = latest.id AND k.tenant_id = latest.tenant_id
+     WHERE (k.last_used_at IS NULL OR k.last_used_at < latest.at)
+       AND (k.rotated_at IS NULL OR k.rotated_at <= latest.at)
+     ORDER BY k.id
+       FOR UPDATE OF k
+  )
+  UPDATE keys k SET last_used_at = locked.at
+    FROM locked
+   WHERE k.id = locked.id
+     AND (k.last_used_at IS NULL OR k.last_used_at < locked.at)
+     AND (k.rotated_at IS NULL OR k.rotated_at <= locked.at)`;
 
 /**
  * The last-used projection: `used` events (aggregated by the gateways) move `last_used_at`
  * forward, never back, so a redelivered or late event changes nothing. A use older than the
  * last rotation is ignored: after a rotation `last_used_at` starts again from null.
+ *
+ * A batch is applied in one statement rather than event by event: every gateway sends one event
+ * per key it saw used per flush, so the rate grows with live keys × gateways, and one round trip
+ * per batch keeps the projection ahead of that on the same connection pool the key commands use.
  */
 @Injectable()
-export class LastUsedConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
+export class LastUsedConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(LastUsedConsumer.name);
-  private consumer: RunningConsumer | undefined;
+  private consumer: DurableConsumer<LastUse> | undefined;
 
   constructor(
     @InjectNats() private readonly nc: NatsConnection,
@@ -23,30 +72,24 @@ export class LastUsedConsumer implements OnApplicationBootstrap, OnApplicationSh
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const ctx = await jetStreamContext(this.nc);
-    this.consumer = await startDurableConsumer<KeyEvent>({
-      ctx,
+    // Identity owns the stream (the relay ensures it at module init), so it exists by now.
+    this.consumer = await DurableConsumer.start<LastUse>({
+      ctx: await jetStreamContext(this.nc),
       stream: this.config.KEYWAY_STREAM,
       durable: 'identity-last-used',
       filterSubject: eventSubject('used'),
-      parse: parseKeyEvent,
-      handle: (e) => this.apply(e),
+      parse: parseLastUse,
+      handle: (items) => this.apply(items),
       logger: { info: (o, m) => this.logger.log({ ...o, msg: m }), warn: (o, m) => this.logger.warn({ ...o, msg: m }), error: (o, m) => this.logger.error({ ...o, msg: m }) },
     });
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the NATS connection drains and the pool closes: the batch in hand is written and acked. */
+  async beforeApplicationShutdown(): Promise<void> {
     await this.consumer?.stop();
   }
 
-  async apply(e: KeyEvent): Promise<void> {
-    if (e.type !== 'used') return;
-    await this.ds.query(
-      `UPDATE keys SET last_used_at = $2
-        WHERE id = $1 AND tenant_id = $3
-          AND (last_used_at IS NULL OR last_used_at < $2)
-          AND (rotated_at IS NULL OR rotated_at <= $2)`,
-      [e.key_id, e.data.last_used_at, e.tenant_id],
-    );
+  private async apply(items: ReadonlyArray<BatchItem<LastUse>>): Promise<void> {
+    await this.ds.query(APPLY_BATCH, [items.map((i) => i.value.keyId), items.map((i) => i.value.tenantId), items.map((i) => i.value.at)]);
   }
 }
