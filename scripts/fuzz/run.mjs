@@ -123,10 +123,12 @@ export class Fuzzer {
     req.bodyBytes = bodyText === undefined ? 0 : Buffer.byteLength(bodyText);
 
     const cls = classify(op, req, this.v);
+    if (!ctx.refs) ctx = { ...ctx, ...this.references(op, req) };
     const expect = ctx.expect ?? this.expectation(op, req, cls, ctx);
     const t0 = Date.now();
     const answer = await this.fetch(op.method, url, headers, bodyText);
     this.record(op, answer, expect);
+    this.track(op, req, answer);
     this.trace?.push({ op: op.id, family: ctx.family ?? 'valid', note: ctx.note, caller: req.caller?.label, expected: expect.kind, status: answer.status ?? answer.error, bytes: req.bodyBytes, replyBytes: answer.text?.length, ms: Date.now() - t0 });
     const failures = judge(op, req, answer, expect, this.v);
     for (const f of failures) {
@@ -202,7 +204,7 @@ export class Fuzzer {
     if (cls.uncertain.length > 0) return { kind: 'any' };
     if (ctx.id === 'foreign') return { kind: 'not_found', why: "another tenant's id", onAccept: 'cross_tenant_leak' };
     if (ctx.id === 'gone' || ctx.id === 'unknown') return { kind: 'not_found', why: ctx.id === 'gone' ? 'deleted before' : 'an id nobody created' };
-    if (ctx.refs === 'foreign') return { kind: 'client_error', why: ctx.refsWhy, onAccept: 'foreign_reference_accepted' };
+    if (ctx.refs === 'foreign' || ctx.refs === 'unknown') return { kind: 'client_error', why: ctx.refsWhy, onAccept: `${ctx.refs}_reference_accepted` };
     const keysOp = op.collection === '/v1/keys';
     return {
       kind: 'success',
@@ -215,6 +217,34 @@ export class Fuzzer {
         // The audit trail is fed from the event stream: a key made a moment ago may have none yet.
         (s === 404 && op.path.endsWith('/logs') && this.eventual(op)),
     };
+  }
+
+  /**
+   * Every resource the run made, with its tenant, until it is deleted: a body that names one that
+   * is not (another tenant's, a deleted one, a string a mutation made up) is a semantic 400 or 404.
+   */
+  track(op, req, answer) {
+    if (!(answer.status >= 200 && answer.status < 300)) return;
+    this.live ??= new Map();
+    if (this.creates.get(op.collection) === op) {
+      const id = this.idOf(answer.json);
+      if (id) this.live.set(id, req.caller?.tenant);
+    } else if (op.method === 'DELETE' && op.hasPathParams) {
+      for (const v of Object.values(req.params ?? {})) this.live.delete(v);
+    }
+  }
+
+  /** `{refs, refsWhy}` when the body names a resource the caller's tenant does not have. */
+  references(op, req) {
+    if (!op.body?.schema || !isObject(req.body) || !req.caller?.tenant || !this.live) return {};
+    for (const slot of slotsOf(op.body.schema, req.body, this.v)) {
+      const name = slot.path[slot.path.length - 1];
+      if (!slot.present || typeof slot.value !== 'string' || !this.refCollection(name)) continue;
+      const owner = this.live.get(slot.value);
+      if (owner === undefined) return { refs: 'unknown', refsWhy: `${slot.path.join('.')} names no live resource` };
+      if (owner !== req.caller.tenant) return { refs: 'foreign', refsWhy: `${slot.path.join('.')} names another tenant's resource` };
+    }
+    return {};
   }
 
   /** Counts an answer allowed only because that view is eventually consistent (reported in the notes). */
@@ -431,7 +461,7 @@ export class Fuzzer {
     } else this.ceiling = true;
     if (r.status !== 201) throw new Error(`could not create tenant ${label}: ${r.status ?? r.error} ${r.text ?? ''}`);
     const root = r.json.root_key;
-    return { id: r.json.tenant.id, root: { label: `root ${label}`, secret: root.key, scopes: root.scopes, omnipotent: true, env: 'live', id: root.id } };
+    return { id: r.json.tenant.id, root: { label: `root ${label}`, secret: root.key, scopes: root.scopes, omnipotent: true, env: 'live', id: root.id, tenant: label } };
   }
 
   /** A key with high limits (the ceiling asked for, else DESIGN's default ceiling, else defaults). */
@@ -443,7 +473,7 @@ export class Fuzzer {
       if (r.status === 201) {
         this.keyLimits ??= limits;
         if (limits !== CEILING && !this.notes.some((n) => n.startsWith('key limits'))) this.notes.push(`key limits: ${limits ? 'the default ceiling' : 'the defaults'} (higher ones were refused)`);
-        return { label, secret: r.json.key, scopes, env: r.json.environment, id: r.json.id, omnipotent: scopes.length === this.allScopes.length };
+        return { label, secret: r.json.key, scopes, env: r.json.environment, id: r.json.id, omnipotent: scopes.length === this.allScopes.length, tenant: by.tenant };
       }
       if (r.status !== 403 && r.status !== 400) return { failed: `${r.status ?? r.error} ${r.text?.slice(0, 200) ?? ''}` };
     }
@@ -494,7 +524,7 @@ export class Fuzzer {
       const param = rootKey.parameters.find((p) => p.in === 'path')?.name ?? 'id';
       const r = await this.adminSetupCall(rootKey, { caller: this.operator, params: { [param]: t.id }, body: { environment: 'test' } }, { family: 'setup' });
       const root = r.json?.root_key;
-      if (r.status >= 200 && r.status < 300 && typeof root?.key === 'string') by = { label: 'test root A', secret: root.key, scopes: root.scopes ?? this.allScopes, omnipotent: true, env: 'test' };
+      if (r.status >= 200 && r.status < 300 && typeof root?.key === 'string') by = { label: 'test root A', secret: root.key, scopes: root.scopes ?? this.allScopes, omnipotent: true, env: 'test', tenant: t.worker.tenant };
     }
     const test = await this.createCaller(by, 'test-mode worker A', this.allScopes, { environment: 'test' });
     if (!test.failed) return test;
