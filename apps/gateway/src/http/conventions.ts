@@ -4,7 +4,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { httpStatus } from '../errors';
 import { sendError, toHttpError } from './error-reply';
-import { jsonDepthExceeds, MAX_JSON_DEPTH, mayHoldNul, nulFieldsOf, nulInUrl } from './json-guard';
+import { jsonDepthExceeds, MAX_JSON_DEPTH, mayHoldUnstorable, nulInUrl, unstorableFieldsOf } from './json-guard';
 
 /** A client's X-Request-Id is echoed only if it is a sane token; otherwise we mint `req_…`. */
 export const REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
@@ -66,9 +66,10 @@ export function fastifyOptions(bodyLimit: number): FastifyHttpOptions<Server> {
  * 404s too, the Host header HTTP/1.1 requires, and the one body parser — JSON. Without a parser
  * for other types Fastify refuses them (415), which is the documented answer. An empty JSON body
  * is no body (e.g. a bare POST …/revoke). The parser refuses JSON nested deeper than
- * MAX_JSON_DEPTH (scanned before JSON.parse) and NUL in any string or key; a preValidation step
- * refuses NUL in the query and path parameters (json-guard.ts). Both run after the routes' onRequest hooks (authentication), and
- * cost a request without `%00` in its URL or `\u0000` in its body one native string search each.
+ * MAX_JSON_DEPTH (scanned before JSON.parse), and NUL or a lone surrogate in any string or key; a
+ * preValidation step refuses NUL in the query and path parameters (json-guard.ts). Both run after the routes' onRequest hooks (authentication), and
+ * cost a request without `%00` in its URL or a `\u0000`/`\ud8…` escape in its body one native
+ * search each.
  */
 export function applyConventions(fastify: FastifyInstance): void {
   fastify.addHook('onRequest', (req, reply, done) => {
@@ -99,12 +100,12 @@ export function applyConventions(fastify: FastifyInstance): void {
       done(new KeywayError('invalid_request', TOO_DEEP.error, { details: TOO_DEEP.details }));
       return;
     }
-    if (!mayHoldNul(text)) {
+    if (!mayHoldUnstorable(text)) {
       void json(req, text, done);
       return;
     }
     void json(req, text, (err, value) => {
-      const details = err ? [] : nulFieldsOf(value);
+      const details = err ? [] : unstorableFieldsOf(value);
       if (details.length > 0) done(new KeywayError('invalid_request', 'The request is invalid', { details }));
       else done(err, value);
     });

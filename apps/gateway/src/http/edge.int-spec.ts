@@ -115,6 +115,16 @@ describe('the edge refuses what the services cannot take, in the documented shap
       expect(q.status).toBe(200);
     });
 
+    it('a lone surrogate is refused like NUL (jsonb cannot hold one), a well-formed pair is not', async () => {
+      for (const escape of ['\\ud800', '\\uDFFF', 'a\\ud83d', '\\ude00b']) {
+        const r = await post('/v1/keys', `{"name":"${escape}","scopes":[]}`);
+        expect([escape, r.status, err(r.body).details]).toEqual([escape, 400, [{ field: 'name', message: expect.stringContaining('surrogate') }]]);
+      }
+      const key = await post('/v1/contacts', '{"type":"lead","name":"x","email":"a@b.co","properties":{"\\udc00":1}}');
+      expect([key.status, err(key.body).details?.[0]?.field]).toEqual([400, 'properties.\\udc00']);
+      expect((await post('/v1/keys', '{"name":"\\ud83d\\ude00 \\u00e9","scopes":[]}')).status).toBe(201);
+    });
+
     it('authentication still comes first', async () => {
       const r = await http(gw.url, 'POST', '/v1/contacts', { rawBody: '{"name":"\\u0000"}', headers: { 'content-type': 'application/json' } });
       expect([r.status, err(r.body).code]).toEqual([401, 'missing_key']);

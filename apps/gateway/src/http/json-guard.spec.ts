@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { jsonDepthExceeds, mayHoldNul, nulFieldsOf, nulInUrl } from './json-guard';
+import { jsonDepthExceeds, mayHoldUnstorable, nulInUrl, unstorableFieldsOf } from './json-guard';
 
 /** The nesting depth of a parsed value: a scalar is 0, `[]` and `{}` are 1. */
 function depthOf(v: unknown): number {
@@ -9,7 +9,7 @@ function depthOf(v: unknown): number {
 }
 
 // Strings full of what could fool a scanner: quotes, backslashes, brackets.
-const tricky = fc.string({ unit: fc.constantFrom('"', '\\', '[', ']', '{', '}', 'a', 'u', '0', '\0') });
+const tricky = fc.string({ unit: fc.constantFrom('"', '\\', '[', ']', '{', '}', 'a', 'u', '0', 'd', '8', '\0', '\ud83d', '\ude00', '\ud800') });
 const json = fc.letrec((tie) => ({
   value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, tricky, fc.integer(), fc.constant(null), tie('array'), tie('object')),
   array: fc.array(tie('value'), { maxLength: 4 }),
@@ -41,27 +41,38 @@ describe('jsonDepthExceeds', () => {
   });
 });
 
-describe('NUL', () => {
-  it('mayHoldNul finds every body whose parsed value holds NUL', () => {
+describe('NUL and lone surrogates', () => {
+  it('mayHoldUnstorable finds every body whose parsed value holds one, whatever its escapes', () => {
     fc.assert(
-      fc.property(json, (value) => {
-        const text = JSON.stringify(value);
-        const holds = nulFieldsOf(value).length > 0;
-        if (holds) expect(mayHoldNul(text)).toBe(true);
-        if (!mayHoldNul(text)) expect(holds).toBe(false);
+      fc.property(json, fc.boolean(), (value, escapeAll) => {
+        // JSON.stringify escapes NUL and lone surrogates; a client may also escape everything else.
+        const plain = JSON.stringify(value);
+        const text = escapeAll ? plain.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : plain;
+        expect(JSON.parse(text)).toEqual(value);
+        if (unstorableFieldsOf(value).length > 0) expect(mayHoldUnstorable(text)).toBe(true);
       }),
       { numRuns: 1_000 },
     );
   });
 
+  it('tells a lone surrogate from a pair, in strings and keys', () => {
+    expect(unstorableFieldsOf({ a: '\ud83d\ude00', b: 'x\ud800', c: ['\ude00y'], '\udbff': 1 })).toEqual([
+      { field: 'b', message: expect.stringContaining('surrogate') },
+      { field: 'c.0', message: expect.stringContaining('surrogate') },
+      { field: '\\udbff', message: expect.stringContaining('surrogate') },
+    ]);
+    expect(mayHoldUnstorable('{"a":"\\u00e9 \\u20ac"}')).toBe(false);
+    expect(mayHoldUnstorable('{"a":"\\uD83D\\uDE00"}')).toBe(true);
+  });
+
   it('names each field like zod does, keys with the escape shown', () => {
-    expect(nulFieldsOf({ a: { b: ['x', 'y\0'] }, c: 'ok', 'k\0': 1 })).toEqual([
+    expect(unstorableFieldsOf({ a: { b: ['x', 'y\0'] }, c: 'ok', 'k\0': 1 })).toEqual([
       { field: 'a.b.1', message: expect.stringContaining('NUL') },
       { field: 'k\\u0000', message: expect.stringContaining('NUL') },
     ]);
-    expect(nulFieldsOf('\0')).toEqual([{ field: '(body)', message: expect.any(String) }]);
-    expect(nulFieldsOf({ a: 'a\\u0000' })).toEqual([]);
-    expect(nulFieldsOf(Array.from({ length: 100 }, () => '\0'))).toHaveLength(10);
+    expect(unstorableFieldsOf('\0')).toEqual([{ field: '(body)', message: expect.any(String) }]);
+    expect(unstorableFieldsOf({ a: 'a\\u0000' })).toEqual([]);
+    expect(unstorableFieldsOf(Array.from({ length: 100 }, () => '\0'))).toHaveLength(10);
   });
 
   it('in the URL: query names and values, arrays, path parameters; nothing without %00', () => {

@@ -2,9 +2,12 @@ import type { ErrorDetail } from '@keyway/contracts';
 
 /**
  * What the edge refuses in any request before a service sees it (DESIGN, Sizes): JSON nested
- * deeper than {@link MAX_JSON_DEPTH} levels, and NUL anywhere in a string, a key, a query value
- * or a path parameter. Postgres refuses NUL in text and jsonb (a 500 before), and a document
- * thousands of levels deep costs parsing and breaks recursive code downstream.
+ * deeper than {@link MAX_JSON_DEPTH} levels, NUL anywhere in a string, a key, a query value or a
+ * path parameter, and an unpaired UTF-16 surrogate in a body's string or key. Postgres refuses
+ * NUL in text and jsonb, and jsonb refuses a lone surrogate (`"\ud800"`, which the services'
+ * events carry): both were 500s. A document thousands of levels deep costs parsing and breaks
+ * recursive code downstream. (A URL cannot carry a lone surrogate: its percent-decoding refuses
+ * one, and the query keeps such a sequence as text.)
  *
  * The documented depth limit, 32 levels per free-form object (`properties`, `metadata`; the
  * object itself is level 1), is the contracts' FreeFormObject rule, which names the field. This
@@ -19,6 +22,10 @@ const NONE: readonly ErrorDetail[] = Object.freeze([]);
 /** At most this many NUL details in one answer: a body full of them gets a short error. */
 const MAX_DETAILS = 10;
 const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
+const SURROGATE_MESSAGE = 'must be valid Unicode: a lone surrogate (U+D800 to U+DFFF without its pair) cannot be stored';
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNPRINTABLE = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /**
  * Whether the JSON text nests arrays and objects deeper than `max`, without parsing it: brackets
@@ -52,32 +59,39 @@ export function jsonDepthExceeds(text: string, max: number): boolean {
 }
 
 /**
- * Whether the raw JSON text may hold a NUL: only the escape `\u0000` can put one in a parsed
- * string (a raw NUL byte is invalid JSON). Finding the text is a native search; a hit may still
- * be an escaped backslash followed by `u0000`, which {@link nulFieldsOf} tells apart.
+ * Whether the raw JSON text may hold a NUL or a lone surrogate: only an escape can put one in a
+ * parsed string (`\u0000`, `\ud800`…`\udfff`; a raw NUL byte is invalid JSON, and invalid UTF-8
+ * decodes to U+FFFD). One native regex search; a hit may still be a well-formed pair (an emoji a
+ * client escaped) or an escaped backslash followed by `u0000`, which {@link unstorableFieldsOf}
+ * tells apart.
  */
-export const mayHoldNul = (text: string): boolean => text.indexOf('\\u0000') !== -1;
+const SUSPECT_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/;
+export const mayHoldUnstorable = (text: string): boolean => SUSPECT_ESCAPE.test(text);
 
-/** A name fit for an error detail: the NUL shown as the escape the client wrote. */
-const printable = (name: string): string => name.replace(/\0/g, '\\u0000');
+/** A name fit for an error detail: NUL and lone surrogates shown as the escapes the client wrote. */
+const printable = (name: string): string => name.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+const problemOf = (s: string): string | undefined => (s.includes('\0') ? NUL_MESSAGE : LONE_SURROGATE.test(s) ? SURROGATE_MESSAGE : undefined);
 
 /**
- * Where a parsed body holds NUL, as `details` in the form zod's are (`a.b.0`, `(body)` for the
- * body itself). Recursive, which is safe because it runs only on bodies within
+ * Where a parsed body holds NUL or a lone surrogate, as `details` in the form zod's are (`a.b.0`,
+ * `(body)` for the body itself). Recursive, which is safe because it runs only on bodies within
  * {@link MAX_JSON_DEPTH}.
  */
-export function nulFieldsOf(value: unknown): ErrorDetail[] {
+export function unstorableFieldsOf(value: unknown): ErrorDetail[] {
   const out: ErrorDetail[] = [];
   const walk = (v: unknown, path: string): void => {
     if (out.length >= MAX_DETAILS) return;
     if (typeof v === 'string') {
-      if (v.includes('\0')) out.push({ field: path === '' ? '(body)' : path, message: NUL_MESSAGE });
+      const problem = problemOf(v);
+      if (problem) out.push({ field: path === '' ? '(body)' : path, message: problem });
     } else if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) walk(v[i], path === '' ? String(i) : `${path}.${i}`);
     } else if (typeof v === 'object' && v !== null) {
       for (const [key, item] of Object.entries(v)) {
         const at = path === '' ? printable(key) : `${path}.${printable(key)}`;
-        if (key.includes('\0')) out.push({ field: at, message: NUL_MESSAGE });
+        const problem = problemOf(key);
+        if (problem) out.push({ field: at, message: problem });
         walk(item, at);
       }
     }
