@@ -173,8 +173,11 @@ describe('buildOpenApiDocument', () => {
     expect(JSON.stringify(doc)).not.toContain('"format":"email"');
   });
 
-  it('refuses NUL where the gateway does: strings of bodies, query and path parameters', () => {
-    expect(validates('CreateUserBody', { name: 'a\u0000', email: 'ada@example.com', password: 'correct horse' })).toBe(false);
+  it('refuses NUL and lone surrogates where the gateway does: strings of bodies, query and path parameters', () => {
+    const user = (name: string) => ({ name, email: 'ada@example.com', password: 'correct horse' });
+    expect(validates('CreateUserBody', user('a\u0000'))).toBe(false);
+    for (const lone of ['\ud800', 'a\udfff', '\ude00\ud83d']) expect(validates('CreateUserBody', user(lone))).toBe(false);
+    for (const fine of ['Ada \ud83d\ude00', 'é€', 'x']) expect(validates('CreateUserBody', user(fine))).toBe(true);
     const list = op('GET', '/v1/contacts');
     const q = (list['parameters'] as Node[]).find((p) => p['name'] === 'q')!;
     expect(ajv.validate(q['schema'] as Node, 'a\u0000b')).toBe(false);

@@ -159,7 +159,7 @@ interface ErrorSpec {
 const ERRORS: Record<ErrorStatus, ErrorSpec> = {
   400: {
     name: 'InvalidRequest',
-    description: `The request is invalid; \`details\` names each field. Malformed JSON, unknown fields, a value out of range, a \`pageSize\` above ${PAGE_SIZE_MAX}; JSON nested deeper than ${MAX_JSON_DEPTH} levels, or a free-form object (\`properties\`, \`metadata\`) over ${FREEFORM_MAX_BYTES} bytes or ${FREEFORM_MAX_DEPTH} levels; the NUL character (U+0000) in any string, key, query value or path parameter; an HTTP/1.1 request without \`Host\`.`,
+    description: `The request is invalid; \`details\` names each field. Malformed JSON, unknown fields, a value out of range, a \`pageSize\` above ${PAGE_SIZE_MAX}; JSON nested deeper than ${MAX_JSON_DEPTH} levels, or a free-form object (\`properties\`, \`metadata\`) over ${FREEFORM_MAX_BYTES} bytes or ${FREEFORM_MAX_DEPTH} levels; the NUL character (U+0000) in any string, key, query value or path parameter, or a lone surrogate (an unpaired \`\\ud800\`–\`\\udfff\` escape) in the body; an HTTP/1.1 request without \`Host\`.`,
     schema: 'InvalidRequestError',
     example: { error: 'The request is invalid', code: 'invalid_request', details: [{ field: 'pageSize', message: 'Too big: expected number to be <=50' }] },
   },
@@ -384,8 +384,12 @@ function refusesEmptyObject(schema: z.core.$ZodType): boolean {
   }
 }
 
-/** Any string but one holding NUL, which the gateway refuses everywhere (Postgres cannot store it). */
-const NO_NUL = '^[^\\u0000]*$';
+/**
+ * Any string the gateway lets through: no NUL, and no lone UTF-16 surrogate (json-guard.ts;
+ * Postgres stores neither). Each character is anything else or a well-formed surrogate pair,
+ * which reads the same with and without the regex `u` flag.
+ */
+const STORABLE = '^(?:[^\\u0000\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])*$';
 
 /**
  * What a request schema says beyond zod's converter, rules that hold for every schema alike:
@@ -394,7 +398,7 @@ const NO_NUL = '^[^\\u0000]*$';
  * - a string with a pattern has no `format` beside it where the two disagree: zod's email pattern
  *   is the rule the services apply, and `format: email` (RFC 5321) accepts addresses it refuses;
  *   `date-time` stays, since zod's pattern only narrows it;
- * - a string with neither pattern nor enum refuses NUL (the gateway's rule, json-guard.ts).
+ * - a string with neither pattern nor enum refuses NUL and lone surrogates (the gateway's rule).
  */
 function requestOverride(ctx: { zodSchema: z.core.$ZodType; jsonSchema: z.core.JSONSchema.BaseSchema }): void {
   const json = ctx.jsonSchema;
@@ -403,7 +407,7 @@ function requestOverride(ctx: { zodSchema: z.core.$ZodType; jsonSchema: z.core.J
   }
   if (json.type === 'string') {
     if (json.format === 'email' && json.pattern !== undefined) delete json.format;
-    if (json.pattern === undefined && json.enum === undefined && json.const === undefined && json.format === undefined) json.pattern = NO_NUL;
+    if (json.pattern === undefined && json.enum === undefined && json.const === undefined && json.format === undefined) json.pattern = STORABLE;
   }
 }
 
@@ -621,7 +625,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
       description: [
         'JSON only; every call under `/v1` needs `Authorization: Bearer kw_<env>_<keyid>_<secret><checksum>`.',
         'Errors: `{"error": "<message>", "code": "<snake_case>", ...}`; a 400 names each field in `details: [{field, message}]`. Every answer carries `X-Request-Id` and `X-Content-Type-Options: nosniff`; an answer carrying a secret, `Cache-Control: no-store`.',
-        `Sizes: a body of at most 1 MiB, a few hundred bytes less in practice (it must fit in one message to the service with the request around it; else 413); JSON nested at most ${MAX_JSON_DEPTH} levels, and a free-form object (\`properties\`, \`metadata\`) at most ${FREEFORM_MAX_DEPTH} levels deep and ${FREEFORM_MAX_BYTES} bytes as JSON; no string, key, query value or path parameter may contain NUL (U+0000). Lists are paginated with \`page\` and \`pageSize\` (at most ${PAGE_SIZE_MAX}).`,
+        `Sizes: a body of at most 1 MiB, a few hundred bytes less in practice (it must fit in one message to the service with the request around it; else 413); JSON nested at most ${MAX_JSON_DEPTH} levels, and a free-form object (\`properties\`, \`metadata\`) at most ${FREEFORM_MAX_DEPTH} levels deep and ${FREEFORM_MAX_BYTES} bytes as JSON; no string, key, query value or path parameter may contain NUL (U+0000), nor a string or key of the body a lone surrogate. Lists are paginated with \`page\` and \`pageSize\` (at most ${PAGE_SIZE_MAX}).`,
         'Rate limits per key: 60/s burst, 100/min and 5,000/h, all three sliding (no boundary lets twice a limit through), and 100,000 per UTC day (a quota that resets at 00:00 UTC), unless the key overrides them within its tenant\'s ceiling. Every `/v1` response carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` for the tightest window, and `RateLimit-Policy` and `RateLimit` with one item per window. The operator API is limited per client address.',
       ].join('\n\n'),
     },
