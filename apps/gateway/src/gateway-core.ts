@@ -12,54 +12,75 @@ import { UsageRecorder } from './usage/usage-recorder';
 
 export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
 
-/**
- * The gateway's moving parts, wired once: NATS request-reply, the verification cache with its
- * liveness guard and invalidation listener, and the rate limiter. Plain classes underneath, so
- * the HTTP edge (registered straight on Fastify) and the tests use them without Nest's DI.
- */
-@Injectable()
-export class GatewayCore implements OnModuleInit, OnApplicationShutdown {
-  private readonly logger = new Logger('gateway');
+/** What the request path uses (see http/request-path.ts). */
+export interface Gateway {
+  readonly config: GatewayConfig;
   readonly rpc: RpcClient;
-  readonly cache: VerificationCache;
-  readonly liveness: NatsLiveness;
   readonly verifier: KeyVerifier;
-  readonly invalidations: InvalidationListener;
   readonly limiter: RateLimiter;
   readonly usage: UsageRecorder;
+}
 
-  constructor(
-    @Inject(GATEWAY_CONFIG) readonly config: GatewayConfig,
-    @Inject(NATS_CONNECTION) readonly nc: NatsConnection,
-  ) {
-    this.rpc = new RpcClient(nc, config.GATEWAY_ID, config.RPC_TIMEOUT_MS);
-    this.cache = new VerificationCache(config.CACHE_TTL_MS, config.NEGATIVE_CACHE_TTL_MS, config.CACHE_MAX_ENTRIES);
-    this.liveness = new NatsLiveness(nc, config.NATS_STALE_AFTER_MS, () => this.verifier.clear());
-    this.verifier = new KeyVerifier(this.cache, this.rpc, this.liveness);
-    this.invalidations = new InvalidationListener(nc, this.verifier, config.GATEWAY_ID, config.HEARTBEAT_INTERVAL_MS);
-    this.usage = new UsageRecorder(nc, config.GATEWAY_ID, config.USAGE_FLUSH_MS, (err) =>
-      this.logger.warn(`usage publish failed, retried next interval: ${err.message}`),
-    );
-    this.limiter = new RateLimiter({
-      ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
-      keyPrefix: `${config.REDIS_PREFIX}rl:`,
-      commandTimeoutMs: config.RATE_LIMIT_REDIS_TIMEOUT_MS,
-      logger: this.logger,
-    });
+/**
+ * The gateway's parts, plain classes wired by one function in dependency order, read top to
+ * bottom. Why not a Nest provider each: the request path runs on Fastify outside Nest (a Nest
+ * controller per route cost a measured share of the hot path), the tests use the classes without
+ * DI, and seven tokens would add ceremony and no choice. Nest holds the lifecycle: this one
+ * provider starts and stops the parts.
+ */
+export function wireGateway(config: GatewayConfig, nc: NatsConnection, logger: Logger) {
+  const rpc = new RpcClient(nc, config.GATEWAY_ID, config.RPC_TIMEOUT_MS);
+  const cache = new VerificationCache(config.CACHE_TTL_MS, config.NEGATIVE_CACHE_TTL_MS, config.CACHE_MAX_ENTRIES);
+  const liveness = new NatsLiveness(nc, config.NATS_STALE_AFTER_MS);
+  const verifier = new KeyVerifier(cache, rpc, liveness);
+  // Invalidations sent while NATS was away were missed: the cache starts over when it is back.
+  liveness.onRecovered(() => verifier.clear());
+  const invalidations = new InvalidationListener(nc, verifier, config.GATEWAY_ID, config.HEARTBEAT_INTERVAL_MS);
+  const usage = new UsageRecorder(nc, config.GATEWAY_ID, config.USAGE_FLUSH_MS, (err) => logger.warn(`usage publish failed, retried next interval: ${err.message}`));
+  const limiter = new RateLimiter({
+    ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
+    keyPrefix: `${config.REDIS_PREFIX}rl:`,
+    commandTimeoutMs: config.RATE_LIMIT_REDIS_TIMEOUT_MS,
+    logger,
+  });
+  return { config, rpc, verifier, limiter, usage, liveness, invalidations };
+}
+
+@Injectable()
+export class GatewayCore implements Gateway, OnModuleInit, OnApplicationShutdown {
+  private readonly parts: ReturnType<typeof wireGateway>;
+
+  constructor(@Inject(GATEWAY_CONFIG) readonly config: GatewayConfig, @Inject(NATS_CONNECTION) nc: NatsConnection) {
+    this.parts = wireGateway(config, nc, new Logger('gateway'));
+  }
+
+  get rpc(): RpcClient {
+    return this.parts.rpc;
+  }
+  get verifier(): KeyVerifier {
+    return this.parts.verifier;
+  }
+  get limiter(): RateLimiter {
+    return this.parts.limiter;
+  }
+  get usage(): UsageRecorder {
+    return this.parts.usage;
   }
 
   async onModuleInit(): Promise<void> {
-    this.liveness.start();
-    this.usage.start();
-    await this.invalidations.start();
-    if (this.config.REDIS_URL) await this.limiter.ready(2_000);
+    const { liveness, usage, invalidations, limiter } = this.parts;
+    liveness.start();
+    usage.start();
+    await invalidations.start();
+    if (this.config.REDIS_URL) await limiter.ready(2_000);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.rpc.close();
-    this.invalidations.stop();
-    this.liveness.stop();
-    await this.usage.stop();
-    await this.limiter.close();
+    const { rpc, invalidations, liveness, usage, limiter } = this.parts;
+    rpc.close();
+    invalidations.stop();
+    liveness.stop();
+    await usage.stop();
+    await limiter.close();
   }
 }

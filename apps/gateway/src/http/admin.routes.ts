@@ -1,9 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { CreateTenantBody, detailsFromZod, IdParams, IssueRootKeyBody, Rpc, UpdateTenantBody, type ErrorDetail, type RpcRequest, type RpcSubject } from '@keyway/contracts';
+import { CreateTenantBody, detailsFromZod, IdParams, IssueRootKeyBody, KeywayError, Rpc, UpdateTenantBody, type ErrorDetail, type RpcRequest, type RpcSubject } from '@keyway/contracts';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { z } from 'zod';
-import type { GatewayCore } from '../gateway-core';
-import { routeErrorHandler, sendError } from './error-reply';
+import type { Gateway } from '../gateway-core';
+import { noStore } from './conventions';
+import { replyError } from './error-reply';
+import { refusal } from './request-path';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
@@ -33,20 +35,17 @@ const ADMIN_ROUTES: readonly AdminRoute[] = [
  * (both sides hashed first, so neither length nor content leaks). API keys are never accepted.
  * Without a configured token the operator API is off: 503, not open.
  */
-export function registerAdminRoutes(fastify: FastifyInstance, core: GatewayCore): void {
-  const token = core.config.KEYWAY_ADMIN_TOKEN;
+export function registerAdminRoutes(fastify: FastifyInstance, gateway: Gateway): void {
+  const token = gateway.config.KEYWAY_ADMIN_TOKEN;
   const expected = token === undefined ? undefined : digest(token);
 
-  const operatorOnly: onRequestAsyncHookHandler = async (req, reply) => {
-    if (expected === undefined) {
-      return sendError(reply, { error: 'The operator API is not configured on this gateway (KEYWAY_ADMIN_TOKEN)', code: 'unavailable' });
-    }
+  const operatorOnly: onRequestAsyncHookHandler = async (req) => {
+    if (expected === undefined) throw new KeywayError('unavailable', 'The operator API is not configured on this gateway (KEYWAY_ADMIN_TOKEN)');
     const header = req.headers.authorization;
     const given = typeof header === 'string' && header.slice(0, 7).toLowerCase() === 'bearer ' ? header.slice(7).trim() : '';
     if (!timingSafeEqual(digest(given), expected) || given === '') {
-      return sendError(reply, { error: 'Send the operator token as "Authorization: Bearer <token>"', code: 'unauthorized' });
+      throw new KeywayError('unauthorized', 'Send the operator token as "Authorization: Bearer <token>"');
     }
-    return undefined;
   };
 
   for (const route of ADMIN_ROUTES) {
@@ -54,28 +53,28 @@ export function registerAdminRoutes(fastify: FastifyInstance, core: GatewayCore)
       method: route.method,
       url: route.url,
       onRequest: operatorOnly,
-      errorHandler: routeErrorHandler,
-      handler: (req, reply) => forward(core, route, req, reply),
+      errorHandler: replyError,
+      handler: (req, reply) => forward(gateway, route, req, reply),
     });
   }
 }
 
-async function forward(core: GatewayCore, route: AdminRoute, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+async function forward(gateway: Gateway, route: AdminRoute, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const params = (req.params ?? {}) as Record<string, string>;
   const details: ErrorDetail[] = [];
   for (const [schema, value] of [[route.params, params], [route.body, req.body ?? {}]] as const) {
     const r = schema?.safeParse(value);
     if (r && !r.success) details.push(...detailsFromZod(r.error));
   }
-  if (details.length > 0) return sendError(reply, { error: 'The request is invalid', code: 'invalid_request', details });
+  if (details.length > 0) throw new KeywayError('invalid_request', 'The request is invalid', { details });
   const message: RpcRequest = {
     ctx: { tenant_id: '', actor: { type: 'operator', id: 'operator' }, request_id: req.id, scopes: [] },
     params,
     query: {},
     ...(route.body ? { body: req.body ?? {} } : {}),
   };
-  if (route.secret) reply.header('cache-control', 'no-store');
-  const r = await core.rpc.call(route.subject, message);
-  if (!r.ok) return sendError(reply, r.error);
+  if (route.secret) noStore(reply);
+  const r = await gateway.rpc.call(route.subject, message);
+  if (!r.ok) throw refusal(r.error);
   return reply.code(route.status).send(r.response);
 }

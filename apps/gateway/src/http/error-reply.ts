@@ -73,7 +73,10 @@ function messageOf(err: unknown): string {
   return typeof m === 'string' ? m.slice(0, 200) : 'malformed request';
 }
 
-/** Per-route error handler of the gateway's own routes: body parsing failures, thrown bugs. */
-export function routeErrorHandler(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+/**
+ * The one error path of the gateway's own routes (`/v1`, `/admin/v1`): a refusal a step threw
+ * (KeywayError), a body Fastify could not parse, a bug; always the documented shape.
+ */
+export function replyError(err: FastifyError | KeywayError, _req: FastifyRequest, reply: FastifyReply): void {
   sendError(reply, toHttpError(err));
 }

@@ -5,8 +5,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
  * record is only as fresh as the connection: once NATS has been silent for `staleAfterMs`, cached
  * records are not used. "Silent" is measured by PING/PONG round trips, not by socket events,
  * so a half-open connection (no FIN, nothing delivered) is caught as well as a crash.
- * When the connection comes back, `onRecovered` runs (the cache is cleared: invalidations sent
- * meanwhile were missed).
+ * When the connection comes back, the `onRecovered` listeners run (the gateway clears its cache:
+ * invalidations sent meanwhile were missed).
  */
 export class NatsLiveness {
   private lastAliveAt = Date.now();
@@ -14,12 +14,17 @@ export class NatsLiveness {
   private probing = false;
   private timer: NodeJS.Timeout | undefined;
   private wasStale = false;
+  private readonly recovered: Array<() => void> = [];
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly staleAfterMs: number,
-    private readonly onRecovered: () => void,
   ) {}
+
+  /** Runs `listener` each time NATS answers again after a silence or a reconnect. */
+  onRecovered(listener: () => void): void {
+    this.recovered.push(listener);
+  }
 
   start(): void {
     const every = Math.max(20, Math.min(250, Math.floor(this.staleAfterMs / 4)));
@@ -66,8 +71,12 @@ export class NatsLiveness {
     this.lastAliveAt = Date.now();
     if (this.wasStale) {
       this.wasStale = false;
-      this.onRecovered();
+      this.notifyRecovered();
     }
+  }
+
+  private notifyRecovered(): void {
+    for (const listener of this.recovered) listener();
   }
 
   private async watchStatus(): Promise<void> {
@@ -80,7 +89,7 @@ export class NatsLiveness {
         this.connected = true;
         // Any invalidation published while we were away is lost: start from an empty cache.
         this.wasStale = false;
-        this.onRecovered();
+        this.notifyRecovered();
         this.lastAliveAt = Date.now();
       }
     }

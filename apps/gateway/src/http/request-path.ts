@@ -1,0 +1,107 @@
+import { detailsFromZod, grants, KeywayError, type ErrorBody, type ErrorDetail, type Route, type RpcRequest, type Scope, type WhoAmI } from '@keyway/contracts';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import type { CachedKey } from '../auth/verification-cache';
+import type { Gateway } from '../gateway-core';
+import { rateLimitedError, rateLimitHeaders, type RateLimitDecision } from '../rate-limit';
+
+/**
+ * The per-request path of `/v1`, in the order it runs: authenticate → admit → forward. Each step is
+ * a named function that either returns what the next needs or throws a KeywayError, which the
+ * route's one error handler (`replyError`) answers in the documented shape. Authentication and
+ * admission run in `onRequest`, before the body is read: an unauthenticated caller never gets to
+ * upload 1 MiB, and failed authentication never counts against a limit.
+ */
+
+/** What authentication and admission established, for the handler. */
+export interface Caller {
+  key: CachedKey;
+  decision: RateLimitDecision;
+}
+
+/** A refusal as the documented error (the verifier and the services answer error bodies). */
+export const refusal = (body: ErrorBody): KeywayError => {
+  const { error, code, ...extra } = body;
+  return new KeywayError(code, error, extra);
+};
+
+/**
+ * The key behind `Authorization`: cache hit (synchronous, most requests), or identity over NATS.
+ * A refusal is the documented 401 naming the prefix, or 503 when keys cannot be checked.
+ */
+export function authenticate(gateway: Gateway, header: string | undefined): CachedKey | Promise<CachedKey> {
+  const result = gateway.verifier.authenticate(header);
+  if (result instanceof Promise) {
+    return result.then((r) => {
+      if (!r.ok) throw refusal(r.error);
+      return r.key;
+    });
+  }
+  if (!result.ok) throw refusal(result.error);
+  return result.key;
+}
+
+/**
+ * Counts the call against the key's limits (every answer from here on carries the RateLimit
+ * headers), then checks the route's scopes: any one listed is enough, `write` covers `read`.
+ */
+export async function admit(gateway: Gateway, key: CachedKey, scopes: readonly Scope[], reply: FastifyReply): Promise<Caller> {
+  const rec = key.record;
+  gateway.usage.record(rec);
+  const decision = await gateway.limiter.consume(rec.key_id, rec.rate_limit);
+  reply.headers(rateLimitHeaders(decision));
+  if (!decision.allowed) throw rateLimitedError(decision);
+  if (scopes.length > 0 && !scopes.some((s) => grants(rec.scopes, s))) {
+    const required = scopes[0]!;
+    throw new KeywayError('insufficient_scope', `This key lacks the ${required} scope`, { required_scope: required });
+  }
+  return { key, decision };
+}
+
+/**
+ * Validates params, query and body with the route's own schemas, then one NATS request to the
+ * owning service with the caller as context. The services validate again with the same schemas,
+ * so they get exactly what the client sent.
+ */
+export async function forward(gateway: Gateway, route: Route, caller: Caller, req: FastifyRequest): Promise<unknown> {
+  const params = (req.params ?? {}) as Record<string, string>;
+  const query = (req.query ?? {}) as Record<string, unknown>;
+  const body = route.body ? (req.body ?? {}) : undefined;
+  const details: ErrorDetail[] = [];
+  validate(route.params, params, 'params', details);
+  validate(route.query, query, 'query', details);
+  validate(route.body, body, 'body', details);
+  if (details.length > 0) throw new KeywayError('invalid_request', 'The request is invalid', { details });
+
+  const rec = caller.key.record;
+  const message: RpcRequest = {
+    ctx: { tenant_id: rec.tenant_id, actor: { type: 'key', id: rec.key_id }, request_id: req.id, scopes: rec.scopes, environment: rec.environment },
+    params,
+    query,
+    ...(body === undefined ? {} : { body }),
+  };
+  const r = await gateway.rpc.call(route.subject, message);
+  if (!r.ok) throw refusal(r.error);
+  return r.response;
+}
+
+/** `GET /v1/whoami`, answered by the gateway itself from the verified key. */
+export function whoami({ key, decision }: Caller): WhoAmI {
+  const r = key.record;
+  return {
+    api_key_id: r.key_id,
+    prefix: r.prefix,
+    tenant_id: r.tenant_id,
+    scopes: r.scopes,
+    environment: r.environment,
+    rate_limit: r.rate_limit,
+    expires_at: r.expires_at,
+    remaining: decision.remainingByWindow,
+  };
+}
+
+function validate(schema: z.ZodType | undefined, value: unknown, where: string, details: ErrorDetail[]): void {
+  if (!schema) return;
+  const r = schema.safeParse(value);
+  if (!r.success) for (const d of detailsFromZod(r.error)) details.push({ field: d.field === '(body)' ? `(${where})` : d.field, message: d.message });
+}
