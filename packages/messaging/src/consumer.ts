@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { JetStreamContext, MinimalLogger } from './connection';
-import { isAlreadyThere, isNotFound, nanos } from './jetstream-errors';
+import { errorText, isAlreadyThere, isNotFound, nanos } from './jetstream-errors';
 
 /**
  * The durable JetStream consumer every service uses: a pull consumer shared by all replicas of a
@@ -75,8 +75,6 @@ export function nakDelay(attempt: number, b: Backoff): number {
   const grown = b.nakDelayMs * b.backoffFactor ** Math.max(0, attempt - 1);
   return Math.round(Math.min(b.maxNakDelayMs, grown));
 }
-
-const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 type Parsed<T> = { ok: true; value: T } | { ok: false };
 

@@ -13,3 +13,5 @@ export function isNotFound(err: unknown, what: 'stream' | 'consumer' = 'stream')
 export const isAlreadyThere = (err: unknown): boolean => /already in use|exists/i.test(String(err));
 
 export const nanos = (ms: number): number => ms * 1_000_000;
+
+export const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));

@@ -1,5 +1,5 @@
 import { EVENT_SUBJECTS, type KeyEvent } from '@keyway/contracts';
-import { DurableConsumer, ensureStream, jetStreamContext, type BatchItem, type MinimalLogger } from '@keyway/messaging';
+import { awaitStream, DurableConsumer, jetStreamContext, type BatchItem, type MinimalLogger } from '@keyway/messaging';
 import { NATS_CONNECTION } from '@keyway/runtime';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -8,6 +8,8 @@ import { parseAuditEvent } from './audit-event';
 import { AuditEventsRepository } from './audit-events.repository';
 
 export const AUDIT_CONFIG = Symbol('AUDIT_CONFIG');
+/** The one service that creates and configures the key event stream; audit-log only reads it. */
+const STREAM_OWNER = 'identity';
 
 /** Postgres refused the data itself (SQLSTATE class 22 data exception, 23 integrity violation): a retry would fail the same way. */
 export function isDataError(err: unknown): boolean {
@@ -34,8 +36,14 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
 
   async onApplicationBootstrap(): Promise<void> {
     const ctx = await jetStreamContext(this.nc);
-    // Identity ensures the same stream: whichever starts first creates it, the other finds it.
-    await ensureStream(ctx.jsm, { name: this.config.KEYWAY_STREAM, subjects: [EVENT_SUBJECTS] });
+    // Identity creates and configures the stream (its duplicate window is what makes the relay's
+    // republishes harmless); from here it is only waited for, never changed.
+    await awaitStream(ctx.jsm, {
+      name: this.config.KEYWAY_STREAM,
+      owner: STREAM_OWNER,
+      timeoutMs: this.config.AUDIT_STREAM_WAIT_MS,
+      logger: this.logger(),
+    });
     this.consumer = await DurableConsumer.start<KeyEvent>({
       ctx,
       stream: this.config.KEYWAY_STREAM,
@@ -49,6 +57,7 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
       writers: this.config.AUDIT_WRITERS,
       maxDeliver: this.config.AUDIT_MAX_DELIVER,
       nakDelayMs: this.config.AUDIT_NAK_DELAY_MS,
+      maxNakDelayMs: this.config.AUDIT_NAK_DELAY_MAX_MS,
       ackWaitMs: this.config.AUDIT_ACK_WAIT_MS,
     });
   }

@@ -1,4 +1,4 @@
-import { eventSubject, newId, Rpc, type AuditEntry, type KeyEvent, type Page } from '@keyway/contracts';
+import { EVENT_SUBJECTS, eventSubject, newId, Rpc, type AuditEntry, type KeyEvent, type Page } from '@keyway/contracts';
 import { ensureStream, jetStreamContext, publishEvent, type JetStreamContext } from '@keyway/messaging';
 import { httpAddress, loadConfig, startService } from '@keyway/runtime';
 import { eventually, startInfra, type TestInfra } from '@keyway/testing';
@@ -6,10 +6,14 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
-import { AuditLogEnv, SERVICE } from '../config';
+import { AuditLogEnv, SERVICE, type AuditLogConfig } from '../config';
 import { AuditEventsRepository } from './audit-events.repository';
+import { AuditIngestService } from './audit-ingest.service';
 
 type Reply = { response?: Page<AuditEntry>; err?: { code: string } };
+
+/** The duplicate window identity (the stream's owner) gives KEYWAY; audit-log's boot must keep it. */
+const IDENTITY_WINDOW_MS = 10 * 60_000;
 
 describe('audit-log over NATS and JetStream', () => {
   let infra: TestInfra;
@@ -17,6 +21,7 @@ describe('audit-log over NATS and JetStream', () => {
   let nc: NatsConnection;
   let jet: JetStreamContext;
   let ds: DataSource;
+  let config: AuditLogConfig;
   const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 
   const at = (seconds: number): string => new Date(T0 + seconds * 1_000).toISOString();
@@ -60,11 +65,13 @@ describe('audit-log over NATS and JetStream', () => {
 
   beforeAll(async () => {
     infra = await startInfra('audit');
-    const config = loadConfig(AuditLogEnv, { ...infra.env, AUDIT_NAK_DELAY_MS: '200' });
-    app = await startService({ name: SERVICE, module: AppModule.forRoot(config), config });
-    ds = app.get(DataSource);
     nc = await connect({ servers: infra.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     jet = await jetStreamContext(nc);
+    // The stream's owner is identity: here the test creates it as identity does.
+    await ensureStream(jet.jsm, { name: infra.stream, subjects: [EVENT_SUBJECTS], duplicateWindowMs: IDENTITY_WINDOW_MS });
+    config = loadConfig(AuditLogEnv, { ...infra.env, AUDIT_NAK_DELAY_MS: '200' });
+    app = await startService({ name: SERVICE, module: AppModule.forRoot(config), config });
+    ds = app.get(DataSource);
   });
   afterEach(() => jest.restoreAllMocks());
   afterAll(async () => {
@@ -73,10 +80,21 @@ describe('audit-log over NATS and JetStream', () => {
     await infra?.stop();
   });
 
-  it('ensures the stream idempotently, as identity does too', async () => {
-    await ensureStream(jet.jsm, { name: infra.stream, subjects: ['keyway.keys.>'] });
+  it('leaves the stream as its owner configured it: booting audit-log changes neither subjects nor duplicate window', async () => {
     const info = await jet.jsm.streams.info(infra.stream);
     expect(info.config.subjects).toEqual(['keyway.keys.>']);
+    expect(info.config.duplicate_window).toBe(IDENTITY_WINDOW_MS * 1_000_000);
+  });
+
+  it('waits for the stream rather than creating it, and fails naming the stream and its owner', async () => {
+    const missing = `${infra.stream}_MISSING`;
+    const ingest = new AuditIngestService(nc, { ...config, KEYWAY_STREAM: missing, AUDIT_STREAM_WAIT_MS: 300 }, app.get(AuditEventsRepository));
+    try {
+      await expect(ingest.onApplicationBootstrap()).rejects.toThrow(new RegExp(`stream ${missing} does not exist .* by identity only`));
+    } finally {
+      await ingest.beforeApplicationShutdown();
+    }
+    await expect(jet.jsm.streams.info(missing)).rejects.toThrow(/not found/);
   });
 
   it('serves a key trail newest first, used events included, paginated', async () => {
