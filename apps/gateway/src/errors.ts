@@ -1,4 +1,4 @@
-import { ErrorBody, KeywayError, type ErrorCode } from '@keyway/contracts';
+import { ErrorBody, type ErrorCode } from '@keyway/contracts';
 
 /** The one place an error code becomes an HTTP status. Exhaustive: a new code fails to compile here. */
 export function httpStatus(code: ErrorCode): number {
@@ -38,12 +38,6 @@ export function httpStatus(code: ErrorCode): number {
 
 export const INTERNAL: ErrorBody = { error: 'Something went wrong on our side', code: 'internal' };
 export const UNAVAILABLE: ErrorBody = { error: 'A service this request needs is not answering; try again', code: 'unavailable' };
-
-/** A KeywayError keeps its code and extras; anything else is `internal`, without message or stack. */
-export function toErrorBody(err: unknown): ErrorBody {
-  if (err instanceof KeywayError) return err.toBody();
-  return INTERNAL;
-}
 
 /**
  * An error a service sent over NATS. Its extras pass through (e.g. `details`), but a 5xx never

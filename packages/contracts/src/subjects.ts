@@ -5,7 +5,6 @@ import type { KeyEventType } from './events';
  * stream) and request subjects (`keyway.rpc.>`) never overlap: a stream that captured a request
  * subject would answer the request itself.
  */
-export const STREAM_NAME = 'KEYWAY';
 export const EVENT_SUBJECTS = 'keyway.keys.>';
 export const eventSubject = (type: KeyEventType): string => `keyway.keys.${type}`;
 
@@ -55,9 +54,8 @@ export const Rpc = {
   journeysAddConversion: 'keyway.rpc.journeys.journeys.conversions.add',
   journeysListTouchpoints: 'keyway.rpc.journeys.journeys.touchpoints.list',
   auditKeyLogs: 'keyway.rpc.audit.keys.logs',
-  health: (service: string): string => `keyway.rpc.${service}.health`,
 } as const;
-export type RpcSubject = Exclude<(typeof Rpc)[keyof typeof Rpc], (s: string) => string>;
+export type RpcSubject = (typeof Rpc)[keyof typeof Rpc];
 
 /**
  * The declared service-to-service requests: apart from these, only the gateway calls the

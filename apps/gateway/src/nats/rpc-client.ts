@@ -1,16 +1,13 @@
-import { KeywayError, type ErrorBody } from '@keyway/contracts';
+import type { ErrorBody } from '@keyway/contracts';
 import { TurnQueue } from '@keyway/runtime';
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { fromServiceError } from '../errors';
+import { fromServiceError, UNAVAILABLE as UNAVAILABLE_BODY } from '../errors';
 
 export type RpcOutcome = { ok: true; response: unknown } | { ok: false; error: ErrorBody };
 
 const enc = new TextEncoder();
 
-const UNAVAILABLE: RpcOutcome = {
-  ok: false,
-  error: { error: 'A service this request needs is not answering; try again', code: 'unavailable' },
-};
+const UNAVAILABLE: RpcOutcome = { ok: false, error: UNAVAILABLE_BODY };
 
 /**
  * A request larger than the connection's max_payload (1 MiB by default) would be refused by the
@@ -78,16 +75,6 @@ export class RpcClient {
         }
       });
     });
-  }
-
-  /** For callers that want a thrown KeywayError rather than an outcome. */
-  async callOrThrow(subject: string, data: unknown, timeoutMs?: number): Promise<unknown> {
-    const r = await this.call(subject, data, timeoutMs);
-    if (!r.ok) {
-      const { error, code, ...extra } = r.error;
-      throw new KeywayError(code, error, extra);
-    }
-    return r.response;
   }
 
   /** Answers every call still waiting with `unavailable` and stops listening. */
