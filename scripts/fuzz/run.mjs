@@ -10,7 +10,7 @@ import { classify, judge } from './checks.mjs';
 import { CEILING, DEFAULT_CEILING, holds, keysSequence, probeEscalation, probeSecrets } from './keys.mjs';
 import { Validators, dialectOf, fetchDocument, operationsOf } from './openapi.mjs';
 import { probeHardening, probeNoHost, probeReferences, probeSizes } from './probes.mjs';
-import { BODY_MUTATIONS, RAW_BODIES, Rng, clone, deepBody, mutate, sampleValid, slotsOf, unicodeString } from './values.mjs';
+import { BODY_MUTATIONS, RAW_BODIES, Rng, deepBody, mutate, sampleValid, setAt, slotsOf, unicodeString } from './values.mjs';
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -22,7 +22,7 @@ function segment(value) {
 }
 
 /** What the report shows of a body: long strings and deep nesting summarised, so it stays readable. */
-export function preview(value, budget = 1200) {
+function preview(value, budget = 1200) {
   const walk = (v, depth) => {
     if (typeof v === 'string') return v.length > 80 ? `${v.slice(0, 24)}…«${v.length} chars»` : v;
     if (Array.isArray(v)) return v.length > 4 ? [...v.slice(0, 2).map((x) => walk(x, depth + 1)), `«…${v.length} items»`] : v.map((x) => walk(x, depth + 1));
@@ -301,7 +301,7 @@ export class Fuzzer {
       let value;
       if (pool.length > 0) value = rng.pick(pool);
       else if (this.v.valid(slot.schema, null) || (slot.parent?.properties?.[name] && this.v.valid(slot.parent.properties[name], null))) value = null;
-      out = setPath(out, slot.path, value);
+      out = setAt(out, slot.path, value);
     }
     return out;
   }
@@ -770,14 +770,4 @@ export class Fuzzer {
       ...(this.trace ? { trace: this.trace } : {}),
     };
   }
-}
-
-function setPath(root, path, value) {
-  if (path.length === 0) return value;
-  const copy = clone(root);
-  let node = copy;
-  for (const k of path.slice(0, -1)) node = node[k];
-  if (value === undefined) delete node[path[path.length - 1]];
-  else node[path[path.length - 1]] = value;
-  return copy;
 }

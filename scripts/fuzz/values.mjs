@@ -195,7 +195,8 @@ export function slotsOf(schema, value, validators, path = [], out = [], parent) 
 
 export const clone = (v) => (v === undefined ? undefined : structuredClone(v));
 
-function setAt(root, path, value) {
+/** A copy of `root` with the value at `path` replaced (undefined: removed). */
+export function setAt(root, path, value) {
   if (path.length === 0) return value;
   const copy = clone(root);
   let node = copy;
