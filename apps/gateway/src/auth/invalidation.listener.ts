@@ -3,7 +3,9 @@ import {
   GATEWAY_HEARTBEAT,
   GATEWAY_INVALIDATE,
   Invalidation,
+  parseKeyEvent,
   type GatewayHeartbeat,
+  type KeyEvent,
 } from '@keyway/contracts';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { KeyVerifier } from './key-verifier';
@@ -20,6 +22,15 @@ export function lookupIdOfPrefix(prefix: unknown): string | undefined {
 function json(data: Uint8Array): unknown {
   try {
     return JSON.parse(Buffer.from(data).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** A key event read through the contract (upcast and validated), or undefined if it is not one. */
+function keyEvent(data: Uint8Array): KeyEvent | undefined {
+  try {
+    return parseKeyEvent(json(data));
   } catch {
     return undefined;
   }
@@ -65,13 +76,16 @@ export class InvalidationListener {
     this.subs.push(
       this.nc.subscribe(EVENT_SUBJECTS, {
         callback: (err, msg) => {
+          // `used` events are most of the traffic and change no key: skipped before any parsing,
+          // so validation costs only the rare lifecycle events.
           if (err || msg.subject.endsWith('.used')) return;
-          const event = json(msg.data) as { prefix?: unknown; data?: { previous_prefix?: unknown } } | undefined;
-          if (typeof event !== 'object' || event === null) return;
-          const ids = [lookupIdOfPrefix(event.prefix), lookupIdOfPrefix(event.data?.previous_prefix)].filter(
-            (id): id is string => id !== undefined,
-          );
-          if (ids.length > 0) this.verifier.invalidate(ids);
+          const event = keyEvent(msg.data);
+          // Unreadable (a schema this gateway does not know yet, or a bad publisher): it may be
+          // about a key we hold, so forget every key rather than trust what it seems to say.
+          if (!event) return this.verifier.clear();
+          const ids = [lookupIdOfPrefix(event.prefix), event.type === 'rotated' ? lookupIdOfPrefix(event.data.previous_prefix) : undefined];
+          const known = ids.filter((id): id is string => id !== undefined);
+          if (known.length > 0) this.verifier.invalidate(known);
         },
       }),
     );
