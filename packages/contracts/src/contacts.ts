@@ -7,7 +7,7 @@ export const ContactType = z.enum(['user', 'lead', 'partner']);
 
 export const CreateContactBody = z.strictObject({
   type: ContactType,
-  name: z.string().trim().min(1).max(200),
+  name: z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200),
   email: z.email().max(320),
   external_id: z.string().min(1).max(200).nullish(),
   account_id: z.string().nullish(),
@@ -16,7 +16,7 @@ export const CreateContactBody = z.strictObject({
 export const UpdateContactBody = z
   .strictObject({
     type: ContactType.optional(),
-    name: z.string().trim().min(1).max(200).optional(),
+    name: z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200).optional(),
     email: z.email().max(320).optional(),
     external_id: z.string().min(1).max(200).nullable().optional(),
     account_id: z.string().nullable().optional(),
@@ -42,13 +42,13 @@ export const ContactView = z.object({
 export type ContactView = z.infer<typeof ContactView>;
 
 export const CreateAccountBody = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200),
   domain: z.string().min(1).max(253).nullish(),
   properties: Properties.default({}),
 });
 export const UpdateAccountBody = z
   .strictObject({
-    name: z.string().trim().min(1).max(200).optional(),
+    name: z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200).optional(),
     domain: z.string().min(1).max(253).nullable().optional(),
     properties: Properties.optional(),
   })

@@ -29,7 +29,7 @@ export const TouchpointView = TouchpointFields.extend({ id: z.string() });
 export type TouchpointView = z.infer<typeof TouchpointView>;
 
 export const ConversionBody = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200),
   occurred_at: z.iso.datetime({ offset: true }),
   value: z.number().optional(),
 });

@@ -79,7 +79,7 @@ export const Metadata = z
   .refine((m) => new TextEncoder().encode(JSON.stringify(m)).length <= 16_384, { message: 'at most 16 KiB once serialised' });
 export type Metadata = z.infer<typeof Metadata>;
 
-const KeyName = z.string().trim().min(1).max(200);
+const KeyName = z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200);
 const ScopeList = z
   .array(Scope)
   .max(ALL_SCOPES.length)

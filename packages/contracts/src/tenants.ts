@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Environment, RateLimit, RateLimitOverride, Scope } from './keys';
 
-const TenantName = z.string().trim().min(1).max(200);
+const TenantName = z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200);
 
 export const CreateTenantBody = z.strictObject({
   name: TenantName,

@@ -2,13 +2,13 @@ import { z } from 'zod';
 
 const Email = z.email().max(320).transform((e) => e.toLowerCase());
 export const CreateUserBody = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200),
   email: Email,
   password: z.string().min(8).max(1024),
 });
 export const UpdateUserBody = z
   .strictObject({
-    name: z.string().trim().min(1).max(200).optional(),
+    name: z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200).optional(),
     email: Email.optional(),
     password: z.string().min(8).max(1024).optional(),
   })

@@ -62,7 +62,7 @@ export function registerAdminRoutes(fastify: FastifyInstance, gateway: Gateway):
 async function forward(gateway: Gateway, route: AdminRoute, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const params = (req.params ?? {}) as Record<string, string>;
   const details: ErrorDetail[] = [];
-  for (const [schema, value] of [[route.params, params], [route.body, req.body ?? {}]] as const) {
+  for (const [schema, value] of [[route.params, params], [route.body, req.body === undefined ? {} : req.body]] as const) {
     const r = schema?.safeParse(value);
     if (r && !r.success) details.push(...detailsFromZod(r.error));
   }
@@ -71,7 +71,7 @@ async function forward(gateway: Gateway, route: AdminRoute, req: FastifyRequest,
     ctx: { tenant_id: '', actor: { type: 'operator', id: 'operator' }, request_id: req.id, scopes: [] },
     params,
     query: {},
-    ...(route.body ? { body: req.body ?? {} } : {}),
+    ...(route.body ? { body: req.body === undefined ? {} : req.body } : {}),
   };
   if (route.secret) noStore(reply);
   const r = await gateway.rpc.call(route.subject, message);

@@ -92,7 +92,8 @@ export function applyConventions(fastify: FastifyInstance): void {
   const json = fastify.getDefaultJsonParser('error', 'error');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') {
+    // No body at all is no body; whitespace, `null` or anything else must be a JSON object.
+    if (text === '') {
       done(null, undefined);
       return;
     }

@@ -162,6 +162,14 @@ describe('the edge refuses what the services cannot take, in the documented shap
       expect(r.status).toBe(201);
     });
 
+    it('no body is no body, but whitespace or null is a body that is not an object (the fuzz found both accepted)', async () => {
+      expect((await post('/v1/keys/key_1/revoke', '')).status).toBe(200);
+      for (const body of [' ', '\n', 'null']) {
+        const r = await post('/v1/keys/key_1/revoke', body);
+        expect({ body, status: r.status, code: err(r.body).code }).toEqual({ body, status: 400, code: 'invalid_request' });
+      }
+    });
+
     it('still refuses broken JSON as such', async () => {
       for (const body of ['{"a":"unterminated', ']]]', '{"a":1}}}}', `${nested(10)}}`]) {
         const r = await post('/v1/contacts', body);

@@ -66,7 +66,8 @@ export async function admit(gateway: Gateway, key: CachedKey, scopes: readonly S
 export async function forward(gateway: Gateway, route: Route, caller: Caller, req: FastifyRequest): Promise<unknown> {
   const params = (req.params ?? {}) as Record<string, string>;
   const query = (req.query ?? {}) as Record<string, unknown>;
-  const body = route.body ? (req.body ?? {}) : undefined;
+  // No body is `{}`; a body that is there (`null` too) is validated as sent.
+  const body = route.body ? (req.body === undefined ? {} : req.body) : undefined;
   const details: ErrorDetail[] = [];
   validate(route.params, params, 'params', details);
   validate(route.query, query, 'query', details);

@@ -408,6 +408,8 @@ function requestOverride(ctx: { zodSchema: z.core.$ZodType; jsonSchema: z.core.J
   if (json.type === 'string') {
     if (json.format === 'email' && json.pattern !== undefined) delete json.format;
     if (json.pattern === undefined && json.enum === undefined && json.const === undefined && json.format === undefined) json.pattern = STORABLE;
+    // Names must not be blank (zod's `\S`, checked before trimming): one pattern says both rules.
+    else if (json.pattern === '\\S') json.pattern = `(?=[\\s\\S]*\\S)${STORABLE}`;
   }
 }
 
