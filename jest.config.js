@@ -25,7 +25,7 @@ module.exports = {
   transform: { '^.+\\.(t|j|mj)s$': swc },
   transformIgnorePatterns: [`/node_modules/(?!(${esm.join('|')})/)`],
   moduleNameMapper: {
-    '^@keyway/(contracts|database|messaging|outbox|runtime|testing)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@keyway/(contracts|database|messaging|outbox|runtime|service|testing)$': '<rootDir>/packages/$1/src/index.ts',
   },
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   globalSetup: '<rootDir>/packages/testing/src/global-setup.ts',

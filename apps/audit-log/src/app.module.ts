@@ -1,4 +1,4 @@
-import { serviceModules } from '@keyway/database';
+import { serviceModules } from '@keyway/service';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AuditEventEntity } from './audit/audit-event.entity';
 import { AuditIngestService } from './audit/audit-ingest.service';

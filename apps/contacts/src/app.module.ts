@@ -1,4 +1,4 @@
-import { serviceModules } from '@keyway/database';
+import { serviceModules } from '@keyway/service';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AccountEntity } from './accounts/account.entity';
 import { AccountsModule } from './accounts/accounts.module';

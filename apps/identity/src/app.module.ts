@@ -1,4 +1,5 @@
-import { serviceDatabaseUrl, serviceModules } from '@keyway/database';
+import { serviceDatabaseUrl } from '@keyway/database';
+import { serviceModules } from '@keyway/service';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { IDENTITY_CONFIG, IDENTITY_DATABASE_URL, SERVICE, type IdentityConfig } from './config';
 import { KeysModule } from './keys/keys.module';

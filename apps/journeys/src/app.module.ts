@@ -1,4 +1,4 @@
-import { serviceModules } from '@keyway/database';
+import { serviceModules } from '@keyway/service';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { SERVICE, type JourneysConfig } from './config';
 import { ConversionEntity, JourneyEntity, TouchpointEntity } from './journeys/journey.entity';

@@ -1,10 +1,10 @@
+import { ensureDatabase, serviceDatabaseUrl, serviceDataSourceOptions } from '@keyway/database';
 import { HealthModule, loggerParams, NATS_CONNECTION, NatsModule, type BaseEnv, type ReadinessChecks } from '@keyway/runtime';
 import type { DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource, type MixedList } from 'typeorm';
-import { ensureDatabase, serviceDatabaseUrl, serviceDataSourceOptions } from './index';
 
 export interface ServiceModulesOptions {
   service: string;
@@ -17,10 +17,11 @@ export interface ServiceModulesOptions {
 }
 
 /**
- * Here rather than in @keyway/runtime so that the gateway, which has no database, does not load
- * TypeORM. What every service with a database imports: pino logs, its own NATS connection, its own
- * database (created if missing, checked-in migrations applied at boot in one transaction,
- * `synchronize` off) and /health with the database and NATS as readiness checks.
+ * What every service with a database imports: pino logs, its own NATS connection, its own database
+ * (created if missing, checked-in migrations applied at boot in one transaction, `synchronize`
+ * off) and /health with the database and NATS as readiness checks. A package of its own: not in
+ * @keyway/runtime, so that the gateway, which has no database, does not load TypeORM; not in
+ * @keyway/database, which is Postgres alone and has no Nest in it.
  */
 export function serviceModules(opts: ServiceModulesOptions): DynamicModule[] {
   const url = serviceDatabaseUrl(opts.config.DATABASE_URL, opts.service);
