@@ -1,5 +1,6 @@
 import { dropDatabases } from '@keyway/database';
-import { pgAdminUrl, portAnswers, runId } from './index';
+import { pgAdminUrl, runId } from './infra';
+import { portAnswers } from './ports';
 
 /** Whatever a crashed test file left behind: every database of this run goes. */
 export default async function globalTeardown(): Promise<void> {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { freePort } from './index';
+import { freePort } from './ports';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
 

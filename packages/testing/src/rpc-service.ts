@@ -4,7 +4,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { DynamicModule } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { z } from 'zod';
-import { startInfra, type TestInfra } from './index';
+import { startInfra, type TestInfra } from './infra';
 
 export interface Reply<T> {
   response?: T;
