@@ -11,10 +11,9 @@
 //   turns, and each figure printed is the median of its rounds, since the machine's speed drifts);
 //   BENCH_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/gw-prof", profiles the gateway
 //   of (c) and (d) (the profile is written when it exits); BENCH_NODE_ARGS reaches every service.
-const { spawn } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const { readFileSync } = require('node:fs');
-const { build, freePort, startNats, startApp, dropDatabases, sleep, fmt, clearRedis } = require('./lib');
+const { build, cpuMs, startNats, startApp, startChild, dropDatabases, fmt, clearRedis } = require('./lib');
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
@@ -91,34 +90,9 @@ async function createKey(gatewayUrl, rootKey, body) {
   return r.body;
 }
 
-/** A child `node -e <source>` that prints its port once it listens. */
-async function startInline(name, source, env) {
-  const port = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, ['-e', source], {
-    cwd: require('./lib').ROOT,
-    env: { PATH: process.env.PATH, PORT: String(port), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const deadline = Date.now() + 30_000;
-  while (!output.includes('listening')) {
-    if (child.exitCode !== null) throw new Error(`${name} exited:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`${name} did not start:\n${output}`);
-    await sleep(20);
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    pid: child.pid,
-    stop: () =>
-      new Promise((res) => {
-        if (child.exitCode !== null) return res();
-        child.once('exit', res);
-        child.kill('SIGKILL');
-      }),
-  };
-}
+/** A child `node -e <source>` that prints `listening` once it listens on PORT. */
+const startInline = (name, source, env) =>
+  startChild(name, ['-e', source], env, { ready: (_port, output) => output.includes('listening'), signal: 'SIGKILL' });
 
 const BARE_NODE = `
 const body = process.env.BODY;
@@ -148,12 +122,6 @@ Module({ controllers: [WhoamiController] })(BareModule);
   console.log('listening');
 })();
 `;
-
-/** CPU time (user + system) a process has used, from /proc, in ms. */
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
 
 /**
  * Loads `url` with autocannon after a warm-up; latencies from every response (µs resolution), and

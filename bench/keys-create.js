@@ -3,16 +3,10 @@
 // one transaction → outbox relay → JetStream), beside plain single-row INSERTs of the same data
 // into the same Postgres, in the same run. Prints keys/s, p99 and the ratio, and the p99 lag from
 // commit to JetStream.   Run: npm run bench -- keys   (or node bench/keys-create.js)
-const { build, startNats, startApp, dropDatabases, closedLoop, stats, fmt } = require('./lib');
+const { build, cpuMs, startNats, startApp, dropDatabases, closedLoop, stats, fmt } = require('./lib');
 
 const TOTAL = Number(process.env.BENCH_KEYS ?? 3000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
-
-/** CPU time (user + system) a process has used, from /proc, in ms. */
-function cpuMs(pid) {
-  const fields = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
 
 async function main() {
   build(['identity', 'gateway']);
@@ -34,7 +28,8 @@ async function main() {
       if (!reply.ok) throw new Error(JSON.stringify(reply.error));
       return reply.response;
     };
-    const ctx = (tenant) => ({ tenant_id: tenant, actor: { type: 'key', id: 'key_bench' }, request_id: 'req_bench', scopes: [] });
+    // The calling key holds what it grants: a key may give only scopes it holds (DESIGN, Grants).
+    const ctx = (tenant) => ({ tenant_id: tenant, actor: { type: 'key', id: 'key_bench' }, request_id: 'req_bench', scopes: ['keys:write', 'contacts:read', 'journeys:write'] });
     const tenant = await call(Rpc.tenantsCreate, { ctx: ctx(''), body: { name: 'Bench' } });
 
     // commit → JetStream lag: every created event, from its occurred_at (taken inside the

@@ -2,82 +2,49 @@
 // Shared by the benchmark scripts: a private nats-server, scratch databases, child services,
 // and latency statistics. Benchmarks print figures; they assert nothing.
 const { spawn, execFileSync } = require('node:child_process');
-const { mkdtempSync, rmSync, existsSync } = require('node:fs');
-const { createServer, Socket } = require('node:net');
-const { tmpdir } = require('node:os');
+const { readFileSync } = require('node:fs');
 const { join, resolve } = require('node:path');
 
 const ROOT = resolve(__dirname, '..');
+const PG_ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
 
+/** Builds the apps and what they use, and the test harness whose helpers the benchmarks share. */
 function build(apps) {
-  execFileSync('npx', ['turbo', 'run', 'build', '--output-logs=errors-only', ...apps.map((a) => `--filter=@keyway/${a}...`)], {
+  const filters = [...apps, 'testing'].map((a) => `--filter=@keyway/${a}...`);
+  execFileSync('npx', ['turbo', 'run', 'build', '--output-logs=errors-only', ...filters], {
     cwd: ROOT,
     stdio: 'inherit',
     env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
   });
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
+// The harness's own helpers (free ports, a private nats-server), from its build: required when
+// called, since `build` runs first.
+const testing = () => require('@keyway/testing');
+const freePort = () => testing().freePort();
+/** A private nats-server with JetStream (its own port and store): `{ url, stop() }`. */
+const startNats = () => testing().PrivateNats.start();
 
-function answers(port) {
-  return new Promise((res) => {
-    const s = new Socket();
-    s.setTimeout(200, () => (s.destroy(), res(false)));
-    s.once('connect', () => (s.destroy(), res(true)));
-    s.once('error', () => res(false));
-    s.connect(port, '127.0.0.1');
-  });
-}
-
-async function startNats() {
-  const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find(existsSync);
-  if (!bin) throw new Error('nats-server is not installed');
+/**
+ * A child `node <nodeArgs>` on a free port (in `portVar`), its output kept; resolves once
+ * `ready(port, output)` is true. `stop()` sends `signal`, then SIGKILL after 5 s.
+ */
+async function startChild(name, nodeArgs, env, { portVar = 'PORT', ready, signal = 'SIGTERM' }) {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'keyway-bench-nats-'));
-  const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
-  while (!(await answers(port))) await sleep(50);
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    stop: async () => {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function startApp(app, env, extraNodeArgs = []) {
-  const port = await freePort();
-  const portEnv = app === 'gateway' ? { PORT: String(port) } : { HEALTH_PORT: String(port) };
   let output = '';
-  // BENCH_NODE_ARGS reaches the services, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to profile them.
-  // The V8 flags the app ships with (apps/<app>/package.json keyway.nodeOptions), then the bench's.
-  const shipped = require(join(ROOT, 'apps', app, 'package.json')).keyway?.nodeOptions ?? '';
-  const nodeArgs = [...shipped.split(' '), ...(process.env.BENCH_NODE_ARGS ?? '').split(' '), ...extraNodeArgs].filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'apps', app, 'dist', 'main.js')], {
+  const child = spawn(process.execPath, nodeArgs, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...env, ...portEnv },
+    env: { PATH: process.env.PATH, ...env, [portVar]: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${app} exited:\n${output.slice(-2000)}`);
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/health/ready`);
-      if (r.status === 200) break;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`${app} not ready:\n${output.slice(-2000)}`);
-    await sleep(50);
+    if (child.exitCode !== null) throw new Error(`${name} exited:\n${output.slice(-2000)}`);
+    if (await ready(port, output)) break;
+    if (Date.now() > deadline) throw new Error(`${name} not ready:\n${output.slice(-2000)}`);
+    await sleep(20);
   }
   return {
     url: `http://127.0.0.1:${port}`,
@@ -88,19 +55,37 @@ async function startApp(app, env, extraNodeArgs = []) {
       new Promise((res) => {
         if (child.exitCode !== null) return res();
         child.once('exit', res);
-        child.kill('SIGTERM');
+        child.kill(signal);
         setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
       }),
   };
 }
 
-async function dropDatabases(prefix) {
-  const { Client } = require('pg');
-  const c = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-  await c.connect();
-  const r = await c.query("SELECT datname FROM pg_database WHERE datname LIKE $1 || '%'", [prefix]);
-  for (const { datname } of r.rows) await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-  await c.end();
+/** An app from its build, ready once its /health/ready answers 200. */
+function startApp(app, env, extraNodeArgs = []) {
+  // BENCH_NODE_ARGS reaches the services, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to profile them.
+  // The V8 flags the app ships with (apps/<app>/package.json keyway.nodeOptions), then the bench's.
+  const shipped = require(join(ROOT, 'apps', app, 'package.json')).keyway?.nodeOptions ?? '';
+  const nodeArgs = [...shipped.split(' '), ...(process.env.BENCH_NODE_ARGS ?? '').split(' '), ...extraNodeArgs].filter(Boolean);
+  return startChild(app, [...nodeArgs, join(ROOT, 'apps', app, 'dist', 'main.js')], { LOG_LEVEL: 'warn', ...env }, {
+    portVar: app === 'gateway' ? 'PORT' : 'HEALTH_PORT',
+    ready: async (port) => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200;
+      } catch {
+        return false;
+      }
+    },
+  });
+}
+
+/** The scratch databases whose names start with `prefix`. */
+const dropDatabases = (prefix) => require('@keyway/database').dropDatabases(PG_ADMIN, prefix);
+
+/** CPU time (user + system) a process has used, from /proc, in ms. */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -149,4 +134,4 @@ async function clearRedis(redis, prefix) {
   }
 }
 
-module.exports = { ROOT, clearRedis, build, freePort, startNats, startApp, dropDatabases, sleep, stats, closedLoop, fmt };
+module.exports = { ROOT, clearRedis, build, cpuMs, freePort, startNats, startApp, startChild, dropDatabases, sleep, stats, closedLoop, fmt };
