@@ -1,10 +1,5 @@
-import { startRpcService, type RpcServiceHarness } from '@keyway/testing';
+import { ServiceProcess, startRpcService, type RpcServiceHarness } from '@keyway/testing';
 import { JourneyView, Rpc, pageOf, type Page } from '@keyway/contracts';
-import { loadConfig, startService } from '@keyway/runtime';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-// The real contacts service, in-process on this file's NATS: journeys asks it about contact_ids.
-import { AppModule as ContactsAppModule } from '../../../contacts/src/app.module';
-import { ContactsEnv, SERVICE as CONTACTS } from '../../../contacts/src/config';
 import { AppModule } from '../app.module';
 import { JourneysEnv, SERVICE } from '../config';
 
@@ -31,7 +26,12 @@ describe('journeys over NATS', () => {
   const get = (tenant: string, id: string) => ok(Rpc.journeysGet, { ctx: ctx(tenant), params: { id } });
   const tick = () => new Promise((r) => setTimeout(r, 3));
 
-  let contactsApp: NestFastifyApplication | undefined;
+  /**
+   * The real contacts service on this file's NATS (journeys asks it about contact_ids), as its own
+   * process from its build, as it runs beside journeys in production: journeys may not import
+   * another app's code, not even in a test.
+   */
+  let contacts: ServiceProcess | undefined;
   let people = 0;
   /** A real contact of the tenant, made through the contacts service. */
   const contact = async (tenant: string): Promise<string> =>
@@ -39,11 +39,11 @@ describe('journeys over NATS', () => {
 
   beforeAll(async () => {
     h = await startRpcService('journeys', { name: SERVICE, env: JourneysEnv, module: (config) => AppModule.forRoot(config) });
-    const config = loadConfig(ContactsEnv, h.infra.env);
-    contactsApp = await startService({ name: CONTACTS, module: ContactsAppModule.forRoot(config), config });
+    contacts = new ServiceProcess('contacts', h.infra.env);
+    await contacts.start();
   });
   afterAll(async () => {
-    await contactsApp?.close();
+    await contacts?.kill('SIGTERM');
     await h?.close();
   });
 
@@ -255,8 +255,8 @@ describe('journeys over NATS', () => {
         call(Rpc.journeysUpdate, { ctx: ctx(T), params: { id: j.id }, body: { contact_id: mine } }),
       ];
 
-      await contactsApp!.close();
-      contactsApp = undefined;
+      await contacts!.kill('SIGTERM');
+      contacts = undefined;
       for (const r of await Promise.all(attempts())) expect(r.err).toMatchObject({ code: 'unavailable' });
 
       // Something answers the subject, but not as contacts should; then nothing answers in time.
