@@ -2,29 +2,6 @@ import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@na
 import type { JetStreamContext, MinimalLogger } from './connection';
 import { errorText, isAlreadyThere, isNotFound, nanos } from './jetstream-errors';
 
-/**
- * The durable JetStream consumer every service uses: a pull consumer shared by all replicas of a
- * service, that hands its handler every message that has arrived rather than one at a time, so a
- * service can apply a batch in one statement and ack it after. (One message per await capped a
- * consumer at one database round trip per event.)
- *
- * Batching is adaptive rather than timed: a writer takes whatever is buffered, and while it writes
- * the next batch collects. One event under light load is handled at once (no linger); under heavy
- * load batches grow up to `maxBatch`. The buffer is bounded: when it is full the reader waits, and
- * the client stops pulling once its own `max_messages` are unread.
- *
- * Delivery: at least once, explicit acks only after the handler resolved. Each message is
- * validated on receipt (`parse`); one that does not parse is terminated at once and logged with
- * the reason. A failed batch is nak'ed with a delay that doubles with each delivery of the message
- * (`nakDelayMs`, 2×, 4×… up to `maxNakDelayMs`), so an outage is not hammered at a fixed rate, and a
- * message that has failed `maxDeliver` times is terminated and logged. A failure the handler calls
- * permanent (bad data) is retried message by message, so one bad event costs its batch a retry,
- * not a redelivery.
- *
- * The delay is the client's `nak(delay)`, not the consumer's server-side `backoff` list: that list
- * also replaces `ack_wait` for each delivery, which would cut short a batch that is still being
- * written.
- */
 export interface BatchItem<T> {
   value: T;
   msg: JsMsg;
@@ -64,7 +41,7 @@ export interface DurableConsumerOptions<T> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export interface Backoff {
+interface Backoff {
   nakDelayMs: number;
   maxNakDelayMs: number;
   backoffFactor: number;
@@ -78,6 +55,29 @@ export function nakDelay(attempt: number, b: Backoff): number {
 
 type Parsed<T> = { ok: true; value: T } | { ok: false };
 
+/**
+ * The durable JetStream consumer every service uses: a pull consumer shared by all replicas of a
+ * service, that hands its handler every message that has arrived rather than one at a time, so a
+ * service can apply a batch in one statement and ack it after. (One message per await capped a
+ * consumer at one database round trip per event.)
+ *
+ * Batching is adaptive rather than timed: a writer takes whatever is buffered, and while it writes
+ * the next batch collects. One event under light load is handled at once (no linger); under heavy
+ * load batches grow up to `maxBatch`. The buffer is bounded: when it is full the reader waits, and
+ * the client stops pulling once its own `max_messages` are unread.
+ *
+ * Delivery: at least once, explicit acks only after the handler resolved. Each message is
+ * validated on receipt (`parse`); one that does not parse is terminated at once and logged with
+ * the reason. A failed batch is nak'ed with a delay that doubles with each delivery of the message
+ * (`nakDelayMs`, 2×, 4×… up to `maxNakDelayMs`), so an outage is not hammered at a fixed rate, and a
+ * message that has failed `maxDeliver` times is terminated and logged. A failure the handler calls
+ * permanent (bad data) is retried message by message, so one bad event costs its batch a retry,
+ * not a redelivery.
+ *
+ * The delay is the client's `nak(delay)`, not the consumer's server-side `backoff` list: that list
+ * also replaces `ack_wait` for each delivery, which would cut short a batch that is still being
+ * written.
+ */
 export class DurableConsumer<T> {
   private readonly maxBatch: number;
   private readonly writers: number;
