@@ -1,66 +1,75 @@
-import type { RateLimit, RateLimitWindow } from '@keyway/contracts';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { msUntilReset, WINDOW_MS, WINDOWS, type PerWindow, type WindowState } from './windows';
-
-/** The highest limit a key may have (contracts: RateLimitOverride). */
-const MAX_POINTS = 1_000_000_000;
+import type { RateLimit } from '@keyway/contracts';
+import { applyCalls, LAYOUT, newState, WINDOW_MS, type Clock, type WindowState } from './windows';
 
 /**
  * Per-process counters: the store when `REDIS_URL` is unset, and the insurance store while Redis
- * does not answer. One rate-limiter-flexible RateLimiterMemory per window serves as the counter;
- * it is built with the highest possible `points` because every key brings its own limits, which
- * are compared here. Windows are aligned to the clock like the Redis ones (a new counter lives
- * until the end of its window: `customDuration`).
+ * does not answer. The same algorithm as the Redis script (`applyCalls`, windows.ts), on one
+ * Float64Array per key with the same layout.
  *
- * All or nothing: every window is counted first, and if one is over its limit the call is given
- * back to all of them. Counting first cannot admit too many (a call is admitted only when each
- * window's count, which includes it, is within the limit); a concurrent call may at worst be
- * refused while a refused call's refund is still pending in the same tick.
+ * It replaced rate-limiter-flexible's RateLimiterMemory, which counts fixed windows only (a
+ * counter per window that expires as a whole), the very thing that let twice a limit through
+ * across a boundary; a sliding window needs to know when inside the window the calls came.
+ *
+ * Synchronous: a decision needs no I/O, so there is nothing to refund and no window between
+ * checking and counting in which another call could slip in.
  */
 export class MemoryWindowStore {
-  private readonly limiters: PerWindow<RateLimiterMemory>;
+  /** Keys used within the hour: the whole state (about 1 KB). */
+  private readonly states = new Map<string, Float64Array>();
+  /**
+   * Keys quiet for an hour but used today: only their daily count, kept until 00:00 UTC (a few
+   * dozen bytes instead of the whole state, for what may be most keys of a busy day).
+   */
+  private quietToday = new Map<string, number>();
+  private quietDay = 0;
+  private readonly sweeper: NodeJS.Timeout;
 
-  constructor(keyPrefix: string) {
-    const limiters = {} as PerWindow<RateLimiterMemory>;
-    for (const w of WINDOWS) {
-      limiters[w] = new RateLimiterMemory({ keyPrefix: `${keyPrefix}mem:${w}`, points: MAX_POINTS, duration: WINDOW_MS[w] / 1000 });
+  constructor(private readonly clock: Clock = Date.now) {
+    this.sweeper = setInterval(() => this.sweep(), 60_000);
+    this.sweeper.unref();
+  }
+
+  apply(keyId: string, limits: RateLimit, cost: number): WindowState {
+    const now = this.clock();
+    let state = this.states.get(keyId);
+    if (state === undefined) {
+      state = newState();
+      const today = Math.floor(now / WINDOW_MS.daily);
+      const daily = this.quietDay === today ? this.quietToday.get(keyId) : undefined;
+      if (daily !== undefined) {
+        state[LAYOUT.day] = today;
+        state[LAYOUT.dayCount] = daily;
+      }
+      if (cost > 0) {
+        this.states.set(keyId, state);
+        this.quietToday.delete(keyId);
+      }
     }
-    this.limiters = limiters;
+    const out = applyCalls(state, now, limits, cost, 1);
+    return { allowed: out.admitted === 1, counts: out.counts, resetMs: out.resetMs };
   }
 
-  private options(window: RateLimitWindow, nowMs: number): { customDuration: number } {
-    return { customDuration: msUntilReset(nowMs, window) / 1000 };
-  }
-
-  async apply(keyId: string, limits: RateLimit, cost: number): Promise<WindowState> {
-    const now = Date.now();
-    if (cost === 0) return this.read(keyId, now);
-
-    const taken = await Promise.all(WINDOWS.map((w) => this.limiters[w].penalty(keyId, cost, this.options(w, now))));
-    const allowed = WINDOWS.every((w, i) => (taken[i]?.consumedPoints ?? 0) <= limits[w]);
-    if (!allowed) {
-      await Promise.all(WINDOWS.map((w) => this.limiters[w].reward(keyId, cost, this.options(w, now))));
+  /** Moves keys no sliding window counts any more to `quietToday`, or forgets them. */
+  sweep(): void {
+    const now = this.clock();
+    const today = Math.floor(now / WINDOW_MS.daily);
+    if (this.quietDay !== today) {
+      this.quietToday = new Map();
+      this.quietDay = today;
     }
-    const counts = {} as PerWindow<number>;
-    const resetMs = {} as PerWindow<number>;
-    WINDOWS.forEach((w, i) => {
-      const res = taken[i];
-      counts[w] = (res?.consumedPoints ?? 0) - (allowed ? 0 : cost);
-      resetMs[w] = res && res.msBeforeNext > 0 ? res.msBeforeNext : msUntilReset(now, w);
-    });
-    return { allowed, counts, resetMs };
+    for (const [keyId, s] of this.states) {
+      if (s[LAYOUT.latest]! > now - WINDOW_MS.per_hour) continue;
+      this.states.delete(keyId);
+      if (s[LAYOUT.day] === today && s[LAYOUT.dayCount]! > 0) this.quietToday.set(keyId, s[LAYOUT.dayCount]!);
+    }
   }
 
-  private async read(keyId: string, now: number): Promise<WindowState> {
-    const found = await Promise.all(WINDOWS.map((w) => this.limiters[w].get(keyId)));
-    const counts = {} as PerWindow<number>;
-    const resetMs = {} as PerWindow<number>;
-    WINDOWS.forEach((w, i) => {
-      const res = found[i];
-      const live = res && res.msBeforeNext > 0;
-      counts[w] = live ? res.consumedPoints : 0;
-      resetMs[w] = live ? res.msBeforeNext : msUntilReset(now, w);
-    });
-    return { allowed: true, counts, resetMs };
+  /** Keys held in full, and keys held by their daily count only (tests). */
+  get size(): { active: number; quiet: number } {
+    return { active: this.states.size, quiet: this.quietToday.size };
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
   }
 }

@@ -1,12 +1,15 @@
 import { RATE_LIMIT_DEFAULTS, type RateLimit } from '@keyway/contracts';
+import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { RateLimiter } from './rate-limiter';
-import { awayFromBoundary, HangingProxy, recordingLogger } from './testing';
+import type { RateLimitDecision } from './windows';
+import { awayFromBoundary, checkRun, HangingProxy, manualClock, play, recordingLogger, runArbitraries } from './testing';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `keyway:test:${Date.now()}:${process.pid}:`;
 const big = 1_000_000;
 const only = (w: Partial<RateLimit>): RateLimit => ({ burst_per_second: big, per_minute: big, per_hour: big, daily: big, ...w });
+const { limitsArb, startArb, stepsArb } = runArbitraries(fc);
 
 describe('RateLimiter on Redis (shared by replicas)', () => {
   const admin = new Redis(REDIS_URL, { lazyConnect: true });
@@ -64,86 +67,6 @@ describe('RateLimiter on Redis (shared by replicas)', () => {
     expect(mixed.map((d) => d.remaining)).toEqual([0, 3]);
   });
 
-  describe('leases (busy keys with room to spare)', () => {
-    const counter = async (keyId: string, w: string): Promise<number> => Number((await admin.get(`${prefix}{${keyId}}:${w}`)) ?? 0);
-    const wave = (l: RateLimiter, keyId: string, limits: RateLimit, n: number) => Promise.all(Array.from({ length: n }, () => l.consume(keyId, limits)));
-    // Replicas of a test's own: closed after it even when an assertion fails (an open Redis
-    // connection would keep jest from ending). Closing twice is a no-op.
-    const opened: RateLimiter[] = [];
-    const replica = (): RateLimiter => {
-      const l = new RateLimiter({ redisUrl: REDIS_URL, keyPrefix: prefix, logger, commandTimeoutMs: 2_000 });
-      opened.push(l);
-      return l;
-    };
-    afterEach(async () => {
-      await Promise.all(opened.splice(0).map((l) => l.close()));
-    });
-
-    it('admits a busy key from a lease, counted in Redis beforehand, and gives back what it did not use', async () => {
-      await awayFromBoundary('per_hour', 5_000);
-      await awayFromBoundary('burst_per_second', 700);
-      const own = replica();
-      expect(await own.ready()).toBe(true);
-      const limits = only({});
-      const first = await wave(own, 'key_lease', limits, 10);
-      const second = await wave(own, 'key_lease', limits, 10); // takes a lease of 8 × 10 beyond itself
-      const third = await wave(own, 'key_lease', limits, 20); // 20 of those 80, no Redis call
-      expect([...first, ...second, ...third].every((d) => d.allowed)).toBe(true);
-      expect(await counter('key_lease', 'per_hour')).toBe(10 + 10 + 80);
-      // Each call still sees its own count: remaining goes down one by one across the lease.
-      expect(third.map((d) => d.remainingByWindow.per_hour)).toEqual(Array.from({ length: 20 }, (_, i) => big - 21 - i));
-      // The lease ends with Redis's second; the sweep gives back the 60 calls nobody made to the
-      // windows they were taken from (not to the second, which has ended).
-      await new Promise((r) => setTimeout(r, 1_700));
-      expect(await counter('key_lease', 'per_hour')).toBe(40);
-      expect(await counter('key_lease', 'daily')).toBe(40);
-      // A call in the new second is counted in Redis again (no lease outlives its second).
-      await own.consume('key_lease', limits);
-      expect(await counter('key_lease', 'per_hour')).toBe(41);
-      await own.close();
-      expect(await counter('key_lease', 'per_hour')).toBe(41);
-    });
-
-    it('does not serve a call from a lease taken under other limits: a lowered override bites at once', async () => {
-      await awayFromBoundary('per_hour', 5_000);
-      await awayFromBoundary('burst_per_second', 700);
-      const own = replica();
-      expect(await own.ready()).toBe(true);
-      await wave(own, 'key_lease_override', only({}), 10);
-      await wave(own, 'key_lease_override', only({}), 10); // a lease of 80 is now held
-      const lowered = await own.consume('key_lease_override', only({ per_hour: 5 }));
-      expect(lowered).toMatchObject({ allowed: false, window: 'per_hour', limit: 5, remaining: 0 });
-      await own.close();
-    });
-
-    it('never lets the replicas together admit more than a limit, and loses nothing once leases end', async () => {
-      await awayFromBoundary('per_minute', 5_000);
-      const limits = only({ per_minute: 3_000 });
-      const x = replica();
-      const y = replica();
-      expect((await Promise.all([x.ready(), y.ready()])).every(Boolean)).toBe(true);
-      let allowed = 0;
-      for (let i = 0; i < 40; i++) {
-        const [dx, dy] = await Promise.all([wave(x, 'key_shared_lease', limits, 60), wave(y, 'key_shared_lease', limits, 40)]);
-        allowed += [...dx, ...dy].filter((d) => d.allowed).length;
-        expect(allowed).toBeLessThanOrEqual(3_000);
-        expect(await counter('key_shared_lease', 'per_minute')).toBeLessThanOrEqual(3_000);
-      }
-      await Promise.all([x.close(), y.close()]);
-      // What was admitted is what Redis counts: no lease kept a call it did not admit.
-      expect(await counter('key_shared_lease', 'per_minute')).toBe(allowed);
-      // Near the limit every call went to Redis: the last calls filled the window exactly.
-      expect(allowed).toBe(3_000);
-    });
-
-    it('does not lease a key whose limit is near: a 100-per-minute key is counted call by call', async () => {
-      await awayFromBoundary('per_minute', 3_000);
-      const limits = only({ per_minute: 100 });
-      for (let i = 0; i < 3; i++) await wave(a, 'key_no_lease', limits, 10);
-      expect(await counter('key_no_lease', 'per_minute')).toBe(30);
-    });
-  });
-
   it('refuses the 61st call within a second with the default limits', async () => {
     await awayFromBoundary('burst_per_second', 600);
     const decisions = await Promise.all(Array.from({ length: 61 }, (_, i) => (i % 2 ? a : b).consume('key_burst', { ...RATE_LIMIT_DEFAULTS })));
@@ -161,12 +84,13 @@ describe('RateLimiter on Redis (shared by replicas)', () => {
     expect(results.filter((d, i) => i % 2 === 0 && d.allowed)).toHaveLength(10);
   });
 
-  it('lets counters expire at the end of their clock-aligned window (daily: UTC midnight)', async () => {
+  // Was "lets counters expire at the end of their clock-aligned window": the four fixed-window
+  // counters are one state per key now; what stays is that nothing outlives what it still counts.
+  it('keeps a key\'s state while its windows count: the hour, or the daily quota until UTC midnight', async () => {
     await a.consume('key_ttl', { ...RATE_LIMIT_DEFAULTS });
-    const ttl = await admin.pttl(`${prefix}{key_ttl}:daily`);
-    const untilMidnight = 86_400_000 - (Date.now() % 86_400_000);
-    expect(Math.abs(ttl - untilMidnight)).toBeLessThan(1_000);
-    expect(await admin.pttl(`${prefix}{key_ttl}:burst_per_second`)).toBeLessThanOrEqual(1_000);
+    const ttl = await admin.pttl(`${prefix}{key_ttl}`);
+    const expected = Math.max(86_400_000 - (Date.now() % 86_400_000), 3_600_000);
+    expect(Math.abs(ttl - expected)).toBeLessThan(1_000);
   });
 
   it('falls back to memory when Redis stops answering, fast, logs once, and comes back', async () => {
@@ -203,5 +127,98 @@ describe('RateLimiter on Redis (shared by replicas)', () => {
       await c.close();
       await proxy.stop();
     }
+  });
+});
+
+describe('RateLimiter on Redis: sliding windows on an injected clock (the script\'s test-only time)', () => {
+  const admin = new Redis(REDIS_URL, { lazyConnect: true });
+  const clock = manualClock(0);
+  const runPrefix = `keyway:test:clock:${Date.now()}:${process.pid}:`;
+  let a: RateLimiter;
+  let b: RateLimiter;
+  let memory: RateLimiter;
+  /** The two replicas take turns: every other call goes to the other one. */
+  let turn = 0;
+  const replicas = { consume: (keyId: string, limits: RateLimit) => ((turn++ % 2 ? a : b) as RateLimiter).consume(keyId, limits) };
+
+  beforeAll(async () => {
+    await admin.connect();
+    const options = { redisUrl: REDIS_URL, keyPrefix: runPrefix, logger: recordingLogger(), commandTimeoutMs: 2_000, clock: clock.now };
+    a = new RateLimiter(options);
+    b = new RateLimiter(options);
+    memory = new RateLimiter({ keyPrefix: runPrefix, logger: recordingLogger(), clock: clock.now });
+    expect(await a.ready()).toBe(true);
+    expect(await b.ready()).toBe(true);
+  });
+
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close(), memory.close()]);
+    const keys = await admin.keys(`${runPrefix}*`);
+    if (keys.length > 0) await admin.del(...keys);
+    await admin.quit();
+  });
+
+  it('refuses a second allowance across a boundary of the clock (second, minute, hour), at both replicas', async () => {
+    const edges = [
+      ['burst_per_second', 60, '2026-11-24T10:20:59.950Z', 100],
+      ['per_minute', 100, '2026-11-24T10:20:59.000Z', 2_000],
+      ['per_hour', 5_000, '2026-11-24T10:59:59.000Z', 2_000],
+    ] as const;
+    for (const [w, limit, before, acrossMs] of edges) {
+      const limits = only({ [w]: limit });
+      clock.set(Date.parse(before));
+      const first = await Promise.all(Array.from({ length: limit }, () => replicas.consume(`key_edge_${w}`, limits)));
+      clock.advance(acrossMs);
+      const second = await Promise.all(Array.from({ length: limit }, () => replicas.consume(`key_edge_${w}`, limits)));
+      expect(first.filter((d) => d.allowed)).toHaveLength(limit);
+      expect(second.filter((d) => d.allowed)).toHaveLength(0);
+      expect(second[0]).toMatchObject({ window: w, remaining: 0 });
+      expect(a.mode).toBe('redis');
+    }
+  });
+
+  it('resets the daily quota at 00:00 UTC of the script\'s time', async () => {
+    const limits = only({ daily: 3 });
+    clock.set(Date.parse('2026-11-24T23:59:59.000Z'));
+    const before = await Promise.all(Array.from({ length: 5 }, () => replicas.consume('key_daily', limits)));
+    expect(before.filter((d) => d.allowed)).toHaveLength(3);
+    for (const d of before.filter((x) => !x.allowed)) expect(d).toMatchObject({ window: 'daily', remaining: 0, retryAfterSeconds: 1 });
+    clock.advance(1_000);
+    expect((await replicas.consume('key_daily', limits)).allowed).toBe(true);
+  });
+
+  it('in any rolling window admits at most the limit × (1 + 0) across two replicas (property)', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(limitsArb, startArb, stepsArb, async (limits, start, steps) => {
+        clock.set(start);
+        const { events, retryBroken } = await play(replicas, clock, `key_prop_${run++}`, limits, steps);
+        const { over, under } = checkRun(events, limits);
+        expect(over).toEqual([]);
+        expect(under).toEqual([]);
+        expect(retryBroken).toEqual([]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('answers exactly as the memory store does, call for call (one algorithm)', async () => {
+    let run = 0;
+    const view = (e: { at: number; decision: RateLimitDecision }) => {
+      const { allowed, window, limit, remaining, resetSeconds, retryAfterSeconds, remainingByWindow, resetSecondsByWindow } = e.decision;
+      return { at: e.at, allowed, window, limit, remaining, resetSeconds, retryAfterSeconds, remainingByWindow, resetSecondsByWindow };
+    };
+    await fc.assert(
+      fc.asyncProperty(limitsArb, startArb, stepsArb, async (limits, start, steps) => {
+        const key = `key_same_${run++}`;
+        clock.set(start);
+        const fromRedis = await play(a, clock, key, limits, steps);
+        clock.set(start);
+        const fromMemory = await play(memory, clock, key, limits, steps);
+        expect(fromRedis.events.map(view)).toEqual(fromMemory.events.map(view));
+        expect(await a.peek(key, limits)).toEqual(await memory.peek(key, limits));
+      }),
+      { numRuns: 60 },
+    );
   });
 });

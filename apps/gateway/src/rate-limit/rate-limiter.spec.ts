@@ -1,7 +1,8 @@
 import { RATE_LIMIT_DEFAULTS, type RateLimit } from '@keyway/contracts';
 import fc from 'fast-check';
+import type { MemoryWindowStore } from './memory-store';
 import { RateLimiter } from './rate-limiter';
-import { awayFromBoundary, recordingLogger } from './testing';
+import { awayFromBoundary, checkRun, manualClock, play, recordingLogger, runArbitraries } from './testing';
 
 const big = 1_000_000;
 const only = (w: Partial<RateLimit>): RateLimit => ({ burst_per_second: big, per_minute: big, per_hour: big, daily: big, ...w });
@@ -74,6 +75,68 @@ describe('RateLimiter in memory (no REDIS_URL)', () => {
         },
       ),
       { numRuns: 50 },
+    );
+  });
+});
+
+const { limitsArb, startArb, stepsArb } = runArbitraries(fc);
+
+describe('RateLimiter in memory: sliding windows on an injected clock', () => {
+  const clock = manualClock(0);
+  let limiter: RateLimiter;
+  beforeEach(() => {
+    limiter = new RateLimiter({ keyPrefix: 'keyway:test:', logger: recordingLogger(), clock: clock.now });
+  });
+  afterEach(() => limiter.close());
+
+  it('refuses a second allowance across a boundary of the clock (second, minute, hour)', async () => {
+    const edges = [
+      ['burst_per_second', 60, '2026-11-24T10:20:59.950Z', 100],
+      ['per_minute', 100, '2026-11-24T10:20:59.000Z', 2_000],
+      ['per_hour', 5_000, '2026-11-24T10:59:59.000Z', 2_000],
+    ] as const;
+    for (const [w, limit, before, acrossMs] of edges) {
+      const limits = only({ [w]: limit });
+      clock.set(Date.parse(before));
+      const first = await Promise.all(Array.from({ length: limit }, () => limiter.consume(`key_edge_${w}`, limits)));
+      clock.advance(acrossMs); // past the clock's boundary, well inside the window
+      const second = await Promise.all(Array.from({ length: limit }, () => limiter.consume(`key_edge_${w}`, limits)));
+      expect(first.filter((d) => d.allowed)).toHaveLength(limit);
+      expect(second.filter((d) => d.allowed)).toHaveLength(0);
+      expect(second[0]).toMatchObject({ window: w, remaining: 0 });
+    }
+  });
+
+  it('forgets a key an hour after its last call, but keeps its daily count until 00:00 UTC', async () => {
+    const memory = (limiter as unknown as { memory: MemoryWindowStore }).memory;
+    const limits = only({ per_hour: 2, daily: 3 });
+    clock.set(Date.parse('2026-11-24T20:00:00.000Z'));
+    expect((await limiter.consume('key_quiet', limits)).allowed).toBe(true);
+    expect((await limiter.consume('key_quiet', limits)).allowed).toBe(true);
+    clock.advance(3_600_000);
+    memory.sweep();
+    expect(memory.size).toEqual({ active: 0, quiet: 1 });
+    expect((await limiter.consume('key_quiet', limits)).allowed).toBe(true);
+    const refused = await limiter.consume('key_quiet', limits);
+    expect(refused).toMatchObject({ allowed: false, window: 'daily', remainingByWindow: { per_hour: 1, daily: 0 } });
+    clock.set(Date.parse('2026-11-25T00:00:00.000Z') + 3_600_000);
+    memory.sweep();
+    expect(memory.size).toEqual({ active: 0, quiet: 0 });
+    expect((await limiter.consume('key_quiet', limits)).remainingByWindow.daily).toBe(2);
+  });
+
+  it('in any rolling window admits at most the limit × (1 + 0), and refuses only when a window one bucket longer is full (property)', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(limitsArb, startArb, stepsArb, async (limits, start, steps) => {
+        clock.set(start);
+        const { events, retryBroken } = await play(limiter, clock, `key_prop_${run++}`, limits, steps);
+        const { over, under } = checkRun(events, limits);
+        expect(over).toEqual([]);
+        expect(under).toEqual([]);
+        expect(retryBroken).toEqual([]);
+      }),
+      { numRuns: 300 },
     );
   });
 });

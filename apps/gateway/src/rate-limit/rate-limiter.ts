@@ -2,7 +2,7 @@ import type { RateLimit } from '@keyway/contracts';
 import { TurnQueue } from '@keyway/runtime';
 import { MemoryWindowStore } from './memory-store';
 import { RedisWindowStore } from './redis-store';
-import { decide, WINDOWS, type RateLimitDecision, type WindowState } from './windows';
+import { decide, WINDOWS, type Clock, type RateLimitDecision, type WindowState } from './windows';
 
 /** Nest's `Logger`, pino (through a small adapter) and `console` all fit. */
 export interface RateLimiterLogger {
@@ -20,12 +20,20 @@ export interface RateLimiterOptions {
   commandTimeoutMs?: number;
   /** After a Redis failure, calls go straight to memory for this long before Redis is tried again. */
   retryRedisAfterMs?: number;
+  /**
+   * Tests only: the time (ms since the epoch) the windows are counted on, in memory and in the
+   * Redis script alike. Unset in production: memory counts on `Date.now`, Redis on its own TIME,
+   * which every replica shares.
+   */
+  clock?: Clock;
 }
 
 export type RateLimitStoreMode = 'redis' | 'memory';
 
 /**
- * Per-key rate limits over four clock-aligned fixed windows (second, minute, hour, UTC day).
+ * Per-key rate limits over four windows: a sliding second, minute and hour (see BUCKETS in
+ * windows.ts: in no interval shorter than a window are more than its limit admitted) and a quota
+ * per UTC day.
  *
  * With Redis: one script run checks and counts every window for all the calls on a key that
  * arrived in the same turn of the event loop (see redis-store.ts).
@@ -51,9 +59,9 @@ export class RateLimiter {
   constructor(options: RateLimiterOptions) {
     this.logger = options.logger;
     this.retryRedisAfterMs = options.retryRedisAfterMs ?? 1_000;
-    this.memory = new MemoryWindowStore(options.keyPrefix);
+    this.memory = new MemoryWindowStore(options.clock);
     if (options.redisUrl) {
-      this.redis = new RedisWindowStore(options.redisUrl, options.keyPrefix, options.commandTimeoutMs ?? 50);
+      this.redis = new RedisWindowStore(options.redisUrl, options.keyPrefix, options.commandTimeoutMs ?? 50, options.clock);
       const redis = this.redis;
       redis.client.on('ready', () => {
         redis.loadScript().then(
@@ -108,19 +116,33 @@ export class RateLimiter {
         const decision = decide(limits, state);
         this.turnEnd.push(() => resolve(decision));
       };
-      // `count` answers from memory when Redis fails; should even that throw, memory again.
-      this.count(keyId, limits, 1).then(deliver, () => this.memory.apply(keyId, limits, 1).then(deliver));
+      const redis = this.redis;
+      if (redis === undefined || this.mode !== 'redis') return deliver(this.memory.apply(keyId, limits, 1));
+      redis.apply(keyId, limits, 1).then(
+        (state) => {
+          this.redisAnswered();
+          deliver(state);
+        },
+        (err: unknown) => {
+          this.redisFailed(err instanceof Error ? err.message : String(err));
+          deliver(this.memory.apply(keyId, limits, 1));
+        },
+      );
     });
   }
 
   /** What remains in each window, without counting anything. Never throws. */
-  peek(keyId: string, limits: RateLimit): Promise<RateLimitDecision> {
-    return this.run(keyId, limits, 0);
+  async peek(keyId: string, limits: RateLimit): Promise<RateLimitDecision> {
+    const state = await this.read(keyId, limits);
+    // "allowed" says whether the next call would pass.
+    state.allowed = WINDOWS.every((w) => state.counts[w] < limits[w]);
+    return decide(limits, state);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.memory.close();
     this.redis?.client.removeAllListeners('close');
     await this.redis?.close();
   }
@@ -130,26 +152,17 @@ export class RateLimiter {
     await this.close();
   }
 
-  private async run(keyId: string, limits: RateLimit, cost: number): Promise<RateLimitDecision> {
-    const state = await this.count(keyId, limits, cost);
-    if (cost === 0) {
-      // A peek counts nothing; "allowed" says whether the next call would pass.
-      state.allowed = WINDOWS.every((w) => state.counts[w] < limits[w]);
-    }
-    return decide(limits, state);
-  }
-
-  private async count(keyId: string, limits: RateLimit, cost: number): Promise<WindowState> {
-    if (this.redis && this.mode === 'redis') {
+  private async read(keyId: string, limits: RateLimit): Promise<WindowState> {
+    if (this.redis !== undefined && this.mode === 'redis') {
       try {
-        const state = await this.redis.apply(keyId, limits, cost);
+        const state = await this.redis.apply(keyId, limits, 0);
         this.redisAnswered();
         return state;
       } catch (err) {
         this.redisFailed(err instanceof Error ? err.message : String(err));
       }
     }
-    return this.memory.apply(keyId, limits, cost);
+    return this.memory.apply(keyId, limits, 0);
   }
 
   private redisAnswered(): void {
