@@ -11,6 +11,14 @@
  *    rounds, medians printed: the shared machine drifts by ±10 % from minute to minute.
  * 2. Micro: `calls` consumes over 1,000 keys whose limits never refuse, one at a time (latency)
  *    or with `concurrency` in flight, in memory and on Redis.
+ * 3. The algorithm, simulated on a clock (no I/O), against today's fixed windows and the usual
+ *    two-counter approximation, per window at its default limit, for three clients:
+ *    - "burst at a boundary": the limit just before a clock boundary, then a call as often as it
+ *      is allowed: the most calls admitted in any interval shorter than the window, × the limit
+ *      (the over-admission: 1.00 means none);
+ *    - "steady at the limit": one call every window/limit: the share admitted (100 % for an exact
+ *      sliding log; below it, the stricter side's cost);
+ *    - "greedy": a call as often as allowed for 20 windows: calls admitted per window ÷ limit.
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -19,13 +27,16 @@ const { clearRedis } = require('../../../bench/lib');
 const dist = path.join(__dirname, '../dist/rate-limit/rate-limiter.js');
 let RateLimiter;
 let store;
+let windows;
 if (fs.existsSync(dist)) {
   ({ RateLimiter } = require(dist));
   store = require(path.join(__dirname, '../dist/rate-limit/redis-store.js'));
+  windows = require(path.join(__dirname, '../dist/rate-limit/windows.js'));
 } else {
   require('./load-ts.js');
   ({ RateLimiter } = require('../src/rate-limit/rate-limiter.ts'));
   store = require('../src/rate-limit/redis-store.ts');
+  windows = require('../src/rate-limit/windows.ts');
 }
 const { RATE_LIMIT_CEILING_DEFAULTS, RATE_LIMIT_DEFAULTS } = require('@keyway/contracts');
 
@@ -145,6 +156,97 @@ async function realisticLoad(prefix) {
   ]);
 }
 
+/** Today's (before this change) fixed window, aligned to the clock. */
+function fixedWindow(size, limit) {
+  let start = -1;
+  let count = 0;
+  return (t) => {
+    const s = t - (t % size);
+    if (s !== start) [start, count] = [s, 0];
+    if (count >= limit) return false;
+    count++;
+    return true;
+  };
+}
+
+/** The usual approximation: the previous fixed window's count weighted by its overlap, plus the current one's. */
+function twoCounters(size, limit) {
+  let current = -1;
+  let count = 0;
+  let previous = 0;
+  return (t) => {
+    const k = Math.floor(t / size);
+    if (k !== current) [previous, count, current] = [k === current + 1 ? count : 0, 0, k];
+    if (previous * (1 - (t - k * size) / size) + count + 1 > limit) return false;
+    count++;
+    return true;
+  };
+}
+
+/** This limiter's algorithm, through the function both stores run. */
+function sliding(window, limit) {
+  const state = windows.newState();
+  const limits = { ...LIMITS, [window]: limit };
+  return (t) => windows.applyCalls(state, t, limits, 1, 1).admitted === 1;
+}
+
+/** The most admitted calls in an interval shorter than `size` (times sorted). */
+function mostInAnyWindow(times, size) {
+  let most = 0;
+  for (let i = 0, from = 0; i < times.length; i++) {
+    while (times[from] <= times[i] - size) from++;
+    most = Math.max(most, i - from + 1);
+  }
+  return most;
+}
+
+function simulate(make, size, limit) {
+  const t0 = Date.parse('2026-11-24T10:00:00.000Z');
+  const step = Math.max(1, Math.floor(size / (4 * limit)));
+  // Burst just before a clock boundary, then a call every `step` ms for two windows.
+  let allow = make(size, limit);
+  const admitted = [];
+  for (let i = 0; i < limit; i++) if (allow(t0 + size - 1)) admitted.push(t0 + size - 1);
+  for (let t = t0 + size; t < t0 + 3 * size; t += step) if (allow(t)) admitted.push(t);
+  const burst = mostInAnyWindow(admitted, size) / limit;
+  // Steady at the limit.
+  allow = make(size, limit);
+  let tried = 0;
+  let passed = 0;
+  for (let t = t0; t < t0 + 20 * size; t += size / limit, tried++) if (allow(Math.floor(t))) passed++;
+  // Greedy.
+  allow = make(size, limit);
+  let greedy = 0;
+  for (let t = t0; t < t0 + 20 * size; t += step) if (allow(t)) greedy++;
+  return { burst, steady: passed / tried, greedy: greedy / 20 / limit };
+}
+
+function algorithms() {
+  if (typeof windows.applyCalls !== 'function') return;
+  const rows = [];
+  for (const window of ['burst_per_second', 'per_minute', 'per_hour']) {
+    const size = windows.WINDOW_MS[window];
+    const limit = RATE_LIMIT_DEFAULTS[window];
+    const buckets = windows.BUCKETS[window];
+    for (const [name, make] of [
+      ['fixed (before)', fixedWindow],
+      ['two counters', twoCounters],
+      [`sliding, ${buckets} buckets (this)`, (sz, l) => sliding(window, l)],
+    ]) {
+      const r = simulate(make, size, limit);
+      rows.push({
+        window: `${window} (${limit})`,
+        algorithm: name,
+        'burst at a boundary: most in any window ÷ limit': +r.burst.toFixed(2),
+        'steady at the limit: admitted': `${(100 * r.steady).toFixed(1)} %`,
+        'greedy: per window ÷ limit': +r.greedy.toFixed(3),
+      });
+    }
+  }
+  console.log('\nThe algorithm on a simulated clock (see the header of this file)');
+  console.table(rows);
+}
+
 function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
@@ -179,6 +281,7 @@ async function scenario(name, limiter, calls, concurrency) {
 async function main() {
   const rows = [];
   const prefix = `keyway:bench:${Date.now()}:`;
+  algorithms();
 
   try {
     await realisticLoad(prefix);
