@@ -35,8 +35,9 @@ export const ErrorBody = z
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
 /**
- * The one error type services throw. Carries a code from the shared table; never an HTTP status.
- * Crossing NATS it is serialised as an ErrorBody.
+ * The one error type services throw: each module throws its own subclass (`KeyError`,
+ * `ContactError`, …) with a code from the shared table, never an HTTP status. Crossing NATS it is
+ * serialised as an ErrorBody.
  */
 export class KeywayError extends Error {
   constructor(
@@ -45,7 +46,8 @@ export class KeywayError extends Error {
     readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
-    this.name = 'KeywayError';
+    // The subclass's name (KeyError, ContactError, …), so a log line says which module threw.
+    this.name = new.target.name;
   }
 
   toBody(): ErrorBody {

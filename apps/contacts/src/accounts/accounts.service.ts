@@ -1,5 +1,4 @@
 import {
-  KeywayError,
   newId,
   toPage,
   type AccountView,
@@ -14,6 +13,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import type { z } from 'zod';
 import { AccountEntity } from './account.entity';
+import { AccountError } from './accounts.errors';
 
 function view(a: AccountEntity): AccountView {
   return {
@@ -49,7 +49,7 @@ export class AccountsService {
 
   async get(tenantId: string, id: string): Promise<AccountView> {
     const entity = await this.byId(tenantId, id);
-    if (!entity) throw notFound(id);
+    if (!entity) throw AccountError.notFound(id);
     return view(entity);
   }
 
@@ -72,7 +72,7 @@ export class AccountsService {
     // The row lock keeps a concurrent delete from being undone: save() inserts a row it can't find.
     return this.accounts.manager.transaction(async (m) => {
       const entity = await m.findOne(AccountEntity, { where: { tenant_id: tenantId, id }, lock: { mode: 'pessimistic_write' } });
-      if (!entity) throw notFound(id);
+      if (!entity) throw AccountError.notFound(id);
       if (body.name !== undefined) entity.name = body.name;
       if (body.domain !== undefined) entity.domain = body.domain;
       if (body.properties !== undefined) entity.properties = body.properties;
@@ -85,15 +85,11 @@ export class AccountsService {
   /** Contacts that pointed at the account keep existing; the foreign key sets their account_id to null. */
   async remove(tenantId: string, id: string): Promise<void> {
     const result = await this.accounts.delete({ tenant_id: tenantId, id });
-    if (!result.affected) throw notFound(id);
+    if (!result.affected) throw AccountError.notFound(id);
   }
 
   /** For other features of this service that reference an account (contacts.account_id). */
   exists(tenantId: string, id: string): Promise<boolean> {
     return this.accounts.existsBy({ tenant_id: tenantId, id });
   }
-}
-
-function notFound(id: string): KeywayError {
-  return new KeywayError('not_found', `No account ${id}`);
 }

@@ -1,5 +1,4 @@
 import {
-  KeywayError,
   newId,
   toPage,
   type ContactListQuery,
@@ -8,15 +7,14 @@ import {
   type Page,
   type UpdateContactBody,
 } from '@keyway/contracts';
-import { byIdLoader } from '@keyway/database';
+import { byIdLoader, isUniqueViolation } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import type { z } from 'zod';
 import { AccountsService } from '../accounts/accounts.service';
 import { ContactEntity } from './contact.entity';
-
-const UNIQUE_VIOLATION = '23505';
+import { ContactError } from './contacts.errors';
 
 function view(c: ContactEntity): ContactView {
   return {
@@ -60,7 +58,7 @@ export class ContactsService {
 
   async get(tenantId: string, id: string): Promise<ContactView> {
     const entity = await this.byId(tenantId, id);
-    if (!entity) throw notFound(id);
+    if (!entity) throw ContactError.notFound(id);
     return view(entity);
   }
 
@@ -87,7 +85,7 @@ export class ContactsService {
     // The row lock keeps a concurrent delete from being undone: save() inserts a row it can't find.
     return this.contacts.manager.transaction(async (m) => {
       const entity = await m.findOne(ContactEntity, { where: { tenant_id: tenantId, id }, lock: { mode: 'pessimistic_write' } });
-      if (!entity) throw notFound(id);
+      if (!entity) throw ContactError.notFound(id);
       if (body.account_id) await this.assertAccount(tenantId, body.account_id);
       Object.assign(entity, Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)));
       entity.updated_at = new Date();
@@ -103,29 +101,18 @@ export class ContactsService {
 
   async remove(tenantId: string, id: string): Promise<void> {
     const result = await this.contacts.delete({ tenant_id: tenantId, id });
-    if (!result.affected) throw notFound(id);
+    if (!result.affected) throw ContactError.notFound(id);
   }
 
   private async assertAccount(tenantId: string, accountId: string): Promise<void> {
-    if (!(await this.accounts.exists(tenantId, accountId))) {
-      throw new KeywayError('invalid_request', 'The account does not exist', {
-        details: [{ field: 'account_id', message: `no account ${accountId}` }],
-      });
-    }
+    if (!(await this.accounts.exists(tenantId, accountId))) throw ContactError.unknownAccount(accountId);
   }
 
   private async save(entity: ContactEntity, repo: Repository<ContactEntity> = this.contacts): Promise<void> {
     try {
       await repo.save(entity);
     } catch (err) {
-      if ((err as { driverError?: { code?: string } }).driverError?.code === UNIQUE_VIOLATION) {
-        throw new KeywayError('conflict', 'A contact with this email or external_id already exists');
-      }
-      throw err;
+      throw isUniqueViolation(err) ? ContactError.duplicate() : err;
     }
   }
-}
-
-function notFound(id: string): KeywayError {
-  return new KeywayError('not_found', `No contact ${id}`);
 }

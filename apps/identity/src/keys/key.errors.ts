@@ -1,9 +1,4 @@
-import { KeywayError, type ErrorCode } from '@keyway/contracts';
+import { KeywayError } from '@keyway/contracts';
 
 /** Errors of the key aggregate; the code says how the edge answers. */
-export class KeyError extends KeywayError {
-  constructor(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
-    super(code, message, extra);
-    this.name = 'KeyError';
-  }
-}
+export class KeyError extends KeywayError {}

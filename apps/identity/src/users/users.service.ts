@@ -1,8 +1,10 @@
-import { KeywayError, newId, toPage, type CreateUserBody, type Page, type PageQuery, type UpdateUserBody, type UserView } from '@keyway/contracts';
+import { newId, toPage, type CreateUserBody, type Page, type PageQuery, type UpdateUserBody, type UserView } from '@keyway/contracts';
+import { isUniqueViolation } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
 import { hash, verify } from '@node-rs/argon2';
 import { DataSource } from 'typeorm';
 import type { z } from 'zod';
+import { UserError } from './users.errors';
 
 interface UserRow {
   id: string;
@@ -63,14 +65,14 @@ export class UsersService {
         [tenantId, id, body.name ?? current.name, body.email ?? current.email, passwordHash],
       ),
     );
-    if (!rows[0]) throw notFound(id);
+    if (!rows[0]) throw UserError.notFound(id);
     return view(rows[0]);
   }
 
   async remove(tenantId: string, id: string): Promise<void> {
     // TypeORM answers DELETE with [rows, count].
     const [, count] = (await this.ds.query(`DELETE FROM users WHERE tenant_id = $1 AND id = $2`, [tenantId, id])) as [unknown[], number];
-    if (count === 0) throw notFound(id);
+    if (count === 0) throw UserError.notFound(id);
   }
 
   /** For the dashboard's sign-in: true when the email and password match a member of the tenant. */
@@ -83,7 +85,7 @@ export class UsersService {
 
   private async find(tenantId: string, id: string): Promise<UserRow> {
     const rows: UserRow[] = await this.ds.query(`SELECT * FROM users WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
-    if (!rows[0]) throw notFound(id);
+    if (!rows[0]) throw UserError.notFound(id);
     return rows[0];
   }
 
@@ -91,13 +93,8 @@ export class UsersService {
     try {
       return await fn();
     } catch (err) {
-      const code = (err as { driverError?: { code?: string } }).driverError?.code ?? (err as { code?: string }).code;
-      if (code === '23505') throw new KeywayError('conflict', 'A member with this email already exists in the tenant');
+      if (isUniqueViolation(err)) throw UserError.emailTaken();
       throw err;
     }
   }
-}
-
-function notFound(id: string): KeywayError {
-  return new KeywayError('not_found', `No user ${id}`);
 }

@@ -1,8 +1,9 @@
-import { ContactExistsReply, ContactExistsRequest, KeywayError, Rpc } from '@keyway/contracts';
+import { ContactExistsReply, ContactExistsRequest, Rpc } from '@keyway/contracts';
 import { InjectNats } from '@keyway/runtime';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { JOURNEYS_CONFIG, type JourneysConfig } from '../config';
+import { ContactCheckError } from './contacts.errors';
 
 /**
  * Asks the contacts service whether a contact exists in a tenant: the one service-to-service call
@@ -22,10 +23,7 @@ export class ContactsClient {
 
   /** `invalid_request` on `contact_id`, as contacts answers an unknown `account_id`. */
   async assertContact(tenantId: string, contactId: string): Promise<void> {
-    if (await this.exists(tenantId, contactId)) return;
-    throw new KeywayError('invalid_request', 'The contact does not exist', {
-      details: [{ field: 'contact_id', message: `no contact ${contactId}` }],
-    });
+    if (!(await this.exists(tenantId, contactId))) throw ContactCheckError.unknownContact(contactId);
   }
 
   private async exists(tenantId: string, contactId: string): Promise<boolean> {
@@ -46,8 +44,8 @@ export class ContactsClient {
     return reply.data.exists;
   }
 
-  private unavailable(why: string): KeywayError {
+  private unavailable(why: string): ContactCheckError {
     this.logger.warn(`could not check a contact_id with contacts: ${why}`);
-    return new KeywayError('unavailable', 'The contact could not be checked; retry later');
+    return ContactCheckError.unavailable();
   }
 }

@@ -2,7 +2,6 @@ import {
   JOURNEY_EMBEDDED_TOUCHPOINTS,
   JOURNEY_MAX_CONVERSIONS,
   JOURNEY_MAX_TOUCHPOINTS,
-  KeywayError,
   REPLY_MAX_BYTES,
   jsonBytes,
   newId,
@@ -23,6 +22,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import type { z } from 'zod';
 import { ContactsClient } from '../contacts/contacts.client';
 import { ConversionEntity, JourneyEntity, TouchpointEntity } from './journey.entity';
+import { JourneyError } from './journeys.errors';
 
 type ConversionView = JourneyView['conversions'][number];
 
@@ -157,7 +157,7 @@ export class JourneysService {
   async listTouchpoints(tenantId: string, id: string, q: PageQuery): Promise<Page<TouchpointView>> {
     return this.ds.transaction('REPEATABLE READ', async (m) => {
       const journey = await m.findOneBy(JourneyEntity, { tenant_id: tenantId, id });
-      if (!journey) throw notFound(id);
+      if (!journey) throw JourneyError.notFound(id);
       const rows: TouchpointRow[] = await m.query(
         `SELECT ${TOUCHPOINT_COLUMNS} FROM touchpoints WHERE journey_id = $1 ORDER BY occurred_at, seq OFFSET $2 LIMIT $3`,
         [id, (q.page - 1) * q.pageSize, q.pageSize],
@@ -193,12 +193,12 @@ export class JourneysService {
     }
     return this.ds.transaction(async (m) => {
       const journey = await m.findOne(JourneyEntity, { where: { tenant_id: tenantId, id }, lock: { mode: 'pessimistic_write' } });
-      if (!journey) throw notFound(id);
+      if (!journey) throw JourneyError.notFound(id);
       if (body.contact_id !== undefined) journey.contact_id = body.contact_id;
       if (body.anonymous_id !== undefined) journey.anonymous_id = body.anonymous_id;
       // The body schema can't see the stored journey, so "at least one of them" is checked here.
       if (journey.contact_id === null && journey.anonymous_id === null) {
-        throw new KeywayError('invalid_request', 'A journey needs a contact_id or an anonymous_id', {
+        throw new JourneyError('invalid_request', 'A journey needs a contact_id or an anonymous_id', {
           details: [{ field: '(body)', message: 'contact_id and anonymous_id cannot both be null' }],
         });
       }
@@ -210,14 +210,14 @@ export class JourneysService {
   /** Touchpoints and conversions go with it (ON DELETE CASCADE). */
   async remove(tenantId: string, id: string): Promise<void> {
     const result = await this.ds.getRepository(JourneyEntity).delete({ tenant_id: tenantId, id });
-    if (!result.affected) throw notFound(id);
+    if (!result.affected) throw JourneyError.notFound(id);
   }
 
   async addTouchpoint(tenantId: string, id: string, body: z.infer<typeof TouchpointBody>): Promise<JourneyView> {
     return this.ds.transaction(async (m) => {
       const journey = await this.lockJourney(m, tenantId, id);
       if (journey.touchpoint_count >= JOURNEY_MAX_TOUCHPOINTS) {
-        throw new KeywayError('conflict', `A journey holds at most ${JOURNEY_MAX_TOUCHPOINTS} touchpoints; this one is full`);
+        throw JourneyError.full('touchpoints', JOURNEY_MAX_TOUCHPOINTS);
       }
       await m.save(TouchpointEntity, touchpointEntity(m, id, body), { reload: false });
       return this.load(m, tenantId, id);
@@ -228,7 +228,7 @@ export class JourneysService {
     return this.ds.transaction(async (m) => {
       const journey = await this.lockJourney(m, tenantId, id);
       if (journey.conversion_count >= JOURNEY_MAX_CONVERSIONS) {
-        throw new KeywayError('conflict', `A journey holds at most ${JOURNEY_MAX_CONVERSIONS} conversions; this one is full`);
+        throw JourneyError.full('conversions', JOURNEY_MAX_CONVERSIONS);
       }
       const conversion = m.create(ConversionEntity, {
         id: newId('conversion'),
@@ -248,19 +248,19 @@ export class JourneysService {
    */
   private async lockJourney(m: EntityManager, tenantId: string, id: string): Promise<JourneyEntity> {
     const journey = await m.findOne(JourneyEntity, { where: { tenant_id: tenantId, id }, lock: { mode: 'pessimistic_write' } });
-    if (!journey) throw notFound(id);
+    if (!journey) throw JourneyError.notFound(id);
     return journey;
   }
 
   private async assertJourney(m: EntityManager, tenantId: string, id: string): Promise<void> {
-    if (!(await m.existsBy(JourneyEntity, { tenant_id: tenantId, id }))) throw notFound(id);
+    if (!(await m.existsBy(JourneyEntity, { tenant_id: tenantId, id }))) throw JourneyError.notFound(id);
   }
 
   private async load(m: EntityManager, tenantId: string, id: string): Promise<JourneyView> {
     const journey = await m.findOneBy(JourneyEntity, { tenant_id: tenantId, id });
-    if (!journey) throw notFound(id);
+    if (!journey) throw JourneyError.notFound(id);
     const [one] = await this.views(m, [journey], REPLY_MAX_BYTES);
-    if (!one) throw notFound(id);
+    if (!one) throw JourneyError.notFound(id);
     return one;
   }
 
@@ -309,8 +309,4 @@ function groupBy<T extends { journey_id: string }>(rows: T[]): Map<string, T[]> 
     else out.set(row.journey_id, [row]);
   }
   return out;
-}
-
-function notFound(id: string): KeywayError {
-  return new KeywayError('not_found', `No journey ${id}`);
 }
