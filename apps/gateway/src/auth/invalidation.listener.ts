@@ -13,7 +13,7 @@ import type { KeyVerifier } from './key-verifier';
 const LOOKUP_ID = /^[a-z0-9]{8}$/;
 
 /** `kw_<env>_<lookupId>` → lookupId, or undefined for anything else. */
-export function lookupIdOfPrefix(prefix: unknown): string | undefined {
+function lookupIdOfPrefix(prefix: unknown): string | undefined {
   if (typeof prefix !== 'string') return undefined;
   const id = prefix.slice(prefix.lastIndexOf('_') + 1);
   return LOOKUP_ID.test(id) && prefix.startsWith('kw_') ? id : undefined;

@@ -7,7 +7,7 @@ import { DataSource } from 'typeorm';
 import { IDENTITY_CONFIG, type IdentityConfig } from '../config';
 
 /** One `used` event, reduced to what the projection writes. */
-export interface LastUse {
+interface LastUse {
   keyId: string;
   tenantId: string;
   /** ISO 8601, normalised here so Postgres takes every value of a batch. */
@@ -19,7 +19,7 @@ export interface LastUse {
  * refuse (a time it cannot read, NUL in text), since one such value would fail the whole batch's
  * statement; refused here, only that message is terminated.
  */
-export function parseLastUse(raw: unknown): LastUse {
+function parseLastUse(raw: unknown): LastUse {
   const e = parseKeyEvent(raw);
   if (e.type !== 'used') throw new Error(`a ${e.type} event on the used subject`);
   const at = Date.parse(e.data.last_used_at);
