@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { crc32 as zlibCrc32 } from 'node:zlib';
-import { crc32, hashKey, hashMatches, mintKey, parseKey } from './key-format';
+import { crc32, hashKey, hashMatches, keyPrefix, lookupIdOfPrefix, mintKey, parseKey } from './key-format';
 
 describe('key format', () => {
   it('computes the standard CRC-32 (check value of "123456789"), for non-ASCII text too', () => {
@@ -28,5 +28,14 @@ describe('key format', () => {
     expect(hashMatches(key, digest.slice(0, -1))).toBe(false);
     expect(hashMatches(key, `${digest}0`)).toBe(false);
     expect(hashMatches(key, '')).toBe(false);
+  });
+
+  it('reads the look-up id of a prefix, and nothing from what is not one', () => {
+    const { prefix, lookupId } = mintKey('live');
+    expect(lookupIdOfPrefix(prefix)).toBe(lookupId);
+    expect(lookupIdOfPrefix(keyPrefix('test', 'abc12345'))).toBe('abc12345');
+    for (const junk of [undefined, null, 7, {}, '', 'kw_live_', 'abc12345', 'kw_prod_abc12345', 'kw_live_ABC12345', 'kw_live_abc1234', 'kw_live_abc123456', 'xkw_live_abc12345', 'kw_live_abc12345\n', 'kw_live_x_abc12345']) {
+      expect({ junk, id: lookupIdOfPrefix(junk) }).toEqual({ junk, id: undefined });
+    }
   });
 });

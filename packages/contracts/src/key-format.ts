@@ -9,6 +9,8 @@ import { randomLowerAlnum } from './ids';
  */
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 export const KEY_PATTERN = /^kw_(live|test)_([a-z0-9]{8})_([0-9A-Za-z]{32})([0-9A-Za-z]{6})$/;
+/** A key's public prefix, `kw_<env>_<keyid>`: the part of a key that events and logs carry. */
+const PREFIX_PATTERN = /^kw_(?:live|test)_([a-z0-9]{8})$/;
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -69,6 +71,14 @@ export function keyPrefix(environment: Environment, lookupId: string): string {
   return `kw_${environment}_${lookupId}`;
 }
 
+/**
+ * The look-up id of a prefix `kw_<env>_<lookupId>` (the one parser: identity and the gateway read
+ * prefixes from events with it); undefined for anything that is not a prefix.
+ */
+export function lookupIdOfPrefix(prefix: unknown): string | undefined {
+  return typeof prefix === 'string' ? PREFIX_PATTERN.exec(prefix)?.[1] : undefined;
+}
+
 export function mintKey(environment: Environment): { key: string; prefix: string; lookupId: string } {
   const lookupId = randomLowerAlnum(8);
   const prefix = keyPrefix(environment, lookupId);
@@ -82,7 +92,7 @@ export function parseKey(key: string): ParsedKey | null {
   if (!m) return null;
   const body = key.slice(0, -6);
   if (base62Fixed(crc32(body), 6) !== m[4]) return null;
-  return { environment: m[1] as Environment, lookupId: m[2]!, prefix: `kw_${m[1]}_${m[2]}` };
+  return { environment: m[1] as Environment, lookupId: m[2]!, prefix: keyPrefix(m[1] as Environment, m[2]!) };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { RATE_LIMIT_CEILING_DEFAULTS, type Environment, type KeyEventDataOf, type KeyLifecycleEvent, type KeyStatus, type Metadata, type RateLimit, type RateLimitOverride, type Scope } from '@keyway/contracts';
+import { lookupIdOfPrefix, RATE_LIMIT_CEILING_DEFAULTS, type Environment, type KeyEventDataOf, type KeyLifecycleEvent, type KeyStatus, type Metadata, type RateLimit, type RateLimitOverride, type Scope } from '@keyway/contracts';
 import { KeyError } from './key.errors';
 import { requireMayGrant, requireMayManage, requireNotRaisingOwn, requireOwnMode, requireWithinCeiling, type Grantor } from './key.grants';
 
@@ -55,8 +55,16 @@ export const initialKeyState = (id: string): KeyState => ({
   version: 0,
 });
 
-/** The look-up id of a prefix `kw_<env>_<lookupId>`. */
-export const lookupIdOf = (prefix: string): string => prefix.slice(prefix.lastIndexOf('_') + 1);
+/**
+ * The look-up id of a prefix identity minted, read by contracts' one parser. A prefix that does not
+ * parse cannot come from mintKey: the stored stream is corrupt, and folding it further would
+ * index a credential under a wrong id.
+ */
+export function lookupIdOf(prefix: string): string {
+  const id = lookupIdOfPrefix(prefix);
+  if (id === undefined) throw new Error(`not a key prefix: ${JSON.stringify(prefix)}`);
+  return id;
+}
 
 /** The secrets that still open the key at `now`: the current one and those inside a grace. */
 export function liveSecrets(state: KeyState, now: Date): string[] {

@@ -95,8 +95,6 @@ export function stateRow(state: KeyState, updatedAt: string): KeyRow {
   };
 }
 
-export { lookupIdOf };
-
 export interface KeyRow {
   id: string;
   tenant_id: string;

@@ -18,10 +18,10 @@ import { DataSource } from 'typeorm';
 import { IDENTITY_CONFIG, type IdentityConfig } from '../config';
 import { EventStore, pgArray, stamp, StreamVersionConflict, type Queryable, type StoredEvent } from '../event-store/event-store';
 import { GroupCommit } from '../event-store/group-commit';
-import { decide, evolve, initialKeyState, liveSecrets, replay, type GrantContext, type KeyCommand, type KeyState } from './key.decider';
+import { decide, evolve, initialKeyState, liveSecrets, lookupIdOf, replay, type GrantContext, type KeyCommand, type KeyState } from './key.decider';
 import { KeyError } from './key.errors';
 import type { Grantor } from './key.grants';
-import { credentialsInsert, keyView, lookupIdOf, projection, stateRow, type IssuedCredential, type KeyRow } from './key.projection';
+import { credentialsInsert, keyView, projection, stateRow, type IssuedCredential, type KeyRow } from './key.projection';
 import { GatewayInvalidation } from '../gateways/gateway-invalidation';
 import { KeysQueries, type Viewer } from './keys.queries';
 
