@@ -1,3 +1,4 @@
+import type { LoggerService } from '@nestjs/common';
 import type { Params } from 'nestjs-pino';
 
 /** Paths whose values never reach a log line: credentials, secrets and their hashes. */
@@ -33,5 +34,27 @@ export function loggerParams(service: string, level: string): Params {
       autoLogging: false,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     },
+  };
+}
+
+/**
+ * The `(fields, message)` logger the plain layers take (@keyway/messaging's and @keyway/outbox's
+ * MinimalLogger has this shape): they log without Nest.
+ */
+export interface FieldLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/**
+ * A Nest logger as a FieldLogger, for a service handing its logger to those layers: the fields and
+ * the message go as one object, which nestjs-pino writes as one line with the fields as keys.
+ */
+export function minimalLogger(nest: Pick<LoggerService, 'log' | 'warn' | 'error'>): FieldLogger {
+  return {
+    info: (obj, msg) => nest.log({ ...obj, msg }),
+    warn: (obj, msg) => nest.warn({ ...obj, msg }),
+    error: (obj, msg) => nest.error({ ...obj, msg }),
   };
 }

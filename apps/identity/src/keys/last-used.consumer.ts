@@ -1,6 +1,6 @@
 import { eventSubject, parseKeyEvent } from '@keyway/contracts';
 import { DurableConsumer, jetStreamContext, type BatchItem } from '@keyway/messaging';
-import { InjectNats } from '@keyway/runtime';
+import { InjectNats, minimalLogger } from '@keyway/runtime';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DataSource } from 'typeorm';
@@ -80,7 +80,7 @@ export class LastUsedConsumer implements OnApplicationBootstrap, BeforeApplicati
       filterSubject: eventSubject('used'),
       parse: parseLastUse,
       handle: (items) => this.apply(items),
-      logger: { info: (o, m) => this.logger.log({ ...o, msg: m }), warn: (o, m) => this.logger.warn({ ...o, msg: m }), error: (o, m) => this.logger.error({ ...o, msg: m }) },
+      logger: minimalLogger(this.logger),
     });
   }
 

@@ -1,6 +1,6 @@
 import { EVENT_SUBJECTS } from '@keyway/contracts';
 import { ensureStream, jetStreamContext } from '@keyway/messaging';
-import { InjectNats } from '@keyway/runtime';
+import { InjectNats, minimalLogger } from '@keyway/runtime';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { IDENTITY_CONFIG, IDENTITY_DATABASE_URL, type IdentityConfig } from '../config';
@@ -27,7 +27,7 @@ export class RelayService implements OnModuleInit, OnApplicationShutdown {
       source: EVENTS_OUTBOX,
       js: ctx.js,
       pollMs: this.config.RELAY_POLL_MS,
-      logger: { info: (o, m) => this.logger.log({ ...o, msg: m }), warn: (o, m) => this.logger.warn({ ...o, msg: m }), error: (o, m) => this.logger.error({ ...o, msg: m }) },
+      logger: minimalLogger(this.logger),
     });
     this.relay.start();
   }
