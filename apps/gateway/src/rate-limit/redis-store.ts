@@ -1,6 +1,6 @@
 import type { RateLimit } from '@keyway/contracts';
 import { Redis, type RedisOptions } from 'ioredis';
-import { LAYOUT, WINDOW_MS, WINDOWS, type Clock, type PerWindow, type WindowState } from './windows';
+import { LAYOUT, SLOT_SHIFT, WINDOW_MS, WINDOWS, type Clock, type PerWindow, type WindowState } from './windows';
 
 const lua = (i: number): number => i + 1;
 
@@ -23,8 +23,9 @@ const lua = (i: number): number => i + 1;
  * Redis 7 replicates a script's effects, so writing after TIME is allowed.
  */
 export const CONSUME_SCRIPT = `
-local WIN = {${LAYOUT.windows.map((L) => `{${L.size}, ${L.bucket}, ${L.slots}, ${lua(L.head)}, ${lua(L.tail)}, ${lua(L.total)}, ${lua(L.counts)}, ${lua(L.lasts)}}`).join(', ')}}
+local WIN = {${LAYOUT.windows.map((L) => `{${L.size}, ${L.bucket}, ${L.slots}, ${lua(L.head)}, ${lua(L.tail)}, ${lua(L.total)}, ${lua(L.buckets)}}`).join(', ')}}
 local DAY = ${WINDOW_MS.daily}
+local SHIFT = ${SLOT_SHIFT}
 local now
 if ARGV[7] ~= '' then
   now = tonumber(ARGV[7])
@@ -55,12 +56,12 @@ for w = 1, ${LAYOUT.windows.length} do
   local from = now - L[1]
   local head, tail, total = s[L[4]], s[L[5]], s[L[6]]
   while tail <= head do
-    local slot = tail % L[3]
-    local c = s[L[7] + slot]
-    if c > 0 and s[L[8] + slot] > from then break end
+    local at = L[7] + tail % L[3]
+    local v = s[at]
+    local c = math.floor(v / SHIFT)
+    if c > 0 and tail * L[2] + v % SHIFT > from then break end
     total = total - c
-    s[L[7] + slot] = 0
-    s[L[8] + slot] = 0
+    s[at] = 0
     tail = tail + 1
   end
   local j = math.floor(now / L[2])
@@ -87,9 +88,9 @@ end
 if taken > 0 then
   for w = 1, ${LAYOUT.windows.length} do
     local L = WIN[w]
-    local slot = s[L[4]] % L[3]
-    s[L[7] + slot] = s[L[7] + slot] + taken
-    s[L[8] + slot] = now
+    local head = s[L[4]]
+    local at = L[7] + head % L[3]
+    s[at] = (math.floor(s[at] / SHIFT) + taken) * SHIFT + (now - head * L[2])
     s[L[6]] = s[L[6]] + taken
     counts[w] = counts[w] + taken
   end
@@ -107,10 +108,10 @@ for w = 1, ${LAYOUT.windows.length} do
   local freed = 0
   local free = L[1]
   for i = s[L[5]], s[L[4]] do
-    local slot = i % L[3]
-    freed = freed + s[L[7] + slot]
+    local v = s[L[7] + i % L[3]]
+    freed = freed + math.floor(v / SHIFT)
     if freed >= needed then
-      free = s[L[8] + slot] + L[1] - now
+      free = i * L[2] + v % SHIFT + L[1] - now
       break
     end
   end
