@@ -3,7 +3,7 @@ import { serviceModules } from '@keyway/service';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { IDENTITY_CONFIG, IDENTITY_DATABASE_URL, SERVICE, type IdentityConfig } from './config';
 import { KeysModule } from './keys/keys.module';
-import { LastUsedConsumer } from './keys/last-used.consumer';
+import { LastUsedModule } from './last-used/last-used.module';
 import { migrations } from './migrations';
 import { RelayModule } from './relay/relay.module';
 import { TenantsModule } from './tenants/tenants.module';
@@ -21,8 +21,8 @@ export class AppModule {
     return {
       module: AppModule,
       global: true,
-      imports: [...serviceModules({ service: SERVICE, config, entities: [], migrations }), KeysModule, TenantsModule, UsersModule, RelayModule],
-      providers: [...providers, LastUsedConsumer],
+      imports: [...serviceModules({ service: SERVICE, config, entities: [], migrations }), KeysModule, TenantsModule, UsersModule, RelayModule, LastUsedModule],
+      providers,
       exports: providers.map((p) => p.provide),
     };
   }

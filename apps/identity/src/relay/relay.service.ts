@@ -7,6 +7,10 @@ import { IDENTITY_CONFIG, IDENTITY_DATABASE_URL, type IdentityConfig } from '../
 import { OutboxRelay } from '@keyway/outbox';
 import { EVENTS_OUTBOX } from '../event-store/event-store';
 
+/**
+ * Identity owns the `KEYWAY` stream: this is the one place it is created and its configuration
+ * (subjects, the 10-minute duplicate window) set; every other service only waits for it to exist.
+ */
 @Injectable()
 export class RelayService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('OutboxRelay');
