@@ -11,6 +11,8 @@
  *    rounds, medians printed: the shared machine drifts by ±10 % from minute to minute.
  * 2. Micro: `calls` consumes over 1,000 keys whose limits never refuse, one at a time (latency)
  *    or with `concurrency` in flight, in memory and on Redis.
+ * 2b. Redis CPU per call: the realistic load against a private redis-server (when installed), its
+ *    CPU time (/proc) divided by the calls: what one script run costs the shared Redis.
  * 3. The algorithm, simulated on a clock (no I/O), against today's fixed windows and the usual
  *    two-counter approximation, per window at its default limit, for three clients:
  *    - "burst at a boundary": the limit just before a clock boundary, then a call as often as it
@@ -22,7 +24,8 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { clearRedis } = require('../../../bench/lib');
+const { spawn } = require('node:child_process');
+const { clearRedis, freePort, sleep } = require('../../../bench/lib');
 
 const dist = path.join(__dirname, '../dist/rate-limit/rate-limiter.js');
 let RateLimiter;
@@ -247,6 +250,34 @@ function algorithms() {
   console.table(rows);
 }
 
+/** CPU seconds a process used so far (user + system), from /proc. */
+function cpuSeconds(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function redisCpuPerCall() {
+  const bin = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((b) => fs.existsSync(b));
+  if (!bin) return console.error('redis-server is not installed: Redis CPU per call skipped');
+  const port = await freePort();
+  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  try {
+    const url = `redis://127.0.0.1:${port}`;
+    const limiter = new RateLimiter({ redisUrl: url, keyPrefix: 'bench:', logger, commandTimeoutMs: 1_000 });
+    for (let i = 0; i < 50 && !(await limiter.ready(100)); i++) await sleep(50);
+    const keys = Array.from({ length: 10_000 }, (_, i) => `key_${i}`);
+    const limits = { ...RATE_LIMIT_DEFAULTS };
+    await realistic('warm-up', limiter, keys, limits, 10_000, 64);
+    const before = cpuSeconds(child.pid);
+    const r = await realistic('cpu', limiter, keys, limits, 100_000, 64);
+    const used = cpuSeconds(child.pid) - before;
+    await limiter.close();
+    console.log(`\nRedis CPU per call (private redis-server, 10,000 keys on the defaults, 64 in flight): ${((used / 100_000) * 1e6).toFixed(1)} µs, ${(r['scripts/call']).toFixed(3)} script runs per call`);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
 function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
@@ -288,6 +319,7 @@ async function main() {
   } finally {
     await clearRedis(REDIS_URL, prefix);
   }
+  await redisCpuPerCall();
 
   const memory = new RateLimiter({ keyPrefix: prefix, logger });
   await scenario('warm-up', memory, 20_000, 1);
