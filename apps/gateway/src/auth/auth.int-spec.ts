@@ -1,4 +1,4 @@
-import { GATEWAY_HEARTBEAT, GatewayHeartbeat, mintKey, type ErrorBody } from '@keyway/contracts';
+import { GATEWAY_HEARTBEAT, GatewayHeartbeat, keyEventEnvelope, mintKey, type ErrorBody } from '@keyway/contracts';
 import { eventually, startInfra, type TestInfra } from '@keyway/testing';
 import { FakeServices, http, startGateway, type RunningGateway } from '../../test/fakes';
 
@@ -131,12 +131,28 @@ describe('gateway auth against a fake identity on NATS', () => {
     expect(err(r.body).code).toBe('key_revoked');
   });
 
-  it('a key event on keyway.keys.> drops the key too (second path)', async () => {
+  it('a key event on keyway.keys.> drops that key too (second path), and only that key', async () => {
     const k = fake.mint();
-    expect((await http(gw.url, 'GET', '/v1/whoami', { key: k.key })).status).toBe(200);
+    const other = fake.mint();
+    for (const key of [k, other]) expect((await http(gw.url, 'GET', '/v1/whoami', { key: key.key })).status).toBe(200);
     fake.records.set(k.lookupId, { ...k.record, status: 'disabled' });
-    fake.nc.publish('keyway.keys.disabled', JSON.stringify({ id: 'evt_1', type: 'disabled', prefix: k.prefix, key_id: k.record.key_id, data: {} }));
+    const event = keyEventEnvelope<'disabled'>({
+      id: 'evt_1',
+      type: 'disabled',
+      occurred_at: new Date().toISOString(),
+      tenant_id: k.record.tenant_id,
+      key_id: k.record.key_id,
+      prefix: k.prefix,
+      version: 2,
+      actor: { type: 'key', id: k.record.key_id },
+      data: {},
+    });
+    fake.nc.publish('keyway.keys.disabled', JSON.stringify(event));
     await eventually(async () => (await http(gw.url, 'GET', '/v1/whoami', { key: k.key })).status === 401, 3_000);
+    // A valid event drops the prefix it names: the other key is still served from the cache.
+    const calls = fake.verifyCalls;
+    expect((await http(gw.url, 'GET', '/v1/whoami', { key: other.key })).status).toBe(200);
+    expect(fake.verifyCalls).toBe(calls);
   });
 
   it('a verify that started before an invalidation is not cached after it', async () => {
