@@ -6,8 +6,9 @@
  *
  *  - no name: every `bench/*.js` except the shared `bench/lib.js`;
  *  - a name: `bench/<name>.js`, else the one `bench/<name>*.js` it starts (`keys` → keys-create),
- *    else an app's own `apps/<app>/bench/<file>.js`, named `<file>`, `<app>-<file>` or
- *    `<first word of app>-<file>` (`rate-limit`, `gateway-rate-limit`, `audit-ingest`).
+ *    else an app's or a package's own `apps/<app>/bench/<file>.js` (`packages/<pkg>/bench/…`),
+ *    named `<file>`, `<app>-<file>` or `<first word of app>-<file>` (`rate-limit`,
+ *    `gateway-rate-limit`, `audit-ingest`, `contracts-crc`).
  * `npm run bench -- --list` prints every name. The exit code is 1 if any script failed.
  */
 const { spawnSync } = require('node:child_process');
@@ -27,11 +28,13 @@ function catalogue() {
     const base = f.slice(0, -3);
     list.push({ file: join(ROOT, 'bench', f), names: [base], root: true });
   }
-  for (const app of existsSync(join(ROOT, 'apps')) ? readdirSync(join(ROOT, 'apps')).sort() : []) {
-    for (const f of jsFiles(join(ROOT, 'apps', app, 'bench'))) {
-      const base = f.slice(0, -3);
-      const names = [...new Set([`${app}-${base}`, `${app.split('-')[0]}-${base}`, `${app}/${base}`, base])];
-      list.push({ file: join(ROOT, 'apps', app, 'bench', f), names, root: false });
+  for (const dir of ['apps', 'packages']) {
+    for (const app of existsSync(join(ROOT, dir)) ? readdirSync(join(ROOT, dir)).sort() : []) {
+      for (const f of jsFiles(join(ROOT, dir, app, 'bench'))) {
+        const base = f.slice(0, -3);
+        const names = [...new Set([`${app}-${base}`, `${app.split('-')[0]}-${base}`, `${app}/${base}`, base])];
+        list.push({ file: join(ROOT, dir, app, 'bench', f), names, root: false });
+      }
     }
   }
   return list;

@@ -22,20 +22,17 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
-export function crc32(text: string): number {
+/**
+ * CRC-32 (IEEE, the same as zlib's) of ASCII text, where a character is its byte. Only key bodies
+ * reach it, minted ones and those KEY_PATTERN accepted: ASCII both. A table in plain JavaScript,
+ * measured (packages/contracts/bench/crc.js, `npm run bench -- crc`) faster than node:zlib's
+ * crc32 on a 41-character body (about 130 against 160 ns; parseKey 530 against 610 ns) and than
+ * the table with a non-ASCII fallback it replaced (300 ns; parseKey 730 ns), and it runs in a
+ * browser as well.
+ */
+function crc32Ascii(text: string): number {
   let crc = 0xffffffff;
-  // Keys are ASCII, where a character is its UTF-8 byte: no Buffer on the request path.
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 0x7f) return crc32Bytes(Buffer.from(text, 'utf8'));
-    crc = CRC_TABLE[(crc ^ c) & 0xff]! ^ (crc >>> 8);
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-function crc32Bytes(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  for (let i = 0; i < text.length; i++) crc = CRC_TABLE[(crc ^ text.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
 
@@ -83,7 +80,7 @@ export function mintKey(environment: Environment): { key: string; prefix: string
   const lookupId = randomLowerAlnum(8);
   const prefix = keyPrefix(environment, lookupId);
   const body = `${prefix}_${randomBase62(32)}`;
-  return { key: body + base62Fixed(crc32(body), 6), prefix, lookupId };
+  return { key: body + base62Fixed(crc32Ascii(body), 6), prefix, lookupId };
 }
 
 /** Null for anything that is not a well-formed key with a correct checksum. */
@@ -91,7 +88,7 @@ export function parseKey(key: string): ParsedKey | null {
   const m = KEY_PATTERN.exec(key);
   if (!m) return null;
   const body = key.slice(0, -6);
-  if (base62Fixed(crc32(body), 6) !== m[4]) return null;
+  if (base62Fixed(crc32Ascii(body), 6) !== m[4]) return null;
   return { environment: m[1] as Environment, lookupId: m[2]!, prefix: keyPrefix(m[1] as Environment, m[2]!) };
 }
 
