@@ -134,4 +134,4 @@ async function clearRedis(redis, prefix) {
   }
 }
 
-module.exports = { ROOT, clearRedis, build, cpuMs, freePort, startNats, startApp, startChild, dropDatabases, sleep, stats, closedLoop, fmt };
+module.exports = { clearRedis, build, cpuMs, freePort, startNats, startApp, startChild, dropDatabases, sleep, stats, closedLoop, fmt };

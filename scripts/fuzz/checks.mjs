@@ -10,7 +10,7 @@ import { depthOf, hasLoneSurrogate, hasNul, isFreeForm, slotsOf } from './values
  * each limit's exact edge (16 KiB, 32 levels) where two honest implementations may count
  * differently: its sizes are well below or well above.
  */
-export const SIZES = {
+const SIZES = {
   freeFormBytes: 16 * 1024,
   freeFormDepth: 32,
   bodyBytes: 1024 * 1024,
@@ -107,7 +107,7 @@ function promised(lower, h, status) {
 }
 
 /** The documented answer for a status: exact, then `4XX`-style ranges, then `default`. */
-export function documented(op, status) {
+function documented(op, status) {
   return op.responses[String(status)] ?? op.responses[`${String(status)[0]}XX`] ?? op.responses.default;
 }
 

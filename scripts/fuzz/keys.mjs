@@ -17,7 +17,7 @@ export function holds(granted, required) {
   return required.some((r) => granted.includes(r) || (r.endsWith(':read') && granted.includes(r.replace(/:read$/, ':write'))));
 }
 
-export function keyOps(f) {
+function keyOps(f) {
   return {
     create: f.opAt('POST', '/v1/keys'),
     get: f.opAt('GET', '/v1/keys/{id}'),
@@ -30,7 +30,7 @@ export function keyOps(f) {
 }
 
 /** A secret's expected answer from the model: DESIGN says every credential follows its key at once. */
-export async function useSecret(f, key, secret, family) {
+async function useSecret(f, key, secret, family) {
   const { whoami } = keyOps(f);
   const now = Date.now();
   let expect;
@@ -63,7 +63,7 @@ function applyKey(key, which, body, r) {
   if (r.json?.status === 'expired') key.status = 'expired';
 }
 
-export async function newKey(f, by, body, family) {
+async function newKey(f, by, body, family) {
   const ops = keyOps(f);
   const r = await f.send(ops.create, { caller: by, body }, { family });
   if (r.status !== 201 || typeof r.json?.key !== 'string') return undefined;

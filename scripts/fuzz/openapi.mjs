@@ -31,7 +31,7 @@ function pointer(doc, ref) {
  * A copy of `node` with every `$ref` replaced by its target. A ref that loops back onto itself
  * becomes `{}` (any value): the generator then stops there, and validation of that spot is lenient.
  */
-export function deref(doc, node, stack = []) {
+function deref(doc, node, stack = []) {
   if (Array.isArray(node)) return node.map((n) => deref(doc, n, stack));
   if (!node || typeof node !== 'object') return node;
   if (typeof node.$ref === 'string') {

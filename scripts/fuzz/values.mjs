@@ -208,7 +208,7 @@ export function setAt(root, path, value) {
   return copy;
 }
 
-export const pathText = (path) => (path.length === 0 ? '(body)' : path.join('.'));
+const pathText = (path) => (path.length === 0 ? '(body)' : path.join('.'));
 
 // --- Mutations ---------------------------------------------------------------------------------
 

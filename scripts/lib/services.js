@@ -260,4 +260,4 @@ async function ensureServices({ quiet = false } = {}) {
   return result;
 }
 
-module.exports = { ROOT, log, warn, fail, step, seconds, installDependencies, ensureServices, probe, endpoint };
+module.exports = { ROOT, log, warn, step, seconds, installDependencies, ensureServices, probe };

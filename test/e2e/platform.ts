@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ServiceProcess, startInfra, type TestInfra } from '@keyway/testing';
 
-export const SERVICES = ['identity', 'contacts', 'journeys', 'audit-log'] as const;
+const SERVICES = ['identity', 'contacts', 'journeys', 'audit-log'] as const;
 
 export interface Platform {
   infra: TestInfra;

@@ -29,11 +29,6 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   return d.code === '23505' && (constraint === undefined || d.constraint === constraint);
 }
 
-/** A foreign-key violation (23503). */
-export function isForeignKeyViolation(err: unknown): boolean {
-  return driver(err).code === '23503';
-}
-
 /** Postgres refused the data itself (class 22 data exception, 23 integrity violation): a retry fails the same way. */
 export function isDataError(err: unknown): boolean {
   const code = driver(err).code;

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
 
-export const READINESS_CHECKS = Symbol('READINESS_CHECKS');
+const READINESS_CHECKS = Symbol('READINESS_CHECKS');
 /** Named probes: each resolves when its dependency answers, rejects (or times out) when not. */
 export type ReadinessChecks = Record<string, () => Promise<unknown>>;
 
@@ -9,7 +9,7 @@ const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
   Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms).unref())]);
 
 @Controller('health')
-export class HealthController {
+class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,

@@ -2,7 +2,7 @@ import type { LoggerService } from '@nestjs/common';
 import type { Params } from 'nestjs-pino';
 
 /** Paths whose values never reach a log line: credentials, secrets and their hashes. */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers["x-admin-token"]',
   'req.headers.cookie',

@@ -17,7 +17,7 @@ export class RpcErrorFilter implements RpcExceptionFilter<unknown> {
   }
 }
 
-export function toErrorBody(exception: unknown): ErrorBody {
+function toErrorBody(exception: unknown): ErrorBody {
   if (exception instanceof KeywayError) return exception.toBody();
   logger.error(exception instanceof Error ? exception.stack ?? exception.message : String(exception));
   return { error: 'Something went wrong on our side', code: 'internal' };

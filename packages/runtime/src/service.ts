@@ -41,7 +41,7 @@ export interface ServiceOptions {
  * - a reply the connection refuses (over NATS's max_payload, 1 MiB by default) is answered with a
  *   small error at once rather than left to the caller's timeout (DESIGN, Sizes).
  */
-export class RpcServer extends ServerNats {
+class RpcServer extends ServerNats {
   private readonly replies = new TurnQueue((err) =>
     this.logger.error(`a reply could not be sent: ${err instanceof Error ? err.message : String(err)}`),
   );

@@ -7,7 +7,7 @@ import { freePort } from './ports';
 export const REPO_ROOT = resolve(__dirname, '../../..');
 
 /** The built entry point of an app; builds it (and its packages) once if it is missing. */
-export function appEntry(app: string): string {
+function appEntry(app: string): string {
   const entry = join(REPO_ROOT, 'apps', app, 'dist', 'main.js');
   if (!existsSync(entry)) {
     execFileSync('npx', ['turbo', 'run', 'build', `--filter=@keyway/${app}...`], {

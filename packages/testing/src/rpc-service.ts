@@ -6,7 +6,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { z } from 'zod';
 import { startInfra, type TestInfra } from './infra';
 
-export interface Reply<T> {
+interface Reply<T> {
   response?: T;
   err?: ErrorBody;
 }

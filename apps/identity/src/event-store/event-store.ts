@@ -61,10 +61,10 @@ interface EventRow {
 /** An array parameter (pg sends it as a Postgres array; sql-template-tag 4's Value type leaves arrays out). */
 export const pgArray = (values: readonly unknown[]): Value => values as unknown as Value;
 
-export const EVENT_COLUMNS = 'event_id, stream_id, version, type, schema_version, tenant_id, prefix, actor, data, occurred_at';
+const EVENT_COLUMNS = 'event_id, stream_id, version, type, schema_version, tenant_id, prefix, actor, data, occurred_at';
 
 /** A stored row as the current version of its event (upcast and validated). */
-export function rowToEvent(row: EventRow): StoredEvent {
+function rowToEvent(row: EventRow): StoredEvent {
   return {
     id: row.event_id,
     stream_id: row.stream_id,
@@ -80,7 +80,7 @@ export function rowToEvent(row: EventRow): StoredEvent {
 }
 
 /** A stored event as the envelope every consumer reads (contracts' one envelope builder). */
-export function envelopeOf(e: StoredEvent): KeyEvent {
+function envelopeOf(e: StoredEvent): KeyEvent {
   return keyEventEnvelope({
     id: e.id,
     type: e.type,

@@ -74,13 +74,13 @@ export function liveSecrets(state: KeyState, now: Date): string[] {
 
 /**
  * What a command may give: who asks (null for the operator and the system) and the tenant's
- * ceiling. Tests of the lifecycle alone use UNRESTRICTED.
+ * ceiling. Tests of the lifecycle alone leave it out (UNRESTRICTED).
  */
 export interface GrantContext {
   by: Grantor | null;
   ceiling: RateLimit;
 }
-export const UNRESTRICTED: GrantContext = { by: null, ceiling: RATE_LIMIT_CEILING_DEFAULTS };
+const UNRESTRICTED: GrantContext = { by: null, ceiling: RATE_LIMIT_CEILING_DEFAULTS };
 
 export type KeyCommand =
   | {

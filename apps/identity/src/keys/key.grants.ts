@@ -18,7 +18,7 @@ export interface Grantor {
  */
 
 /** Every scope in `scopes` must be one the grantor holds (`write` covers `read`). */
-export function requireHeld(by: Grantor | null, scopes: readonly Scope[], what: (scope: Scope) => string): void {
+function requireHeld(by: Grantor | null, scopes: readonly Scope[], what: (scope: Scope) => string): void {
   if (by === null) return;
   const missing = scopes.find((s) => !grants(by.scopes, s));
   if (missing !== undefined) throw new KeyError('insufficient_scope', what(missing), { required_scope: missing });

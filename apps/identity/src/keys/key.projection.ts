@@ -118,7 +118,7 @@ export interface KeyRow {
   rate_limit_ceiling?: RateLimitOverride | null;
 }
 
-export function rowStatus(row: Pick<KeyRow, 'revoked' | 'expired' | 'expires_at' | 'enabled'>, now: Date): KeyView['status'] {
+function rowStatus(row: Pick<KeyRow, 'revoked' | 'expired' | 'expires_at' | 'enabled'>, now: Date): KeyView['status'] {
   return statusOf(
     { revoked: row.revoked, expired: row.expired, expires_at: row.expires_at?.toISOString() ?? null, enabled: row.enabled } as KeyState,
     now,

@@ -37,7 +37,7 @@ export interface CommandContext {
 const viewerOf = (ctx: CommandContext): Viewer | null => (ctx.tenant_id === null ? null : { ...ctx, tenant_id: ctx.tenant_id });
 
 /** A key acts within its grants; the operator and the system are not bounded by them. */
-export function grantorOf(ctx: CommandContext): Grantor | null {
+function grantorOf(ctx: CommandContext): Grantor | null {
   if (ctx.actor.type !== 'key') return null;
   return { key_id: ctx.actor.id, scopes: ctx.scopes ?? [], environment: ctx.environment ?? 'live' };
 }
