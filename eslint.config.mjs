@@ -3,6 +3,57 @@
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
+/**
+ * Import boundaries (STYLE, Layout): an app never imports another app's files; a package never
+ * imports an app; nobody reaches into a package's files by path or by subpath: a package is
+ * `@keyway/<name>`, its index. Checked with ESLint's own no-restricted-imports, on the import
+ * text: a relative import is judged by how far it climbs from the file's own depth, so no
+ * resolver is needed (a resolver-based plugin would also see `@keyway/x` land in packages/x/src
+ * through the tsconfig paths, and need teaching that this is the allowed way in).
+ * Root code (test/, bench/, scripts/) belongs to no app: the platform's tests may set a scene
+ * with an app's module (test/e2e/relay-crash writes through identity's event store), and still
+ * reach packages only by name. `require()` in the plain-Node scripts is not checked.
+ */
+const APPS = ['audit-log', 'contacts', 'gateway', 'identity', 'journeys'];
+const MAX_DEPTH = 8;
+const up = (n) => `(\\.\\./){${n}}`;
+const byName = [
+  { regex: `^@keyway/(${APPS.join('|')})(/|$)`, message: 'An app is not a library: meet it over NATS (contracts), never by importing it.' },
+  { regex: '^@keyway/[^/]+/.', message: "Import a package by its name only (`@keyway/<pkg>`): its index is its public face, not its files." },
+];
+/** For a file `depth` folders below its app's (or package's) root: imports that leave it for `kind`. */
+function boundary(kind, depth) {
+  const own = kind === 'apps' ? "another app's files (or its own by a detour)" : "another package's files";
+  return {
+    files: [`${kind}/*/${'*/'.repeat(depth)}*.{ts,mts,mjs}`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...byName,
+            { regex: `^${up(depth + 1)}(?!\\.\\./)`, message: `This climbs into ${own}: use \`@keyway/<pkg>\` for a package; an app is reached over NATS.` },
+            { regex: `^${up(depth + 2)}(apps|packages)/`, message: 'This reaches into apps/ or packages/ by path: use `@keyway/<pkg>`; an app is reached over NATS.' },
+            { regex: `^${up(depth + 3)}`, message: 'This climbs out of the repository.' },
+          ],
+        },
+      ],
+    },
+  };
+}
+const boundaries = [
+  ...['apps', 'packages'].flatMap((kind) => Array.from({ length: MAX_DEPTH }, (_, depth) => boundary(kind, depth))),
+  {
+    files: ['{test,bench,scripts}/**/*.{ts,mts,mjs}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [...byName, { regex: '^(\\.\\./)*packages/', message: 'Import a package by its name (`@keyway/<pkg>`), not by path.' }] },
+      ],
+    },
+  },
+];
+
 export default defineConfig(
   {
     ignores: ['**/dist/**', '**/node_modules/**', '**/coverage/**', '**/.turbo/**', '.keyway/**'],
@@ -52,4 +103,5 @@ export default defineConfig(
     files: ['**/*.js', '**/*.cjs'],
     languageOptions: { sourceType: 'commonjs' },
   },
+  ...boundaries,
 );
