@@ -3,15 +3,8 @@ import { openServiceDatabase, serviceDatabaseUrl } from '@keyway/database';
 import { jetStreamContext } from '@keyway/messaging';
 import { eventually, ServiceProcess, startInfra, type TestInfra } from '@keyway/testing';
 import { connect } from '@nats-io/transport-node';
-import { EventStore, stamp, type StoredEvent } from '../../apps/identity/src/event-store/event-store';
+import { appendToStream } from '../../apps/identity/test/append-to-stream';
 import { migrations } from '../../apps/identity/src/migrations';
-
-/** Appends to a new stream inside the caller's transaction (the event store's own path). */
-async function appendToStream(tx: EventStore | ConstructorParameters<typeof EventStore>[0], streamId: string, expected: number, events: Parameters<typeof stamp>[2], meta: Parameters<typeof stamp>[3]): Promise<StoredEvent[]> {
-  const stored = stamp(streamId, expected, events, meta);
-  await (tx instanceof EventStore ? tx : new EventStore(tx)).append(streamId, expected, stored);
-  return stored;
-}
 
 /**
  * The relay is SIGKILLed over and over (and NATS restarted once) while 5,000 events are written:

@@ -1,20 +1,7 @@
 import fc from 'fast-check';
 import { decide, evolve, initialKeyState, replay, statusOf, type KeyCommand, type KeyState, type RecordedEvent } from './key.decider';
+import { createCommand as create, T0 } from '../../test/key-commands';
 import { KeyError } from './key.errors';
-
-const T0 = new Date('2026-01-01T00:00:00Z');
-const create = (over: Partial<Extract<KeyCommand, { type: 'create' }>> = {}): KeyCommand => ({
-  type: 'create',
-  tenant_id: 'ten_a',
-  name: 'k',
-  scopes: ['contacts:read'],
-  environment: 'live',
-  expires_at: null,
-  rate_limit: null,
-  metadata: {},
-  prefix: 'kw_live_aaaaaaaa',
-  ...over,
-});
 
 function run(state: KeyState, command: KeyCommand, now = T0): { state: KeyState; events: RecordedEvent[] } {
   const events = decide(command, state, now).map((e) => ({ ...e, occurred_at: now.toISOString(), tenant_id: state.tenant_id || 'ten_a' }) as RecordedEvent);
@@ -108,6 +95,14 @@ function apply(real: Real, command: KeyCommand): 'ok' | string {
   }
 }
 
+/** A command on the key: refused as the model says (not_found, then conflict once revoked), or applied. */
+function applied(m: Model, out: string): boolean {
+  if (!m.exists) expect(out).toBe('not_found');
+  else if (m.revoked) expect(out).toBe('conflict');
+  else expect(out).toBe('ok');
+  return m.exists && !m.revoked;
+}
+
 const works = (creds: Map<string, number>, state: KeyState, prefix: string, now: number) =>
   (creds.get(prefix) ?? -Infinity) > now && statusOf(state, new Date(now)) === 'active';
 
@@ -129,10 +124,7 @@ class Toggle implements fc.Command<Model, Real> {
   constructor(readonly on: boolean) {}
   check = () => true;
   run(m: Model, r: Real) {
-    const out = apply(r, { type: this.on ? 'enable' : 'disable' });
-    if (!m.exists) return expect(out).toBe('not_found');
-    if (m.revoked) return expect(out).toBe('conflict');
-    expect(out).toBe('ok');
+    if (!applied(m, apply(r, { type: this.on ? 'enable' : 'disable' }))) return;
     if (m.enabled !== this.on) m.version++;
     m.enabled = this.on;
   }
@@ -144,10 +136,7 @@ class Rotate implements fc.Command<Model, Real> {
   run(m: Model, r: Real) {
     const prefix = `kw_live_${String(r.nextPrefix++).padStart(8, '0')}`;
     const before = r.state.prefix;
-    const out = apply(r, { type: 'rotate', new_prefix: prefix, grace_period_seconds: this.grace });
-    if (!m.exists) return expect(out).toBe('not_found');
-    if (m.revoked) return expect(out).toBe('conflict');
-    expect(out).toBe('ok');
+    if (!applied(m, apply(r, { type: 'rotate', new_prefix: prefix, grace_period_seconds: this.grace }))) return;
     m.version++;
     m.secrets.set(before, this.grace > 0 ? m.now + this.grace * 1000 : m.now);
     m.secrets.set(prefix, Infinity);
@@ -157,10 +146,7 @@ class Rotate implements fc.Command<Model, Real> {
 class Revoke implements fc.Command<Model, Real> {
   check = () => true;
   run(m: Model, r: Real) {
-    const out = apply(r, { type: 'revoke', reason: null });
-    if (!m.exists) return expect(out).toBe('not_found');
-    if (m.revoked) return expect(out).toBe('conflict');
-    expect(out).toBe('ok');
+    if (!applied(m, apply(r, { type: 'revoke', reason: null }))) return;
     m.version++;
     m.revoked = true;
   }

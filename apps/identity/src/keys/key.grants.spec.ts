@@ -1,28 +1,16 @@
 import { ALL_SCOPES, RATE_LIMIT_CEILING_DEFAULTS, type Scope } from '@keyway/contracts';
 import { decide, evolve, initialKeyState, liveSecrets, type GrantContext, type KeyCommand, type KeyState, type RecordedEvent } from './key.decider';
+import { createCommand as create, T0 } from '../../test/key-commands';
 import type { Grantor } from './key.grants';
 
 /**
  * Grants, Given/When/Then on the pure decider: what the outside fuzz did with a `keys:write` key
  * (mint every scope at 1e9, raise its own limits, revoke the root key) must each be refused.
  */
-const T0 = new Date('2026-01-01T00:00:00Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
 const by = (scopes: Scope[], over: Partial<Grantor> = {}): GrantContext => ({
   by: { key_id: 'key_caller', scopes, environment: 'live', ...over },
   ceiling: RATE_LIMIT_CEILING_DEFAULTS,
-});
-const create = (over: Partial<Extract<KeyCommand, { type: 'create' }>> = {}): KeyCommand => ({
-  type: 'create',
-  tenant_id: 'ten_a',
-  name: 'k',
-  scopes: ['contacts:read'],
-  environment: 'live',
-  expires_at: null,
-  rate_limit: null,
-  metadata: {},
-  prefix: 'kw_live_aaaaaaaa',
-  ...over,
 });
 
 function apply(state: KeyState, command: KeyCommand, now = T0, grant?: GrantContext): KeyState {

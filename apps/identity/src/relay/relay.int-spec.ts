@@ -4,17 +4,10 @@ import { ensureStream, jetStreamContext, type JetStreamContext } from '@keyway/m
 import { eventually, startInfra, type TestInfra } from '@keyway/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { DataSource } from 'typeorm';
-import { EventStore, stamp, type StoredEvent } from '../event-store/event-store';
+import { appendToStream } from '../../test/append-to-stream';
 import { migrations } from '../migrations';
 import { OutboxRelay, type RelayReadStrategy } from '@keyway/outbox';
 import { EVENTS_OUTBOX } from '../event-store/event-store';
-
-/** Appends to a new stream inside the caller's transaction (the event store's own path). */
-async function appendToStream(tx: EventStore | ConstructorParameters<typeof EventStore>[0], streamId: string, expected: number, events: Parameters<typeof stamp>[2], meta: Parameters<typeof stamp>[3]): Promise<StoredEvent[]> {
-  const stored = stamp(streamId, expected, events, meta);
-  await (tx instanceof EventStore ? tx : new EventStore(tx)).append(streamId, expected, stored);
-  return stored;
-}
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
