@@ -90,6 +90,12 @@ function cpuMs(pid) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** `--name <number>` from the command line, else `fallback`. */
+function numberArg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? Number(process.argv[i + 1]) : fallback;
+}
+
 function stats(samplesMs) {
   const s = [...samplesMs].sort((a, b) => a - b);
   const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
@@ -134,4 +140,4 @@ async function clearRedis(redis, prefix) {
   }
 }
 
-module.exports = { clearRedis, build, cpuMs, freePort, startNats, startApp, startChild, dropDatabases, sleep, stats, closedLoop, fmt };
+module.exports = { clearRedis, build, cpuMs, freePort, numberArg, startNats, startApp, startChild, dropDatabases, sleep, stats, closedLoop, fmt };

@@ -13,14 +13,10 @@
  *   npm run bench -- crc     (or node packages/contracts/bench/crc.js [--ops 1000000] [--rounds 5])
  */
 const { crc32: zlibCrc32 } = require('node:zlib');
-const { build } = require('../../../bench/lib');
+const { build, numberArg } = require('../../../bench/lib');
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? Number(process.argv[i + 1]) : fallback;
-};
-const OPS = arg('ops', 1_000_000);
-const ROUNDS = arg('rounds', 5);
+const OPS = numberArg('ops', 1_000_000);
+const ROUNDS = numberArg('rounds', 5);
 
 build(['contracts']);
 const { KEY_PATTERN, hashKey, hashMatches, mintKey, parseKey } = require('@keyway/contracts');
