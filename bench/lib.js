@@ -140,4 +140,4 @@ async function clearRedis(redis, prefix) {
   }
 }
 
-module.exports = { clearRedis, build, cpuMs, freePort, numberArg, startNats, startApp, startChild, dropDatabases, sleep, stats, closedLoop, fmt };
+module.exports = { clearRedis, build, cpuMs, freePort, numberArg, startNats, startApp, startChild, dropDatabases, stats, closedLoop, fmt };

@@ -2,6 +2,8 @@
  * The generic outbox a service writes in the same transaction as its own change: one row per
  * message, relayed to JetStream by `OutboxRelay`. `transaction_id` lets the relay read only below
  * the oldest transaction still in flight; the statement trigger wakes it at commit.
+ * @public No caller yet: contacts and journeys get their outbox from it (the customers' domain
+ * issue); identity's event store is its own outbox.
  */
 export function outboxTableSql(table: string, channel: string): string[] {
   return [
