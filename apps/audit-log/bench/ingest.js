@@ -17,51 +17,24 @@
  * Needs Postgres at TEST_DATABASE_URL / KEYWAY_TEST_PG (default postgres://postgres@127.0.0.1:5432/postgres).
  */
 const { spawn } = require('node:child_process');
-const { mkdtempSync, rmSync, existsSync } = require('node:fs');
-const { createServer, Socket } = require('node:net');
-const { tmpdir } = require('node:os');
-const { join, resolve } = require('node:path');
+const { existsSync } = require('node:fs');
+const { resolve } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
-const { connectNats, jetStreamContext, ensureStream, publishEvent } = require('@keyway/messaging');
+const { connect } = require('@nats-io/transport-node');
+const { jetStreamContext, ensureStream, publishEvent } = require('@keyway/messaging');
+const { build, freePort, numberArg, startNats } = require('../../../bench/lib');
 const { EVENT_SUBJECTS, eventSubject, newId } = require('@keyway/contracts');
 const { dropDatabases, serviceDatabaseUrl } = require('@keyway/database');
 
 const MAIN = resolve(__dirname, '../dist/main.js');
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? Number(process.argv[i + 1]) : fallback;
-};
-const EVENTS = arg('events', 20_000);
-const RATE = arg('rate', 10_000);
+const EVENTS = numberArg('events', 20_000);
+const RATE = numberArg('rate', 10_000);
 const WINDOW = 1_000; // publishes awaiting their PubAck at once
-const NATS_BIN = [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find((p) => p && existsSync(p));
 const PG_ADMIN = process.env.TEST_DATABASE_URL || process.env.KEYWAY_TEST_PG || 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => res(port));
-    });
-  });
-}
-
-function portAnswers(port) {
-  return new Promise((res) => {
-    const s = new Socket();
-    const done = (ok) => (s.destroy(), res(ok));
-    s.setTimeout(200, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-    s.connect(port, '127.0.0.1');
-  });
-}
 
 async function until(what, fn, timeoutMs = 60_000, everyMs = 20) {
   const deadline = Date.now() + timeoutMs;
@@ -123,10 +96,8 @@ async function publishAll(js, tenant, n, rate) {
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 
 async function main() {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first (npx turbo run build --filter=@keyway/audit-log...)`);
-  if (!NATS_BIN) throw new Error('nats-server is not installed');
-  const store = mkdtempSync(join(tmpdir(), 'keyway-bench-nats-'));
-  const natsPort = await freePort();
+  build(['audit-log']);
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: the build did not make it`);
   const healthPort = await freePort();
   const dbBase = `keyway_bench_${process.pid}_${Date.now().toString(36)}`;
   const baseUrl = Object.assign(new URL(PG_ADMIN), { pathname: `/${dbBase}` }).toString();
@@ -136,9 +107,8 @@ async function main() {
   let nc;
   let pg;
   try {
-    nats = spawn(NATS_BIN, ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', store], { stdio: 'ignore' });
-    await until('nats-server', () => portAnswers(natsPort), 10_000);
-    nc = await connectNats(`nats://127.0.0.1:${natsPort}`, 'audit-bench');
+    nats = await startNats();
+    nc = await connect({ servers: nats.url, name: 'audit-bench', noAsyncTraces: true });
     const { js, jsm } = await jetStreamContext(nc);
     await ensureStream(jsm, { name: stream, subjects: [EVENT_SUBJECTS] });
 
@@ -150,7 +120,7 @@ async function main() {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: {
         ...process.env,
-        NATS_URL: `nats://127.0.0.1:${natsPort}`,
+        NATS_URL: nats.url,
         DATABASE_URL: baseUrl,
         KEYWAY_STREAM: stream,
         HEALTH_PORT: String(healthPort),
@@ -214,8 +184,7 @@ async function main() {
     await pg?.end().catch(() => undefined);
     await killAndWait(service, 'SIGTERM');
     await nc?.close().catch(() => undefined);
-    await killAndWait(nats, 'SIGKILL');
-    rmSync(store, { recursive: true, force: true });
+    await nats?.stop();
     await dropDatabases(PG_ADMIN, dbBase).catch((err) => console.error('could not drop the scratch database:', err.message));
   }
 }

@@ -1,4 +1,4 @@
-import { isDataError } from './audit-ingest.service';
+import { isDataError } from '@keyway/database';
 import { parseAuditEvent, toEntry } from './audit-event';
 import type { AuditEventEntity } from './audit-event.entity';
 

@@ -1,6 +1,7 @@
 import { EVENT_SUBJECTS, type KeyEvent } from '@keyway/contracts';
-import { awaitStream, DurableConsumer, jetStreamContext, type BatchItem, type MinimalLogger } from '@keyway/messaging';
-import { NATS_CONNECTION } from '@keyway/runtime';
+import { isDataError } from '@keyway/database';
+import { awaitStream, DurableConsumer, jetStreamContext, type BatchItem } from '@keyway/messaging';
+import { minimalLogger, NATS_CONNECTION } from '@keyway/runtime';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { AuditLogConfig } from '../config';
@@ -10,13 +11,6 @@ import { AuditEventsRepository } from './audit-events.repository';
 export const AUDIT_CONFIG = Symbol('AUDIT_CONFIG');
 /** The one service that creates and configures the key event stream; audit-log only reads it. */
 const STREAM_OWNER = 'identity';
-
-/** Postgres refused the data itself (SQLSTATE class 22 data exception, 23 integrity violation): a retry would fail the same way. */
-export function isDataError(err: unknown): boolean {
-  const code = (err as { driverError?: { code?: unknown }; code?: unknown } | null)?.driverError?.code ??
-    (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^2[23]/.test(code);
-}
 
 /**
  * Records every key event from JetStream in `audit_events`. All replicas share one durable
@@ -42,7 +36,7 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
       name: this.config.KEYWAY_STREAM,
       owner: STREAM_OWNER,
       timeoutMs: this.config.AUDIT_STREAM_WAIT_MS,
-      logger: this.logger(),
+      logger: minimalLogger(this.log),
     });
     this.consumer = await DurableConsumer.start<KeyEvent>({
       ctx,
@@ -52,7 +46,7 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
       parse: parseAuditEvent,
       handle: (items) => this.record(items),
       isPermanent: isDataError,
-      logger: this.logger(),
+      logger: minimalLogger(this.log),
       maxBatch: this.config.AUDIT_BATCH_MAX,
       writers: this.config.AUDIT_WRITERS,
       maxDeliver: this.config.AUDIT_MAX_DELIVER,
@@ -74,13 +68,5 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
 
   private async record(items: ReadonlyArray<BatchItem<KeyEvent>>): Promise<void> {
     await this.events.insert(items.map(({ value, msg }) => ({ event: value, streamSeq: msg.seq })));
-  }
-
-  private logger(): MinimalLogger {
-    return {
-      info: (obj, msg) => this.log.log({ ...obj, msg }),
-      warn: (obj, msg) => this.log.warn({ ...obj, msg }),
-      error: (obj, msg) => this.log.error({ ...obj, msg }),
-    };
   }
 }

@@ -3,6 +3,7 @@ import {
   GATEWAY_HEARTBEAT,
   GATEWAY_INVALIDATE,
   Invalidation,
+  lookupIdOfPrefix,
   parseKeyEvent,
   type GatewayHeartbeat,
   type KeyEvent,
@@ -10,14 +11,8 @@ import {
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { KeyVerifier } from './key-verifier';
 
+/** A look-up id as identity sends them: anything else in an invalidation is ignored. */
 const LOOKUP_ID = /^[a-z0-9]{8}$/;
-
-/** `kw_<env>_<lookupId>` → lookupId, or undefined for anything else. */
-function lookupIdOfPrefix(prefix: unknown): string | undefined {
-  if (typeof prefix !== 'string') return undefined;
-  const id = prefix.slice(prefix.lastIndexOf('_') + 1);
-  return LOOKUP_ID.test(id) && prefix.startsWith('kw_') ? id : undefined;
-}
 
 function json(data: Uint8Array): unknown {
   try {

@@ -3,12 +3,12 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { buildOpenApiDocument, type OpenApiDocument } from './document';
 
-export const DOCS_PREFIX = '/docs';
-export const OPENAPI_JSON_PATH = `${DOCS_PREFIX}/openapi.json`;
+const DOCS_PREFIX = '/docs';
+const OPENAPI_JSON_PATH = `${DOCS_PREFIX}/openapi.json`;
 
 let cached: OpenApiDocument | undefined;
 /** Built once: the route table does not change while the process runs. */
-export function openApiDocument(): OpenApiDocument {
+function openApiDocument(): OpenApiDocument {
   cached ??= buildOpenApiDocument();
   return cached;
 }

@@ -20,7 +20,7 @@ import {
   type Route,
 } from '@keyway/contracts';
 import { z } from 'zod';
-import { httpStatus } from '../errors';
+import { httpStatus, INTERNAL, UNAVAILABLE } from '../errors';
 import { REQUEST_ID } from '../http/conventions';
 import { MAX_JSON_DEPTH } from '../http/json-guard';
 
@@ -209,13 +209,13 @@ const ERRORS: Record<ErrorStatus, ErrorSpec> = {
     name: 'Internal',
     description: 'An unexpected error; never carries a stack trace. Quote `X-Request-Id` to support.',
     schema: 'InternalError',
-    example: { error: 'Something went wrong on our side', code: 'internal' },
+    example: { error: INTERNAL.error, code: INTERNAL.code },
   },
   503: {
     name: 'Unavailable',
     description: 'A service behind the gateway does not answer (or the operator API is not configured); retry later.',
     schema: 'UnavailableError',
-    example: { error: 'A service this request needs is not answering; try again', code: 'unavailable' },
+    example: { error: UNAVAILABLE.error, code: UNAVAILABLE.code },
   },
 };
 
@@ -315,7 +315,7 @@ const EXTRA_OPERATIONS: Operation[] = [
   },
 ];
 
-export function operations(): Operation[] {
+function operations(): Operation[] {
   return [...ROUTES.map(fromRoute), ...EXTRA_OPERATIONS];
 }
 

@@ -1,4 +1,3 @@
-export { RateLimiter, type RateLimiterLogger, type RateLimiterOptions, type RateLimitStoreMode } from './rate-limiter';
-export { RATE_LIMITER_OPTIONS, RateLimitModule, type RateLimitModuleAsyncOptions } from './rate-limit.module';
+export { RateLimiter } from './rate-limiter';
 export { rateLimitedError, rateLimitHeaders } from './rate-limit.http';
-export { WINDOWS, WINDOW_MS, type Clock, type RateLimitDecision } from './windows';
+export { type RateLimitDecision } from './windows';

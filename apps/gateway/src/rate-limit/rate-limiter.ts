@@ -42,7 +42,7 @@ export type RateLimitStoreMode = 'redis' | 'memory';
  * and so is the way back. While Redis is known to be down, calls don't even try it
  * (ioredis' status and a short circuit breaker), so a dead Redis adds no latency.
  *
- * Plain class, usable without Nest; `RateLimitModule` provides it to the gateway.
+ * Plain class, usable without Nest; the gateway wires it in `wireGateway` (gateway-core.ts).
  */
 export class RateLimiter {
   private readonly memory: MemoryWindowStore;

@@ -22,7 +22,7 @@ const lua = (i: number): number => i + 1;
  * Returns {admitted, now, count1..count4 after the batch, ms until each window frees}.
  * Redis 7 replicates a script's effects, so writing after TIME is allowed.
  */
-export const CONSUME_SCRIPT = `
+const CONSUME_SCRIPT = `
 local WIN = {${LAYOUT.windows.map((L) => `{${L.size}, ${L.bucket}, ${L.slots}, ${lua(L.head)}, ${lua(L.tail)}, ${lua(L.total)}, ${lua(L.buckets)}}`).join(', ')}}
 local DAY = ${WINDOW_MS.daily}
 local SHIFT = ${SLOT_SHIFT}
@@ -144,7 +144,7 @@ const sameLimits = (a: RateLimit, b: RateLimit): boolean => a === b || WINDOWS.e
  * Fails fast: no offline queue (a command while disconnected rejects at once), no per-command
  * retries, a small command timeout. ioredis keeps reconnecting in the background.
  */
-export function fastFailRedisOptions(commandTimeoutMs: number): RedisOptions {
+function fastFailRedisOptions(commandTimeoutMs: number): RedisOptions {
   return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
