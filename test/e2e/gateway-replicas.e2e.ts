@@ -57,9 +57,8 @@ describe('two gateway replicas', () => {
 
   it('admits exactly per_minute = 100 of 300 concurrent calls spread over both replicas; the rest get 429', async () => {
     const key = await createKey({ name: 'limited', scopes: ['contacts:read'], rate_limit: { per_minute: 100, burst_per_second: 1_000_000 } });
-    // All 300 calls must fall in one minute window (windows are aligned to the clock).
-    const untilNextMinute = 60_000 - (Date.now() % 60_000);
-    if (untilNextMinute < 8_000) await new Promise((r) => setTimeout(r, untilNextMinute + 200));
+    // The minute slides: 300 calls within a few seconds admit exactly 100, across a clock
+    // minute's boundary too (fixed windows let up to 200 through there).
 
     const answers = await Promise.all(
       Array.from({ length: 300 }, (_, i) => request(gateways[i % 2]!.url, 'GET', '/v1/whoami', { token: key.key })),
