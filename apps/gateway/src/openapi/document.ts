@@ -389,7 +389,10 @@ function refusesEmptyObject(schema: z.core.$ZodType): boolean {
  * Postgres stores neither). Each character is anything else or a well-formed surrogate pair,
  * which reads the same with and without the regex `u` flag.
  */
-const STORABLE = '^(?:[^\\u0000\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])*$';
+const STORABLE_CHAR = '(?:[^\\u0000\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])';
+const STORABLE = `^${STORABLE_CHAR}*$`;
+/** At least one character that is not white space, and nothing Postgres cannot store. */
+const NOT_BLANK_STORABLE = `^${STORABLE_CHAR}*(?:[^\\s\\u0000\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])${STORABLE_CHAR}*$`;
 
 /**
  * What a request schema says beyond zod's converter, rules that hold for every schema alike:
@@ -408,8 +411,9 @@ function requestOverride(ctx: { zodSchema: z.core.$ZodType; jsonSchema: z.core.J
   if (json.type === 'string') {
     if (json.format === 'email' && json.pattern !== undefined) delete json.format;
     if (json.pattern === undefined && json.enum === undefined && json.const === undefined && json.format === undefined) json.pattern = STORABLE;
-    // Names must not be blank (zod's `\S`, checked before trimming): one pattern says both rules.
-    else if (json.pattern === '\\S') json.pattern = `(?=[\\s\\S]*\\S)${STORABLE}`;
+    // Names must not be blank (zod's `\S`, checked before trimming): one pattern says both rules,
+    // without a lookahead, which generators of samples from patterns (fast-check's) do not take.
+    else if (json.pattern === '\\S') json.pattern = NOT_BLANK_STORABLE;
   }
 }
 
