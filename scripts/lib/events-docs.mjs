@@ -1,0 +1,258 @@
+/**
+ * The published key-event contract (issue 11), generated from packages/contracts so it cannot
+ * drift: one JSON Schema per event type and schema version, an AsyncAPI 3 document built from the
+ * subjects table, and the generated sections of docs/events.md. Pure: the caller hands in the
+ * contracts module and zod (the CLI its build, the test its sources), and writes the files.
+ *
+ * Older versions: the contracts hold only each type's current payload. When a type moves to v2,
+ * its checked-in v1 schema stays as it was (stored events are never rewritten, and a replay still
+ * delivers v1 messages); the test requires a file for every version from 1 to the current one.
+ */
+
+export const EVENTS_DIR = 'docs/events';
+export const EVENTS_MD = 'docs/events.md';
+export const ASYNCAPI_FILE = `${EVENTS_DIR}/asyncapi.json`;
+/** The stream that captures the key subjects (KEYWAY_STREAM, default KEYWAY; identity owns it). */
+export const STREAM = 'KEYWAY';
+
+/**
+ * Plain words for every field. A field without a note, or a note without a field, stops the
+ * generator: a contract change has to say what it means to the teams that read it.
+ */
+const ENVELOPE_NOTES = {
+  id: 'Unique event id; also the JetStream message id (`Nats-Msg-Id`), so a republished event is dropped by the stream within its duplicate window. Deduplicate on it.',
+  type: 'The event type; the subject is `keyway.keys.<type>`.',
+  schema_version: 'Version of `data`\'s shape for this type. Upcast older versions (`parseKeyEvent`); stored events are never rewritten.',
+  occurred_at: 'When it happened (ISO 8601, UTC).',
+  tenant_id: 'The tenant that owns the key.',
+  key_id: 'The key (`key_…`); events are ordered per key.',
+  prefix: 'The key\'s public prefix (its look-up id, never the secret).',
+  version: 'Position of the event in its key\'s history (1, 2, 3, …). Order a key\'s events by it; ignore one you already applied. Absent on `used`, which is not part of the history.',
+  actor: 'Who did it: `type` is `key`, `operator`, `user` or `system`, and `id` names them.',
+  data: 'The type\'s payload, below.',
+};
+const DATA_NOTES = {
+  created: {
+    name: 'Display name.',
+    scopes: 'Scopes granted.',
+    environment: '`live` or `test`.',
+    expires_at: 'When the key expires, or null for never.',
+    rate_limit: 'Per-key limits that override the tenant\'s, or null.',
+    metadata: 'The customer\'s own key-value pairs.',
+    root: 'True for a tenant\'s root key (made by the operator). Absent in events written before the field existed: read as false.',
+  },
+  updated: {
+    name: 'New name, when changed.',
+    scopes: 'The new full scope list, when changed.',
+    rate_limit: 'New override (null: back to the tenant\'s limits), when changed.',
+    metadata: 'The new full metadata, when changed.',
+  },
+  enabled: {},
+  disabled: {},
+  rotated: {
+    previous_prefix: 'Prefix of the secret that was replaced.',
+    previous_valid_until: 'Until when the previous secret keeps working; null when it stopped at once.',
+  },
+  revoked: { reason: 'Why, as given by the caller, or null.' },
+  expired: { expires_at: 'The expiry that was reached.' },
+  used: {
+    count: 'Calls in the interval (at least 1).',
+    first_used_at: 'First call of the interval.',
+    last_used_at: 'Last call of the interval.',
+  },
+};
+
+const json = (value) => `${JSON.stringify(value, null, 2)}\n`;
+export const schemaFile = (subject, version) => `${subject}.v${version}.json`;
+
+/** The envelope of one type, as zod sees it in `KeyEvent`, with its schema version pinned. */
+function envelopeSchema(contracts, z, type, version) {
+  const option = contracts.KeyEvent.options.find((o) => o.shape.type.value === type);
+  if (!option) throw new Error(`KeyEvent has no member for type ${type}`);
+  return option.extend({ schema_version: z.literal(version) });
+}
+
+/** A JSON Schema for one event type at its current version: the full envelope with that type's data. */
+function jsonSchemaOf(contracts, z, type) {
+  const version = contracts.KEY_EVENT_VERSIONS[type];
+  const subject = contracts.eventSubject(type);
+  // `input`: what a reader accepts. Objects stay open (zod strips unknown keys), so an optional
+  // field added later does not break a consumer that validates with the schema.
+  const schema = z.toJSONSchema(envelopeSchema(contracts, z, type, version), { io: 'input' });
+  const { $schema, ...rest } = schema;
+  return {
+    $schema,
+    title: `${subject} v${version}`,
+    description: `A \`${type}\` key event, schema_version ${version}, as published on \`${subject}\` (stream ${STREAM}). Generated from packages/contracts by \`npm run docs:events\`; do not edit.`,
+    ...rest,
+  };
+}
+
+function checkNotes(type, properties, notes, where) {
+  const fields = Object.keys(properties);
+  const missing = fields.filter((f) => !(f in notes));
+  const stale = Object.keys(notes).filter((f) => !fields.includes(f));
+  if (missing.length > 0 || stale.length > 0) {
+    throw new Error(
+      `${where} of ${type}: ${missing.length ? `no note for ${missing.join(', ')}` : ''}${missing.length && stale.length ? '; ' : ''}${stale.length ? `a note for a field that is gone: ${stale.join(', ')}` : ''} (scripts/lib/events-docs.mjs)`,
+    );
+  }
+}
+
+const code = (v) => `\`${typeof v === 'string' ? JSON.stringify(v) : String(v)}\``;
+
+/** A JSON Schema in a few words, for the field tables. */
+export function describeType(s) {
+  if (s.const !== undefined) return code(s.const);
+  if (s.enum) return s.enum.length <= 4 ? s.enum.map(code).join(' \\| ') : `one of ${s.enum.map(code).join(', ')}`;
+  if (s.anyOf) return s.anyOf.map(describeType).join(' or ');
+  if (Array.isArray(s.type)) return s.type.map((t) => describeType({ ...s, type: t })).join(' or ');
+  switch (s.type) {
+    case 'array':
+      return `array of ${describeType(s.items ?? {})}`;
+    case 'object':
+      if (s.properties && Object.keys(s.properties).length > 0) {
+        const req = new Set(s.required ?? []);
+        return `object {${Object.keys(s.properties).map((k) => (req.has(k) ? k : `${k}?`)).join(', ')}}`;
+      }
+      if (s.additionalProperties && typeof s.additionalProperties === 'object') return `map of string to ${describeType(s.additionalProperties)}`;
+      return 'object';
+    case 'integer':
+      // zod's int() states the safe-integer range; only a real lower bound is worth a word.
+      return s.minimum > Number.MIN_SAFE_INTEGER ? `integer ≥ ${s.minimum}` : 'integer';
+    case 'string':
+      return s.maxLength !== undefined ? `string (≤ ${s.maxLength})` : 'string';
+    case undefined:
+      return 'any';
+    default:
+      return s.type;
+  }
+}
+
+function fieldTable(properties, required, notes) {
+  const req = new Set(required ?? []);
+  const rows = Object.entries(properties).map(
+    ([name, s]) => `| \`${name}\` | ${describeType(s)} | ${req.has(name) ? 'yes' : 'no'} | ${notes[name]} |`,
+  );
+  return ['| Field | Type | Required | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+/** The AsyncAPI 3 document: a channel per subject of the table, a message per schema version. */
+function asyncApi(contracts, types) {
+  const channels = {};
+  const operations = {};
+  for (const type of types) {
+    const subject = contracts.eventSubject(type);
+    const messages = {};
+    for (let v = 1; v <= contracts.KEY_EVENT_VERSIONS[type]; v++) {
+      messages[`${type}V${v}`] = {
+        name: `${subject}.v${v}`,
+        title: `${type} (schema_version ${v})`,
+        contentType: 'application/json',
+        headers: {
+          type: 'object',
+          properties: { 'Nats-Msg-Id': { type: 'string', description: 'The event id: JetStream drops a republished event within the duplicate window.' } },
+        },
+        payload: { schemaFormat: 'application/schema+json;version=draft-2020-12', schema: { $ref: `./${schemaFile(subject, v)}` } },
+      };
+    }
+    channels[type] = {
+      address: subject,
+      title: subject,
+      description: `\`${type}\` key events, captured by the JetStream stream ${STREAM} (subjects \`${contracts.EVENT_SUBJECTS}\`).`,
+      messages,
+    };
+    operations[`receive${type[0].toUpperCase()}${type.slice(1)}`] = {
+      action: 'receive',
+      summary: `A consumer reads \`${type}\` events through a durable JetStream consumer on ${STREAM}.`,
+      channel: { $ref: `#/channels/${type}` },
+      messages: Object.keys(messages).map((m) => ({ $ref: `#/channels/${type}/messages/${m}` })),
+    };
+  }
+  return {
+    asyncapi: '3.0.0',
+    info: {
+      title: 'Keyway key events',
+      // The schema versions it describes: any change of one is a new document version.
+      version: types.map((t) => `${t}.v${contracts.KEY_EVENT_VERSIONS[t]}`).join(' '),
+      description:
+        `Lifecycle and usage events of API keys, on NATS JetStream stream ${STREAM}. Delivery is at least once, deduplicated by \`id\`, ordered per key (by \`version\`). See docs/events.md. Generated from packages/contracts by \`npm run docs:events\`; do not edit.`,
+    },
+    defaultContentType: 'application/json',
+    channels,
+    operations,
+  };
+}
+
+/** The generated sections of docs/events.md, by marker name. */
+function sections(contracts, z, types, schemas) {
+  const subjects = [
+    `Stream \`${STREAM}\` captures \`${contracts.EVENT_SUBJECTS}\`. Subjects, one per event type:`,
+    '',
+    '| Subject | Type | Current `schema_version` | JSON Schemas |',
+    '| --- | --- | --- | --- |',
+    ...types.map((type) => {
+      const subject = contracts.eventSubject(type);
+      const current = contracts.KEY_EVENT_VERSIONS[type];
+      const files = Array.from({ length: current }, (_, i) => `[v${i + 1}](events/${schemaFile(subject, i + 1)})`).join(', ');
+      return `| \`${subject}\` | \`${type}\` | ${current} | ${files} |`;
+    }),
+  ].join('\n');
+
+  // The envelope as `KeyEvent` declares it (any version), its type and data said for all types.
+  const first = z.toJSONSchema(contracts.KeyEvent.options[0], { io: 'input' });
+  const envelopeProps = { ...first.properties, type: { enum: types }, data: { type: 'object' } };
+  checkNotes('the envelope', envelopeProps, ENVELOPE_NOTES, 'The fields');
+  const envelope = fieldTable(envelopeProps, first.required, ENVELOPE_NOTES);
+
+  const perType = types
+    .map((type) => {
+      const s = schemas.get(type);
+      const data = s.properties.data;
+      const notes = DATA_NOTES[type] ?? {};
+      checkNotes(type, data.properties ?? {}, notes, 'The data fields');
+      const subject = contracts.eventSubject(type);
+      const version = contracts.KEY_EVENT_VERSIONS[type];
+      const head = `### \`${type}\` (\`${subject}\`, schema_version ${version})`;
+      const body = Object.keys(data.properties ?? {}).length === 0 ? '`data` is an empty object `{}`.' : fieldTable(data.properties, data.required, notes);
+      return `${head}\n\n${body}\n\nSchema: [${schemaFile(subject, version)}](events/${schemaFile(subject, version)})`;
+    })
+    .join('\n\n');
+  return { subjects, envelope, types: perType };
+}
+
+const marker = (name, end) => `<!-- ${end ? 'END' : 'BEGIN'} GENERATED ${name} (npm run docs:events) -->`;
+
+/** Replaces each marked section of `markdown` with its generated text; every marker must be there once. */
+export function splice(markdown, generated) {
+  let out = markdown;
+  for (const [name, text] of Object.entries(generated)) {
+    const begin = marker(name, false);
+    const end = marker(name, true);
+    const from = out.indexOf(begin);
+    const to = out.indexOf(end);
+    if (from < 0 || to < from || out.indexOf(begin, from + 1) >= 0) {
+      throw new Error(`${EVENTS_MD} must hold the markers "${begin}" and "${end}" once, in that order`);
+    }
+    out = `${out.slice(0, from + begin.length)}\n${text}\n${out.slice(to)}`;
+  }
+  return out;
+}
+
+/**
+ * Everything generated, as repository-relative path → content. `markdown` is docs/events.md as it
+ * is now (its prose is hand-written; only the marked sections are replaced).
+ */
+export function eventDocs({ contracts, z, markdown }) {
+  const types = [...contracts.KEY_EVENT_TYPES];
+  const missing = types.filter((t) => !(t in DATA_NOTES));
+  if (missing.length > 0) throw new Error(`no notes for event types ${missing.join(', ')} (scripts/lib/events-docs.mjs)`);
+  const schemas = new Map(types.map((type) => [type, jsonSchemaOf(contracts, z, type)]));
+  const files = new Map();
+  for (const [type, schema] of schemas) {
+    files.set(`${EVENTS_DIR}/${schemaFile(contracts.eventSubject(type), contracts.KEY_EVENT_VERSIONS[type])}`, json(schema));
+  }
+  files.set(ASYNCAPI_FILE, json(asyncApi(contracts, types)));
+  files.set(EVENTS_MD, splice(markdown, sections(contracts, z, types, schemas)));
+  return files;
+}
