@@ -11,9 +11,9 @@
 
 export const EVENTS_DIR = 'docs/events';
 export const EVENTS_MD = 'docs/events.md';
-export const ASYNCAPI_FILE = `${EVENTS_DIR}/asyncapi.json`;
+const ASYNCAPI_FILE = `${EVENTS_DIR}/asyncapi.json`;
 /** The stream that captures the key subjects (KEYWAY_STREAM, default KEYWAY; identity owns it). */
-export const STREAM = 'KEYWAY';
+const STREAM = 'KEYWAY';
 
 /**
  * Plain words for every field. A field without a note, or a note without a field, stops the
@@ -63,7 +63,7 @@ const DATA_NOTES = {
 };
 
 const json = (value) => `${JSON.stringify(value, null, 2)}\n`;
-export const schemaFile = (subject, version) => `${subject}.v${version}.json`;
+const schemaFile = (subject, version) => `${subject}.v${version}.json`;
 
 /** The envelope of one type, as zod sees it in `KeyEvent`, with its schema version pinned. */
 function envelopeSchema(contracts, z, type, version) {
@@ -102,7 +102,7 @@ function checkNotes(type, properties, notes, where) {
 const code = (v) => `\`${typeof v === 'string' ? JSON.stringify(v) : String(v)}\``;
 
 /** A JSON Schema in a few words, for the field tables. */
-export function describeType(s) {
+function describeType(s) {
   if (s.const !== undefined) return code(s.const);
   if (s.enum) return s.enum.length <= 4 ? s.enum.map(code).join(' \\| ') : `one of ${s.enum.map(code).join(', ')}`;
   if (s.anyOf) return s.anyOf.map(describeType).join(' or ');
@@ -224,7 +224,7 @@ function sections(contracts, z, types, schemas) {
 const marker = (name, end) => `<!-- ${end ? 'END' : 'BEGIN'} GENERATED ${name} (npm run docs:events) -->`;
 
 /** Replaces each marked section of `markdown` with its generated text; every marker must be there once. */
-export function splice(markdown, generated) {
+function splice(markdown, generated) {
   let out = markdown;
   for (const [name, text] of Object.entries(generated)) {
     const begin = marker(name, false);

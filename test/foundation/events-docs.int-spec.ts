@@ -1,0 +1,165 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import * as contracts from '@keyway/contracts';
+import { KEY_EVENT_TYPES, KEY_EVENT_VERSIONS, KeyEvent, eventSubject, keyEventEnvelope, type KeyEventType } from '@keyway/contracts';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { z } from 'zod';
+
+/** The generator (plain JS, so `npm run docs:events` needs no TypeScript): what this test uses of it. */
+interface EventsDocs {
+  EVENTS_DIR: string;
+  EVENTS_MD: string;
+  eventDocs(input: { contracts: unknown; z: unknown; markdown: string }): Map<string, string>;
+}
+// require: an .mjs without declarations (jest transforms it to CommonJS).
+const { EVENTS_DIR, EVENTS_MD, eventDocs } = require('../../scripts/lib/events-docs.mjs') as EventsDocs;
+// The published names (docs/events.md links them; teams fetch them by these names).
+const ASYNCAPI_FILE = 'docs/events/asyncapi.json';
+const schemaFile = (subject: string, version: number): string => `${subject}.v${version}.json`;
+
+/**
+ * The published key-event contract (docs/events.md, docs/events/*) is what `npm run docs:events`
+ * makes from packages/contracts today: a contract change without regenerating fails here.
+ */
+const ROOT = join(__dirname, '..', '..');
+const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
+
+/** Everything generated from `source`, written to a fresh temp dir; returns the dir and the paths. */
+function regenerate(source: typeof contracts): { dir: string; paths: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-events-docs-'));
+  const files = eventDocs({ contracts: source, z, markdown: read(EVENTS_MD) });
+  for (const [path, content] of files) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  }
+  return { dir, paths: [...files.keys()] };
+}
+
+/** What differs between the checked-in files and a regeneration (empty: in step). */
+function differences(source: typeof contracts): string[] {
+  const { dir, paths } = regenerate(source);
+  try {
+    const out = paths.filter((p) => !existsSync(join(ROOT, p)) || read(p) !== readFileSync(join(dir, p), 'utf8')).map((p) => `${p} differs`);
+    // Checked in but not generated: only an older version of a type is kept (frozen, since
+    // stored events at that version are never rewritten and a replay still delivers them).
+    for (const name of readdirSync(join(ROOT, EVENTS_DIR))) {
+      const path = `${EVENTS_DIR}/${name}`;
+      if (paths.includes(path)) continue;
+      const m = /^keyway\.keys\.([a-z_]+)\.v(\d+)\.json$/.exec(name);
+      const type = m?.[1] as KeyEventType | undefined;
+      if (!m || !type || !(type in source.KEY_EVENT_VERSIONS) || Number(m[2]) >= source.KEY_EVENT_VERSIONS[type]) out.push(`${path} is not generated`);
+    }
+    for (const type of source.KEY_EVENT_TYPES) {
+      for (let v = 1; v <= source.KEY_EVENT_VERSIONS[type]; v++) {
+        const path = `${EVENTS_DIR}/${schemaFile(source.eventSubject(type), v)}`;
+        if (!existsSync(join(ROOT, path)) && !paths.includes(path)) out.push(`${path} is missing`);
+      }
+    }
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One event of each type, as producers build it. */
+const base = {
+  id: 'evt_01JD8X7Q2R3S4T5V6W7X8Y9Z0A',
+  occurred_at: '2026-01-02T03:04:05.678Z',
+  tenant_id: 'ten_01JD8X7Q2R3S4T5V6W7X8Y9Z0B',
+  key_id: 'key_01JD8X7Q2R3S4T5V6W7X8Y9Z0C',
+  prefix: 'kw_live_abcd1234',
+  actor: { type: 'user' as const, id: 'usr_01JD8X7Q2R3S4T5V6W7X8Y9Z0D' },
+};
+const samples = [
+  keyEventEnvelope({ ...base, type: 'created', version: 1, data: { name: 'ci', scopes: ['contacts:read'], environment: 'live', expires_at: null, rate_limit: { per_minute: 60 }, metadata: { team: 'growth', n: 1 }, root: false } }),
+  keyEventEnvelope({ ...base, type: 'updated', version: 2, data: { name: 'ci-2', rate_limit: null } }),
+  keyEventEnvelope({ ...base, type: 'disabled', version: 3, data: {} }),
+  keyEventEnvelope({ ...base, type: 'enabled', version: 4, data: {} }),
+  keyEventEnvelope({ ...base, type: 'rotated', version: 5, data: { previous_prefix: 'kw_live_zzzz9999', previous_valid_until: '2026-01-03T00:00:00.000Z' } }),
+  keyEventEnvelope({ ...base, type: 'revoked', version: 6, data: { reason: null } }),
+  keyEventEnvelope({ ...base, type: 'expired', version: 7, data: { expires_at: '2026-01-02T00:00:00.000Z' } }),
+  keyEventEnvelope({ ...base, type: 'used', actor: { type: 'system', id: 'gw-1' }, data: { count: 3, first_used_at: base.occurred_at, last_used_at: base.occurred_at } }),
+];
+
+describe('the published key-event contract (docs/events)', () => {
+  it('is what npm run docs:events generates from the contracts today', () => {
+    expect(differences(contracts)).toEqual([]);
+  });
+
+  it('would fail on a contract change that was not regenerated', () => {
+    // A new schema version of `used` without its schema file, AsyncAPI message and table.
+    const bumped = { ...contracts, KEY_EVENT_VERSIONS: { ...KEY_EVENT_VERSIONS, used: KEY_EVENT_VERSIONS.used + 1 } };
+    expect(differences(bumped)).toEqual(
+      expect.arrayContaining([`${EVENTS_DIR}/keyway.keys.used.v${KEY_EVENT_VERSIONS.used + 1}.json differs`, `${ASYNCAPI_FILE} differs`, `${EVENTS_MD} differs`]),
+    );
+  });
+
+  it('refuses to generate a field nobody has described', () => {
+    const extended = KeyEvent.options.map((o) => (o.shape.type.value === 'revoked' ? o.extend({ data: z.object({ reason: z.string().nullable(), by_whom: z.string() }) }) : o));
+    const changed = { ...contracts, KeyEvent: z.discriminatedUnion('type', extended as [z.ZodObject, ...z.ZodObject[]]) };
+    expect(() => eventDocs({ contracts: changed, z, markdown: read(EVENTS_MD) })).toThrow(/revoked: no note for by_whom/);
+  });
+
+  describe('its JSON Schemas', () => {
+    const ajv = new Ajv2020({ allErrors: true, strict: true });
+    addFormats(ajv);
+    const validatorOf = (type: KeyEventType, version = KEY_EVENT_VERSIONS[type]) =>
+      ajv.compile(JSON.parse(read(`${EVENTS_DIR}/${schemaFile(eventSubject(type), version)}`)) as object);
+
+    it('cover every event type, and the samples cover them too', () => {
+      expect(new Set(samples.map((s) => s.type))).toEqual(new Set(KEY_EVENT_TYPES));
+    });
+
+    it.each(samples.map((s) => [s.type, s] as const))('accept a %s event as keyEventEnvelope builds it, and so does parseKeyEvent', (type, sample) => {
+      const validate = validatorOf(type);
+      const valid = validate(sample);
+      expect(valid ? null : validate.errors).toBeNull();
+      expect(contracts.parseKeyEvent(JSON.parse(JSON.stringify(sample)))).toEqual(sample);
+    });
+
+    it.each(samples.map((s) => [s.type, s] as const))('refuse a %s event without a required field, of another type or schema_version, as zod does', (type, sample) => {
+      const validate = validatorOf(type);
+      const required = Object.keys(sample).filter((k) => k !== 'version');
+      const broken: unknown[] = [
+        ...required.map((k) => Object.fromEntries(Object.entries(sample).filter(([f]) => f !== k))),
+        { ...sample, type: type === 'used' ? 'created' : 'used' },
+        { ...sample, schema_version: KEY_EVENT_VERSIONS[type] + 1 },
+        { ...sample, version: 0 },
+        { ...sample, actor: { type: 'robot', id: 'x' } },
+      ];
+      for (const b of broken) {
+        expect({ event: b, schema: validate(b) }).toEqual({ event: b, schema: false });
+        expect({ event: b, zod: KeyEvent.safeParse(b).success && (b as { schema_version: number }).schema_version === KEY_EVENT_VERSIONS[type] }).toEqual({ event: b, zod: false });
+      }
+    });
+
+    it('let a consumer ignore a field added later', () => {
+      expect(validatorOf('revoked')({ ...samples[5], data: { reason: null, added_later: 1 }, added_later: true })).toBe(true);
+    });
+  });
+
+  it('has an AsyncAPI 3 channel per subject of the table, each message pointing at a schema that exists', () => {
+    const doc = JSON.parse(read(ASYNCAPI_FILE)) as {
+      asyncapi: string;
+      channels: Record<string, { address: string; messages: Record<string, { payload: { schema: { $ref: string } } }> }>;
+      operations: Record<string, { action: string; channel: { $ref: string }; messages: Array<{ $ref: string }> }>;
+    };
+    expect(doc.asyncapi).toBe('3.0.0');
+    expect(Object.values(doc.channels).map((c) => c.address).sort()).toEqual(KEY_EVENT_TYPES.map(eventSubject).sort());
+    for (const channel of Object.values(doc.channels)) {
+      const type = channel.address.replace('keyway.keys.', '') as KeyEventType;
+      const refs = Object.values(channel.messages).map((m) => m.payload.schema.$ref);
+      expect(refs).toEqual(Array.from({ length: KEY_EVENT_VERSIONS[type] }, (_, i) => `./${schemaFile(channel.address, i + 1)}`));
+      for (const ref of refs) expect(existsSync(join(ROOT, EVENTS_DIR, ref))).toBe(true);
+    }
+    const resolve = (ref: string): unknown =>
+      ref.replace(/^#\//, '').split('/').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], doc);
+    for (const op of Object.values(doc.operations)) {
+      expect(op.action).toBe('receive');
+      expect(resolve(op.channel.$ref)).toBeDefined();
+      for (const m of op.messages) expect(resolve(m.$ref)).toBeDefined();
+    }
+  });
+});
