@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Environment, Metadata, RateLimitOverride, Scope } from './keys';
+import { Environment, RateLimitOverride, Scope, StoredMetadata } from './keys';
 
 export const KEY_EVENT_TYPES = [
   'created',
@@ -32,7 +32,7 @@ export const KeyEventData = {
     environment: Environment,
     expires_at: z.string().nullable(),
     rate_limit: RateLimitOverride.nullable(),
-    metadata: Metadata,
+    metadata: StoredMetadata,
     /** A tenant's root key (made by the operator). Absent in events written before it existed: false. */
     root: z.boolean().optional(),
   }),
@@ -40,7 +40,7 @@ export const KeyEventData = {
     name: z.string().optional(),
     scopes: z.array(Scope).optional(),
     rate_limit: RateLimitOverride.nullable().optional(),
-    metadata: Metadata.optional(),
+    metadata: StoredMetadata.optional(),
   }),
   enabled: z.object({}),
   disabled: z.object({}),

@@ -79,6 +79,13 @@ export const Metadata = z
   .refine((m) => new TextEncoder().encode(JSON.stringify(m)).length <= 16_384, { message: 'at most 16 KiB once serialised' });
 export type Metadata = z.infer<typeof Metadata>;
 
+/**
+ * Metadata as events and read models hold it: the shape without the size budget, which binds
+ * requests only. Keys made before the budget (up to about 27 KB) must still be read, revoked and
+ * rebuilt: a stored event is never refused for a rule added after it was written.
+ */
+export const StoredMetadata = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]));
+
 const KeyName = z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200);
 const ScopeList = z
   .array(Scope)

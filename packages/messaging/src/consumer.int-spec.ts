@@ -142,6 +142,30 @@ describe('DurableConsumer against a real nats-server', () => {
     expect((await info()).num_redelivered).toBe(0);
   });
 
+  it('redelivers with backoff a message whose parse failure may pass later (a newer schema version), then terminates it', async () => {
+    class TooNew extends Error {}
+    const handled: number[] = [];
+    await start({
+      maxDeliver: 3,
+      nakDelayMs: 50,
+      parse: (raw) => {
+        if ((raw as { v?: number }).v === 2) throw new TooNew('schema version 2 is newer than this reader');
+        return parseBody(raw);
+      },
+      parseRetryable: (err) => err instanceof TooNew,
+      handle: async (items) => {
+        handled.push(...items.map((i) => i.value.n));
+      },
+    });
+    const tooNew = await publish({ n: 1, v: 2 });
+    const invalid = await publish({ n: 'x' });
+    await publish({ n: 3 });
+    await eventually(async () => (terminated.get(stream)?.length ?? 0) >= 2 && handled.includes(3), 20_000);
+    // The invalid one is terminated at its first delivery, the too-new one only after maxDeliver.
+    expect(terminated.get(stream)).toEqual(expect.arrayContaining([{ seq: invalid, deliveries: 1 }, { seq: tooNew, deliveries: 3 }]));
+    expect(handled).toEqual([3]);
+  });
+
   it('acks a batch only after its handler resolved, and hands over what arrived meanwhile as one batch', async () => {
     const held = gate();
     const batches: number[][] = [];

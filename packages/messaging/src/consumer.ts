@@ -18,6 +18,12 @@ export interface DurableConsumerOptions<T> {
   handle: (items: ReadonlyArray<BatchItem<T>>) => Promise<void>;
   /** True for an error no retry can fix; such a batch is split to isolate the culprit. */
   isPermanent?: (err: unknown) => boolean;
+  /**
+   * True for a parse failure a later delivery may get past: an event of a schema version newer
+   * than this reader knows, during a rolling deploy. Such a message is redelivered with the growing
+   * delay up to `maxDeliver`, not terminated at once. Default: none.
+   */
+  parseRetryable?: (err: unknown) => boolean;
   logger: MinimalLogger;
   /** Most messages handed over at once, and how many the client pulls ahead (256). */
   maxBatch?: number;
@@ -227,6 +233,10 @@ export class DurableConsumer<T> {
     try {
       return { ok: true, value: this.opts.parse(msg.json()) };
     } catch (err) {
+      if (this.opts.parseRetryable?.(err) && msg.info.deliveryCount < this.maxDeliver) {
+        this.settleFailure(msg, err);
+        return { ok: false };
+      }
       this.opts.logger.error({ err, reason: errorText(err), subject: msg.subject, seq: msg.seq }, 'invalid message terminated');
       // No reason argument: nats-server 2.9 does not parse `+TERM <reason>` and would leave the
       // message pending, to be redelivered after ack_wait. The reason is in the log line instead.

@@ -1,4 +1,4 @@
-import { EVENT_SUBJECTS, type KeyEvent } from '@keyway/contracts';
+import { EVENT_SUBJECTS, EventVersionError, type KeyEvent } from '@keyway/contracts';
 import { isDataError } from '@keyway/database';
 import { awaitStream, DurableConsumer, jetStreamContext, type BatchItem } from '@keyway/messaging';
 import { minimalLogger, NATS_CONNECTION } from '@keyway/runtime';
@@ -44,6 +44,8 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
       durable: this.config.AUDIT_DURABLE,
       filterSubject: EVENT_SUBJECTS,
       parse: parseAuditEvent,
+      // An event from a newer writer, during a rolling deploy: retried until this replica is new too.
+      parseRetryable: (err) => err instanceof EventVersionError,
       handle: (items) => this.record(items),
       isPermanent: isDataError,
       logger: minimalLogger(this.log),

@@ -17,7 +17,8 @@ const ADMIN_PREFIX = '/admin/';
 export function registerAdminRateLimit(fastify: FastifyInstance, perMinute: number): void {
   const limiter = new RateLimiterMemory({ keyPrefix: 'admin', points: perMinute, duration: 60 });
   fastify.addHook('onRequest', (req, reply, done) => {
-    if (!req.url.startsWith(ADMIN_PREFIX)) {
+    // The matched route, not the raw URL: `/%61dmin/…` reaches the admin routes too.
+    if (!req.routeOptions.url?.startsWith(ADMIN_PREFIX)) {
       done();
       return;
     }

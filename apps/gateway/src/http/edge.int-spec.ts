@@ -300,5 +300,12 @@ describe('the edge refuses what the services cannot take, in the documented shap
       expect((await postFrom('127.0.0.2', limited.url, '/admin/v1/tenants', ADMIN, body)).status).toBe(201);
       expect((await http(limited.url, 'GET', '/v1/whoami', { key: key.key })).status).toBe(200);
     });
+
+    it('an encoded path reaches the same routes and the same limit (the review found /%61dmin unlimited)', async () => {
+      const body = JSON.stringify({ name: 'Acme' });
+      const answers = [];
+      for (let i = 0; i < 4; i++) answers.push((await postFrom('127.0.0.3', limited.url, '/%61dmin/v1/tenants', { authorization: 'Bearer nope' }, body)).status);
+      expect(answers).toEqual([401, 401, 401, 429]);
+    });
   });
 });

@@ -1,4 +1,4 @@
-import { eventSubject, keyEventEnvelope, newId, parseKeyEventData, type Actor, type KeyEvent } from '@keyway/contracts';
+import { eventSubject, KEY_EVENT_VERSIONS, keyEventEnvelope, newId, parseKeyEventData, type Actor, type KeyEvent } from '@keyway/contracts';
 import type { OutboxSource } from '@keyway/outbox';
 import { isUniqueViolation } from '@keyway/database';
 import sql, { join, raw, type Sql, type Value } from 'sql-template-tag';
@@ -117,7 +117,7 @@ export function stamp(streamId: string, expectedVersion: number, events: readonl
     id: newId('event'),
     stream_id: streamId,
     version: expectedVersion + i + 1,
-    schema_version: 1,
+    schema_version: KEY_EVENT_VERSIONS[e.type],
     tenant_id: meta.tenant_id,
     actor: meta.actor,
     occurred_at: meta.now.toISOString(),

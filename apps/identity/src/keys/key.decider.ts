@@ -1,4 +1,4 @@
-import { lookupIdOfPrefix, RATE_LIMIT_CEILING_DEFAULTS, type Environment, type KeyEventDataOf, type KeyLifecycleEvent, type KeyStatus, type Metadata, type RateLimit, type RateLimitOverride, type Scope } from '@keyway/contracts';
+import { lookupIdOfPrefix, RATE_LIMIT_CEILING_DEFAULTS, type Actor, type Environment, type KeyEventDataOf, type KeyLifecycleEvent, type KeyStatus, type Metadata, type RateLimit, type RateLimitOverride, type Scope } from '@keyway/contracts';
 import { KeyError } from './key.errors';
 import { requireMayGrant, requireMayManage, requireNotRaisingOwn, requireOwnMode, requireWithinCeiling, type Grantor } from './key.grants';
 
@@ -108,7 +108,7 @@ type LifecycleType = KeyLifecycleEvent['type'];
 export type DecidedEvent = {
   [T in LifecycleType]: { type: T; prefix: string; data: KeyEventDataOf<T> };
 }[LifecycleType];
-export type RecordedEvent = DecidedEvent & { occurred_at: string; tenant_id: string };
+export type RecordedEvent = DecidedEvent & { occurred_at: string; tenant_id: string; actor?: Actor };
 
 export function statusOf(state: KeyState, now: Date): KeyStatus {
   if (state.revoked) return 'revoked';
@@ -139,7 +139,7 @@ export function decide(command: KeyCommand, state: KeyState, now: Date, grant: G
       }
       const { type: _t, prefix, root, ...data } = command;
       const expires_at = command.expires_at === null ? null : new Date(command.expires_at).toISOString();
-      return [{ type: 'created', prefix, data: { ...data, expires_at, ...(root && { root: true }) } }];
+      return [{ type: 'created', prefix, data: { ...data, expires_at, root: root === true } }];
     }
     case 'update': {
       requireLive(state, 'changed');
@@ -190,7 +190,9 @@ export function evolve(state: KeyState, event: RecordedEvent): KeyState {
         metadata: event.data.metadata,
         prefix: event.prefix,
         created_at: event.occurred_at,
-        root: event.data.root === true,
+        // Events written before the mark have no `root`: only the operator made keys then, and
+        // each was a root key (the grants migration marked the same ones).
+        root: event.data.root ?? event.actor?.type === 'operator',
         secrets: [{ lookup_id: lookupIdOf(event.prefix), valid_until: null }],
       };
     case 'updated': {

@@ -103,3 +103,25 @@ describe('rotation ends every older secret, and never extends a grace', () => {
     expect(liveSecrets(k2, at(61)).sort()).toEqual(['bbbbbbbb', 'cccccccc']);
   });
 });
+
+describe('root keys, also those made before the mark', () => {
+  const legacy = (actorType: 'operator' | 'key'): RecordedEvent => ({
+    type: 'created',
+    prefix: 'kw_live_aaaaaaaa',
+    occurred_at: T0.toISOString(),
+    tenant_id: 'ten_a',
+    actor: { type: actorType, id: 'x' },
+    // Written before `root` existed: no such field.
+    data: { name: 'Root key', scopes: [...ALL_SCOPES], environment: 'live', expires_at: null, rate_limit: null, metadata: {} },
+  });
+  it('a created event without `root` is a root key exactly when the operator made it (so a rebuild keeps the mark)', () => {
+    expect(evolve(initialKeyState('k'), legacy('operator')).root).toBe(true);
+    expect(evolve(initialKeyState('k'), legacy('key')).root).toBe(false);
+  });
+  it('new created events say it either way', () => {
+    const [made] = decide(create({ scopes: [] }), initialKeyState('k'), T0);
+    expect(made?.data).toMatchObject({ root: false });
+    const [root] = decide(create({ scopes: [], root: true }), initialKeyState('k'), T0);
+    expect(root?.data).toMatchObject({ root: true });
+  });
+});

@@ -36,9 +36,12 @@ export interface CommandContext {
 
 const viewerOf = (ctx: CommandContext): Viewer | null => (ctx.tenant_id === null ? null : { ...ctx, tenant_id: ctx.tenant_id });
 
-/** A key acts within its grants; the operator and the system are not bounded by them. */
+/**
+ * Only the operator and the system act without a grantor's bounds; any other caller (a key, and
+ * later a member) is bounded by the scopes and mode the gateway established for it.
+ */
 function grantorOf(ctx: CommandContext): Grantor | null {
-  if (ctx.actor.type !== 'key') return null;
+  if (ctx.actor.type === 'operator' || ctx.actor.type === 'system') return null;
   return { key_id: ctx.actor.id, scopes: ctx.scopes ?? [], environment: ctx.environment ?? 'live' };
 }
 

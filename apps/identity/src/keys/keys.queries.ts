@@ -64,4 +64,4 @@ export interface Viewer {
   environment?: Environment;
 }
 
-const modeOf = (v: Viewer): Environment | null => (v.actor.type === 'key' ? (v.environment ?? 'live') : null);
+const modeOf = (v: Viewer): Environment | null => (v.actor.type === 'operator' || v.actor.type === 'system' ? null : (v.environment ?? 'live'));

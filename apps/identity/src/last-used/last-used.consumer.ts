@@ -1,4 +1,4 @@
-import { eventSubject, parseKeyEvent } from '@keyway/contracts';
+import { eventSubject, EventVersionError, parseKeyEvent } from '@keyway/contracts';
 import { DurableConsumer, jetStreamContext, type BatchItem } from '@keyway/messaging';
 import { InjectNats, minimalLogger } from '@keyway/runtime';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
@@ -79,6 +79,7 @@ export class LastUsedConsumer implements OnApplicationBootstrap, BeforeApplicati
       durable: 'identity-last-used',
       filterSubject: eventSubject('used'),
       parse: parseLastUse,
+      parseRetryable: (err) => err instanceof EventVersionError,
       handle: (items) => this.apply(items),
       logger: minimalLogger(this.logger),
     });

@@ -10,9 +10,10 @@ export class Grants1764547200000 implements MigrationInterface {
   async up(q: QueryRunner): Promise<void> {
     await q.query(`ALTER TABLE tenants ADD COLUMN rate_limit_ceiling jsonb`);
     await q.query(`ALTER TABLE keys ADD COLUMN root boolean NOT NULL DEFAULT false`);
-    // Root keys made before the mark: the tenant's first key, named so by the tenant route.
+    // Root keys made before the mark, by the recorded fact: until now only the operator's tenant
+    // route created keys as the operator, and each was a root key (a name can be changed or reused).
     await q.query(`UPDATE keys SET root = true WHERE id IN (
-      SELECT DISTINCT ON (tenant_id) id FROM keys WHERE name = 'Root key' ORDER BY tenant_id, created_at)`);
+      SELECT stream_id FROM events WHERE version = 1 AND type = 'created' AND actor->>'type' = 'operator')`);
     await q.query(`CREATE INDEX keys_tenant_root ON keys (tenant_id) WHERE root AND NOT revoked`);
   }
 

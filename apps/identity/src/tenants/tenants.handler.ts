@@ -11,7 +11,7 @@ import {
   type TenantView,
   type UpdateTenantBody,
 } from '@keyway/contracts';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { GatewayInvalidation } from '../gateways/gateway-invalidation';
 import { KeysHandler } from '../keys/keys.handler';
@@ -36,6 +36,7 @@ const rootKey = (environment: Environment) => ({ name: environment === 'live' ? 
 /** Tenants are the operator's: made, re-limited and given a new root key through `/admin/v1`. */
 @Injectable()
 export class TenantsHandler {
+  private readonly logger = new Logger('tenants');
   constructor(
     private readonly ds: DataSource,
     private readonly keys: KeysHandler,
@@ -91,7 +92,17 @@ export class TenantsHandler {
       const issued = await this.keys.create({ tenant_id: tenantId, actor }, rootKey(environment), { tx, root: true, ceiling: tenants[0].rate_limit_ceiling });
       return { root: issued, old: before.map((r) => r.id) };
     });
-    for (const id of old) await this.keys.revoke({ tenant_id: tenantId, actor }, id, `replaced by root key ${root.prefix}`);
-    return { root_key: { id: root.id, prefix: root.prefix, key: root.key, scopes: root.scopes }, revoked_key_ids: old };
+    // The new secret must reach the operator whatever happens next: a revoke that fails is logged
+    // and left out of `revoked_key_ids` (calling the route again revokes what is left).
+    const revoked: string[] = [];
+    for (const id of old) {
+      try {
+        await this.keys.revoke({ tenant_id: tenantId, actor }, id, `replaced by root key ${root.prefix}`);
+        revoked.push(id);
+      } catch (err) {
+        this.logger.error(`root key ${id} of ${tenantId} was not revoked: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return { root_key: { id: root.id, prefix: root.prefix, key: root.key, scopes: root.scopes }, revoked_key_ids: revoked };
   }
 }
