@@ -73,6 +73,7 @@ export class FakeServices {
       rate_limit: effectiveRateLimit({ burst_per_second: 10_000, per_minute: 100_000, per_hour: 1_000_000, daily: 10_000_000, ...override }, FAKE_CEILING),
       hash: hashKey(m.key),
       ...rest,
+      siblings: rest.siblings ?? [],
     };
     this.records.set(m.lookupId, record);
     return { ...m, record };

@@ -180,6 +180,11 @@ export const VerificationRecord = z.object({
   valid_until: z.string().nullable(),
   rate_limit: RateLimit,
   hash: z.string(),
+  /**
+   * Look-up ids of the key's other secrets that still worked at the look-up (inside a rotation
+   * grace): a gateway that learns of a change from the event stream drops those too.
+   */
+  siblings: z.array(z.string()).default([]),
 });
 export type VerificationRecord = z.infer<typeof VerificationRecord>;
 

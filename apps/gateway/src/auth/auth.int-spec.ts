@@ -155,6 +155,31 @@ describe('gateway auth against a fake identity on NATS', () => {
     expect(fake.verifyCalls).toBe(calls);
   });
 
+  it('a key event drops every secret of the key still in a grace, not only the prefixes it names (gateway missed the direct message)', async () => {
+    // Three secrets of one key: rotated twice inside a grace. The event of the revoke names only
+    // the current prefix; the oldest secret is cached too and must go as well.
+    const oldest = fake.mint();
+    const middle = fake.mint(undefined, { key_id: oldest.record.key_id });
+    const current = fake.mint(undefined, { key_id: oldest.record.key_id });
+    const all = [oldest, middle, current];
+    for (const k of all) fake.records.set(k.lookupId, { ...k.record, siblings: all.filter((o) => o !== k).map((o) => o.lookupId) });
+    for (const k of all) expect((await http(gw.url, 'GET', '/v1/whoami', { key: k.key })).status).toBe(200);
+    for (const k of all) fake.records.set(k.lookupId, { ...fake.records.get(k.lookupId)!, status: 'revoked' });
+    const event = keyEventEnvelope<'revoked'>({
+      id: 'evt_revoked_grace',
+      type: 'revoked',
+      occurred_at: new Date().toISOString(),
+      tenant_id: current.record.tenant_id,
+      key_id: current.record.key_id,
+      prefix: current.prefix,
+      version: 4,
+      actor: { type: 'key', id: current.record.key_id },
+      data: { reason: null },
+    });
+    fake.nc.publish('keyway.keys.revoked', JSON.stringify(event));
+    for (const k of all) await eventually(async () => (await http(gw.url, 'GET', '/v1/whoami', { key: k.key })).status === 401, 3_000);
+  });
+
   it('a verify that started before an invalidation is not cached after it', async () => {
     const k = fake.mint();
     fake.verifyDelayMs = 300;

@@ -62,7 +62,10 @@ export class InvalidationListener {
           const parsed = Invalidation.safeParse(json(msg.data));
           // A message we cannot read could still be about a key we hold: the safe answer is to
           // forget everything rather than acknowledge something we did not do.
-          if (parsed.success) this.verifier.invalidate(parsed.data.lookup_ids.filter((id) => LOOKUP_ID.test(id)), parsed.data.tenant_id);
+          if (parsed.success) {
+            const { lookup_ids, tenant_id } = parsed.data;
+            this.verifier.invalidate(lookup_ids.filter((id) => LOOKUP_ID.test(id)), tenant_id === undefined ? {} : { tenantId: tenant_id });
+          }
           else this.verifier.clear();
           if (msg.reply) msg.respond(ack);
         },
@@ -79,8 +82,9 @@ export class InvalidationListener {
           // about a key we hold, so forget every key rather than trust what it seems to say.
           if (!event) return this.verifier.clear();
           const ids = [lookupIdOfPrefix(event.prefix), event.type === 'rotated' ? lookupIdOfPrefix(event.data.previous_prefix) : undefined];
-          const known = ids.filter((id): id is string => id !== undefined);
-          if (known.length > 0) this.verifier.invalidate(known);
+          // The event names the current (and, for a rotation, the previous) prefix; every other secret
+          // of the key still inside a grace is found by the key id.
+          this.verifier.invalidate(ids.filter((id): id is string => id !== undefined), { keyId: event.key_id });
         },
       }),
     );

@@ -82,10 +82,15 @@ export class KeyVerifier {
     return { ok: true, key: cached };
   }
 
-  /** Drops these look-up ids (cache and in-flight look-ups), or every key of `tenantId`. */
-  invalidate(lookupIds: readonly string[], tenantId?: string): void {
+  /**
+   * Drops these look-up ids (cache and in-flight look-ups), every secret of `scope.keyId` cached
+   * with a sibling, or every key of `scope.tenantId`.
+   */
+  invalidate(lookupIds: readonly string[], scope: { tenantId?: string; keyId?: string } = {}): void {
+    const { tenantId, keyId } = scope;
     this.cache.drop(lookupIds);
     for (const id of lookupIds) this.inflight.delete(id);
+    if (keyId !== undefined) this.cache.dropKey(keyId);
     if (tenantId !== undefined) {
       this.cache.dropTenant(tenantId);
       this.inflight.clear();

@@ -15,6 +15,7 @@ const record = (over: Partial<VerificationRecord> = {}): VerificationRecord => {
     rate_limit: { burst_per_second: 1, per_minute: 1, per_hour: 1, daily: 1 },
     hash: hashKey(m.key),
     ...over,
+    siblings: over.siblings ?? [],
   };
 };
 
@@ -45,6 +46,19 @@ describe('VerificationCache', () => {
     expect(c.size).toBe(3);
     expect(c.get('a', 1)).toBeUndefined();
     expect(c.get('d', 1)).toBeNull();
+  });
+
+  it('drops by key id every cached secret of a key in a rotation grace, and nothing of other keys', () => {
+    const cache = new VerificationCache(60_000, 5_000, 100);
+    const e = cache.epoch;
+    cache.set('older111', toCachedKey(record({ key_id: 'key_g', siblings: ['newer222'] })), e, 0);
+    cache.set('newer222', toCachedKey(record({ key_id: 'key_g', siblings: ['older111'] })), e, 0);
+    cache.set('single33', toCachedKey(record({ key_id: 'key_s' })), e, 0);
+    cache.dropKey('key_g');
+    expect([cache.get('older111', 1), cache.get('newer222', 1)]).toEqual([undefined, undefined]);
+    expect(cache.get('single33', 1)).not.toBeUndefined();
+    cache.dropKey('key_s'); // no sibling: left to the event's own prefixes
+    expect(cache.get('single33', 1)).not.toBeUndefined();
   });
 
   it('treats an unparseable instant as already passed', () => {

@@ -27,6 +27,8 @@ function intern<T>(value: T, id: string): T {
   return value;
 }
 
+const NO_SIBLINGS: string[] = Object.freeze([]) as unknown as string[];
+
 export function toCachedKey(fresh: VerificationRecord): CachedKey {
   const at = (iso: string | null): number | null => {
     if (iso === null) return null;
@@ -42,12 +44,23 @@ export function toCachedKey(fresh: VerificationRecord): CachedKey {
     status: intern(fresh.status, `s:${fresh.status}`),
     scopes: intern(Object.freeze([...fresh.scopes]) as VerificationRecord['scopes'], `sc:${fresh.scopes.join(',')}`),
     rate_limit: intern(Object.freeze({ ...rl }), `rl:${rl.burst_per_second}:${rl.per_minute}:${rl.per_hour}:${rl.daily}`),
+    // Nearly every key has one secret: one shared empty list instead of 100,000 of them.
+    siblings: fresh.siblings.length === 0 ? NO_SIBLINGS : fresh.siblings,
   };
   return { record, expiresAtMs: at(record.expires_at), validUntilMs: at(record.valid_until) };
 }
 
+/** Beyond this many keys in a grace, the sibling index starts over (it only backs up invalidation). */
+const MAX_KEYS_WITH_SIBLINGS = 100_000;
+
 export class VerificationCache {
   private readonly map = new Map<string, Entry>();
+  /**
+   * Key id → the look-up ids cached here of a key that has more than one live secret (a rotation
+   * grace): rare, so indexed apart from the 100,000s of single-secret keys, and enough for an event
+   * about the key to drop every secret of it cached here.
+   */
+  private readonly withSiblings = new Map<string, Set<string>>();
   private epochValue = 0;
 
   constructor(
@@ -82,6 +95,12 @@ export class VerificationCache {
     if (ttl <= 0) return false;
     this.map.delete(lookupId);
     this.map.set(lookupId, { value, until: now + ttl });
+    if (value !== null && value.record.siblings.length > 0) {
+      if (this.withSiblings.size >= MAX_KEYS_WITH_SIBLINGS) this.withSiblings.clear();
+      const ids = this.withSiblings.get(value.record.key_id) ?? new Set<string>();
+      ids.add(lookupId);
+      this.withSiblings.set(value.record.key_id, ids);
+    }
     while (this.map.size > this.maxEntries) {
       const oldest = this.map.keys().next();
       if (oldest.done) break;
@@ -98,6 +117,15 @@ export class VerificationCache {
   clear(): void {
     this.epochValue++;
     this.map.clear();
+    this.withSiblings.clear();
+  }
+
+  /** Drops every secret of `keyId` cached here that had a sibling (see `withSiblings`). */
+  dropKey(keyId: string): void {
+    const ids = this.withSiblings.get(keyId);
+    if (ids === undefined) return;
+    this.withSiblings.delete(keyId);
+    this.drop([...ids]);
   }
 
   /** Drops every key of one tenant (its ceiling changed). A scan: operator actions are rare. */

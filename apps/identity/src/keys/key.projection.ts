@@ -144,7 +144,7 @@ export function keyView(row: KeyRow, now = new Date()): KeyView {
   };
 }
 
-export function verificationRecord(row: KeyRow & { hash: string; valid_until: Date | null; lookup_prefix: string }, now = new Date()): VerificationRecord {
+export function verificationRecord(row: KeyRow & { hash: string; valid_until: Date | null; lookup_prefix: string; siblings: string[] }, now = new Date()): VerificationRecord {
   return {
     key_id: row.id,
     tenant_id: row.tenant_id,
@@ -156,5 +156,6 @@ export function verificationRecord(row: KeyRow & { hash: string; valid_until: Da
     valid_until: row.valid_until?.toISOString() ?? null,
     rate_limit: effectiveRateLimit(row.rate_limit, row.rate_limit_ceiling ?? null),
     hash: row.hash,
+    siblings: row.siblings,
   };
 }

@@ -65,6 +65,20 @@ describe('identity: key lifecycle over NATS', () => {
     expect((await h.call(Rpc.keysRotate, { ctx, params: { id: created.id }, body: {} })).err?.code).toBe('conflict');
   });
 
+  it('verify names the other secrets still inside a grace (siblings), so a gateway can drop them by key', async () => {
+    const ctx = h.ctx(tenant.tenant.id);
+    const first = (await h.call<IssuedKey>(Rpc.keysCreate, { ctx, body: { name: 'siblings', scopes: [] } })).response!;
+    const lookup = (key: string) => parseKey(key)!.lookupId;
+    const record = async (key: string) => (await h.call<VerifyReply>(Rpc.keysVerify, { lookup_id: lookup(key) })).response!.record!;
+    expect((await record(first.key)).siblings).toEqual([]);
+    const second = (await h.call<IssuedKey>(Rpc.keysRotate, { ctx, params: { id: first.id }, body: { grace_period_seconds: 3600 } })).response!;
+    const third = (await h.call<IssuedKey>(Rpc.keysRotate, { ctx, params: { id: first.id }, body: { grace_period_seconds: 3600 } })).response!;
+    expect((await record(first.key)).siblings.sort()).toEqual([lookup(second.key), lookup(third.key)].sort());
+    // Without a grace the older secrets end: nobody is left beside the newest.
+    const fourth = (await h.call<IssuedKey>(Rpc.keysRotate, { ctx, params: { id: first.id }, body: {} })).response!;
+    expect((await record(fourth.key)).siblings).toEqual([]);
+  });
+
   it("answers not_found for another tenant's key on every command", async () => {
     const other = (await h.call<CreatedTenant>(Rpc.tenantsCreate, { ctx: h.ctx(''), body: { name: 'Other' } })).response!;
     const id = tenant.root_key.id;

@@ -39,8 +39,10 @@ export class KeysQueries {
 
   /** What the gateway needs for one look-up id; null when no credential has that id. */
   async verify(lookupId: string): Promise<VerificationRecord | null> {
-    const rows: Array<KeyRow & { hash: string; valid_until: Date | null; lookup_prefix: string }> = await this.ds.query(
-      `SELECT k.*, t.rate_limit_ceiling, c.hash, c.valid_until, 'kw_' || k.environment || '_' || c.lookup_id AS lookup_prefix
+    const rows: Array<KeyRow & { hash: string; valid_until: Date | null; lookup_prefix: string; siblings: string[] }> = await this.ds.query(
+      `SELECT k.*, t.rate_limit_ceiling, c.hash, c.valid_until, 'kw_' || k.environment || '_' || c.lookup_id AS lookup_prefix,
+              ARRAY(SELECT o.lookup_id FROM key_credentials o
+                     WHERE o.key_id = c.key_id AND o.lookup_id <> c.lookup_id AND (o.valid_until IS NULL OR o.valid_until > now())) AS siblings
          FROM key_credentials c JOIN keys k ON k.id = c.key_id LEFT JOIN tenants t ON t.id = k.tenant_id
         WHERE c.lookup_id = $1`,
       [lookupId],
