@@ -19,7 +19,7 @@ async function main() {
     const gw = stack.gateways[0];
     const idle = rssMb(gw.pid);
     let seq = 0;
-    const ctx = { tenant_id: stack.tenant.id, actor: { type: 'key', id: 'key_bench' }, request_id: 'req_bench', scopes: [] };
+    const ctx = { tenant_id: stack.tenant.id, actor: { type: 'key', id: 'key_bench' }, request_id: 'req_bench', scopes: ['keys:write', 'contacts:read'] };
     const keys = [];
     let next = 0;
     const t0 = Date.now();
