@@ -722,7 +722,7 @@ export class Fuzzer {
     const req = this.buildValid(op, rng, 'A', id, { full: true });
     if (kind === 'no_key') req.caller = undefined;
     else if (kind === 'bad_key') {
-      const bad = rng.pick(['Bearer kw_live_abcdefgh_00000000000000000000000000000000AAAAAA', 'Bearer ', 'Basic dXNlcjpwYXNz', `Bearer ${this.tenants.A.worker.secret.slice(0, -1)}X`, 'bearer', `Bearer ${'k'.repeat(4000)}`]);
+      const bad = rng.pick([`Bearer kw_live_abcdefgh_${'0'.repeat(32)}AAAAAA`, 'Bearer ', 'Basic dXNlcjpwYXNz', `Bearer ${this.tenants.A.worker.secret.slice(0, -1)}X`, 'bearer', `Bearer ${'k'.repeat(4000)}`]);
       req.caller = { label: `bad credential ${JSON.stringify(bad.slice(0, 30))}`, authorization: bad, invalid: true, scopes: [] };
       if (this.isAdmin(op)) req.caller.operator = false;
     } else if ((kind === 'missing_scope' || kind === 'narrow_caller') && op.security.kind === 'apiKey') {
