@@ -1,6 +1,6 @@
-import { GATEWAY_HEARTBEAT, GatewayHeartbeat, keyEventEnvelope, mintKey, type ErrorBody } from '@keyway/contracts';
+import { eventSubject, GATEWAY_HEARTBEAT, GatewayHeartbeat, keyEventEnvelope, mintKey, newId, type ErrorBody, type KeyEvent, type KeyEventDataOf } from '@keyway/contracts';
 import { eventually, startInfra, type TestInfra } from '@keyway/testing';
-import { FakeServices, http, startGateway, type RunningGateway } from '../../test/fakes';
+import { FakeServices, http, startGateway, type MintedKey, type RunningGateway } from '../../test/fakes';
 
 const err = (b: unknown): ErrorBody => b as ErrorBody;
 
@@ -131,23 +131,28 @@ describe('gateway auth against a fake identity on NATS', () => {
     expect(err(r.body).code).toBe('key_revoked');
   });
 
+  /** A valid lifecycle event about `k`, published where identity's relay publishes (the second path). */
+  const publishKeyEvent = <T extends 'disabled' | 'revoked'>(k: MintedKey, type: T, data: KeyEventDataOf<T>, version: number): void => {
+    const event = keyEventEnvelope({
+      id: newId('event'),
+      type,
+      occurred_at: new Date().toISOString(),
+      tenant_id: k.record.tenant_id,
+      key_id: k.record.key_id,
+      prefix: k.prefix,
+      version,
+      actor: { type: 'key', id: k.record.key_id },
+      data,
+    } as Omit<KeyEvent, 'schema_version'>);
+    fake.nc.publish(eventSubject(type), JSON.stringify(event));
+  };
+
   it('a key event on keyway.keys.> drops that key too (second path), and only that key', async () => {
     const k = fake.mint();
     const other = fake.mint();
     for (const key of [k, other]) expect((await http(gw.url, 'GET', '/v1/whoami', { key: key.key })).status).toBe(200);
     fake.records.set(k.lookupId, { ...k.record, status: 'disabled' });
-    const event = keyEventEnvelope<'disabled'>({
-      id: 'evt_1',
-      type: 'disabled',
-      occurred_at: new Date().toISOString(),
-      tenant_id: k.record.tenant_id,
-      key_id: k.record.key_id,
-      prefix: k.prefix,
-      version: 2,
-      actor: { type: 'key', id: k.record.key_id },
-      data: {},
-    });
-    fake.nc.publish('keyway.keys.disabled', JSON.stringify(event));
+    publishKeyEvent(k, 'disabled', {}, 2);
     await eventually(async () => (await http(gw.url, 'GET', '/v1/whoami', { key: k.key })).status === 401, 3_000);
     // A valid event drops the prefix it names: the other key is still served from the cache.
     const calls = fake.verifyCalls;
@@ -165,18 +170,7 @@ describe('gateway auth against a fake identity on NATS', () => {
     for (const k of all) fake.records.set(k.lookupId, { ...k.record, siblings: all.filter((o) => o !== k).map((o) => o.lookupId) });
     for (const k of all) expect((await http(gw.url, 'GET', '/v1/whoami', { key: k.key })).status).toBe(200);
     for (const k of all) fake.records.set(k.lookupId, { ...fake.records.get(k.lookupId)!, status: 'revoked' });
-    const event = keyEventEnvelope<'revoked'>({
-      id: 'evt_revoked_grace',
-      type: 'revoked',
-      occurred_at: new Date().toISOString(),
-      tenant_id: current.record.tenant_id,
-      key_id: current.record.key_id,
-      prefix: current.prefix,
-      version: 4,
-      actor: { type: 'key', id: current.record.key_id },
-      data: { reason: null },
-    });
-    fake.nc.publish('keyway.keys.revoked', JSON.stringify(event));
+    publishKeyEvent(current, 'revoked', { reason: null }, 4);
     for (const k of all) await eventually(async () => (await http(gw.url, 'GET', '/v1/whoami', { key: k.key })).status === 401, 3_000);
   });
 
