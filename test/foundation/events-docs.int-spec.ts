@@ -80,7 +80,7 @@ const samples = [
   keyEventEnvelope({ ...base, type: 'rotated', version: 5, data: { previous_prefix: 'kw_live_zzzz9999', previous_valid_until: '2026-01-03T00:00:00.000Z' } }),
   keyEventEnvelope({ ...base, type: 'revoked', version: 6, data: { reason: null } }),
   keyEventEnvelope({ ...base, type: 'expired', version: 7, data: { expires_at: '2026-01-02T00:00:00.000Z' } }),
-  keyEventEnvelope({ ...base, type: 'used', actor: { type: 'system', id: 'gw-1' }, data: { count: 3, first_used_at: base.occurred_at, last_used_at: base.occurred_at } }),
+  keyEventEnvelope({ ...base, type: 'used', actor: { type: 'system', id: 'gw-1' }, data: { count: 3, rate_limited: 0, first_at: base.occurred_at, last_at: base.occurred_at, scopes_used: null, secret: 'current' } }),
 ];
 
 describe('the published key-event contract (docs/events)', () => {

@@ -56,7 +56,7 @@ describe('examples/key-events-consumer against a real nats-server', () => {
     const b = [lifecycle('b', 1, 'created'), lifecycle('b', 2, 'revoked')];
     const used = keyEventEnvelope({
       id: 'evt_used_1', type: 'used', occurred_at: at(9), tenant_id: 'ten_1', key_id: 'a', prefix: 'kw_test_a',
-      actor: { type: 'system', id: 'gw-1' }, data: { count: 2, first_used_at: at(8), last_used_at: at(9) },
+      actor: { type: 'system', id: 'gw-1' }, data: { count: 2, rate_limited: 0, first_at: at(8), last_at: at(9), scopes_used: null, secret: 'current' },
     });
     // a.3 before a.2 (out of order), a.1 and the usage event twice (once past the dedupe).
     for (const e of [a[0]!, b[0]!, a[2]!, a[1]!, used, b[1]!]) await publish(e);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AuditEntry } from './audit';
+import { AuditEntry, AuditEventsQuery, AuditVerification } from './audit';
 import {
   AccountView,
   ContactListQuery,
@@ -21,6 +21,7 @@ import {
 import { CreateKeyBody, IssuedKey, KeyView, RevokeKeyBody, RotateKeyBody, type Scope, UpdateKeyBody } from './keys';
 import { PageQuery, pageOf } from './pagination';
 import { Rpc, type RpcSubject } from './subjects';
+import { ScopeReport, ScopeReportQuery, UsageQuery, UsageReport } from './usage';
 import { CreateUserBody, UpdateUserBody, UserView } from './users';
 
 /** The `:id` of every id-bearing route; services validate it with this same schema. */
@@ -30,7 +31,7 @@ const NoQuery = z.strictObject({});
 export interface Route {
   /** A stable name, used as the OpenAPI operationId. */
   name: string;
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Fastify path syntax. */
   path: string;
   /** Any one of these scopes is enough. */
@@ -79,6 +80,11 @@ export const ROUTES: readonly Route[] = [
   { name: 'keys.update', method: 'PATCH', path: '/v1/keys/:id', scopes: ['keys:write'], subject: Rpc.keysUpdate, tag: 'keys', summary: 'Rename, re-scope, re-limit, enable or disable a key', params: IdParams, query: NoQuery, body: UpdateKeyBody, response: KeyView, status: 200 },
   { name: 'keys.rotate', method: 'POST', path: '/v1/keys/:id/rotate', scopes: ['keys:write'], subject: Rpc.keysRotate, tag: 'keys', summary: 'Issue a new secret; the old one works until the grace period ends', params: IdParams, query: NoQuery, body: RotateKeyBody, response: IssuedKey, status: 200, secret: true },
   { name: 'keys.revoke', method: 'POST', path: '/v1/keys/:id/revoke', scopes: ['keys:write'], subject: Rpc.keysRevoke, tag: 'keys', summary: 'Revoke a key for good', params: IdParams, query: NoQuery, body: RevokeKeyBody, response: KeyView, status: 200 },
+  { name: 'keys.rotate.complete', method: 'POST', path: '/v1/keys/:id/rotate/complete', scopes: ['keys:write'], subject: Rpc.keysRotateComplete, tag: 'keys', summary: "End a rotation's grace now: every older secret stops working", params: IdParams, query: NoQuery, body: z.strictObject({}), response: KeyView, status: 200 },
+  { name: 'keys.usage', method: 'GET', path: '/v1/keys/:id/usage', scopes: ['keys:read', 'audit:read'], subject: Rpc.keysUsage, tag: 'keys', summary: "A key's requests and rate-limited calls per minute, hour or day, zero-filled", params: IdParams, query: UsageQuery, response: UsageReport, status: 200 },
+  { name: 'keys.scope-report', method: 'GET', path: '/v1/keys/:id/scope-report', scopes: ['keys:read'], subject: Rpc.keysScopeReport, tag: 'keys', summary: 'The scopes a key was granted, used and left unused in a period: a least-privilege suggestion', params: IdParams, query: ScopeReportQuery, response: ScopeReport, status: 200 },
+  { name: 'audit.events.list', method: 'GET', path: '/v1/audit-events', scopes: ['audit:read'], subject: Rpc.auditEventsList, tag: 'audit', summary: "The tenant's audit trail, newest first", query: AuditEventsQuery, response: pageOf(AuditEntry), status: 200 },
+  { name: 'audit.events.verify', method: 'GET', path: '/v1/audit-events/verify', scopes: ['audit:read'], subject: Rpc.auditEventsVerify, tag: 'audit', summary: "Walk the tenant's hash chain and its published head", query: NoQuery, response: AuditVerification, status: 200 },
   { name: 'keys.logs', method: 'GET', path: '/v1/keys/:id/logs', scopes: ['keys:read', 'audit:read'], subject: Rpc.auditKeyLogs, tag: 'keys', summary: "A key's audit trail, newest first", params: IdParams, query: PageQuery, response: pageOf(AuditEntry), status: 200 },
   ...crud({ tag: 'users', base: '/v1/users', read: 'users:read', write: 'users:write', view: UserView, listQuery: PageQuery, createBody: CreateUserBody, updateBody: UpdateUserBody, subjects: { list: Rpc.usersList, get: Rpc.usersGet, create: Rpc.usersCreate, update: Rpc.usersUpdate, delete: Rpc.usersDelete } }),
   ...crud({ tag: 'contacts', base: '/v1/contacts', read: 'contacts:read', write: 'contacts:write', view: ContactView, listQuery: ContactListQuery, createBody: CreateContactBody, updateBody: UpdateContactBody, subjects: { list: Rpc.contactsList, get: Rpc.contactsGet, create: Rpc.contactsCreate, update: Rpc.contactsUpdate, delete: Rpc.contactsDelete } }),

@@ -7,6 +7,7 @@ export const KEY_EVENT_TYPES = [
   'enabled',
   'disabled',
   'rotated',
+  'rotation_completed',
   'revoked',
   'expired',
   'used',
@@ -15,7 +16,8 @@ export const KeyEventType = z.enum(KEY_EVENT_TYPES);
 export type KeyEventType = z.infer<typeof KeyEventType>;
 
 export const Actor = z.object({
-  type: z.enum(['key', 'operator', 'user', 'system']),
+  /** `member`: a tenant member signed in to the dashboard; `user` is kept for events written before members existed. */
+  type: z.enum(['key', 'member', 'operator', 'user', 'system']),
   id: z.string(),
 });
 export type Actor = z.infer<typeof Actor>;
@@ -49,12 +51,22 @@ export const KeyEventData = {
     /** Until when the previous secret keeps working; null when it stopped at once. */
     previous_valid_until: z.string().nullable(),
   }),
+  /** A rotation's grace ended early (`POST /v1/keys/{id}/rotate/complete`): these older secrets stopped. */
+  rotation_completed: z.object({ ended_prefixes: z.array(z.string()) }),
   revoked: z.object({ reason: z.string().nullable() }),
   expired: z.object({ expires_at: z.string() }),
+  /**
+   * v2: one per (key, secret) per interval from each gateway. `count` includes the rate-limited
+   * calls; `scopes_used` are the scopes the admitted calls needed (null: unknown, upcast from v1,
+   * never "unused"); `secret` says which secret was used (`previous`: the old one, in a grace).
+   */
   used: z.object({
     count: z.number().int().min(1),
-    first_used_at: z.string(),
-    last_used_at: z.string(),
+    rate_limited: z.number().int().min(0),
+    first_at: z.string(),
+    last_at: z.string(),
+    scopes_used: z.array(Scope).nullable(),
+    secret: z.enum(['current', 'previous']),
   }),
 } satisfies Record<KeyEventType, z.ZodType>;
 export type KeyEventDataOf<T extends KeyEventType> = z.infer<(typeof KeyEventData)[T]>;
@@ -66,16 +78,28 @@ export const KEY_EVENT_VERSIONS: Readonly<Record<KeyEventType, number>> = {
   enabled: 1,
   disabled: 1,
   rotated: 1,
+  rotation_completed: 1,
   revoked: 1,
   expired: 1,
-  used: 1,
+  used: 2,
 };
 
+/** `used` v1, as gateways before schema version 2 published it. */
+const UsedV1 = z.object({ count: z.number().int().min(1), first_used_at: z.string(), last_used_at: z.string() });
+
 /**
- * Per type, `UPCASTERS[type][v]` turns a v payload into a v + 1 payload. Empty while every type is
- * at version 1; the next change of a payload adds its step here (Emmett's upcasting, one path).
+ * Per type, `UPCASTERS[type][v]` turns a v payload into a v + 1 payload (Emmett's upcasting, one
+ * path). A new version of a payload adds its step here, and its fixture to `EVENT_FIXTURES`.
  */
-const UPCASTERS: { readonly [T in KeyEventType]?: Readonly<Record<number, (data: unknown) => unknown>> } = {};
+const UPCASTERS: { readonly [T in KeyEventType]?: Readonly<Record<number, (data: unknown) => unknown>> } = {
+  used: {
+    // v1 counted only admitted calls of the current secret, and did not know the scopes.
+    1: (data) => {
+      const v1 = UsedV1.parse(data);
+      return { count: v1.count, rate_limited: 0, first_at: v1.first_used_at, last_at: v1.last_used_at, scopes_used: null, secret: 'current' };
+    },
+  },
+};
 
 /** Thrown for an event this reader cannot bring to the current version. */
 export class EventVersionError extends Error {

@@ -12,4 +12,5 @@ export * from './rpc';
 export * from './sizes';
 export * from './subjects';
 export * from './tenants';
+export * from './usage';
 export * from './users';

@@ -1,12 +1,35 @@
-import type { KeyEventType } from './events';
+import { KEY_EVENT_TYPES, type KeyEventType } from './events';
 
 /**
- * Every NATS subject, in one table. Event subjects (`keyway.keys.>`, captured by the JetStream
- * stream) and request subjects (`keyway.rpc.>`) never overlap: a stream that captured a request
- * subject would answer the request itself.
+ * Every NATS subject, in one table. Event subjects (captured by JetStream streams) and request
+ * subjects (`keyway.rpc.>`) never overlap: a stream that captured a request subject would answer
+ * the request itself.
  */
 export const EVENT_SUBJECTS = 'keyway.keys.>';
 export const eventSubject = (type: KeyEventType): string => `keyway.keys.${type}`;
+
+/** Key lifecycle event types: the key's own history, kept for good in `KEYWAY`. */
+export const LIFECYCLE_EVENT_TYPES = KEY_EVENT_TYPES.filter((t): t is Exclude<KeyEventType, 'used'> => t !== 'used');
+/** `used` events: their own stream, `KEYWAY_USAGE`, kept 35 days. */
+export const USAGE_SUBJECT = eventSubject('used');
+
+/**
+ * The JetStream streams, their subjects and who owns each one's configuration (the others only
+ * wait for it: `awaitStream`). NATS 2.9 cannot age one subject of a stream apart from another, and
+ * two streams cannot share a subject, so `KEYWAY` lists its lifecycle subjects one by one.
+ */
+export const STREAMS = {
+  /** Key (and member) lifecycle events, kept for good. Owner: identity. */
+  keys: { name: 'KEYWAY', owner: 'identity', subjects: LIFECYCLE_EVENT_TYPES.map(eventSubject) },
+  /** `keyway.keys.used`, kept 35 days. Owner: identity. */
+  usage: { name: 'KEYWAY_USAGE', owner: 'identity', subjects: [USAGE_SUBJECT], maxAgeDays: 35 },
+  /** Messages no consumer can ever process, with the reason. Owner: identity. */
+  dlq: { name: 'KEYWAY_DLQ', owner: 'identity', subjects: ['keyway.dlq.>'] },
+  /** Each tenant's audit chain head, kept for good. Owner: audit-log. */
+  auditHeads: { name: 'KEYWAY_AUDIT_HEADS', owner: 'audit-log', subjects: ['keyway.audit.heads.>'] },
+  /** Contacts' and journeys' domain events. Owner: contacts. */
+  domain: { name: 'KEYWAY_DOMAIN', owner: 'contacts', subjects: ['keyway.contacts.>', 'keyway.accounts.>', 'keyway.journeys.>'] },
+} as const;
 
 /**
  * Core NATS (not JetStream) fan-out to every live gateway: drop these look-up ids from your cache
@@ -40,6 +63,11 @@ export const Rpc = {
   contactsDelete: 'keyway.rpc.contacts.contacts.delete',
   /** Service-to-service, never routed from the gateway: see SERVICE_CALLS. */
   contactsExists: 'keyway.rpc.contacts.contacts.exists',
+  contactsUpsert: 'keyway.rpc.contacts.contacts.upsert',
+  contactsBatch: 'keyway.rpc.contacts.contacts.batch',
+  /** Empties the tenant's test-mode contacts and accounts (`DELETE /v1/test-data`). */
+  contactsPurgeTestData: 'keyway.rpc.contacts.test-data.purge',
+  accountsUpsert: 'keyway.rpc.contacts.accounts.upsert',
   accountsList: 'keyway.rpc.contacts.accounts.list',
   accountsGet: 'keyway.rpc.contacts.accounts.get',
   accountsCreate: 'keyway.rpc.contacts.accounts.create',
@@ -53,7 +81,14 @@ export const Rpc = {
   journeysAddTouchpoint: 'keyway.rpc.journeys.journeys.touchpoints.add',
   journeysAddConversion: 'keyway.rpc.journeys.journeys.conversions.add',
   journeysListTouchpoints: 'keyway.rpc.journeys.journeys.touchpoints.list',
+  /** Empties the tenant's test-mode journeys (`DELETE /v1/test-data`). */
+  journeysPurgeTestData: 'keyway.rpc.journeys.test-data.purge',
+  keysRotateComplete: 'keyway.rpc.identity.keys.rotate-complete',
   auditKeyLogs: 'keyway.rpc.audit.keys.logs',
+  auditEventsList: 'keyway.rpc.audit.events.list',
+  auditEventsVerify: 'keyway.rpc.audit.events.verify',
+  keysUsage: 'keyway.rpc.audit.keys.usage',
+  keysScopeReport: 'keyway.rpc.audit.keys.scope-report',
 } as const;
 export type RpcSubject = (typeof Rpc)[keyof typeof Rpc];
 

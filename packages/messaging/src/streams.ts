@@ -7,6 +7,8 @@ export interface StreamSpec {
   subjects: string[];
   /** How long a message id is remembered for de-duplication. */
   duplicateWindowMs?: number;
+  /** How long a message is kept (0 or absent: for good). */
+  maxAgeMs?: number;
 }
 
 /**
@@ -18,12 +20,14 @@ export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Pro
     name: spec.name,
     subjects: spec.subjects,
     duplicate_window: nanos(spec.duplicateWindowMs ?? 2 * 60_000),
+    max_age: nanos(spec.maxAgeMs ?? 0),
   };
   try {
     const info = await jsm.streams.info(spec.name);
     const same =
       info.config.subjects?.join() === spec.subjects.join() &&
-      info.config.duplicate_window === config.duplicate_window;
+      info.config.duplicate_window === config.duplicate_window &&
+      info.config.max_age === config.max_age;
     if (!same) await jsm.streams.update(spec.name, config);
   } catch (err) {
     if (!isNotFound(err)) throw err;

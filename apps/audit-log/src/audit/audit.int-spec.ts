@@ -53,12 +53,14 @@ describe('audit-log over NATS and JetStream', () => {
         return { ...base, type, data: {} };
       case 'rotated':
         return { ...base, type, data: { previous_prefix: 'kw_test_zzzz9999', previous_valid_until: null } };
+      case 'rotation_completed':
+        return { ...base, type, data: { ended_prefixes: ['kw_test_zzzz9999'] } };
       case 'revoked':
         return { ...base, type, data: { reason: null } };
       case 'expired':
         return { ...base, type, data: { expires_at: occurredAt } };
       case 'used':
-        return { ...base, type, actor: { type: 'system', id: 'gateway' }, data: { count: 42, first_used_at: occurredAt, last_used_at: occurredAt } };
+        return { ...base, type, actor: { type: 'system', id: 'gateway' }, data: { count: 42, rate_limited: 0, first_at: occurredAt, last_at: occurredAt, scopes_used: null, secret: 'current' } };
     }
   }
   const publish = (e: KeyEvent) => publishEvent(jet.js, eventSubject(e.type), e);
@@ -121,7 +123,7 @@ describe('audit-log over NATS and JetStream', () => {
       key_id: key,
       prefix: 'kw_test_abcd1234',
       actor: { type: 'system', id: 'gateway' },
-      data: { count: 42, first_used_at: at(20), last_used_at: at(20) },
+      data: { count: 42, rate_limited: 0, first_at: at(20), last_at: at(20), scopes_used: null, secret: 'current' },
     });
 
     const first = (await logs('ten_a', key, { page: '1', pageSize: '2' })).response;

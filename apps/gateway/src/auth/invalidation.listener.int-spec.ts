@@ -71,7 +71,7 @@ describe('InvalidationListener: key events', () => {
   it('leaves used events alone', async () => {
     const id = lookupId();
     const at = new Date().toISOString();
-    send(eventSubject('used'), { ...envelope(keyPrefix('live', id)), type: 'used', data: { count: 1, first_used_at: at, last_used_at: at } } satisfies KeyEvent);
+    send(eventSubject('used'), { ...envelope(keyPrefix('live', id)), type: 'used', data: { count: 1, rate_limited: 0, first_at: at, last_at: at, scopes_used: null, secret: 'current' } } satisfies KeyEvent);
     expect(await afterwards()).toEqual([]);
   });
 

@@ -70,7 +70,7 @@ export class UsageRecorder {
           key_id: keyId,
           prefix: t.prefix,
           actor: { type: 'system', id: this.gatewayId },
-          data: { count: t.count, first_used_at: new Date(t.first).toISOString(), last_used_at: new Date(t.last).toISOString() },
+          data: { count: t.count, rate_limited: 0, first_at: new Date(t.first).toISOString(), last_at: new Date(t.last).toISOString(), scopes_used: null, secret: 'current' },
         });
         try {
           await this.js.publish(eventSubject('used'), JSON.stringify(event), { msgID: event.id, timeout: 2_000 });

@@ -216,6 +216,9 @@ export function evolve(state: KeyState, event: RecordedEvent): KeyState {
         rotated_at: event.occurred_at,
         secrets: [...retire(state.secrets, event.data.previous_valid_until ?? event.occurred_at), { lookup_id: lookupIdOf(event.prefix), valid_until: null }],
       };
+    case 'rotation_completed':
+      // Every older secret ends now (a grace that already ended keeps its sooner end).
+      return { ...next, secrets: [...retire(state.secrets.slice(0, -1), event.occurred_at), ...state.secrets.slice(-1)] };
     case 'revoked':
       return { ...next, revoked: true };
     case 'expired':

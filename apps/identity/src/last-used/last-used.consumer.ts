@@ -22,8 +22,8 @@ interface LastUse {
 function parseLastUse(raw: unknown): LastUse {
   const e = parseKeyEvent(raw);
   if (e.type !== 'used') throw new Error(`a ${e.type} event on the used subject`);
-  const at = Date.parse(e.data.last_used_at);
-  if (!(at >= 0)) throw new Error(`last_used_at is not a time after 1970: ${JSON.stringify(e.data.last_used_at).slice(0, 40)}`);
+  const at = Date.parse(e.data.last_at);
+  if (!(at >= 0)) throw new Error(`last_used_at is not a time after 1970: ${JSON.stringify(e.data.last_at).slice(0, 40)}`);
   if (e.key_id.includes('\u0000') || e.tenant_id.includes('\u0000')) throw new Error('a NUL character in key_id or tenant_id');
   return { keyId: e.key_id, tenantId: e.tenant_id, at: new Date(at).toISOString() };
 }

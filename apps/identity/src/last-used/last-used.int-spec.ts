@@ -21,7 +21,7 @@ describe('identity: the last-used projection consumes used events in batches', (
     key_id: keyId,
     prefix: 'kw_test_abcd1234',
     actor: { type: 'system', id: 'gateway' },
-    data: { count: 1, first_used_at: lastUsedAt, last_used_at: lastUsedAt },
+    data: { count: 1, rate_limited: 0, first_at: lastUsedAt, last_at: lastUsedAt, scopes_used: null, secret: 'current' },
     ...over,
   });
   const publish = async (e: { id: string; [field: string]: unknown }): Promise<number> => (await publishEvent(jet.js, eventSubject('used'), e)).seq;

@@ -1,4 +1,4 @@
-import { EVENT_SUBJECTS } from '@keyway/contracts';
+import { STREAMS } from '@keyway/contracts';
 import { ensureStream, jetStreamContext } from '@keyway/messaging';
 import { InjectNats, minimalLogger } from '@keyway/runtime';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
@@ -8,8 +8,9 @@ import { OutboxRelay } from '@keyway/outbox';
 import { EVENTS_OUTBOX } from '../event-store/event-store';
 
 /**
- * Identity owns the `KEYWAY` stream: this is the one place it is created and its configuration
- * (subjects, the 10-minute duplicate window) set; every other service only waits for it to exist.
+ * Identity owns the `KEYWAY`, `KEYWAY_USAGE` and `KEYWAY_DLQ` streams: this is the one place they
+ * are created and their configuration (subjects, the 10-minute duplicate window, usage's 35 days)
+ * set; every other service only waits for them to exist.
  */
 @Injectable()
 export class RelayService implements OnModuleInit, OnApplicationShutdown {
@@ -24,7 +25,14 @@ export class RelayService implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     const ctx = await jetStreamContext(this.nc);
-    await ensureStream(ctx.jsm, { name: this.config.KEYWAY_STREAM, subjects: [EVENT_SUBJECTS], duplicateWindowMs: 10 * 60_000 });
+    await ensureStream(ctx.jsm, { name: this.config.KEYWAY_STREAM, subjects: [...STREAMS.keys.subjects], duplicateWindowMs: 10 * 60_000 });
+    await ensureStream(ctx.jsm, {
+      name: STREAMS.usage.name,
+      subjects: [...STREAMS.usage.subjects],
+      duplicateWindowMs: 10 * 60_000,
+      maxAgeMs: STREAMS.usage.maxAgeDays * 24 * 3_600_000,
+    });
+    await ensureStream(ctx.jsm, { name: STREAMS.dlq.name, subjects: [...STREAMS.dlq.subjects] });
     if (!this.config.RELAY_ENABLED) return;
     this.relay = new OutboxRelay({
       databaseUrl: this.databaseUrl,
