@@ -1,6 +1,7 @@
 export * from './api';
 export * from './audit';
 export * from './contacts';
+export * from './domain-events';
 export * from './errors';
 export * from './events';
 export * from './ids';
