@@ -31,6 +31,9 @@ export const STREAMS = {
   domain: { name: 'KEYWAY_DOMAIN', owner: 'contacts', subjects: ['keyway.contacts.>', 'keyway.accounts.>', 'keyway.journeys.>'] },
 } as const;
 
+/** Where a durable consumer publishes what it can never process (captured by `KEYWAY_DLQ`). */
+export const deadLetterSubject = (stream: string, durable: string): string => `keyway.dlq.${stream}.${durable}`;
+
 /**
  * Core NATS (not JetStream) fan-out to every live gateway: drop these look-up ids from your cache
  * and answer (an `InvalidationAck`) once dropped. Identity answers a revoke, disable, rotation or

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { PrivateNats, eventually } from '@keyway/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetStreamContext, type JetStreamContext, type MinimalLogger } from './connection';
-import { DurableConsumer, type BatchItem, type DurableConsumerOptions } from './consumer';
+import { DEAD_LETTER_HEADERS, DurableConsumer, type BatchItem, type DurableConsumerOptions } from './consumer';
 import { ensureStream } from './streams';
 
 type Line = { level: 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string | undefined };
@@ -107,8 +107,8 @@ describe('DurableConsumer against a real nats-server', () => {
     expect(delays).toEqual([100, 200, 400, 400]);
     // And the server held each redelivery back at least that long (a lower bound: load only adds).
     calls.slice(1).forEach((c, i) => expect(c.at - calls[i]!.at).toBeGreaterThanOrEqual(Number(delays[i]) - 5));
-    const last = logger.lines.find((l) => l.msg === 'message failed on its last delivery, terminated');
-    expect(last?.obj).toMatchObject({ seq, attempt: 5 });
+    const last = logger.lines.find((l) => l.msg === 'message cannot be processed, terminated');
+    expect(last?.obj).toMatchObject({ seq, attempt: 5, deadLetter: 'failed_after_retries' });
     expect((await info()).num_ack_pending).toBe(0);
   });
 
@@ -131,7 +131,7 @@ describe('DurableConsumer against a real nats-server', () => {
       { seq: notJson, deliveries: 1 },
       { seq: wrongShape, deliveries: 1 },
     ]);
-    const invalid = logger.lines.filter((l) => l.msg === 'invalid message terminated');
+    const invalid = logger.lines.filter((l) => l.msg === 'message cannot be processed, terminated');
     expect(invalid.map((l) => [l.level, l.obj.seq])).toEqual([
       ['error', notJson],
       ['error', wrongShape],
@@ -228,6 +228,142 @@ describe('DurableConsumer against a real nats-server', () => {
     expect(terminated.get(stream)).toEqual([{ seq: seqs[1], deliveries: 1 }]);
     await eventually(async () => (await info()).num_ack_pending === 0);
     expect((await info()).num_redelivered).toBe(0);
+  });
+
+  describe('poison messages go to the dead-letter stream', () => {
+    let dlq = '';
+    let dlqSubject = '';
+    type DeadLetter = { seq: number; data: string; headers: Record<string, string> };
+    /** Every message in the DLQ stream, with its headers. */
+    const deadLetters = async (): Promise<DeadLetter[]> => {
+      const out: DeadLetter[] = [];
+      const last = (await ctx.jsm.streams.info(dlq)).state.last_seq;
+      for (let seq = 1; seq <= last; seq++) {
+        const m = await ctx.jsm.streams.getMessage(dlq, { seq }).catch(() => undefined);
+        if (!m) continue;
+        const headers: Record<string, string> = {};
+        for (const name of Object.values(DEAD_LETTER_HEADERS)) headers[name] = m.header?.get(name) ?? '';
+        out.push({ seq, data: m.string(), headers });
+      }
+      return out;
+    };
+    const startWithDlq = (opts: Partial<DurableConsumerOptions<Body>> & Pick<DurableConsumerOptions<Body>, 'handle'>) =>
+      start({ deadLetterSubject: dlqSubject, ...opts });
+
+    beforeEach(async () => {
+      dlq = `DLQ_T${round}`;
+      dlqSubject = `dlq${round}.${stream}.test`;
+      await ensureStream(ctx.jsm, { name: dlq, subjects: [`dlq${round}.>`] });
+    });
+
+    it('publishes each kind of poison with its data and reason, terminates it, and processes the messages behind it', async () => {
+      class TooNew extends Error {}
+      const handled: number[] = [];
+      await startWithDlq({
+        maxDeliver: 3,
+        nakDelayMs: 50,
+        isPermanent: (err) => err instanceof Permanent,
+        parse: (raw) => {
+          if ((raw as { v?: number }).v === 9) throw new TooNew('schema version 9 is newer than this reader');
+          return parseBody(raw);
+        },
+        parseRetryable: (err) => err instanceof TooNew,
+        handle: async (items) => {
+          for (const { value } of items) if (value.bad) throw new Permanent('refused: bad data');
+          handled.push(...items.map((i) => i.value.n));
+        },
+      });
+      const notJson = await publish('{not json');
+      const wrongShape = await publish({ n: 'one' });
+      const tooNew = await publish({ n: 2, v: 9 });
+      const refused = await publish({ n: 3, bad: true });
+      await publish({ n: 4 });
+      await publish({ n: 5 });
+
+      await eventually(async () => (await deadLetters()).length === 4 && handled.includes(5), 20_000);
+      expect(handled).toEqual([4, 5]);
+      const letters = await deadLetters();
+      const bySeq = new Map(letters.map((l) => [Number(l.headers[DEAD_LETTER_HEADERS.streamSeq]), l]));
+      expect(bySeq.get(notJson)).toMatchObject({ data: '{not json', headers: { [DEAD_LETTER_HEADERS.reason]: 'invalid', [DEAD_LETTER_HEADERS.deliveries]: '1' } });
+      expect(bySeq.get(notJson)?.headers[DEAD_LETTER_HEADERS.error]).toMatch(/JSON/);
+      expect(bySeq.get(wrongShape)).toMatchObject({ data: JSON.stringify({ n: 'one' }), headers: { [DEAD_LETTER_HEADERS.reason]: 'invalid', [DEAD_LETTER_HEADERS.error]: 'n must be a number' } });
+      expect(bySeq.get(tooNew)?.headers).toMatchObject({ [DEAD_LETTER_HEADERS.reason]: 'unreadable_after_retries', [DEAD_LETTER_HEADERS.deliveries]: '3' });
+      expect(bySeq.get(refused)?.headers).toEqual({
+        [DEAD_LETTER_HEADERS.reason]: 'refused',
+        [DEAD_LETTER_HEADERS.error]: 'refused: bad data',
+        [DEAD_LETTER_HEADERS.subject]: `${subject}.x`,
+        [DEAD_LETTER_HEADERS.stream]: stream,
+        [DEAD_LETTER_HEADERS.durable]: 'test',
+        [DEAD_LETTER_HEADERS.streamSeq]: String(refused),
+        [DEAD_LETTER_HEADERS.deliveries]: '1',
+      });
+      // Each one terminated after its dead letter, nothing left pending.
+      await eventually(async () => (terminated.get(stream)?.length ?? 0) === 4);
+      expect(terminated.get(stream)?.map((t) => t.seq).sort((a, b) => a - b)).toEqual([notJson, wrongShape, tooNew, refused]);
+      await eventually(async () => (await info()).num_ack_pending === 0 && (await info()).num_pending === 0);
+    });
+
+    it('dead-letters, without handing it over again, a message delivered beyond the bound without ever being settled (a crash each time)', async () => {
+      const hung = gate();
+      const calls: number[] = [];
+      // Each delivery hangs its writer past ack_wait, as a process that dies mid-batch would.
+      await startWithDlq({ maxDeliver: 2, ackWaitMs: 1_000, writers: 3, handle: async (items) => {
+        calls.push(...items.map((i) => i.msg.info.deliveryCount));
+        await hung.wait;
+      } });
+      const seq = await publish({ n: 1 });
+      try {
+        await eventually(async () => (await deadLetters()).length === 1, 20_000);
+        expect(calls).toEqual([1, 2]);
+        expect((await deadLetters())[0]?.headers).toMatchObject({
+          [DEAD_LETTER_HEADERS.reason]: 'failed_after_retries',
+          [DEAD_LETTER_HEADERS.streamSeq]: String(seq),
+          [DEAD_LETTER_HEADERS.deliveries]: '3',
+        });
+      } finally {
+        hung.open();
+      }
+    });
+
+    it('dead-letters a message that failed maxDeliver times', async () => {
+      await startWithDlq({ maxDeliver: 2, nakDelayMs: 50, handle: async () => Promise.reject(new Error('database unavailable')) });
+      const seq = await publish({ n: 1 });
+      await eventually(async () => (await deadLetters()).length === 1, 20_000);
+      expect((await deadLetters())[0]?.headers).toMatchObject({
+        [DEAD_LETTER_HEADERS.reason]: 'failed_after_retries',
+        [DEAD_LETTER_HEADERS.error]: 'database unavailable',
+        [DEAD_LETTER_HEADERS.streamSeq]: String(seq),
+        [DEAD_LETTER_HEADERS.deliveries]: '2',
+      });
+    });
+
+    it('never acks or terminates a poison message while its dead letter cannot be published: it lands there once the DLQ is back', async () => {
+      await ctx.jsm.streams.delete(dlq);
+      const logger = recordingLogger();
+      const handled: number[] = [];
+      await startWithDlq({
+        logger,
+        nakDelayMs: 100,
+        maxNakDelayMs: 200,
+        handle: async (items) => {
+          handled.push(...items.map((i) => i.value.n));
+        },
+      });
+      const poison = await publish('not json');
+      await publish({ n: 7 });
+      // The one behind it is processed meanwhile; the poison is retried, never settled.
+      await eventually(async () => handled.includes(7) && logger.lines.filter((l) => l.msg === 'dead letter not published; the message is retried later').length >= 2, 20_000);
+      expect(terminated.get(stream)).toBeUndefined();
+      expect((await info()).num_ack_pending).toBe(1);
+      expect((await info()).ack_floor.stream_seq).toBe(0);
+
+      await ensureStream(ctx.jsm, { name: dlq, subjects: [`dlq${round}.>`] });
+      await eventually(async () => (await deadLetters()).length === 1 && (terminated.get(stream)?.length ?? 0) === 1, 20_000);
+      const [letter] = await deadLetters();
+      expect(letter).toMatchObject({ data: 'not json', headers: { [DEAD_LETTER_HEADERS.reason]: 'invalid', [DEAD_LETTER_HEADERS.streamSeq]: String(poison) } });
+      expect(Number(letter?.headers[DEAD_LETTER_HEADERS.deliveries])).toBeGreaterThan(1);
+      await eventually(async () => (await info()).num_ack_pending === 0);
+    });
   });
 
   it('stop() lets the batch in hand finish and be acked before it resolves', async () => {

@@ -1,4 +1,5 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { headers } from '@nats-io/transport-node';
 import type { JetStreamContext, MinimalLogger } from './connection';
 import { errorText, isAlreadyThere, isNotFound, nanos } from './jetstream-errors';
 
@@ -12,7 +13,7 @@ export interface DurableConsumerOptions<T> {
   stream: string;
   durable: string;
   filterSubject: string;
-  /** Validates the decoded JSON; throwing terminates the message. */
+  /** Validates the decoded JSON; throwing dead-letters the message (see `parseRetryable`). */
   parse: (raw: unknown) => T;
   /** Must be idempotent: any item may have been handled before. */
   handle: (items: ReadonlyArray<BatchItem<T>>) => Promise<void>;
@@ -24,12 +25,18 @@ export interface DurableConsumerOptions<T> {
    * delay up to `maxDeliver`, not terminated at once. Default: none.
    */
   parseRetryable?: (err: unknown) => boolean;
+  /**
+   * Where a message that can never be processed is published before it is terminated (the
+   * contracts' `deadLetterSubject(stream, durable)`, captured by `KEYWAY_DLQ`). Unset: it is only
+   * terminated and logged.
+   */
+  deadLetterSubject?: string;
   logger: MinimalLogger;
   /** Most messages handed over at once, and how many the client pulls ahead (256). */
   maxBatch?: number;
   /** Batches handled at once (1: in order). */
   writers?: number;
-  /** Deliveries before a message that keeps failing is terminated (10). */
+  /** Deliveries before a message that keeps failing is dead-lettered (10). */
   maxDeliver?: number;
   /** Delay before the first redelivery of a failed message (1000). */
   nakDelayMs?: number;
@@ -73,12 +80,19 @@ type Parsed<T> = { ok: true; value: T } | { ok: false };
  * the client stops pulling once its own `max_messages` are unread.
  *
  * Delivery: at least once, explicit acks only after the handler resolved. Each message is
- * validated on receipt (`parse`); one that does not parse is terminated at once and logged with
- * the reason. A failed batch is nak'ed with a delay that doubles with each delivery of the message
- * (`nakDelayMs`, 2×, 4×… up to `maxNakDelayMs`), so an outage is not hammered at a fixed rate, and a
- * message that has failed `maxDeliver` times is terminated and logged. A failure the handler calls
- * permanent (bad data) is retried message by message, so one bad event costs its batch a retry,
- * not a redelivery.
+ * validated on receipt (`parse`). A failed batch is nak'ed with a delay that doubles with each
+ * delivery of the message (`nakDelayMs`, 2×, 4×… up to `maxNakDelayMs`), so an outage is not
+ * hammered at a fixed rate. A failure the handler calls permanent (bad data) is retried message by
+ * message, so one bad event costs its batch a retry, not a redelivery.
+ *
+ * Poison messages: one that can never be processed — it does not parse (bad JSON, unknown type,
+ * wrong shape), its parse failure is `parseRetryable` (a newer schema version) and stays so after
+ * `maxDeliver` deliveries, the handler refuses it as permanent, or it failed `maxDeliver` times —
+ * is published, with its original data, to `deadLetterSubject` with headers naming the reason
+ * (`DEAD_LETTER_HEADERS`), then terminated; the consumer carries on with the messages behind it.
+ * Should that publish fail, the message is nak'ed with the same growing delay, never acked or
+ * terminated, and tried again on its redelivery. So the server's own `max_deliver` is unlimited:
+ * the bound is counted here, where a message is never dropped without its dead letter.
  *
  * The delay is the client's `nak(delay)`, not the consumer's server-side `backoff` list: that list
  * also replaces `ack_wait` for each delivery, which would cut short a batch that is still being
@@ -131,7 +145,8 @@ export class DurableConsumer<T> {
     const { jsm } = this.opts.ctx;
     const mutable = {
       filter_subject: this.opts.filterSubject,
-      max_deliver: this.maxDeliver,
+      // Unlimited on the server: the bound is `maxDeliver`, counted here (see the class comment).
+      max_deliver: -1,
       ack_wait: nanos(this.opts.ackWaitMs ?? 30_000),
       max_ack_pending: this.opts.maxAckPending ?? 20_000,
     };
@@ -193,7 +208,7 @@ export class DurableConsumer<T> {
     const pump = async (): Promise<void> => {
       try {
         for await (const msg of messages) {
-          const parsed = this.parse(msg);
+          const parsed = await this.parse(msg);
           if (!parsed.ok) continue;
           buffer.push({ value: parsed.value, msg });
           wakeWriters();
@@ -229,20 +244,30 @@ export class DurableConsumer<T> {
     }
   }
 
-  private parse(msg: JsMsg): Parsed<T> {
+  private async parse(msg: JsMsg): Promise<Parsed<T>> {
+    let raw: unknown;
     try {
-      return { ok: true, value: this.opts.parse(msg.json()) };
+      raw = msg.json();
     } catch (err) {
-      if (this.opts.parseRetryable?.(err) && msg.info.deliveryCount < this.maxDeliver) {
-        this.settleFailure(msg, err);
-        return { ok: false };
-      }
-      this.opts.logger.error({ err, reason: errorText(err), subject: msg.subject, seq: msg.seq }, 'invalid message terminated');
-      // No reason argument: nats-server 2.9 does not parse `+TERM <reason>` and would leave the
-      // message pending, to be redelivered after ack_wait. The reason is in the log line instead.
-      msg.term();
+      await this.deadLetter(msg, 'invalid', err);
       return { ok: false };
     }
+    let value: T;
+    try {
+      value = this.opts.parse(raw);
+    } catch (err) {
+      if (!this.opts.parseRetryable?.(err)) await this.deadLetter(msg, 'invalid', err);
+      else if (msg.info.deliveryCount < this.maxDeliver) this.retryLater(msg, err);
+      else await this.deadLetter(msg, 'unreadable_after_retries', err);
+      return { ok: false };
+    }
+    // Delivered beyond the bound without ever being settled (the process died or ack_wait passed
+    // each time, or its dead letter could not be published): it is not handed over again.
+    if (msg.info.deliveryCount > this.maxDeliver) {
+      await this.deadLetter(msg, 'failed_after_retries', new Error(`delivered ${msg.info.deliveryCount} times without being settled`));
+      return { ok: false };
+    }
+    return { ok: true, value };
   }
 
   private async process(batch: Array<BatchItem<T>>): Promise<void> {
@@ -258,13 +283,13 @@ export class DurableConsumer<T> {
             await this.opts.handle([item]);
             item.msg.ack();
           } catch (itemErr) {
-            this.settleFailure(item.msg, itemErr);
+            await this.settleFailure(item.msg, itemErr);
           }
         }
         return;
       }
       // One line per batch: a database outage would otherwise log every message in it.
-      const delays = batch.map((item) => this.settleFailure(item.msg, err, { quiet: true }));
+      const delays = await Promise.all(batch.map((item) => this.settleFailure(item.msg, err, { quiet: true })));
       const retried = delays.filter((d): d is number => d !== undefined);
       if (retried.length > 0) {
         this.opts.logger.warn({ err, size: batch.length, retried: retried.length, nakDelayMs: Math.max(...retried) }, 'batch failed; retrying later');
@@ -272,20 +297,76 @@ export class DurableConsumer<T> {
     }
   }
 
-  /** Terminates the message (returns undefined) or nak's it, returning the delay asked for. */
-  private settleFailure(msg: JsMsg, err: unknown, opts: { quiet?: boolean } = {}): number | undefined {
+  /** Dead-letters the message (returns undefined) or nak's it, returning the delay asked for. */
+  private async settleFailure(msg: JsMsg, err: unknown, opts: { quiet?: boolean } = {}): Promise<number | undefined> {
+    if (this.isPermanent(err)) return this.deadLetter(msg, 'refused', err);
+    if (msg.info.deliveryCount >= this.maxDeliver) return this.deadLetter(msg, 'failed_after_retries', err);
+    return this.retryLater(msg, err, opts);
+  }
+
+  private retryLater(msg: JsMsg, err: unknown, opts: { quiet?: boolean } = {}): number {
     const attempt = msg.info.deliveryCount;
-    if (this.isPermanent(err) || attempt >= this.maxDeliver) {
-      this.opts.logger.error(
-        { err, reason: errorText(err), subject: msg.subject, seq: msg.seq, attempt },
-        this.isPermanent(err) ? 'message refused by the handler, terminated' : 'message failed on its last delivery, terminated',
-      );
-      msg.term(); // no reason argument: see parse()
-      return undefined;
-    }
     const delay = nakDelay(attempt, this.backoff);
     if (!opts.quiet) this.opts.logger.warn({ err, subject: msg.subject, seq: msg.seq, attempt, nakDelayMs: delay }, 'message failed; retrying later');
     msg.nak(delay);
     return delay;
   }
+
+  /**
+   * Publishes the message to the dead-letter subject and terminates it. Returns undefined when it
+   * is settled, or the redelivery delay when the publish failed and the message was nak'ed.
+   */
+  private async deadLetter(msg: JsMsg, reason: DeadLetterReason, err: unknown): Promise<number | undefined> {
+    const attempt = msg.info.deliveryCount;
+    const log = { err, reason: errorText(err), deadLetter: reason, subject: msg.subject, seq: msg.seq, attempt };
+    const subject = this.opts.deadLetterSubject;
+    if (subject !== undefined) {
+      const h = headers();
+      h.set(DEAD_LETTER_HEADERS.reason, reason);
+      h.set(DEAD_LETTER_HEADERS.error, headerSafe(errorText(err)));
+      h.set(DEAD_LETTER_HEADERS.subject, msg.subject);
+      h.set(DEAD_LETTER_HEADERS.stream, msg.info.stream);
+      h.set(DEAD_LETTER_HEADERS.durable, this.opts.durable);
+      h.set(DEAD_LETTER_HEADERS.streamSeq, String(msg.seq));
+      h.set(DEAD_LETTER_HEADERS.deliveries, String(attempt));
+      try {
+        // The message id makes a second dead letter of the same message (its term was lost, or
+        // another replica got the redelivery) a duplicate the DLQ stream drops.
+        await this.opts.ctx.js.publish(subject, msg.data, { headers: h, msgID: `${msg.info.stream}.${this.opts.durable}.${msg.seq}`, timeout: 5_000 });
+      } catch (pubErr) {
+        const delay = nakDelay(attempt, this.backoff);
+        this.opts.logger.error({ ...log, deadLetterError: errorText(pubErr), nakDelayMs: delay }, 'dead letter not published; the message is retried later');
+        msg.nak(delay);
+        return delay;
+      }
+    }
+    this.opts.logger.error(log, subject === undefined ? 'message cannot be processed, terminated' : 'message cannot be processed, dead-lettered and terminated');
+    // No reason argument: nats-server 2.9 does not parse `+TERM <reason>` and would leave the
+    // message pending, to be redelivered after ack_wait. The reason is in the dead letter and the log.
+    msg.term();
+    return undefined;
+  }
 }
+
+/**
+ * Why a message was dead-lettered: `invalid` (it does not parse: not JSON, unknown type, wrong
+ * shape), `unreadable_after_retries` (a parse failure `parseRetryable` called passing, still there
+ * after `maxDeliver` deliveries: a schema version newer than the reader), `refused` (the handler
+ * called it permanent), `failed_after_retries` (it failed, or was never settled, `maxDeliver` times).
+ */
+export type DeadLetterReason = 'invalid' | 'unreadable_after_retries' | 'refused' | 'failed_after_retries';
+
+/** The headers of a dead letter; its data is the original message's, byte for byte. */
+export const DEAD_LETTER_HEADERS = {
+  reason: 'Keyway-Dead-Letter-Reason',
+  /** The error's message, on one line, at most 512 characters. */
+  error: 'Keyway-Dead-Letter-Error',
+  subject: 'Keyway-Original-Subject',
+  stream: 'Keyway-Original-Stream',
+  durable: 'Keyway-Consumer',
+  streamSeq: 'Keyway-Original-Stream-Seq',
+  deliveries: 'Keyway-Deliveries',
+} as const;
+
+/** A header value may hold neither CR nor LF; an error message may (zod's do). */
+const headerSafe = (text: string): string => text.replace(/[\r\n]+/g, ' ').slice(0, 512);
