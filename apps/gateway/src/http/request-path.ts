@@ -1,9 +1,10 @@
-import { detailsFromZod, grants, KeywayError, type ErrorBody, type ErrorDetail, type Route, type RpcRequest, type Scope, type WhoAmI } from '@keyway/contracts';
+import { detailsFromZod, KeywayError, type ErrorBody, type ErrorDetail, type Route, type RpcRequest, type Scope, type WhoAmI } from '@keyway/contracts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { CachedKey } from '../auth/verification-cache';
 import type { Gateway } from '../gateway-core';
 import { rateLimitedError, rateLimitHeaders, type RateLimitDecision } from '../rate-limit';
+import { CallOutcome, neededScopes } from '../usage/usage-recorder';
 
 /**
  * The per-request path of `/v1`, in the order it runs: authenticate → admit → forward. Each step is
@@ -47,14 +48,20 @@ export function authenticate(gateway: Gateway, header: string | undefined): Cach
  */
 export async function admit(gateway: Gateway, key: CachedKey, scopes: readonly Scope[], reply: FastifyReply): Promise<Caller> {
   const rec = key.record;
-  gateway.usage.record(rec);
   const decision = await gateway.limiter.consume(rec.key_id, rec.rate_limit);
   reply.headers(rateLimitHeaders(decision));
-  if (!decision.allowed) throw rateLimitedError(decision);
-  if (scopes.length > 0 && !scopes.some((s) => grants(rec.scopes, s))) {
+  if (!decision.allowed) {
+    gateway.usage.record(rec, CallOutcome.rateLimited);
+    throw rateLimitedError(decision);
+  }
+  // The scopes this call needed (see neededScopes); none of a scoped route's: refused.
+  const needed = neededScopes(rec.scopes, scopes);
+  if (scopes.length > 0 && needed === 0) {
+    gateway.usage.record(rec, CallOutcome.refused);
     const required = scopes[0]!;
     throw new KeywayError('insufficient_scope', `This key lacks the ${required} scope`, { required_scope: required });
   }
+  gateway.usage.record(rec, needed);
   return { key, decision };
 }
 
