@@ -36,8 +36,9 @@ export interface OutboxSource {
   checkpointTable?: string;
 }
 
+// The id is read as `relay_id` (the relay selects it under that name, whatever the column is).
 const genericMessage = (row: Record<string, unknown>): OutboxMessage => ({
-  id: String(row.id),
+  id: String(row.relay_id),
   subject: String(row.subject),
   payload: typeof row.payload === 'string' ? row.payload : JSON.stringify(row.payload),
 });
