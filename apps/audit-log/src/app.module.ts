@@ -5,6 +5,9 @@ import { AuditIngestService } from './audit/audit-ingest.service';
 import { AuditModule } from './audit/audit.module';
 import { SERVICE, type AuditLogConfig } from './config';
 import { migrations } from './migrations';
+import { Usage1796158800000 } from './migrations/1796158800000-usage';
+import { UsageIngestService } from './usage/usage-ingest.service';
+import { UsageModule } from './usage/usage.module';
 
 @Module({})
 export class AppModule {
@@ -16,15 +19,19 @@ export class AppModule {
           service: SERVICE,
           config,
           entities: [AuditEventEntity],
-          migrations,
+          migrations: [...migrations, Usage1796158800000],
           // Room for every writer plus the log queries next to them.
           poolSize: config.AUDIT_WRITERS + 8,
           checks: {
-            inject: [AuditIngestService],
-            useFactory: (ingest: AuditIngestService) => ({ consumer: async () => ingest.assertConsuming() }),
+            inject: [AuditIngestService, UsageIngestService],
+            useFactory: (ingest: AuditIngestService, usage: UsageIngestService) => ({
+              consumer: async () => ingest.assertConsuming(),
+              usage: async () => usage.assertConsuming(),
+            }),
           },
         }),
         AuditModule.forRoot(config),
+        UsageModule.forRoot(config),
       ],
     };
   }
