@@ -19,7 +19,7 @@ interface LastUse {
  * refuse (a time it cannot read, NUL in text), since one such value would fail the whole batch's
  * statement; refused here, only that message is terminated.
  */
-function parseLastUse(raw: unknown): LastUse {
+export function parseLastUse(raw: unknown): LastUse {
   const e = parseKeyEvent(raw);
   if (e.type !== 'used') throw new Error(`a ${e.type} event on the used subject`);
   const at = Date.parse(e.data.last_at);
