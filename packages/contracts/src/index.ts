@@ -3,6 +3,7 @@ export * from './audit';
 export * from './contacts';
 export * from './domain-events';
 export * from './errors';
+export * from './event-fixtures';
 export * from './events';
 export * from './ids';
 export * from './journeys';
