@@ -1,5 +1,6 @@
 import {
   deadLetterSubject,
+  eventFixtures,
   eventSubject,
   keyEventEnvelope,
   newId,
@@ -241,6 +242,23 @@ describe('audit-log usage: per key per minute, from KEYWAY_USAGE', () => {
     await publish(update(2, ['audit:write']));
     await settled();
     expect((await report(ctx('ten_s'), key)).response).toMatchObject({ granted: ['contacts:read'], used: [{ scope: 'contacts:read' }], unused: [] });
+  });
+
+  it('applies every event fixture (each type at each schema version) through both consumers, dead-lettering none', async () => {
+    const keyId = newId('key');
+    const fixtures = eventFixtures({ tenantId: 'ten_fx', keyId, idPrefix: newId('event') });
+    const dlqBefore = (await jet.jsm.streams.info(STREAMS.dlq.name)).state.messages;
+    for (const f of fixtures) await jet.js.publish(eventSubject(f.type), JSON.stringify(f.event), { msgID: String(f.event.id) });
+    await settled();
+    expect((await jet.jsm.streams.info(STREAMS.dlq.name)).state.messages).toBe(dlqBefore);
+    // used v1 (3) and v2 (5, 2 of them rate-limited) in one minute.
+    expect(await minuteRow(keyId, Date.parse('2026-01-02T03:04:00.000Z'))).toEqual({ requests: '8', rate_limited: '2' });
+    const fxCtx = ctx('ten_fx', 'test');
+    const r = (await report(fxCtx, keyId, { days: '35' })).response!;
+    // The updated fixture's scopes; the v1 event moved complete_since no earlier than its last use.
+    expect(r.granted).toEqual(['contacts:read', 'keys:read']);
+    expect(Date.parse(r.complete_since!)).toBeGreaterThanOrEqual(Date.parse('2026-01-02T03:04:05.000Z'));
+    expect((await usage(ctx('ten_fx', 'live'), keyId, { from: '2026-01-02T03:04:00.000Z', interval: 'minute', to: '2026-01-02T03:05:00.000Z' })).err?.code).toBe('not_found');
   });
 
   it('dead-letters a message it can never process and goes on with the ones behind it', async () => {

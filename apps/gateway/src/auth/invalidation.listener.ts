@@ -23,7 +23,7 @@ function json(data: Uint8Array): unknown {
 }
 
 /** A key event read through the contract (upcast and validated), or undefined if it is not one. */
-function keyEvent(data: Uint8Array): KeyEvent | undefined {
+export function keyEvent(data: Uint8Array): KeyEvent | undefined {
   try {
     return parseKeyEvent(json(data));
   } catch {
