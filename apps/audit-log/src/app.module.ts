@@ -6,7 +6,6 @@ import { AuditModule } from './audit/audit.module';
 import { SERVICE, type AuditLogConfig } from './config';
 import { migrations } from './migrations';
 import { Usage1796158800000 } from './migrations/1796158800000-usage';
-import { UsageIngestService } from './usage/usage-ingest.service';
 import { UsageModule } from './usage/usage.module';
 
 @Module({})
@@ -23,11 +22,8 @@ export class AppModule {
           // Room for every writer plus the log queries next to them.
           poolSize: config.AUDIT_WRITERS + 8,
           checks: {
-            inject: [AuditIngestService, UsageIngestService],
-            useFactory: (ingest: AuditIngestService, usage: UsageIngestService) => ({
-              consumer: async () => ingest.assertConsuming(),
-              usage: async () => usage.assertConsuming(),
-            }),
+            inject: [AuditIngestService],
+            useFactory: (ingest: AuditIngestService) => ({ consumer: async () => ingest.assertConsuming() }),
           },
         }),
         AuditModule.forRoot(config),
