@@ -134,6 +134,11 @@ export const KeyView = z.object({
   created_at: z.string(),
   expires_at: z.string().nullable(),
   last_used_at: z.string().nullable(),
+  /**
+   * During a rotation grace: the last time an older secret was used (null: not since the
+   * rotation). Always null outside a grace.
+   */
+  previous_secret_last_used_at: z.string().nullable(),
   rate_limit: RateLimit,
   metadata: Metadata,
   /** A tenant's root key: made by the operator only, replaced through the admin root-key route. */

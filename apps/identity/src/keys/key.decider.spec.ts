@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { decide, evolve, initialKeyState, replay, statusOf, type KeyCommand, type KeyState, type RecordedEvent } from './key.decider';
+import { RATE_LIMIT_CEILING_DEFAULTS } from '@keyway/contracts';
+import { decide, evolve, initialKeyState, liveSecrets, replay, statusOf, type KeyCommand, type KeyState, type RecordedEvent } from './key.decider';
 import { createCommand as create, T0 } from '../../test/key-commands';
 import { KeyError } from './key.errors';
 
@@ -45,6 +46,44 @@ describe('key decider: given / when / then', () => {
     expect(e).toMatchObject({ type: 'rotated', prefix: 'kw_live_bbbbbbbb', data: { previous_prefix: 'kw_live_aaaaaaaa', previous_valid_until: '2026-01-01T00:01:00.000Z' } });
   });
 
+  it('complete_rotation ends every older secret still in a grace, at once, and names them', () => {
+    const once = run(created, { type: 'rotate', new_prefix: 'kw_live_bbbbbbbb', grace_period_seconds: 600 }).state;
+    const twice = run(once, { type: 'rotate', new_prefix: 'kw_live_cccccccc', grace_period_seconds: 60 }).state;
+    const later = new Date(T0.getTime() + 1_000);
+    expect(liveSecrets(twice, later)).toEqual(['aaaaaaaa', 'bbbbbbbb', 'cccccccc']);
+    const { state, events } = run(twice, { type: 'complete_rotation' }, later);
+    expect(events).toEqual([
+      expect.objectContaining({ type: 'rotation_completed', prefix: 'kw_live_cccccccc', data: { ended_prefixes: ['kw_live_aaaaaaaa', 'kw_live_bbbbbbbb'] } }),
+    ]);
+    expect(liveSecrets(state, later)).toEqual(['cccccccc']);
+    expect(state.prefix).toBe('kw_live_cccccccc');
+    expect(statusOf(state, later)).toBe('active');
+  });
+
+  it('complete_rotation with no grace to end decides nothing (a retry is harmless); on a revoked key it is a conflict', () => {
+    expect(decide({ type: 'complete_rotation' }, created, T0)).toEqual([]);
+    const hard = run(created, { type: 'rotate', new_prefix: 'kw_live_bbbbbbbb', grace_period_seconds: 0 }).state;
+    expect(decide({ type: 'complete_rotation' }, hard, T0)).toEqual([]);
+    const graced = run(created, { type: 'rotate', new_prefix: 'kw_live_bbbbbbbb', grace_period_seconds: 60 }).state;
+    // The grace ended by itself: nothing left to end.
+    expect(decide({ type: 'complete_rotation' }, graced, new Date(T0.getTime() + 60_000))).toEqual([]);
+    const completed = run(graced, { type: 'complete_rotation' }).state;
+    expect(decide({ type: 'complete_rotation' }, completed, T0)).toEqual([]);
+    const revoked = run(graced, { type: 'revoke', reason: null }).state;
+    expect(() => decide({ type: 'complete_rotation' }, revoked, T0)).toThrow(expect.objectContaining({ code: 'conflict' }));
+    expect(() => decide({ type: 'complete_rotation' }, initialKeyState('k'), T0)).toThrow(expect.objectContaining({ code: 'not_found' }));
+  });
+
+  it('complete_rotation follows the grants: a key may not end the grace of a key holding a scope it lacks', () => {
+    const graced = run(created, { type: 'rotate', new_prefix: 'kw_live_bbbbbbbb', grace_period_seconds: 60 }).state;
+    const by = { key_id: 'key_caller', scopes: ['keys:write'], environment: 'live' as const };
+    expect(() => decide({ type: 'complete_rotation' }, graced, T0, { by, ceiling: RATE_LIMIT_CEILING_DEFAULTS })).toThrow(
+      expect.objectContaining({ code: 'insufficient_scope' }),
+    );
+    const holder = { ...by, scopes: ['keys:write', 'contacts:read'] };
+    expect(decide({ type: 'complete_rotation' }, graced, T0, { by: holder, ceiling: RATE_LIMIT_CEILING_DEFAULTS })).toHaveLength(1);
+  });
+
   it('expire records once, only after expires_at', () => {
     const k = run(initialKeyState('k'), create({ expires_at: '2026-01-01T00:00:10Z' })).state;
     expect(decide({ type: 'expire' }, k, T0)).toEqual([]);
@@ -80,15 +119,10 @@ function apply(real: Real, command: KeyCommand): 'ok' | string {
   try {
     const now = new Date(real.now);
     const events = decide(command, real.state, now).map((e) => ({ ...e, occurred_at: now.toISOString(), tenant_id: 'ten_a' }) as RecordedEvent);
-    for (const e of events) {
-      if (e.type === 'created') real.credentials.set(e.prefix, Infinity);
-      if (e.type === 'rotated') {
-        real.credentials.set(e.data.previous_prefix, e.data.previous_valid_until ? Date.parse(e.data.previous_valid_until) : real.now);
-        real.credentials.set(e.prefix, Infinity);
-      }
-    }
     real.events.push(...events);
     real.state = events.reduce(evolve, real.state);
+    // The credentials as the projection writes them: every secret's end from the folded state.
+    for (const s of real.state.secrets) real.credentials.set(`kw_live_${s.lookup_id}`, s.valid_until === null ? Infinity : Date.parse(s.valid_until));
     return 'ok';
   } catch (err) {
     return (err as KeyError).code;
@@ -138,10 +172,27 @@ class Rotate implements fc.Command<Model, Real> {
     const before = r.state.prefix;
     if (!applied(m, apply(r, { type: 'rotate', new_prefix: prefix, grace_period_seconds: this.grace }))) return;
     m.version++;
-    m.secrets.set(before, this.grace > 0 ? m.now + this.grace * 1000 : m.now);
+    // Every older secret ends at the new grace's end, or keeps a sooner end (no rotation extends a grace).
+    const until = this.grace > 0 ? m.now + this.grace * 1000 : m.now;
+    for (const [p, end] of m.secrets) m.secrets.set(p, Math.min(end, until));
+    m.secrets.set(before, Math.min(m.secrets.get(before) ?? Infinity, until));
     m.secrets.set(prefix, Infinity);
   }
   toString = () => `rotate(${this.grace})`;
+}
+/** Ends the grace: afterwards only the current secret opens the key, and no older secret outlives it. */
+class CompleteRotation implements fc.Command<Model, Real> {
+  check = () => true;
+  run(m: Model, r: Real) {
+    const current = r.state.prefix;
+    const out = apply(r, { type: 'complete_rotation' });
+    if (!applied(m, out)) return;
+    const older = [...m.secrets].filter(([p, end]) => p !== current && end > m.now);
+    if (older.length > 0) m.version++;
+    for (const [p] of older) m.secrets.set(p, m.now);
+    for (const [p, end] of r.credentials) if (p !== current) expect(end).toBeLessThanOrEqual(r.now);
+  }
+  toString = () => 'completeRotation';
 }
 class Revoke implements fc.Command<Model, Real> {
   check = () => true;
@@ -176,11 +227,12 @@ class CheckSecrets implements fc.Command<Model, Real> {
   toString = () => 'check';
 }
 
-it('model: revoked is final, versions step by one, secrets die on revoke and on rotation without grace, replay = live', () => {
+it('model: revoked is final, versions step by one, secrets die on revoke, on rotation without grace and on completing a rotation, replay = live', () => {
   const commands = [
     fc.constant(new CreateCmd()),
     fc.boolean().map((b) => new Toggle(b)),
     fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 600 })).map((g) => new Rotate(g)),
+    fc.constant(new CompleteRotation()),
     fc.constant(new Revoke()),
     fc.integer({ min: 1, max: 700_000 }).map((ms) => new Tick(ms)),
     fc.constant(new CheckSecrets()),

@@ -1,4 +1,4 @@
-import { lookupIdOfPrefix, RATE_LIMIT_CEILING_DEFAULTS, type Actor, type Environment, type KeyEventDataOf, type KeyLifecycleEvent, type KeyStatus, type Metadata, type RateLimit, type RateLimitOverride, type Scope } from '@keyway/contracts';
+import { keyPrefix, lookupIdOfPrefix, RATE_LIMIT_CEILING_DEFAULTS, type Actor, type Environment, type KeyEventDataOf, type KeyLifecycleEvent, type KeyStatus, type Metadata, type RateLimit, type RateLimitOverride, type Scope } from '@keyway/contracts';
 import { KeyError } from './key.errors';
 import { requireMayGrant, requireMayManage, requireNotRaisingOwn, requireOwnMode, requireWithinCeiling, type Grantor } from './key.grants';
 
@@ -100,6 +100,8 @@ export type KeyCommand =
   | { type: 'enable' }
   | { type: 'disable' }
   | { type: 'rotate'; new_prefix: string; grace_period_seconds: number }
+  /** End a rotation's grace now (`POST /v1/keys/{id}/rotate/complete`). */
+  | { type: 'complete_rotation' }
   | { type: 'revoke'; reason: string | null }
   | { type: 'expire' };
 
@@ -164,6 +166,15 @@ export function decide(command: KeyCommand, state: KeyState, now: Date, grant: G
       const until = command.grace_period_seconds > 0 ? new Date(now.getTime() + command.grace_period_seconds * 1000).toISOString() : null;
       return [{ type: 'rotated', prefix: command.new_prefix, data: { previous_prefix: state.prefix, previous_valid_until: until } }];
     }
+    case 'complete_rotation': {
+      requireLive(state, 'changed');
+      // The older secrets still inside a grace. None: there is no grace to end, and no event, so
+      // a retried call (or one racing the grace's own end) answers the key as it is.
+      const current = state.secrets[state.secrets.length - 1]?.lookup_id;
+      const ended = liveSecrets(state, now).filter((id) => id !== current);
+      if (ended.length === 0) return [];
+      return [{ type: 'rotation_completed', prefix: state.prefix, data: { ended_prefixes: ended.map((id) => keyPrefix(state.environment, id)) } }];
+    }
     case 'revoke':
       requireLive(state, 'revoked again');
       return [{ type: 'revoked', prefix: state.prefix, data: { reason: command.reason } }];
@@ -217,7 +228,9 @@ export function evolve(state: KeyState, event: RecordedEvent): KeyState {
         secrets: [...retire(state.secrets, event.data.previous_valid_until ?? event.occurred_at), { lookup_id: lookupIdOf(event.prefix), valid_until: null }],
       };
     case 'rotation_completed':
-      // Every older secret ends now (a grace that already ended keeps its sooner end).
+      // Every secret but the current one (always the last) ends at the event, whatever
+      // `ended_prefixes` lists (what was still live): no older secret outlives a completion, and
+      // a grace that already ended keeps its sooner end.
       return { ...next, secrets: [...retire(state.secrets.slice(0, -1), event.occurred_at), ...state.secrets.slice(-1)] };
     case 'revoked':
       return { ...next, revoked: true };

@@ -1,10 +1,13 @@
 import { CreateKeyBody, PageQuery, RevokeKeyBody, Rpc, RotateKeyBody, UpdateKeyBody, VerifyRequest, invalidRequest, type VerifyReply, IdParams } from '@keyway/contracts';
 import { parseRpc } from '@keyway/runtime';
+import { z } from 'zod';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { KeysHandler } from './keys.handler';
 import { KeysQueries } from './keys.queries';
 
+/** `POST /v1/keys/{id}/rotate/complete` takes an empty object, as its route row says. */
+const CompleteRotationBody = z.strictObject({});
 
 @Controller()
 export class KeysController {
@@ -48,6 +51,12 @@ export class KeysController {
   rotate(@Payload() raw: unknown) {
     const r = parseRpc(raw, { params: IdParams, body: RotateKeyBody });
     return this.handler.rotate(r.ctx, r.params.id, r.body);
+  }
+
+  @MessagePattern(Rpc.keysRotateComplete)
+  completeRotation(@Payload() raw: unknown) {
+    const r = parseRpc(raw, { params: IdParams, body: CompleteRotationBody });
+    return this.handler.completeRotation(r.ctx, r.params.id);
   }
 
   @MessagePattern(Rpc.keysRevoke)

@@ -12,6 +12,7 @@ import {
   type RotateKeyBody,
   type UpdateKeyBody,
 } from '@keyway/contracts';
+import { isUniqueViolation } from '@keyway/database';
 import { Inject, Injectable } from '@nestjs/common';
 import sql from 'sql-template-tag';
 import { DataSource } from 'typeorm';
@@ -141,6 +142,16 @@ export class KeysHandler {
     return { ...keyView(row!), key: secret!.key };
   }
 
+  /**
+   * Ends a rotation's grace at once (`rotation_completed`); like a revoke, every gateway has
+   * dropped the ended secrets before this answers. With no grace to end it decides nothing and
+   * answers the key as it is (200, no event): a retry is harmless.
+   */
+  async completeRotation(ctx: CommandContext, id: string): Promise<KeyView> {
+    const { row } = await this.execute(ctx, id, () => ({ commands: [{ type: 'complete_rotation' }] }));
+    return row ? keyView(row) : this.queries.get(viewerOf(ctx), id);
+  }
+
   async revoke(ctx: CommandContext, id: string, reason: string | null): Promise<KeyView> {
     const { row } = await this.execute(ctx, id, () => ({ commands: [{ type: 'revoke', reason }] }));
     return row ? keyView(row) : this.queries.get(viewerOf(ctx), id);
@@ -199,10 +210,12 @@ export class KeysHandler {
 
     const also = projection([{ state: current, events }]);
     if (secret) also.issued = credentialsInsert([{ lookupId: secret.lookupId, keyId: id, hash: hashKey(secret.key), createdAt: now }]);
-    const rows = await this.store.append<KeyRow>(id, state.version, events, {
-      also,
-      returning: sql`SELECT k.*, t.rate_limit_ceiling FROM k LEFT JOIN tenants t ON t.id = k.tenant_id`,
-    });
+    const rows = await this.store
+      .append<KeyRow>(id, state.version, events, {
+        also,
+        returning: sql`SELECT k.*, t.rate_limit_ceiling FROM k LEFT JOIN tenants t ON t.id = k.tenant_id`,
+      })
+      .catch(nameTaken(current));
     return { events, row: rows[0], liveBefore: liveSecrets(state, now), ...(secret && { secret }) };
   }
 
@@ -213,13 +226,31 @@ export class KeysHandler {
   }
 }
 
+/**
+ * A key name is unique among a tenant's non-revoked keys of one mode (the partial unique index
+ * keys_name_unique on the list rows, written in the same statement as the events): a create or
+ * rename that loses is `409 conflict` and wrote nothing. Names the key's mode only: a key of the
+ * other mode never blocks it, so the answer reveals nothing across modes.
+ */
+function nameTaken(state: Pick<KeyState, 'name' | 'environment'>): (err: unknown) => never {
+  return (err) => {
+    if (!isUniqueViolation(err, 'keys_name_unique')) throw err;
+    throw new KeyError('conflict', `A ${state.environment} key named ${JSON.stringify(state.name)} already exists: key names are unique among non-revoked keys`, {
+      details: [{ field: 'name', message: 'already used by another key of this mode' }],
+    });
+  };
+}
+
 /** New keys in one statement: their events, list rows and credentials; answers their tenants' ceilings. */
 export async function appendNewKeys(store: EventStore, batch: readonly NewKey[]): Promise<Ceilings> {
   const tenants = [...new Set(batch.map((w) => w.state.tenant_id))];
-  const rows = await store.append<{ id: string; rate_limit_ceiling: RateLimitOverride | null }>(batch[0]!.state.id, 0, batch.flatMap((w) => w.events), {
-    also: { ...projection(batch.map((w) => ({ state: w.state, events: w.events }))), c: credentialsInsert(batch.map((w) => w.credential)) },
-    returning: sql`SELECT id, rate_limit_ceiling FROM tenants WHERE id = ANY(${pgArray(tenants)}::text[])`,
-  });
+  const rows = await store
+    .append<{ id: string; rate_limit_ceiling: RateLimitOverride | null }>(batch[0]!.state.id, 0, batch.flatMap((w) => w.events), {
+      also: { ...projection(batch.map((w) => ({ state: w.state, events: w.events }))), c: credentialsInsert(batch.map((w) => w.credential)) },
+      returning: sql`SELECT id, rate_limit_ceiling FROM tenants WHERE id = ANY(${pgArray(tenants)}::text[])`,
+    })
+    // A batch that fails is retried key by key (GroupCommit), so the one that lost hears its own name.
+    .catch(nameTaken(batch[0]!.state));
   return new Map(rows.map((r) => [r.id, r.rate_limit_ceiling]));
 }
 

@@ -1,4 +1,4 @@
-import { Rpc, hashMatches, parseKey, type CreatedTenant, type IssuedKey, type KeyView, type VerifyReply } from '@keyway/contracts';
+import { GATEWAY_INVALIDATE, Rpc, hashMatches, parseKey, type CreatedTenant, type IssuedKey, type KeyView, type VerifyReply } from '@keyway/contracts';
 import { jetStreamContext } from '@keyway/messaging';
 import { eventually } from '@keyway/testing';
 import { startIdentity, type IdentityHarness } from '../../test/identity-harness';
@@ -79,6 +79,56 @@ describe('identity: key lifecycle over NATS', () => {
     expect((await record(fourth.key)).siblings).toEqual([]);
   });
 
+  it('rotate/complete ends the grace at once: the old secret stops, the new one works, a retry answers the key with no event', async () => {
+    const ctx = h.ctx(tenant.tenant.id);
+    const first = (await h.call<IssuedKey>(Rpc.keysCreate, { ctx, body: { name: 'completes', scopes: ['contacts:read'] } })).response!;
+    const second = (await h.call<IssuedKey>(Rpc.keysRotate, { ctx, params: { id: first.id }, body: { grace_period_seconds: 3600 } })).response!;
+    expect(await verify(first.key)).toBe('active');
+    const done = await h.call<KeyView>(Rpc.keysRotateComplete, { ctx, params: { id: first.id }, body: {} });
+    expect(done.response).toMatchObject({ id: first.id, prefix: second.prefix, status: 'active' });
+    expect(JSON.stringify(done.response)).not.toContain(second.key.slice(second.prefix.length + 1));
+    expect(await verify(first.key)).toBe('invalid');
+    expect(await verify(second.key)).toBe('active');
+    const events: Array<{ type: string; version: number; data: unknown; prefix: string }> = await h.ds.query(
+      `SELECT type, version, data, prefix FROM events WHERE stream_id = $1 ORDER BY version`,
+      [first.id],
+    );
+    expect(events.at(-1)).toEqual({ type: 'rotation_completed', version: 3, prefix: second.prefix, data: { ended_prefixes: [first.prefix] } });
+    const again = await h.call<KeyView>(Rpc.keysRotateComplete, { ctx, params: { id: first.id }, body: {} });
+    expect(again.response).toEqual(done.response);
+    expect(await h.ds.query(`SELECT count(*)::int AS n FROM events WHERE stream_id = $1`, [first.id])).toEqual([{ n: 3 }]);
+    // Not a key of this tenant: not found; a body with fields: invalid_request; revoked: conflict.
+    const other = (await h.call<CreatedTenant>(Rpc.tenantsCreate, { ctx: h.ctx(''), body: { name: 'Completer' } })).response!;
+    expect((await h.call(Rpc.keysRotateComplete, { ctx: h.ctx(other.tenant.id), params: { id: first.id }, body: {} })).err?.code).toBe('not_found');
+    expect((await h.call(Rpc.keysRotateComplete, { ctx, params: { id: first.id }, body: { grace_period_seconds: 1 } })).err?.code).toBe('invalid_request');
+    await h.call(Rpc.keysRevoke, { ctx, params: { id: first.id }, body: {} });
+    expect((await h.call(Rpc.keysRotateComplete, { ctx, params: { id: first.id }, body: {} })).err?.code).toBe('conflict');
+  });
+
+  it('rotate/complete reaches every older secret still in a grace and the gateways are told before it answers', async () => {
+    const ctx = h.ctx(tenant.tenant.id);
+    const a = (await h.call<IssuedKey>(Rpc.keysCreate, { ctx, body: { name: 'three secrets', scopes: [] } })).response!;
+    const b = (await h.call<IssuedKey>(Rpc.keysRotate, { ctx, params: { id: a.id }, body: { grace_period_seconds: 3600 } })).response!;
+    const c = (await h.call<IssuedKey>(Rpc.keysRotate, { ctx, params: { id: a.id }, body: { grace_period_seconds: 600 } })).response!;
+    const told: string[][] = [];
+    const sub = h.nc.subscribe(GATEWAY_INVALIDATE, { callback: (_e, m) => void told.push((JSON.parse(m.string()) as { lookup_ids: string[] }).lookup_ids) });
+    await h.nc.flush();
+    await h.call(Rpc.keysRotateComplete, { ctx, params: { id: a.id }, body: {} });
+    sub.unsubscribe();
+    expect([await verify(a.key), await verify(b.key), await verify(c.key)]).toEqual(['invalid', 'invalid', 'active']);
+    const lookup = (k: string) => parseKey(k)!.lookupId;
+    expect(told.flat()).toEqual(expect.arrayContaining([lookup(a.key), lookup(b.key)]));
+    const credentials: Array<{ lookup_id: string; ended: boolean }> = await h.ds.query(
+      `SELECT lookup_id, valid_until IS NOT NULL AND valid_until <= now() AS ended FROM key_credentials WHERE key_id = $1 ORDER BY created_at`,
+      [a.id],
+    );
+    expect(credentials).toEqual([
+      { lookup_id: lookup(a.key), ended: true },
+      { lookup_id: lookup(b.key), ended: true },
+      { lookup_id: lookup(c.key), ended: false },
+    ]);
+  });
+
   it("answers not_found for another tenant's key on every command", async () => {
     const other = (await h.call<CreatedTenant>(Rpc.tenantsCreate, { ctx: h.ctx(''), body: { name: 'Other' } })).response!;
     const id = tenant.root_key.id;
@@ -87,6 +137,7 @@ describe('identity: key lifecycle over NATS', () => {
       [Rpc.keysGet, {}],
       [Rpc.keysUpdate, { body: { name: 'x' } }],
       [Rpc.keysRotate, { body: {} }],
+      [Rpc.keysRotateComplete, { body: {} }],
       [Rpc.keysRevoke, { body: {} }],
     ] as const) {
       expect((await h.call(subject, { ctx, params: { id }, ...extra })).err?.code).toBe('not_found');
@@ -173,12 +224,14 @@ describe('identity: key lifecycle over NATS', () => {
   });
 
   it('a failing key in a batch fails alone', async () => {
+    let n = 0;
     const write = (lookupId?: string): NewKey => {
       const id = newId('key');
+      const name = `batch member ${n++}`;
       const secret = mintKey('live');
       const now = new Date();
       const lookup = lookupId ?? secret.lookupId;
-      const decided = decide({ type: 'create', tenant_id: tenant.tenant.id, name: 'b', scopes: [], environment: 'live', expires_at: null, rate_limit: null, metadata: {}, prefix: `kw_live_${lookup}` }, initialKeyState(id), now);
+      const decided = decide({ type: 'create', tenant_id: tenant.tenant.id, name, scopes: [], environment: 'live', expires_at: null, rate_limit: null, metadata: {}, prefix: `kw_live_${lookup}` }, initialKeyState(id), now);
       const events = stamp(id, 0, decided, { tenant_id: tenant.tenant.id, actor: { type: 'system', id: 't' }, now });
       return { events, state: events.reduce(evolve, initialKeyState(id)), credential: { lookupId: lookup, keyId: id, hash: hashKey(secret.key), createdAt: now } };
     };

@@ -6,6 +6,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { IDENTITY_CONFIG, IDENTITY_DATABASE_URL, type IdentityConfig } from '../config';
 import { OutboxRelay } from '@keyway/outbox';
 import { EVENTS_OUTBOX } from '../event-store/event-store';
+import { LAST_USED_DURABLE } from '../last-used/last-used.consumer';
 
 /**
  * Identity owns the `KEYWAY`, `KEYWAY_USAGE` and `KEYWAY_DLQ` streams: this is the one place they
@@ -25,6 +26,10 @@ export class RelayService implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     const ctx = await jetStreamContext(this.nc);
+    // Before KEYWAY_USAGE, the last-used projection read `keyway.keys.used` from KEYWAY under the
+    // same durable name. KEYWAY no longer holds that subject: the old durable is retired (absent on
+    // a new install, so a failure here is nothing to act on).
+    await ctx.jsm.consumers.delete(this.config.KEYWAY_STREAM, LAST_USED_DURABLE).catch(() => false);
     await ensureStream(ctx.jsm, { name: this.config.KEYWAY_STREAM, subjects: [...STREAMS.keys.subjects], duplicateWindowMs: 10 * 60_000 });
     await ensureStream(ctx.jsm, {
       name: STREAMS.usage.name,
