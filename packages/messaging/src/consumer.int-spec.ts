@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { PrivateNats, eventually } from '@keyway/testing';
+import { AckPolicy } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetStreamContext, type JetStreamContext, type MinimalLogger } from './connection';
 import { DEAD_LETTER_HEADERS, DurableConsumer, type BatchItem, type DurableConsumerOptions } from './consumer';
@@ -228,6 +229,12 @@ describe('DurableConsumer against a real nats-server', () => {
     expect(terminated.get(stream)).toEqual([{ seq: seqs[1], deliveries: 1 }]);
     await eventually(async () => (await info()).num_ack_pending === 0);
     expect((await info()).num_redelivered).toBe(0);
+  });
+
+  it('takes over a durable made before dead letters, whose server-side max_deliver would drop a message unseen', async () => {
+    await ctx.jsm.consumers.add(stream, { durable_name: 'test', filter_subject: `${subject}.>`, ack_policy: AckPolicy.Explicit, max_deliver: 10 });
+    await start({ handle: async () => undefined });
+    expect((await info()).config.max_deliver).toBe(-1);
   });
 
   describe('poison messages go to the dead-letter stream', () => {
