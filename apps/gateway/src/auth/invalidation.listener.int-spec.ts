@@ -23,11 +23,12 @@ describe('InvalidationListener: key events', () => {
   const lookupId = () => newId('key').slice(-8);
   const envelope = (prefix: string) => ({
     id: newId('event'),
-    schema_version: 1 as const,
+    schema_version: 1,
     occurred_at: new Date().toISOString(),
     tenant_id: 'ten_a',
     key_id: newId('key'),
     prefix,
+    version: 1,
     actor: { type: 'user' as const, id: 'usr_1' },
   });
   const send = (subject: string, body: unknown) => publisher.publish(subject, typeof body === 'string' ? body : JSON.stringify(body));
@@ -68,10 +69,23 @@ describe('InvalidationListener: key events', () => {
     ]);
   });
 
+  it('drops the secrets a completed rotation ended, and the current one', async () => {
+    const [current, older, oldest] = [lookupId(), lookupId(), lookupId()];
+    send(eventSubject('rotation_completed'), {
+      ...envelope(keyPrefix('live', current)),
+      type: 'rotation_completed',
+      data: { ended_prefixes: [keyPrefix('live', older), keyPrefix('live', oldest)] },
+    } satisfies KeyEvent);
+    expect(await afterwards()).toEqual([['invalidate', [current, older, oldest]]]);
+  });
+
   it('leaves used events alone', async () => {
     const id = lookupId();
     const at = new Date().toISOString();
-    send(eventSubject('used'), { ...envelope(keyPrefix('live', id)), type: 'used', data: { count: 1, rate_limited: 0, first_at: at, last_at: at, scopes_used: null, secret: 'current' } } satisfies KeyEvent);
+    send(eventSubject('used'), { ...envelope(keyPrefix('live', id)), type: 'used', schema_version: 2, data: { count: 1, rate_limited: 0, first_at: at, last_at: at, scopes_used: null, secret: 'current' } } satisfies KeyEvent);
+    // Not even read: the listener subscribes to the lifecycle subjects only, so garbage on the
+    // usage subject does not empty the cache either.
+    send(eventSubject('used'), 'not json at all');
     expect(await afterwards()).toEqual([]);
   });
 

@@ -1,10 +1,10 @@
 import {
-  EVENT_SUBJECTS,
   GATEWAY_HEARTBEAT,
   GATEWAY_INVALIDATE,
   Invalidation,
   lookupIdOfPrefix,
   parseKeyEvent,
+  STREAMS,
   type GatewayHeartbeat,
   type KeyEvent,
 } from '@keyway/contracts';
@@ -36,8 +36,9 @@ export function keyEvent(data: Uint8Array): KeyEvent | undefined {
  *  - GATEWAY_INVALIDATE (core NATS, no queue group: every gateway gets each message): drop the
  *    look-up ids, then acknowledge, so identity can answer the revoke knowing no gateway still
  *    holds the key;
- *  - key events (`keyway.keys.>`, which core subscribers see as JetStream stores them): a second
- *    path that drops the key's prefixes even if the direct message was missed;
+ *  - key lifecycle events (each subject of `KEYWAY`, which core subscribers see as JetStream
+ *    stores them; never `keyway.keys.used`, the bulk of the traffic, which changes no key): a
+ *    second path that drops the key's prefixes even if the direct message was missed;
  *  - a heartbeat on GATEWAY_HEARTBEAT, so identity knows which gateways to wait for. The first one
  *    goes out only after both subscriptions are registered with the server.
  */
@@ -71,23 +72,27 @@ export class InvalidationListener {
         },
       }),
     );
-    this.subs.push(
-      this.nc.subscribe(EVENT_SUBJECTS, {
-        callback: (err, msg) => {
-          // `used` events are most of the traffic and change no key: skipped before any parsing,
-          // so validation costs only the rare lifecycle events.
-          if (err || msg.subject.endsWith('.used')) return;
-          const event = keyEvent(msg.data);
-          // Unreadable (a schema this gateway does not know yet, or a bad publisher): it may be
-          // about a key we hold, so forget every key rather than trust what it seems to say.
-          if (!event) return this.verifier.clear();
-          const ids = [lookupIdOfPrefix(event.prefix), event.type === 'rotated' ? lookupIdOfPrefix(event.data.previous_prefix) : undefined];
-          // The event names the current (and, for a rotation, the previous) prefix; every other secret
-          // of the key still inside a grace is found by the key id.
-          this.verifier.invalidate(ids.filter((id): id is string => id !== undefined), { keyId: event.key_id });
-        },
-      }),
-    );
+    // One subscription per lifecycle subject (as KEYWAY lists them), so `used` events never reach
+    // this callback at all.
+    for (const subject of STREAMS.keys.subjects) {
+      this.subs.push(
+        this.nc.subscribe(subject, {
+          callback: (err, msg) => {
+            if (err) return;
+            const event = keyEvent(msg.data);
+            // Unreadable (a schema this gateway does not know yet, or a bad publisher): it may be
+            // about a key we hold, so forget every key rather than trust what it seems to say.
+            if (!event) return this.verifier.clear();
+            // The event names the current prefix, and the older ones a rotation or its completion
+            // ended; every other secret of the key still inside a grace is found by the key id.
+            const ids = [event.prefix, ...(event.type === 'rotated' ? [event.data.previous_prefix] : []), ...(event.type === 'rotation_completed' ? event.data.ended_prefixes : [])]
+              .map(lookupIdOfPrefix)
+              .filter((id): id is string => id !== undefined);
+            this.verifier.invalidate(ids, { keyId: event.key_id });
+          },
+        }),
+      );
+    }
     await this.nc.flush();
     this.beat();
     this.timer = setInterval(() => this.beat(), this.heartbeatEveryMs);

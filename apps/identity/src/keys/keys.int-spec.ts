@@ -192,10 +192,20 @@ describe('identity: key lifecycle over NATS', () => {
     expect(rows[0]!.n).toBe(1);
   });
 
-  it('relays every committed event to JetStream with the event id as message id', async () => {
+  it('relays every committed event to JetStream with the event id as message id, each envelope carrying its version in the key stream', async () => {
     const { jsm } = await jetStreamContext(h.nc);
-    const total: Array<{ n: number }> = await h.ds.query(`SELECT count(*)::int AS n FROM events`);
-    await eventually(async () => (await jsm.streams.info(h.config.KEYWAY_STREAM)).state.messages === total[0]!.n, 10_000);
+    const stored: Array<{ event_id: string; stream_id: string; version: number; type: string }> = await h.ds.query(
+      `SELECT event_id, stream_id, version, type FROM events ORDER BY global_position`,
+    );
+    await eventually(async () => (await jsm.streams.info(h.config.KEYWAY_STREAM)).state.messages === stored.length, 10_000);
+    const onBus = [];
+    for (let seq = 1; seq <= stored.length; seq++) {
+      const m = await jsm.streams.getMessage(h.config.KEYWAY_STREAM, { seq });
+      const e = m!.json<{ id: string; key_id: string; version?: number; type: string }>();
+      onBus.push({ event_id: e.id, stream_id: e.key_id, version: e.version, type: e.type, subject: m!.subject, msgId: m!.header?.get('Nats-Msg-Id') });
+    }
+    expect(onBus).toEqual(stored.map((e) => ({ ...e, subject: `keyway.keys.${e.type}`, msgId: e.event_id })));
+    expect(onBus.some((e) => e.type === 'rotation_completed')).toBe(true);
   });
 
   it('rebuilding the read models from the event store gives the live tables back', async () => {
