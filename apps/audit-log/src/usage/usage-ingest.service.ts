@@ -13,7 +13,7 @@ export const USAGE_CONFIG = Symbol('USAGE_CONFIG');
 export const USAGE_DURABLE = 'audit-log-usage';
 export const USAGE_KEYS_DURABLE = 'audit-log-usage-keys';
 /** Applied event ids are kept one day longer than KEYWAY_USAGE can redeliver them. */
-export const APPLIED_IDS_KEPT_DAYS = STREAMS.usage.maxAgeDays + 1;
+const APPLIED_IDS_KEPT_DAYS = STREAMS.usage.maxAgeDays + 1;
 const PRUNE_EVERY_MS = 3_600_000;
 const STREAM_OWNER = 'identity';
 type StreamInfo = Awaited<ReturnType<JetStreamContext['jsm']['streams']['info']>>;

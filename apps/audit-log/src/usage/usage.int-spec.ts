@@ -274,7 +274,7 @@ describe('audit-log usage: per key per minute, from KEYWAY_USAGE', () => {
     expect(letter.header?.get(DEAD_LETTER_HEADERS.reason)).toBe('invalid');
     expect(letter.json<{ id: string }>().id).toBe('evt_bad');
     // The newer schema version is retried with backoff (AUDIT_MAX_DELIVER times), then dead-lettered too.
-    await eventually(async () => (await jet.jsm.streams.getMessage(STREAMS.dlq.name, { last_by_subj: dlqSubject })).header?.get(DEAD_LETTER_HEADERS.streamSeq) === String(tooNew.seq), 30_000);
+    await eventually(async () => (await jet.jsm.streams.getMessage(STREAMS.dlq.name, { last_by_subj: dlqSubject }))?.header?.get(DEAD_LETTER_HEADERS.streamSeq) === String(tooNew.seq), 30_000);
   });
 
   it('forgets applied event ids once KEYWAY_USAGE can no longer redeliver them', async () => {

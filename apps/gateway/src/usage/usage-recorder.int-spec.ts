@@ -40,7 +40,7 @@ describe('UsageRecorder: used v2 events on KEYWAY_USAGE', () => {
     const out: Used[] = [];
     const last = (await jet.jsm.streams.info(STREAMS.usage.name)).state.last_seq;
     for (let seq = 1; seq <= last; seq++) {
-      const e = parseKeyEvent((await jet.jsm.streams.getMessage(STREAMS.usage.name, { seq })).json());
+      const e = parseKeyEvent((await jet.jsm.streams.getMessage(STREAMS.usage.name, { seq }))?.json());
       if (e.type === 'used') out.push(e);
     }
     return out;

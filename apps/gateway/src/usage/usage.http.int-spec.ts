@@ -21,7 +21,7 @@ describe('gateway: every authenticated call is counted in used v2', () => {
     const out: Used[] = [];
     const last = (await jet.jsm.streams.info(STREAMS.usage.name)).state.last_seq;
     for (let seq = 1; seq <= last; seq++) {
-      const e = parseKeyEvent((await jet.jsm.streams.getMessage(STREAMS.usage.name, { seq })).json());
+      const e = parseKeyEvent((await jet.jsm.streams.getMessage(STREAMS.usage.name, { seq }))?.json());
       if (e.type === 'used' && e.key_id === keyId) out.push(e);
     }
     return out;
