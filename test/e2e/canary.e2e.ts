@@ -43,11 +43,11 @@ describe('secrets never leak', () => {
     expect((await request(p.url, 'POST', `/v1/keys/${id}/revoke`, { token: root })).status).toBe(200);
     expect((await request(p.url, 'GET', '/v1/whoami', { token: second })).status).toBe(401);
 
-    // Wait until the trail (including the gateway's aggregated `used`) has reached the audit log.
+    // Wait until the trail has reached the audit log, and the gateway's aggregated use its usage table.
     await eventually(async () => {
       const r = await request<{ data: Array<{ type: string }> }>(p.url, 'GET', `/v1/keys/${id}/logs`, { token: root });
-      const types = r.body.data.map((e) => e.type);
-      return types.includes('revoked') && types.includes('used');
+      const u = await request<{ data: Array<{ requests: number }> }>(p.url, 'GET', `/v1/keys/${id}/usage?interval=minute`, { token: root });
+      return r.body.data.some((e) => e.type === 'revoked') && (u.body.data ?? []).some((b) => b.requests > 0);
     }, 20_000, 200);
 
     const secrets = [canary, second].map((k) => ({ key: k, secret: k.split('_')[3]!, hash: hashKey(k) }));
