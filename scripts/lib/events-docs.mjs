@@ -7,13 +7,22 @@
  * Older versions: the contracts hold only each type's current payload. When a type moves to v2,
  * its checked-in v1 schema stays as it was (stored events are never rewritten, and a replay still
  * delivers v1 messages); the test requires a file for every version from 1 to the current one.
+ *
+ * Streams: each subject's stream comes from the contracts' STREAMS table (lifecycle events in
+ * KEYWAY, kept for good; `used` in KEYWAY_USAGE, kept 35 days; dead letters in KEYWAY_DLQ).
  */
 
 export const EVENTS_DIR = 'docs/events';
 export const EVENTS_MD = 'docs/events.md';
 const ASYNCAPI_FILE = `${EVENTS_DIR}/asyncapi.json`;
-/** The stream that captures the key subjects (KEYWAY_STREAM, default KEYWAY; identity owns it). */
-const STREAM = 'KEYWAY';
+
+/** The stream of the contracts' STREAMS table that captures `subject` (one, or the table is wrong). */
+function streamOf(contracts, subject) {
+  const found = Object.values(contracts.STREAMS).filter((s) => s.subjects.includes(subject));
+  if (found.length !== 1) throw new Error(`${subject} must be captured by exactly one stream of STREAMS, not ${found.length}`);
+  return found[0];
+}
+const retention = (stream) => (stream.maxAgeDays ? `${stream.maxAgeDays} days` : 'for good');
 
 /**
  * Plain words for every field. A field without a note, or a note without a field, stops the
@@ -27,8 +36,8 @@ const ENVELOPE_NOTES = {
   tenant_id: 'The tenant that owns the key.',
   key_id: 'The key (`key_…`); events are ordered per key.',
   prefix: 'The key\'s public prefix (its look-up id, never the secret).',
-  version: 'Position of the event in its key\'s history (1, 2, 3, …). Order a key\'s events by it; ignore one you already applied. Absent on `used`, which is not part of the history.',
-  actor: 'Who did it: `type` is `key`, `operator`, `user` or `system`, and `id` names them.',
+  version: 'Position of the event in its key\'s history (1, 2, 3, …, no gaps). Always set on lifecycle events (identity stamps every one it publishes); absent on `used`, which is not part of the history. Order a key\'s events by it; ignore one you already applied.',
+  actor: 'Who did it: `type` is `key`, `member` (a signed-in tenant member), `operator`, `system`, or `user` (events written before members existed), and `id` names them.',
   data: 'The type\'s payload, below.',
 };
 const DATA_NOTES = {
@@ -53,13 +62,30 @@ const DATA_NOTES = {
     previous_prefix: 'Prefix of the secret that was replaced.',
     previous_valid_until: 'Until when the previous secret keeps working; null when it stopped at once.',
   },
+  rotation_completed: {
+    ended_prefixes: 'Prefixes of the older secrets that were still inside a grace and stopped working at `occurred_at`. Every older secret of the key has stopped by then; `prefix` is the current one.',
+  },
   revoked: { reason: 'Why, as given by the caller, or null.' },
   expired: { expires_at: 'The expiry that was reached.' },
   used: {
-    count: 'Calls in the interval (at least 1).',
-    first_used_at: 'First call of the interval.',
-    last_used_at: 'Last call of the interval.',
+    count: 'Calls in the interval (at least 1), the rate-limited ones included.',
+    rate_limited: 'Of `count`, the calls refused with 429.',
+    first_at: 'First call of the interval.',
+    last_at: 'Last call of the interval.',
+    scopes_used: 'The scopes the admitted calls needed. null: unknown (an upcast v1 event), which never means "unused".',
+    secret: '`current`, or `previous`: an older secret still inside a rotation grace. One event per (key, secret) per interval from each gateway.',
   },
+};
+
+/** The dead-letter headers (`DEAD_LETTER_HEADERS` of @keyway/messaging), by their key there. */
+const DEAD_LETTER_NOTES = {
+  reason: '`invalid` (does not parse: not JSON, unknown type, wrong shape), `unreadable_after_retries` (a schema_version newer than the consumer, still after the bounded redeliveries), `refused` (the handler called it permanent) or `failed_after_retries`.',
+  error: 'The error, on one line, at most 512 characters.',
+  subject: 'The subject it was published on.',
+  stream: 'The stream it came from.',
+  durable: 'The durable consumer that gave up on it.',
+  streamSeq: 'Its sequence number in that stream: replay it from there after a fix.',
+  deliveries: 'How many times it was delivered.',
 };
 
 const json = (value) => `${JSON.stringify(value, null, 2)}\n`;
@@ -76,6 +102,7 @@ function envelopeSchema(contracts, z, type, version) {
 function jsonSchemaOf(contracts, z, type) {
   const version = contracts.KEY_EVENT_VERSIONS[type];
   const subject = contracts.eventSubject(type);
+  const stream = streamOf(contracts, subject).name;
   // `input`: what a reader accepts. Objects stay open (zod strips unknown keys), so an optional
   // field added later does not break a consumer that validates with the schema.
   const schema = z.toJSONSchema(envelopeSchema(contracts, z, type, version), { io: 'input' });
@@ -83,7 +110,7 @@ function jsonSchemaOf(contracts, z, type) {
   return {
     $schema,
     title: `${subject} v${version}`,
-    description: `A \`${type}\` key event, schema_version ${version}, as published on \`${subject}\` (stream ${STREAM}). Generated from packages/contracts by \`npm run docs:events\`; do not edit.`,
+    description: `A \`${type}\` key event, schema_version ${version}, as published on \`${subject}\` (stream ${stream}). Generated from packages/contracts by \`npm run docs:events\`; do not edit.`,
     ...rest,
   };
 }
@@ -137,12 +164,17 @@ function fieldTable(properties, required, notes) {
   return ['| Field | Type | Required | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
-/** The AsyncAPI 3 document: a channel per subject of the table, a message per schema version. */
-function asyncApi(contracts, types) {
+/**
+ * The AsyncAPI 3 document: a channel per subject of the table, a message per schema version, and
+ * the dead-letter channel (its message is the original one, byte for byte, with headers that say
+ * why).
+ */
+function asyncApi(contracts, types, deadLetterHeaders) {
   const channels = {};
   const operations = {};
   for (const type of types) {
     const subject = contracts.eventSubject(type);
+    const stream = streamOf(contracts, subject);
     const messages = {};
     for (let v = 1; v <= contracts.KEY_EVENT_VERSIONS[type]; v++) {
       messages[`${type}V${v}`] = {
@@ -159,16 +191,44 @@ function asyncApi(contracts, types) {
     channels[type] = {
       address: subject,
       title: subject,
-      description: `\`${type}\` key events, captured by the JetStream stream ${STREAM} (subjects \`${contracts.EVENT_SUBJECTS}\`).`,
+      description: `\`${type}\` key events, captured by the JetStream stream ${stream.name} (kept ${retention(stream)}).`,
       messages,
     };
-    operations[`receive${type[0].toUpperCase()}${type.slice(1)}`] = {
+    operations[`receive${type.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join('')}`] = {
       action: 'receive',
-      summary: `A consumer reads \`${type}\` events through a durable JetStream consumer on ${STREAM}.`,
+      summary: `A consumer reads \`${type}\` events through a durable JetStream consumer on ${stream.name}.`,
       channel: { $ref: `#/channels/${type}` },
       messages: Object.keys(messages).map((m) => ({ $ref: `#/channels/${type}/messages/${m}` })),
     };
   }
+  const dlq = contracts.STREAMS.dlq;
+  channels.deadLetters = {
+    address: contracts.deadLetterSubject('{stream}', '{durable}'),
+    title: 'Dead letters',
+    description: `What a platform consumer could never process (it does not parse, has an unknown type or a schema_version newer than the consumer, or kept failing after bounded redeliveries with backoff), captured by the JetStream stream ${dlq.name} (kept ${retention(dlq)}). The payload is the original message, byte for byte.`,
+    parameters: {
+      stream: { description: 'The stream the message came from (e.g. KEYWAY_USAGE).' },
+      durable: { description: 'The durable consumer that gave up on it (e.g. identity-last-used).' },
+    },
+    messages: {
+      deadLetter: {
+        name: 'dead-letter',
+        title: 'A message no consumer could process',
+        contentType: 'application/octet-stream',
+        headers: {
+          type: 'object',
+          properties: Object.fromEntries(Object.entries(deadLetterHeaders).map(([k, name]) => [name, { type: 'string', description: DEAD_LETTER_NOTES[k] }])),
+        },
+        payload: { description: 'The original message data, unchanged.' },
+      },
+    },
+  };
+  operations.receiveDeadLetters = {
+    action: 'receive',
+    summary: `An operator inspects, and replays after a fix, what ${dlq.name} holds.`,
+    channel: { $ref: '#/channels/deadLetters' },
+    messages: [{ $ref: '#/channels/deadLetters/messages/deadLetter' }],
+  };
   return {
     asyncapi: '3.0.0',
     info: {
@@ -176,7 +236,7 @@ function asyncApi(contracts, types) {
       // The schema versions it describes: any change of one is a new document version.
       version: types.map((t) => `${t}.v${contracts.KEY_EVENT_VERSIONS[t]}`).join(' '),
       description:
-        `Lifecycle and usage events of API keys, on NATS JetStream stream ${STREAM}. Delivery is at least once, deduplicated by \`id\`, ordered per key (by \`version\`). See docs/events.md. Generated from packages/contracts by \`npm run docs:events\`; do not edit.`,
+        `Lifecycle events of API keys on NATS JetStream stream ${contracts.STREAMS.keys.name} (kept ${retention(contracts.STREAMS.keys)}), usage events on ${contracts.STREAMS.usage.name} (kept ${retention(contracts.STREAMS.usage)}), dead letters on ${contracts.STREAMS.dlq.name}. Delivery is at least once, deduplicated by \`id\`; stored in order per key, possibly out of order after a redelivery, so order a key's events by \`version\`. See docs/events.md. Generated from packages/contracts by \`npm run docs:events\`; do not edit.`,
     },
     defaultContentType: 'application/json',
     channels,
@@ -186,16 +246,23 @@ function asyncApi(contracts, types) {
 
 /** The generated sections of docs/events.md, by marker name. */
 function sections(contracts, z, types, schemas) {
+  const { keys, usage, dlq } = contracts.STREAMS;
   const subjects = [
-    `Stream \`${STREAM}\` captures \`${contracts.EVENT_SUBJECTS}\`. Subjects, one per event type:`,
-    '',
-    '| Subject | Type | Current `schema_version` | JSON Schemas |',
+    '| Stream | Holds | Subjects | Kept |',
     '| --- | --- | --- | --- |',
+    `| \`${keys.name}\` | key lifecycle events: each key's event-sourced history | ${keys.subjects.map((x) => `\`${x}\``).join(', ')} | ${retention(keys)} |`,
+    `| \`${usage.name}\` | \`used\` events, aggregated by the gateways | ${usage.subjects.map((x) => `\`${x}\``).join(', ')} | ${retention(usage)} |`,
+    `| \`${dlq.name}\` | what a platform consumer could never process, with the reason | \`${contracts.deadLetterSubject('<stream>', '<durable>')}\` | ${retention(dlq)} |`,
+    '',
+    'Subjects, one per event type:',
+    '',
+    '| Subject | Type | Stream | Current `schema_version` | JSON Schemas |',
+    '| --- | --- | --- | --- | --- |',
     ...types.map((type) => {
       const subject = contracts.eventSubject(type);
       const current = contracts.KEY_EVENT_VERSIONS[type];
       const files = Array.from({ length: current }, (_, i) => `[v${i + 1}](events/${schemaFile(subject, i + 1)})`).join(', ');
-      return `| \`${subject}\` | \`${type}\` | ${current} | ${files} |`;
+      return `| \`${subject}\` | \`${type}\` | \`${streamOf(contracts, subject).name}\` | ${current} | ${files} |`;
     }),
   ].join('\n');
 
@@ -241,9 +308,12 @@ function splice(markdown, generated) {
 
 /**
  * Everything generated, as repository-relative path → content. `markdown` is docs/events.md as it
- * is now (its prose is hand-written; only the marked sections are replaced).
+ * is now (its prose is hand-written; only the marked sections are replaced); `deadLetterHeaders`
+ * is @keyway/messaging's DEAD_LETTER_HEADERS.
  */
-export function eventDocs({ contracts, z, markdown }) {
+export function eventDocs({ contracts, z, markdown, deadLetterHeaders }) {
+  const missingNotes = Object.keys(deadLetterHeaders).filter((k) => !(k in DEAD_LETTER_NOTES));
+  if (missingNotes.length > 0) throw new Error(`no notes for dead-letter headers ${missingNotes.join(', ')} (scripts/lib/events-docs.mjs)`);
   const types = [...contracts.KEY_EVENT_TYPES];
   const missing = types.filter((t) => !(t in DATA_NOTES));
   if (missing.length > 0) throw new Error(`no notes for event types ${missing.join(', ')} (scripts/lib/events-docs.mjs)`);
@@ -252,7 +322,7 @@ export function eventDocs({ contracts, z, markdown }) {
   for (const [type, schema] of schemas) {
     files.set(`${EVENTS_DIR}/${schemaFile(contracts.eventSubject(type), contracts.KEY_EVENT_VERSIONS[type])}`, json(schema));
   }
-  files.set(ASYNCAPI_FILE, json(asyncApi(contracts, types)));
+  files.set(ASYNCAPI_FILE, json(asyncApi(contracts, types, deadLetterHeaders)));
   files.set(EVENTS_MD, splice(markdown, sections(contracts, z, types, schemas)));
   return files;
 }

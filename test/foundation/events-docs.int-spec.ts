@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as contracts from '@keyway/contracts';
-import { KEY_EVENT_TYPES, KEY_EVENT_VERSIONS, KeyEvent, eventSubject, keyEventEnvelope, type KeyEventType } from '@keyway/contracts';
+import { KEY_EVENT_TYPES, KEY_EVENT_VERSIONS, KeyEvent, STREAMS, deadLetterSubject, eventSubject, keyEventEnvelope, type KeyEventType } from '@keyway/contracts';
+import { DEAD_LETTER_HEADERS } from '@keyway/messaging';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { z } from 'zod';
@@ -11,7 +12,7 @@ import { z } from 'zod';
 interface EventsDocs {
   EVENTS_DIR: string;
   EVENTS_MD: string;
-  eventDocs(input: { contracts: unknown; z: unknown; markdown: string }): Map<string, string>;
+  eventDocs(input: { contracts: unknown; z: unknown; markdown: string; deadLetterHeaders: Record<string, string> }): Map<string, string>;
 }
 // require: an .mjs without declarations (jest transforms it to CommonJS).
 const { EVENTS_DIR, EVENTS_MD, eventDocs } = require('../../scripts/lib/events-docs.mjs') as EventsDocs;
@@ -29,7 +30,7 @@ const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 /** Everything generated from `source`, written to a fresh temp dir; returns the dir and the paths. */
 function regenerate(source: typeof contracts): { dir: string; paths: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'keyway-events-docs-'));
-  const files = eventDocs({ contracts: source, z, markdown: read(EVENTS_MD) });
+  const files = eventDocs({ contracts: source, z, markdown: read(EVENTS_MD), deadLetterHeaders: DEAD_LETTER_HEADERS });
   for (const [path, content] of files) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), content);
@@ -80,8 +81,11 @@ const samples = [
   keyEventEnvelope({ ...base, type: 'rotated', version: 5, data: { previous_prefix: 'kw_live_zzzz9999', previous_valid_until: '2026-01-03T00:00:00.000Z' } }),
   keyEventEnvelope({ ...base, type: 'revoked', version: 6, data: { reason: null } }),
   keyEventEnvelope({ ...base, type: 'expired', version: 7, data: { expires_at: '2026-01-02T00:00:00.000Z' } }),
-  keyEventEnvelope({ ...base, type: 'used', actor: { type: 'system', id: 'gw-1' }, data: { count: 3, rate_limited: 0, first_at: base.occurred_at, last_at: base.occurred_at, scopes_used: null, secret: 'current' } }),
+  keyEventEnvelope({ ...base, type: 'used', actor: { type: 'system', id: 'gw-1' }, data: { count: 3, rate_limited: 1, first_at: base.occurred_at, last_at: base.occurred_at, scopes_used: ['contacts:read'], secret: 'previous' } }),
+  keyEventEnvelope({ ...base, type: 'rotation_completed', version: 8, actor: { type: 'member', id: 'usr_01JD8X7Q2R3S4T5V6W7X8Y9Z0D' }, data: { ended_prefixes: ['kw_live_zzzz9999'] } }),
 ];
+/** `used` as gateways published it before schema_version 2 (a replay of KEYWAY still holds some). */
+const usedV1 = { ...base, type: 'used', schema_version: 1, actor: { type: 'system', id: 'gw-1' }, data: { count: 3, first_used_at: base.occurred_at, last_used_at: base.occurred_at } };
 
 describe('the published key-event contract (docs/events)', () => {
   it('is what npm run docs:events generates from the contracts today', () => {
@@ -99,7 +103,8 @@ describe('the published key-event contract (docs/events)', () => {
   it('refuses to generate a field nobody has described', () => {
     const extended = KeyEvent.options.map((o) => (o.shape.type.value === 'revoked' ? o.extend({ data: z.object({ reason: z.string().nullable(), by_whom: z.string() }) }) : o));
     const changed = { ...contracts, KeyEvent: z.discriminatedUnion('type', extended as [z.ZodObject, ...z.ZodObject[]]) };
-    expect(() => eventDocs({ contracts: changed, z, markdown: read(EVENTS_MD) })).toThrow(/revoked: no note for by_whom/);
+    expect(() => eventDocs({ contracts: changed, z, markdown: read(EVENTS_MD), deadLetterHeaders: DEAD_LETTER_HEADERS })).toThrow(/revoked: no note for by_whom/);
+    expect(() => eventDocs({ contracts, z, markdown: read(EVENTS_MD), deadLetterHeaders: { ...DEAD_LETTER_HEADERS, added: 'X-Added' } })).toThrow(/dead-letter headers added/);
   });
 
   describe('its JSON Schemas', () => {
@@ -136,9 +141,32 @@ describe('the published key-event contract (docs/events)', () => {
       }
     });
 
+    it('keep the frozen used v1 schema, which accepts what v1 gateways sent; parseKeyEvent upcasts it to v2', () => {
+      const validate = validatorOf('used', 1);
+      expect(validate(usedV1) ? null : validate.errors).toBeNull();
+      expect(contracts.parseKeyEvent(usedV1)).toEqual({
+        ...usedV1,
+        schema_version: 2,
+        data: { count: 3, rate_limited: 0, first_at: base.occurred_at, last_at: base.occurred_at, scopes_used: null, secret: 'current' },
+      });
+      expect(validatorOf('used')(usedV1)).toBe(false);
+    });
+
     it('let a consumer ignore a field added later', () => {
       expect(validatorOf('revoked')({ ...samples[5], data: { reason: null, added_later: 1 }, added_later: true })).toBe(true);
     });
+  });
+
+  it('names the streams: lifecycle subjects in KEYWAY for good, used in KEYWAY_USAGE for 35 days, the DLQ', () => {
+    const md = read(EVENTS_MD);
+    expect(md).toContain(`| \`KEYWAY\` | key lifecycle events: each key's event-sourced history | ${STREAMS.keys.subjects.map((x) => `\`${x}\``).join(', ')} | for good |`);
+    expect(md).toContain('| `KEYWAY_USAGE` | `used` events, aggregated by the gateways | `keyway.keys.used` | 35 days |');
+    expect(md).toContain('| `KEYWAY_DLQ` |');
+    for (const type of KEY_EVENT_TYPES) {
+      const stream = type === 'used' ? 'KEYWAY_USAGE' : 'KEYWAY';
+      expect(md).toContain(`| \`${eventSubject(type)}\` | \`${type}\` | \`${stream}\` |`);
+      expect(JSON.parse(read(`${EVENTS_DIR}/${schemaFile(eventSubject(type), KEY_EVENT_VERSIONS[type])}`)).description).toContain(`(stream ${stream})`);
+    }
   });
 
   it('has an AsyncAPI 3 channel per subject of the table, each message pointing at a schema that exists', () => {
@@ -148,8 +176,12 @@ describe('the published key-event contract (docs/events)', () => {
       operations: Record<string, { action: string; channel: { $ref: string }; messages: Array<{ $ref: string }> }>;
     };
     expect(doc.asyncapi).toBe('3.0.0');
-    expect(Object.values(doc.channels).map((c) => c.address).sort()).toEqual(KEY_EVENT_TYPES.map(eventSubject).sort());
+    const dlq = deadLetterSubject('{stream}', '{durable}');
+    expect(Object.values(doc.channels).map((c) => c.address).sort()).toEqual([...KEY_EVENT_TYPES.map(eventSubject), dlq].sort());
+    const dead = Object.values(doc.channels).find((c) => c.address === dlq) as unknown as { messages: { deadLetter: { headers: { properties: object } } } };
+    expect(Object.keys(dead.messages.deadLetter.headers.properties).sort()).toEqual(Object.values(DEAD_LETTER_HEADERS).sort());
     for (const channel of Object.values(doc.channels)) {
+      if (channel.address === dlq) continue;
       const type = channel.address.replace('keyway.keys.', '') as KeyEventType;
       const refs = Object.values(channel.messages).map((m) => m.payload.schema.$ref);
       expect(refs).toEqual(Array.from({ length: KEY_EVENT_VERSIONS[type] }, (_, i) => `./${schemaFile(channel.address, i + 1)}`));
