@@ -42,7 +42,7 @@ describe('walking skeleton', () => {
 
     const contacts = await request(p.url, 'GET', '/v1/contacts', { token: key });
     expect(contacts.status).toBe(200);
-    expect(contacts.body).toEqual({ data: [], page: 1, pageSize: 10, total: 0, hasMore: false });
+    expect(contacts.body).toEqual({ data: [], page: 1, pageSize: 10, total: 0, hasMore: false, next_cursor: null });
 
     const forbidden = await request(p.url, 'POST', '/v1/contacts', { token: key, body: { type: 'lead', name: 'A', email: 'a@example.com' } });
     expect(forbidden.status).toBe(403);

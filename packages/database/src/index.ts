@@ -1,3 +1,4 @@
 export * from './by-id-loader';
 export * from './pg-errors';
 export * from './service-database';
+export * from './pagination';

@@ -1,8 +1,12 @@
-import { toPage, type Environment, type KeyView, type Page, type PageQuery, type VerificationRecord } from '@keyway/contracts';
+import type { Environment, KeyView, Page, PageQuery, VerificationRecord } from '@keyway/contracts';
+import { fetchPage, Keyset } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { KeyError } from './key.errors';
 import { keyView, verificationRecord, type KeyRow } from './key.projection';
+
+/** Newest first, served by keys_tenant_list (tenant_id, created_at DESC, id DESC). */
+const KEY_LIST = new Keyset({ list: 'keys', columns: [{ column: 'k.created_at', type: 'timestamptz' }, { column: 'k.id', type: 'text' }], direction: 'desc' });
 
 @Injectable()
 export class KeysQueries {
@@ -10,20 +14,17 @@ export class KeysQueries {
 
   /** A key sees the keys of its own mode; the operator (no environment) sees both. */
   async list(scope: Viewer, q: PageQuery): Promise<Page<KeyView>> {
-    const env = modeOf(scope);
-    const [rows, count] = await Promise.all([
-      this.ds.query(
-        `SELECT k.*, t.rate_limit_ceiling FROM keys k LEFT JOIN tenants t ON t.id = k.tenant_id
-          WHERE k.tenant_id = $1 AND ($4::text IS NULL OR k.environment = $4)
-          ORDER BY k.created_at DESC, k.id DESC LIMIT $2 OFFSET $3`,
-        [scope.tenant_id, q.pageSize, (q.page - 1) * q.pageSize, env],
-      ) as Promise<KeyRow[]>,
-      this.ds.query(`SELECT count(*)::int AS n FROM keys WHERE tenant_id = $1 AND ($2::text IS NULL OR environment = $2)`, [scope.tenant_id, env]) as Promise<
-        Array<{ n: number }>
-      >,
-    ]);
+    const page = await fetchPage<KeyRow>(this.ds, {
+      select: 'k.*, t.rate_limit_ceiling',
+      from: 'keys k LEFT JOIN tenants t ON t.id = k.tenant_id',
+      where: 'k.tenant_id = $1 AND ($2::text IS NULL OR k.environment = $2)',
+      params: [scope.tenant_id, modeOf(scope)],
+      keyset: KEY_LIST,
+      query: q,
+      count: { from: 'keys k' },
+    });
     const now = new Date();
-    return toPage(rows.map((r) => keyView(r, now)), count[0]?.n ?? 0, q);
+    return { ...page, data: page.data.map((r) => keyView(r, now)) };
   }
 
   /** Another tenant's key, or a key of the other mode, is not found: its existence is never revealed. */

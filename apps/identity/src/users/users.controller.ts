@@ -1,4 +1,4 @@
-import { CreateUserBody, PageQuery, Rpc, UpdateUserBody, IdParams } from '@keyway/contracts';
+import { CreateUserBody, Paging, Rpc, UpdateUserBody, IdParams } from '@keyway/contracts';
 import { parseRpc } from '@keyway/runtime';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
@@ -11,7 +11,7 @@ export class UsersController {
 
   @MessagePattern(Rpc.usersList)
   list(@Payload() raw: unknown) {
-    const r = parseRpc(raw, { query: PageQuery });
+    const r = parseRpc(raw, { query: Paging });
     return this.users.list(r.ctx.tenant_id, r.query);
   }
 

@@ -38,6 +38,29 @@ describe('tenant members', () => {
     expect((await h.call(Rpc.usersDelete, { ctx, params: { id } })).err?.code).toBe('not_found');
   });
 
+  it('pages by cursor (after → next_cursor) over the tenant only; a deep page or a bad cursor is a 400 naming after', async () => {
+    const tenantId = (await h.call<CreatedTenant>(Rpc.tenantsCreate, { ctx: h.ctx(''), body: { name: 'Paged' } })).response!.tenant.id;
+    const ctx = h.ctx(tenantId);
+    const made = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => h.call<UserView>(Rpc.usersCreate, { ctx, body: { name: `M${i}`, email: `m${i}@example.com`, password: '12345678' } })),
+    );
+    const seen: string[] = [];
+    let after: string | null = null;
+    do {
+      const query: Record<string, string> = { pageSize: '2', ...(after === null ? {} : { after }) };
+      const r = await h.call<{ data: UserView[]; next_cursor: string | null; hasMore: boolean; total: number }>(Rpc.usersList, { ctx, query });
+      expect(r.response).toMatchObject({ total: 5, hasMore: r.response!.next_cursor !== null });
+      seen.push(...r.response!.data.map((u) => u.id));
+      after = r.response!.next_cursor;
+    } while (after !== null);
+    expect(seen.sort()).toEqual(made.map((m) => m.response!.id).sort());
+
+    const deep = await h.call(Rpc.usersList, { ctx, query: { page: '201', pageSize: '50' } });
+    expect(deep.err).toMatchObject({ code: 'invalid_request', details: [{ field: 'after' }] });
+    const bad = await h.call(Rpc.usersList, { ctx, query: { after: 'bm90LWEtY3Vyc29y.AAAAAAAAAAAAAAAA' } });
+    expect(bad.err).toMatchObject({ code: 'invalid_request', details: [{ field: 'after' }] });
+  });
+
   it('email is unique within a tenant (any case), free across tenants', async () => {
     const body = { name: 'Grace', email: 'grace@example.com', password: '12345678' };
     expect((await h.call(Rpc.usersCreate, { ctx: h.ctx(tenant), body })).response).toBeDefined();

@@ -1,5 +1,5 @@
-import { newId, toPage, type CreateUserBody, type Page, type PageQuery, type UpdateUserBody, type UserView } from '@keyway/contracts';
-import { isUniqueViolation } from '@keyway/database';
+import { newId, type CreateUserBody, type Page, type PageQuery, type UpdateUserBody, type UserView } from '@keyway/contracts';
+import { fetchPage, isUniqueViolation, Keyset } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
 import { hash, verify } from '@node-rs/argon2';
 import { DataSource } from 'typeorm';
@@ -24,18 +24,17 @@ const view = (u: UserRow): UserView => ({
   updated_at: u.updated_at.toISOString(),
 });
 
+/** Newest first, served by users_tenant_list (tenant_id, created_at DESC, id DESC). */
+const USER_LIST = new Keyset({ list: 'users', columns: [{ column: 'created_at', type: 'timestamptz' }, { column: 'id', type: 'text' }], direction: 'desc' });
+
 /** Tenant members. Passwords are argon2id hashes, never returned, never logged. */
 @Injectable()
 export class UsersService {
   constructor(private readonly ds: DataSource) {}
 
   async list(tenantId: string, q: PageQuery): Promise<Page<UserView>> {
-    const rows: UserRow[] = await this.ds.query(
-      `SELECT * FROM users WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`,
-      [tenantId, q.pageSize, (q.page - 1) * q.pageSize],
-    );
-    const [{ n }] = (await this.ds.query(`SELECT count(*)::int AS n FROM users WHERE tenant_id = $1`, [tenantId])) as [{ n: number }];
-    return toPage(rows.map(view), n, q);
+    const page = await fetchPage<UserRow>(this.ds, { select: '*', from: 'users', where: 'tenant_id = $1', params: [tenantId], keyset: USER_LIST, query: q });
+    return { ...page, data: page.data.map(view) };
   }
 
   async get(tenantId: string, id: string): Promise<UserView> {
