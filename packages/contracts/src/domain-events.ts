@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AccountView, ContactView } from './contacts';
 import { Actor, EventVersionError } from './events';
+import { ConversionView, JourneySummary } from './journeys';
 import { Environment } from './keys';
 
 /** What a `deleted` event carries: the record is gone, so only who it was. */
@@ -21,6 +22,10 @@ export const DomainEventData = {
   'accounts.created': AccountView,
   'accounts.updated': AccountView,
   'accounts.deleted': Deleted,
+  /** A journey began (with the touchpoints its POST carried). */
+  'journeys.created': JourneySummary,
+  /** A journey recorded a conversion (a visitor may convert several times): the journey after it, and the conversion. */
+  'journeys.converted': z.object({ journey: JourneySummary, conversion: ConversionView }),
 } satisfies Record<string, z.ZodType>;
 export type DomainEventType = keyof typeof DomainEventData;
 export const DOMAIN_EVENT_TYPES = Object.keys(DomainEventData) as DomainEventType[];
@@ -33,6 +38,8 @@ export const DOMAIN_EVENT_VERSIONS: Readonly<Record<DomainEventType, number>> = 
   'accounts.created': 1,
   'accounts.updated': 1,
   'accounts.deleted': 1,
+  'journeys.created': 1,
+  'journeys.converted': 1,
 };
 
 /** `keyway.contacts.created`, …: inside STREAMS.domain's subjects, disjoint from `keyway.rpc.>`. */

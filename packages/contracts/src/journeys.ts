@@ -6,14 +6,15 @@ import { FreeFormObject, jsonBytes, TOUCHPOINT_MAX_BYTES } from './sizes';
 const ContactRef = z.string().min(1).max(100);
 const AnonymousId = z.string().min(1).max(200);
 
+/** A touchpoint's fields as sent; an optional field may also be sent as `null` (absent). */
 const TouchpointFields = z.strictObject({
   type: z.enum(['page_view', 'form_submit', 'campaign', 'custom']),
   occurred_at: z.iso.datetime({ offset: true }),
-  url: z.string().max(2048).optional(),
-  source: z.string().max(200).optional(),
-  medium: z.string().max(200).optional(),
-  campaign: z.string().max(200).optional(),
-  properties: FreeFormObject.optional(),
+  url: z.string().max(2048).nullish(),
+  source: z.string().max(200).nullish(),
+  medium: z.string().max(200).nullish(),
+  campaign: z.string().max(200).nullish(),
+  properties: FreeFormObject.nullish(),
 });
 /**
  * A touchpoint as sent. Beyond each field's own limit, the whole is bounded (TOUCHPOINT_MAX_BYTES)
@@ -25,14 +26,39 @@ export const TouchpointBody = TouchpointFields.superRefine((t, ctx) => {
     ctx.addIssue({ code: 'custom', message: `a touchpoint takes at most ${TOUCHPOINT_MAX_BYTES} bytes as JSON; this one takes ${bytes}` });
   }
 }).meta({ description: `A touchpoint; at most ${TOUCHPOINT_MAX_BYTES} bytes as compact UTF-8 JSON in all.` });
-export const TouchpointView = TouchpointFields.extend({ id: z.string() });
+/** As answered: every optional field is present, `null` when it was not given. */
+export const TouchpointView = z.object({
+  id: z.string(),
+  type: TouchpointFields.shape.type,
+  occurred_at: z.string(),
+  url: z.string().nullable(),
+  source: z.string().nullable(),
+  medium: z.string().nullable(),
+  campaign: z.string().nullable(),
+  properties: FreeFormObject.nullable(),
+});
 export type TouchpointView = z.infer<typeof TouchpointView>;
+
+/** The attribution of a journey's earliest or latest touchpoint (`first_touch`, `last_touch`). */
+export const TouchView = z.object({
+  type: TouchpointFields.shape.type,
+  source: z.string().nullable(),
+  medium: z.string().nullable(),
+  campaign: z.string().nullable(),
+  url: z.string().nullable(),
+  occurred_at: z.string(),
+});
+export type TouchView = z.infer<typeof TouchView>;
 
 export const ConversionBody = z.strictObject({
   name: z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200),
   occurred_at: z.iso.datetime({ offset: true }),
-  value: z.number().optional(),
+  value: z.number().nullish(),
 });
+/** As answered: `value` is `null` when it was not given. */
+export const ConversionView = z.object({ id: z.string(), name: z.string(), occurred_at: z.string(), value: z.number().nullable() });
+export type ConversionView = z.infer<typeof ConversionView>;
+
 export const CreateJourneyBody = z
   .strictObject({
     contact_id: ContactRef.optional(),
@@ -64,10 +90,19 @@ export const JourneyView = z.object({
   /** How many touchpoints the journey holds. */
   touchpoints_total: z.number().int().min(0),
   /** In time order; all of them in a journey's own answer, the latest that fit in a list's. */
-  conversions: z.array(ConversionBody.extend({ id: z.string() })),
+  conversions: z.array(ConversionView),
   conversions_total: z.number().int().min(0),
-  first_touch: z.string().nullable(),
-  last_touch: z.string().nullable(),
+  /** Its earliest touchpoint (time order, ties in arrival order), embedded or not; null without any. */
+  first_touch: TouchView.nullable(),
+  /** Its latest touchpoint; null without any. */
+  last_touch: TouchView.nullable(),
   created_at: z.string(),
 });
 export type JourneyView = z.infer<typeof JourneyView>;
+
+/**
+ * A journey in its domain events: everything but the embedded touchpoints and conversions, so an
+ * event stays small however large the journey (its totals and first and last touch say the rest).
+ */
+export const JourneySummary = JourneyView.omit({ touchpoints: true, conversions: true });
+export type JourneySummary = z.infer<typeof JourneySummary>;

@@ -2,6 +2,7 @@ import { ContactExistsReply, ContactExistsRequest, Rpc } from '@keyway/contracts
 import { InjectNats } from '@keyway/runtime';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Caller } from '../caller';
 import { JOURNEYS_CONFIG, type JourneysConfig } from '../config';
 import { ContactCheckError } from './contacts.errors';
 
@@ -21,13 +22,16 @@ export class ContactsClient {
     @Inject(JOURNEYS_CONFIG) private readonly config: JourneysConfig,
   ) {}
 
-  /** `invalid_request` on `contact_id`, as contacts answers an unknown `account_id`. */
-  async assertContact(tenantId: string, contactId: string): Promise<void> {
-    if (!(await this.exists(tenantId, contactId))) throw ContactCheckError.unknownContact(contactId);
+  /**
+   * `invalid_request` on `contact_id`, as contacts answers an unknown `account_id`. Asked in the
+   * caller's mode: a contact of the other mode does not exist for it.
+   */
+  async assertContact(caller: Caller, contactId: string): Promise<void> {
+    if (!(await this.exists(caller, contactId))) throw ContactCheckError.unknownContact(contactId);
   }
 
-  private async exists(tenantId: string, contactId: string): Promise<boolean> {
-    const data: ContactExistsRequest = ContactExistsRequest.parse({ tenant_id: tenantId, id: contactId });
+  private async exists(caller: Caller, contactId: string): Promise<boolean> {
+    const data: ContactExistsRequest = ContactExistsRequest.parse({ tenant_id: caller.tenantId, id: contactId, environment: caller.mode });
     // Nest's NATS wire format, which the contacts service's handler speaks.
     const payload = JSON.stringify({ pattern: Rpc.contactsExists, data, id: `journeys.${++this.seq}` });
     let raw: { response?: unknown; err?: unknown };

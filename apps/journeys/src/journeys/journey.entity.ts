@@ -4,9 +4,13 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 export class JourneyEntity {
   @PrimaryColumn('text') id!: string;
   @Column('text') tenant_id!: string;
+  /** DESIGN "Test mode": a journey of one mode does not exist for a key of the other. */
+  @Column('text') environment!: 'live' | 'test';
   /** Checked with contacts (Rpc.contactsExists) when written; contacts' tables are not ours to read. */
   @Column('text', { nullable: true }) contact_id!: string | null;
   @Column('text', { nullable: true }) anonymous_id!: string | null;
+  /** When `keyway.contacts.deleted` unlinked its contact (contact_id is null since); internal. */
+  @Column('timestamptz', { nullable: true }) contact_deleted_at!: Date | null;
   @Column('timestamptz') created_at!: Date;
   /** Kept by triggers on insert (see the touchpoint-counts migration), never written here. */
   @Column({ type: 'integer', insert: false, update: false }) touchpoint_count!: number;

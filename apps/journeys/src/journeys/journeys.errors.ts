@@ -7,8 +7,12 @@ export class JourneyError extends KeywayError {
     return new JourneyError('not_found', `No journey ${id}`);
   }
 
-  /** A journey holds at most `max` of `what` (touchpoints, conversions). */
-  static full(what: string, max: number): JourneyError {
-    return new JourneyError('conflict', `A journey holds at most ${max} ${what}; this one is full`);
+  /** A journey holds at most `max` of `what` (touchpoints, conversions): the answer names the limit. */
+  static full(what: 'touchpoints' | 'conversions', max: number): JourneyError {
+    return new JourneyError('conflict', `A journey holds at most ${max} ${what}; this one is full`, { limit: { [what]: max } });
+  }
+
+  static testModeOnly(): JourneyError {
+    return new JourneyError('forbidden', 'Only test data can be emptied, from test mode');
   }
 }

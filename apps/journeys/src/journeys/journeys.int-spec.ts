@@ -1,4 +1,4 @@
-import { ServiceProcess, startRpcService, type RpcServiceHarness } from '@keyway/testing';
+import { eventually, ServiceProcess, startRpcService, type RpcServiceHarness } from '@keyway/testing';
 import { JourneyView, Rpc, pageOf, type Page } from '@keyway/contracts';
 import { AppModule } from '../app.module';
 import { JourneysEnv, SERVICE } from '../config';
@@ -64,19 +64,34 @@ describe('journeys over NATS', () => {
       ],
     });
     expect(j.touchpoints.map((t) => t.type)).toEqual(['page_view', 'campaign', 'form_submit']);
-    expect(j.touchpoints[0]).toEqual({ id: expect.stringMatching(/^tp_/), type: 'page_view', occurred_at: '2024-05-01T08:30:00.000Z', properties: { ref: 'blog' } });
-    expect(j.touchpoints[1]).toMatchObject({ source: 'newsletter', medium: 'email', campaign: 'spring' });
-    expect(j).toMatchObject({ first_touch: '2024-05-01T08:30:00.000Z', last_touch: '2024-05-01T12:00:00.000Z' });
+    // Every field is answered; one that was not given is null.
+    expect(j.touchpoints[0]).toEqual({
+      id: expect.stringMatching(/^tp_/),
+      type: 'page_view',
+      occurred_at: '2024-05-01T08:30:00.000Z',
+      url: null,
+      source: null,
+      medium: null,
+      campaign: null,
+      properties: { ref: 'blog' },
+    });
+    expect(j.touchpoints[1]).toMatchObject({ source: 'newsletter', medium: 'email', campaign: 'spring', url: null, properties: null });
+    // first_touch and last_touch are the attribution of the earliest and the latest touchpoint.
+    expect(j.first_touch).toEqual({ type: 'page_view', source: null, medium: null, campaign: null, url: null, occurred_at: '2024-05-01T08:30:00.000Z' });
+    expect(j.last_touch).toEqual({ type: 'form_submit', source: null, medium: null, campaign: null, url: 'https://x.test/signup', occurred_at: '2024-05-01T12:00:00.000Z' });
 
     // Earlier than everything so far: it becomes the first touch, and is answered first.
     const earlier = await addTouchpoint('ten_a', j.id, { type: 'custom', occurred_at: '2024-04-30T23:59:59.500Z' });
     expect(earlier.touchpoints.map((t) => t.type)).toEqual(['custom', 'page_view', 'campaign', 'form_submit']);
-    expect(earlier).toMatchObject({ first_touch: '2024-04-30T23:59:59.500Z', last_touch: '2024-05-01T12:00:00.000Z' });
+    expect(earlier).toMatchObject({ first_touch: { type: 'custom', occurred_at: '2024-04-30T23:59:59.500Z' }, last_touch: j.last_touch });
     // The POST answers the whole journey, the same as a GET.
     expect(await get('ten_a', j.id)).toEqual(earlier);
 
     const later = await addTouchpoint('ten_a', j.id, { type: 'page_view', occurred_at: '2024-06-01T00:00:00Z', url: 'https://x.test/pricing' });
-    expect(later.last_touch).toBe('2024-06-01T00:00:00.000Z');
+    expect(later.last_touch).toEqual({ type: 'page_view', source: null, medium: null, campaign: null, url: 'https://x.test/pricing', occurred_at: '2024-06-01T00:00:00.000Z' });
+    // A touchpoint sent with null fields is one sent without them.
+    const nulls = await addTouchpoint('ten_a', j.id, { type: 'campaign', occurred_at: '2024-06-02T00:00:00Z', url: null, source: 'ads', medium: null, campaign: null, properties: null });
+    expect(nulls.last_touch).toEqual({ type: 'campaign', source: 'ads', medium: null, campaign: null, url: null, occurred_at: '2024-06-02T00:00:00.000Z' });
     expect(later.touchpoints).toHaveLength(5);
   });
 
@@ -92,11 +107,11 @@ describe('journeys over NATS', () => {
     await addConversion('ten_a', j.id, { name: 'purchase', occurred_at: '2024-03-02T10:00:00Z', value: 49.5 });
     const both = await addConversion('ten_a', j.id, { name: 'signup', occurred_at: '2024-03-01T10:00:00Z' });
     expect(both.conversions).toEqual([
-      { id: expect.stringMatching(/^cv_/), name: 'signup', occurred_at: '2024-03-01T10:00:00.000Z' },
+      { id: expect.stringMatching(/^cv_/), name: 'signup', occurred_at: '2024-03-01T10:00:00.000Z', value: null },
       { id: expect.stringMatching(/^cv_/), name: 'purchase', occurred_at: '2024-03-02T10:00:00.000Z', value: 49.5 },
     ]);
     const third = await addConversion('ten_a', j.id, { name: 'purchase', occurred_at: '2024-03-05T10:00:00Z', value: 0 });
-    expect(third.conversions.map((c) => c.value)).toEqual([undefined, 49.5, 0]);
+    expect(third.conversions.map((c) => c.value)).toEqual([null, 49.5, 0]);
     // Conversions are not touchpoints: first/last touch are unaffected.
     expect(third).toMatchObject({ touchpoints: [], first_touch: null, last_touch: null });
   });
@@ -117,7 +132,7 @@ describe('journeys over NATS', () => {
     expect(all).toMatchObject({ page: 1, pageSize: 10, total: 5, hasMore: false });
     expect(all.data.map((j) => j.id)).toEqual([...ids].reverse());
     // Each listed journey carries its own touchpoints, not its neighbours'.
-    expect(all.data.map((j) => j.first_touch)).toEqual(['2024-01-05', '2024-01-04', '2024-01-03', '2024-01-02', '2024-01-01'].map((d) => `${d}T00:00:00.000Z`));
+    expect(all.data.map((j) => j.first_touch?.occurred_at)).toEqual(['2024-01-05', '2024-01-04', '2024-01-03', '2024-01-02', '2024-01-01'].map((d) => `${d}T00:00:00.000Z`));
 
     const p1 = await list(T, { page: '1', pageSize: '2' });
     const p3 = await list(T, { page: '3', pageSize: '2' });
@@ -243,6 +258,18 @@ describe('journeys over NATS', () => {
       const anon = await create(T, { anonymous_id: 'later' });
       expect(await ok(Rpc.journeysUpdate, { ctx: ctx(T), params: { id: anon.id }, body: { contact_id: mine } })).toMatchObject({ contact_id: mine });
       expect(await ok(Rpc.journeysUpdate, { ctx: ctx(T), params: { id: anon.id }, body: { contact_id: null } })).toMatchObject({ contact_id: null });
+    });
+
+    it('a contact deleted in contacts loses its journeys through keyway.contacts.deleted, history kept', async () => {
+      const gone = await contact(T);
+      const j = await create(T, { contact_id: gone, anonymous_id: 'was-known', touchpoints: [{ type: 'page_view', occurred_at: '2024-01-01T00:00:00Z' }] });
+      await addConversion(T, j.id, { name: 'purchase', occurred_at: '2024-01-02T00:00:00Z', value: 3 });
+      const before = await get(T, j.id);
+      await h.ok(Rpc.contactsDelete, { ctx: ctx(T), params: { id: gone } });
+      // Contacts' outbox, its relay, KEYWAY_DOMAIN (contacts creates it), journeys' durable consumer.
+      await eventually(async () => (await get(T, j.id)).contact_id === null, 60_000);
+      expect(await get(T, j.id)).toEqual({ ...before, contact_id: null });
+      expect((await list(T, { contact_id: gone })).total).toBe(0);
     });
 
     // Last in the file: it stops the contacts service.

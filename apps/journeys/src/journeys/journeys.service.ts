@@ -3,9 +3,7 @@ import {
   JOURNEY_MAX_CONVERSIONS,
   JOURNEY_MAX_TOUCHPOINTS,
   REPLY_MAX_BYTES,
-  jsonBytes,
   newId,
-  toPage,
   type ConversionBody,
   type CreateJourneyBody,
   type JourneyListQuery,
@@ -16,102 +14,23 @@ import {
   type TouchpointView,
   type UpdateJourneyBody,
 } from '@keyway/contracts';
+import { fetchPage, Keyset } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { z } from 'zod';
+import type { Caller } from '../caller';
+import { assertContactLinkable } from '../contacts/contact-links';
 import { ContactsClient } from '../contacts/contacts.client';
+import { journeySummary, recordJourneyEvent } from '../events/journey-events';
 import { ConversionEntity, JourneyEntity, TouchpointEntity } from './journey.entity';
+import { conversionView, journeyView, TOUCH_COLUMNS, TOUCHPOINT_COLUMNS, touchpointView, type TouchpointRow, type TouchRow } from './journey-views';
 import { JourneyError } from './journeys.errors';
 
-type ConversionView = JourneyView['conversions'][number];
-
-/** A touchpoints row as read with raw SQL (timestamptz and jsonb already parsed by pg). */
-interface TouchpointRow {
-  id: string;
-  journey_id: string;
-  type: string;
-  occurred_at: Date;
-  url: string | null;
-  source: string | null;
-  medium: string | null;
-  campaign: string | null;
-  properties: Record<string, unknown> | null;
-}
-const TOUCHPOINT_COLUMNS = 'id, journey_id, type, occurred_at, url, source, medium, campaign, properties';
-
-/** Room in a list's budget for the page's own fields (`page`, `total`, …, later a cursor). */
-const PAGE_FIELDS_BYTES = 256;
-
-function touchpointView(t: TouchpointRow): TouchpointView {
-  // The contract's touchpoint fields are optional, not nullable: an unset field is left out.
-  const v: TouchpointView = { id: t.id, type: t.type as TouchpointView['type'], occurred_at: t.occurred_at.toISOString() };
-  if (t.url !== null) v.url = t.url;
-  if (t.source !== null) v.source = t.source;
-  if (t.medium !== null) v.medium = t.medium;
-  if (t.campaign !== null) v.campaign = t.campaign;
-  if (t.properties !== null) v.properties = t.properties;
-  return v;
-}
-
-function conversionView(c: ConversionEntity): ConversionView {
-  const v: ConversionView = { id: c.id, name: c.name, occurred_at: c.occurred_at.toISOString() };
-  if (c.value !== null) v.value = c.value;
-  return v;
-}
-
-/**
- * The latest of `items` (in time order) whose JSON, commas included, fits in `budget` bytes: a
- * contiguous tail, so what is left out is always older than what is in.
- */
-function latestThatFit<T>(items: T[], budget: number): { kept: T[]; bytes: number } {
-  let bytes = 0;
-  let k = 0;
-  for (let i = items.length - 1; i >= 0; i--) {
-    const size = jsonBytes(items[i]) + (k > 0 ? 1 : 0);
-    if (bytes + size > budget) break;
-    bytes += size;
-    k++;
-  }
-  return { kept: items.slice(items.length - k), bytes };
-}
-
-/** What views() needs of one journey besides its row. */
-interface Loaded {
-  /** Its latest touchpoints, at most JOURNEY_EMBEDDED_TOUCHPOINTS, newest first. */
-  latest: TouchpointRow[];
-  /** Its earliest touchpoint's time, when not among `latest`. */
-  earliest: Date | undefined;
-  conversions: ConversionEntity[];
-}
-
-/**
- * A journey's answer within `budget` bytes of JSON (DESIGN "Sizes"): the rest first, then its
- * conversions (bounded by JOURNEY_MAX_CONVERSIONS, so all of them in a journey's own answer), then
- * as many of its latest touchpoints as fit. The totals say what was left out; the touchpoints page
- * holds them all.
- */
-function view(j: JourneyEntity, loaded: Loaded, budget: number): JourneyView {
-  const newest = loaded.latest[0];
-  const oldest = loaded.earliest ?? loaded.latest[loaded.latest.length - 1]?.occurred_at;
-  const shell: JourneyView = {
-    id: j.id,
-    contact_id: j.contact_id,
-    anonymous_id: j.anonymous_id,
-    touchpoints: [],
-    touchpoints_total: j.touchpoint_count,
-    conversions: [],
-    conversions_total: j.conversion_count,
-    first_touch: oldest?.toISOString() ?? null,
-    last_touch: newest?.occurred_at.toISOString() ?? null,
-    created_at: j.created_at.toISOString(),
-  };
-  let room = budget - jsonBytes(shell);
-  const conversions = latestThatFit(loaded.conversions.map(conversionView), room);
-  room -= conversions.bytes;
-  const touchpoints = latestThatFit(loaded.latest.map(touchpointView).reverse(), room);
-  return { ...shell, touchpoints: touchpoints.kept, conversions: conversions.kept };
-}
+/** Room in a list's budget for the page's own fields (`page`, `total`, `next_cursor`, …). */
+const PAGE_FIELDS_BYTES = 1_024;
+/** Test journeys deleted per transaction by a purge: no transaction holds a whole tenant's rows. */
+const PURGE_BATCH = 500;
 
 function touchpointEntity(m: EntityManager, journeyId: string, t: z.infer<typeof TouchpointBody>): TouchpointEntity {
   return m.create(TouchpointEntity, {
@@ -127,6 +46,28 @@ function touchpointEntity(m: EntityManager, journeyId: string, t: z.infer<typeof
   });
 }
 
+/** Journeys lists: newest first; the id breaks ties between journeys created in the same instant. */
+const JOURNEYS_KEYSET = new Keyset({
+  list: 'journeys',
+  columns: [
+    { column: 'j.created_at', type: 'timestamptz' },
+    { column: 'j.id', type: 'text' },
+  ],
+  direction: 'desc',
+});
+/** A journey's touchpoints: time order, arrival order (`seq`) between equal times. */
+const TOUCHPOINTS_KEYSET = new Keyset({
+  list: 'journeys.touchpoints',
+  columns: [
+    { column: 'occurred_at', type: 'timestamptz' },
+    { column: 'seq', type: 'bigint' },
+  ],
+  direction: 'asc',
+});
+
+/** The journey's own row of the caller's tenant and mode: another's is not there at all. */
+const mine = (caller: Caller, id: string) => ({ tenant_id: caller.tenantId, environment: caller.mode, id });
+
 @Injectable()
 export class JourneysService {
   constructor(
@@ -134,65 +75,105 @@ export class JourneysService {
     private readonly contacts: ContactsClient,
   ) {}
 
-  async list(tenantId: string, q: z.infer<typeof JourneyListQuery>): Promise<Page<JourneyView>> {
-    const qb = this.ds.getRepository(JourneyEntity).createQueryBuilder('j').where('j.tenant_id = :tenantId', { tenantId });
-    if (q.contact_id !== undefined) qb.andWhere('j.contact_id = :contactId', { contactId: q.contact_id });
-    const [rows, total] = await qb
-      .orderBy('j.created_at', 'DESC')
-      .addOrderBy('j.id', 'DESC')
-      .skip((q.page - 1) * q.pageSize)
-      .take(q.pageSize)
-      .getManyAndCount();
-    // Each journey of the page gets an equal share of the answer: 50 journeys of 100 touchpoints
-    // with 16 KiB of properties each would be 80 MB.
-    const share = rows.length > 0 ? Math.floor((REPLY_MAX_BYTES - PAGE_FIELDS_BYTES) / rows.length) - 1 : 0;
-    return toPage(await this.views(this.ds.manager, rows, share), total, q);
+  /**
+   * Newest first, by `page` or by `after` (a keyset cursor on (created_at, id): every page costs
+   * what the first does, served by the (tenant_id, environment[, contact_id], created_at, id)
+   * indexes). `hasMore` is exact; `total` is counted up to a bound, an estimate above it, flagged.
+   */
+  async list(caller: Caller, q: z.infer<typeof JourneyListQuery>): Promise<Page<JourneyView>> {
+    const params: unknown[] = [caller.tenantId, caller.mode];
+    let where = 'j.tenant_id = $1 AND j.environment = $2';
+    if (q.contact_id !== undefined) {
+      params.push(q.contact_id);
+      where += ' AND j.contact_id = $3';
+    }
+    const page = await fetchPage<JourneyEntity>(this.ds.manager, {
+      select: 'j.*',
+      from: 'journeys j',
+      where,
+      params,
+      keyset: JOURNEYS_KEYSET,
+      query: q,
+      // A cursor continues only the list it came from: this mode's, with these filters.
+      filters: { mode: caller.mode, contact_id: q.contact_id ?? null },
+    });
+    return { ...page, data: await this.views(this.ds.manager, page.data, listShare(page.data.length)) };
   }
 
-  async get(tenantId: string, id: string): Promise<JourneyView> {
-    return this.load(this.ds.manager, tenantId, id);
+  async get(caller: Caller, id: string): Promise<JourneyView> {
+    return this.load(this.ds.manager, caller, id);
   }
 
-  /** Time order, ties in arrival order; `total` is the journey's count, read in the same snapshot. */
-  async listTouchpoints(tenantId: string, id: string, q: PageQuery): Promise<Page<TouchpointView>> {
+  /**
+   * Time order, ties in arrival order, by `page` or by `after` (a cursor on (occurred_at, seq),
+   * bound to this journey). `total` is the journey's own count (exact, never counted), read in the
+   * same snapshot as the page.
+   */
+  async listTouchpoints(caller: Caller, id: string, q: PageQuery): Promise<Page<TouchpointView>> {
     return this.ds.transaction('REPEATABLE READ', async (m) => {
-      const journey = await m.findOneBy(JourneyEntity, { tenant_id: tenantId, id });
+      const journey = await m.findOneBy(JourneyEntity, mine(caller, id));
       if (!journey) throw JourneyError.notFound(id);
-      const rows: TouchpointRow[] = await m.query(
-        `SELECT ${TOUCHPOINT_COLUMNS} FROM touchpoints WHERE journey_id = $1 ORDER BY occurred_at, seq OFFSET $2 LIMIT $3`,
-        [id, (q.page - 1) * q.pageSize, q.pageSize],
+      const filters = { journey_id: id };
+      const params: unknown[] = [id];
+      let where = 'journey_id = $1';
+      if (q.after !== undefined) {
+        const c = TOUCHPOINTS_KEYSET.condition(TOUCHPOINTS_KEYSET.decode(q.after, filters), 2);
+        where += ` AND ${c.sql}`;
+        params.push(...c.params);
+      }
+      params.push(q.after === undefined ? (q.page - 1) * q.pageSize : 0, q.pageSize + 1);
+      const found: Array<TouchpointRow & Record<string, unknown>> = await m.query(
+        `SELECT ${TOUCHPOINT_COLUMNS}, ${TOUCHPOINTS_KEYSET.selectKeys()} FROM touchpoints WHERE ${where}
+          ORDER BY ${TOUCHPOINTS_KEYSET.orderBy()} OFFSET $${params.length - 1} LIMIT $${params.length}`,
+        params,
       );
-      return toPage(rows.map(touchpointView), journey.touchpoint_count, q);
+      const hasMore = found.length > q.pageSize;
+      const rows = found.slice(0, q.pageSize);
+      const last = rows[rows.length - 1];
+      return {
+        data: rows.map(touchpointView),
+        page: q.page,
+        pageSize: q.pageSize,
+        total: journey.touchpoint_count,
+        hasMore,
+        next_cursor: hasMore && last ? TOUCHPOINTS_KEYSET.encode(last, filters) : null,
+      };
     });
   }
 
-  async create(tenantId: string, body: z.infer<typeof CreateJourneyBody>): Promise<JourneyView> {
+  async create(caller: Caller, body: z.infer<typeof CreateJourneyBody>): Promise<JourneyView> {
     // Before the transaction: no connection or lock is held while contacts answers.
-    if (body.contact_id !== undefined) await this.contacts.assertContact(tenantId, body.contact_id);
+    if (body.contact_id !== undefined) await this.contacts.assertContact(caller, body.contact_id);
     return this.ds.transaction(async (m) => {
+      if (body.contact_id !== undefined) await assertContactLinkable(m, caller.tenantId, body.contact_id);
       const journey = m.create(JourneyEntity, {
         id: newId('journey'),
-        tenant_id: tenantId,
+        tenant_id: caller.tenantId,
+        environment: caller.mode,
         contact_id: body.contact_id ?? null,
         anonymous_id: body.anonymous_id ?? null,
+        contact_deleted_at: null,
         created_at: new Date(),
       });
       await m.insert(JourneyEntity, journey);
       // At most 500 (the body's limit), far below JOURNEY_MAX_TOUCHPOINTS.
       const touchpoints = (body.touchpoints ?? []).map((t) => touchpointEntity(m, journey.id, t));
       if (touchpoints.length > 0) await m.save(TouchpointEntity, touchpoints, { reload: false });
-      return this.load(m, tenantId, journey.id);
+      const view = await this.load(m, caller, journey.id);
+      await recordJourneyEvent(m, caller, 'journeys.created', view.id, journeySummary(view));
+      return view;
     });
   }
 
-  async update(tenantId: string, id: string, body: z.infer<typeof UpdateJourneyBody>): Promise<JourneyView> {
+  async update(caller: Caller, id: string, body: z.infer<typeof UpdateJourneyBody>): Promise<JourneyView> {
     if (typeof body.contact_id === 'string') {
-      // Another tenant's journey is not_found whatever the contact_id, as on every other path.
-      await this.assertJourney(this.ds.manager, tenantId, id);
-      await this.contacts.assertContact(tenantId, body.contact_id);
+      // Another tenant's (or mode's) journey is not_found whatever the contact_id, as on every other path.
+      await this.assertJourney(this.ds.manager, caller, id);
+      await this.contacts.assertContact(caller, body.contact_id);
     }
     return this.ds.transaction(async (m) => {
-      const journey = await m.findOne(JourneyEntity, { where: { tenant_id: tenantId, id }, lock: { mode: 'pessimistic_write' } });
+      if (typeof body.contact_id === 'string') await assertContactLinkable(m, caller.tenantId, body.contact_id);
+      const journey = await m.findOne(JourneyEntity, { where: mine(caller, id), lock: { mode: 'pessimistic_write' } });
       if (!journey) throw JourneyError.notFound(id);
       if (body.contact_id !== undefined) journey.contact_id = body.contact_id;
       if (body.anonymous_id !== undefined) journey.anonymous_id = body.anonymous_id;
@@ -202,31 +183,31 @@ export class JourneysService {
           details: [{ field: '(body)', message: 'contact_id and anonymous_id cannot both be null' }],
         });
       }
-      await m.update(JourneyEntity, { tenant_id: tenantId, id }, { contact_id: journey.contact_id, anonymous_id: journey.anonymous_id });
-      return this.load(m, tenantId, id);
+      await m.update(JourneyEntity, mine(caller, id), { contact_id: journey.contact_id, anonymous_id: journey.anonymous_id });
+      return this.load(m, caller, id);
     });
   }
 
   /** Touchpoints and conversions go with it (ON DELETE CASCADE). */
-  async remove(tenantId: string, id: string): Promise<void> {
-    const result = await this.ds.getRepository(JourneyEntity).delete({ tenant_id: tenantId, id });
+  async remove(caller: Caller, id: string): Promise<void> {
+    const result = await this.ds.getRepository(JourneyEntity).delete(mine(caller, id));
     if (!result.affected) throw JourneyError.notFound(id);
   }
 
-  async addTouchpoint(tenantId: string, id: string, body: z.infer<typeof TouchpointBody>): Promise<JourneyView> {
+  async addTouchpoint(caller: Caller, id: string, body: z.infer<typeof TouchpointBody>): Promise<JourneyView> {
     return this.ds.transaction(async (m) => {
-      const journey = await this.lockJourney(m, tenantId, id);
+      const journey = await this.lockJourney(m, caller, id);
       if (journey.touchpoint_count >= JOURNEY_MAX_TOUCHPOINTS) {
         throw JourneyError.full('touchpoints', JOURNEY_MAX_TOUCHPOINTS);
       }
       await m.save(TouchpointEntity, touchpointEntity(m, id, body), { reload: false });
-      return this.load(m, tenantId, id);
+      return this.load(m, caller, id);
     });
   }
 
-  async addConversion(tenantId: string, id: string, body: z.infer<typeof ConversionBody>): Promise<JourneyView> {
+  async addConversion(caller: Caller, id: string, body: z.infer<typeof ConversionBody>): Promise<JourneyView> {
     return this.ds.transaction(async (m) => {
-      const journey = await this.lockJourney(m, tenantId, id);
+      const journey = await this.lockJourney(m, caller, id);
       if (journey.conversion_count >= JOURNEY_MAX_CONVERSIONS) {
         throw JourneyError.full('conversions', JOURNEY_MAX_CONVERSIONS);
       }
@@ -238,26 +219,45 @@ export class JourneysService {
         value: body.value ?? null,
       });
       await m.insert(ConversionEntity, conversion);
-      return this.load(m, tenantId, id);
+      const view = await this.load(m, caller, id);
+      await recordJourneyEvent(m, caller, 'journeys.converted', id, { journey: journeySummary(view), conversion: conversionView(conversion) });
+      return view;
     });
   }
 
   /**
-   * The row lock makes the cap exact under concurrency (each add sees the count the one before it
+   * `DELETE /v1/test-data`: the tenant's test journeys go, with their touchpoints and conversions,
+   * a batch per transaction. Idempotent: a repeat (or a retry after a timeout) finds fewer or none.
+   * Only ever the test mode, whoever asks.
+   */
+  async purgeTestData(tenantId: string): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const [, n] = (await this.ds.query(
+        `DELETE FROM journeys WHERE id IN (SELECT id FROM journeys WHERE tenant_id = $1 AND environment = 'test' LIMIT $2)`,
+        [tenantId, PURGE_BATCH],
+      )) as [unknown, number];
+      deleted += n;
+      if (n < PURGE_BATCH) return deleted;
+    }
+  }
+
+  /**
+   * The row lock makes the caps exact under concurrency (each add sees the count the one before it
    * left) and keeps a concurrent delete from landing between the check and the insert.
    */
-  private async lockJourney(m: EntityManager, tenantId: string, id: string): Promise<JourneyEntity> {
-    const journey = await m.findOne(JourneyEntity, { where: { tenant_id: tenantId, id }, lock: { mode: 'pessimistic_write' } });
+  private async lockJourney(m: EntityManager, caller: Caller, id: string): Promise<JourneyEntity> {
+    const journey = await m.findOne(JourneyEntity, { where: mine(caller, id), lock: { mode: 'pessimistic_write' } });
     if (!journey) throw JourneyError.notFound(id);
     return journey;
   }
 
-  private async assertJourney(m: EntityManager, tenantId: string, id: string): Promise<void> {
-    if (!(await m.existsBy(JourneyEntity, { tenant_id: tenantId, id }))) throw JourneyError.notFound(id);
+  private async assertJourney(m: EntityManager, caller: Caller, id: string): Promise<void> {
+    if (!(await m.existsBy(JourneyEntity, mine(caller, id)))) throw JourneyError.notFound(id);
   }
 
-  private async load(m: EntityManager, tenantId: string, id: string): Promise<JourneyView> {
-    const journey = await m.findOneBy(JourneyEntity, { tenant_id: tenantId, id });
+  private async load(m: EntityManager, caller: Caller, id: string): Promise<JourneyView> {
+    const journey = await m.findOneBy(JourneyEntity, mine(caller, id));
     if (!journey) throw JourneyError.notFound(id);
     const [one] = await this.views(m, [journey], REPLY_MAX_BYTES);
     if (!one) throw JourneyError.notFound(id);
@@ -267,7 +267,7 @@ export class JourneysService {
   /**
    * Three queries for any number of journeys, each reading only what can be embedded: the latest
    * touchpoints of each (an index scan backwards, LIMIT per journey), the earliest of those that
-   * have more, and the conversions (at most JOURNEY_MAX_CONVERSIONS each).
+   * have more (one index row each), and the conversions (at most JOURNEY_MAX_CONVERSIONS each).
    */
   private async views(m: EntityManager, journeys: JourneyEntity[], budgetEach: number): Promise<JourneyView[]> {
     if (journeys.length === 0) return [];
@@ -279,15 +279,15 @@ export class JourneysService {
     );
     const latestBy = groupBy(latest);
     const longer = journeys.filter((j) => j.touchpoint_count > (latestBy.get(j.id)?.length ?? 0)).map((j) => j.id);
-    const earliest: Array<{ journey_id: string; occurred_at: Date }> =
+    const earliest: TouchRow[] =
       longer.length === 0
         ? []
         : await m.query(
             `SELECT t.* FROM unnest($1::text[]) AS j(id) CROSS JOIN LATERAL (
-               SELECT journey_id, occurred_at FROM touchpoints WHERE journey_id = j.id ORDER BY occurred_at, seq LIMIT 1) t`,
+               SELECT ${TOUCH_COLUMNS} FROM touchpoints WHERE journey_id = j.id ORDER BY occurred_at, seq LIMIT 1) t`,
             [longer],
           );
-    const earliestBy = new Map(earliest.map((r) => [r.journey_id, r.occurred_at]));
+    const earliestBy = new Map(earliest.map((r) => [r.journey_id, r]));
     const conversions = await m
       .createQueryBuilder(ConversionEntity, 'c')
       .where('c.journey_id = ANY(:ids)', { ids })
@@ -296,9 +296,17 @@ export class JourneysService {
       .getMany();
     const conversionsBy = groupBy(conversions);
     return journeys.map((j) =>
-      view(j, { latest: latestBy.get(j.id) ?? [], earliest: earliestBy.get(j.id), conversions: conversionsBy.get(j.id) ?? [] }, budgetEach),
+      journeyView(j, { latest: latestBy.get(j.id) ?? [], earliest: earliestBy.get(j.id), conversions: conversionsBy.get(j.id) ?? [] }, budgetEach),
     );
   }
+}
+
+/**
+ * Each journey of a page gets an equal share of the answer: 50 journeys of 100 touchpoints with
+ * 16 KiB of properties each would be 80 MB.
+ */
+function listShare(n: number): number {
+  return n > 0 ? Math.floor((REPLY_MAX_BYTES - PAGE_FIELDS_BYTES) / n) - 1 : 0;
 }
 
 function groupBy<T extends { journey_id: string }>(rows: T[]): Map<string, T[]> {

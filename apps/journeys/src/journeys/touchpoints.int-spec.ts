@@ -21,6 +21,8 @@ import { JourneysEnv, SERVICE } from '../config';
 
 const Page = pageOf(TouchpointView);
 const minute = (i: number) => new Date(Date.UTC(2024, 0, 1) + i * 60_000).toISOString();
+/** A first_touch or last_touch at this time. */
+const touchAt = (at: string) => expect.objectContaining({ occurred_at: at });
 /** The largest touchpoint a client can reasonably send: full properties, a long url, every text field full. */
 const bigTouchpoint = (i: number) => ({
   type: 'page_view',
@@ -93,18 +95,20 @@ describe('journeys: touchpoints, sizes and limits', () => {
       anonymous_id: 'busy',
       touchpoints: Array.from({ length: JOURNEY_EMBEDDED_TOUCHPOINTS }, (_, i) => ({ type: 'custom', occurred_at: minute(i + 10), source: `n${i + 10}` })),
     });
-    expect(start).toMatchObject({ touchpoints_total: 100, first_touch: minute(10), last_touch: minute(109) });
+    expect(start).toMatchObject({ touchpoints_total: 100, first_touch: touchAt(minute(10)), last_touch: touchAt(minute(109)) });
     expect(start.touchpoints).toHaveLength(100);
 
     // The 101st, later than all: answered (201 at the gateway) with the latest 100, the oldest left out.
     const later = await addOk('ten_a', start.id, { type: 'page_view', occurred_at: minute(500), source: 'n500' });
     expect(later.touchpoints_total).toBe(101);
     expect(later.touchpoints.map((t) => t.source)).toEqual([...Array.from({ length: 99 }, (_, i) => `n${i + 11}`), 'n500']);
-    expect(later).toMatchObject({ first_touch: minute(10), last_touch: minute(500) });
+    expect(later).toMatchObject({ first_touch: touchAt(minute(10)), last_touch: touchAt(minute(500)) });
 
     // Earlier than all: it is the first touch, counted, but not among the latest 100.
     const earlier = await addOk('ten_a', start.id, { type: 'campaign', occurred_at: minute(0), source: 'n0' });
-    expect(earlier).toMatchObject({ touchpoints_total: 102, first_touch: minute(0), last_touch: minute(500) });
+    // The first touch is not embedded, and still answered whole.
+    expect(earlier).toMatchObject({ touchpoints_total: 102, last_touch: touchAt(minute(500)) });
+    expect(earlier.first_touch).toEqual({ type: 'campaign', source: 'n0', medium: null, campaign: null, url: null, occurred_at: minute(0) });
     expect(earlier.touchpoints).toEqual(later.touchpoints);
     const { bytes: _b1, ...answered } = earlier;
     const { bytes: _b2, ...read } = await get('ten_a', start.id);
@@ -128,7 +132,7 @@ describe('journeys: touchpoints, sizes and limits', () => {
     const first = await page('ten_a', j.id, { pageSize: '4' });
     expect(first).toMatchObject({ page: 1, pageSize: 4, total: 6, hasMore: true });
     expect(first.data.map((t) => t.source)).toEqual(['a', 'b', 'c', 'd']);
-    expect(first.data[0]).toEqual({ id: expect.stringMatching(/^tp_/), type: 'custom', occurred_at: minute(1), source: 'a' });
+    expect(first.data[0]).toEqual({ id: expect.stringMatching(/^tp_/), type: 'custom', occurred_at: minute(1), source: 'a', url: null, medium: null, campaign: null, properties: null });
     const second = await page('ten_a', j.id, { page: '2', pageSize: '4' });
     expect(second).toMatchObject({ page: 2, total: 6, hasMore: false });
     expect(second.data.map((t) => t.source)).toEqual(['e', 'f']);
@@ -149,7 +153,7 @@ describe('journeys: touchpoints, sizes and limits', () => {
     const n = 60; // about 53 of them fill an answer
     let last: JourneyView | undefined;
     for (let i = 0; i < n; i++) last = await addOk('ten_big', j.id, bigTouchpoint(i));
-    expect(last).toMatchObject({ touchpoints_total: n, first_touch: minute(0), last_touch: minute(n - 1) });
+    expect(last).toMatchObject({ touchpoints_total: n, first_touch: touchAt(minute(0)), last_touch: touchAt(minute(n - 1)) });
     // As many of the latest as fit, in time order, ending with the newest.
     const embedded = last!.touchpoints;
     expect(embedded.length).toBeGreaterThan(40);
@@ -172,7 +176,7 @@ describe('journeys: touchpoints, sizes and limits', () => {
     const journeys = pageOf(JourneyView).parse(listed.response).data;
     expect(journeys).toHaveLength(PAGE_MAX);
     const heavy = journeys.find((x) => x.id === j.id)!;
-    expect(heavy).toMatchObject({ touchpoints_total: n, first_touch: minute(0), last_touch: minute(n - 1) });
+    expect(heavy).toMatchObject({ touchpoints_total: n, first_touch: touchAt(minute(0)), last_touch: touchAt(minute(n - 1)) });
     expect(heavy.touchpoints).toEqual(embedded.slice(embedded.length - heavy.touchpoints.length));
   });
 
@@ -202,7 +206,9 @@ describe('journeys: touchpoints, sizes and limits', () => {
     expect(await get('ten_cap', id)).toMatchObject({ touchpoints_total: JOURNEY_MAX_TOUCHPOINTS - 5 });
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => add('ten_cap', id, { type: 'custom', occurred_at: minute(100_000 + i) })));
     expect(answers.filter((r) => !r.err)).toHaveLength(5);
-    for (const r of answers.filter((x) => x.err)) expect(r.err).toMatchObject({ code: 'conflict', error: expect.stringContaining(String(JOURNEY_MAX_TOUCHPOINTS)) });
+    for (const r of answers.filter((x) => x.err)) {
+      expect(r.err).toMatchObject({ code: 'conflict', error: expect.stringContaining(String(JOURNEY_MAX_TOUCHPOINTS)), limit: { touchpoints: JOURNEY_MAX_TOUCHPOINTS } });
+    }
     const full = await get('ten_cap', id);
     expect(full.touchpoints_total).toBe(JOURNEY_MAX_TOUCHPOINTS);
     expect(full.touchpoints).toHaveLength(JOURNEY_EMBEDDED_TOUCHPOINTS);
