@@ -1,12 +1,15 @@
 /**
- * A key-event consumer to copy (docs/events.md): a durable pull consumer on the stream KEYWAY with
- * explicit acks, idempotent (an event already applied is acked and skipped, by id and by the
- * key's `version`), resumable (the durable name: a restart carries on after the last ack), and
- * in order per key (an event beyond the next expected `version` waits for the one before it).
- * Needs `@nats-io/jetstream`, `@nats-io/transport-node` and `@keyway/contracts`.
+ * A key-event consumer to copy (docs/events.md): a durable pull consumer on the stream KEYWAY (the
+ * key lifecycle events, kept for good) with explicit acks, idempotent (an event already applied is
+ * acked and skipped, by id and by the key's `version`), resumable (the durable name: a restart
+ * carries on after the last ack), in order per key (an event beyond the next expected `version`
+ * waits for the one before it), and able to replay from a time (`startTime`, on a new durable).
+ * `KeyDirectory` is a handler to start from: it folds every lifecycle type, `rotation_completed`
+ * included, and fails to compile when a type is added. Needs `@nats-io/jetstream`,
+ * `@nats-io/transport-node` and `@keyway/contracts`.
  */
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { parseKeyEvent, type KeyEvent } from '@keyway/contracts';
+import { lookupIdOfPrefix, parseKeyEvent, type KeyEvent, type KeyLifecycleEvent } from '@keyway/contracts';
 
 /**
  * What your service remembers of the events it applied. Keep it in your own database and write
@@ -45,9 +48,12 @@ export interface KeyEventsConsumerOptions {
   /** Your side effect. Throwing retries the event later. */
   handle: (event: KeyEvent) => Promise<void>;
   store: ProcessedStore;
+  /** `KEYWAY` (the lifecycle events). Usage (`used`) is in `KEYWAY_USAGE`, kept 35 days. */
   stream?: string;
-  /** `keyway.keys.>` (everything). With one type only, versions have gaps: set `inOrder: false`. */
+  /** None: every subject of the stream. With one type only, versions have gaps: set `inOrder: false`. */
   filterSubject?: string;
+  /** A new durable only: start at this time instead of the stream's first event (a replay). */
+  startTime?: Date;
   /** Hold back an event whose predecessor has not been applied yet (true). */
   inOrder?: boolean;
   /** Delay before an event held back or failed is delivered again (1000 ms). */
@@ -65,21 +71,21 @@ export interface RunningConsumer {
 }
 
 /** Creates the durable consumer if it does not exist yet; an existing one keeps its position. */
-async function ensureDurable(jsm: JetStreamManager, stream: string, durable: string, filterSubject: string): Promise<void> {
+async function ensureDurable(jsm: JetStreamManager, stream: string, durable: string, filterSubject?: string, startTime?: Date): Promise<void> {
   try {
     await jsm.consumers.info(stream, durable);
   } catch {
     await jsm.consumers.add(stream, {
       durable_name: durable,
-      filter_subject: filterSubject,
+      ...(filterSubject !== undefined && { filter_subject: filterSubject }),
       ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
+      ...(startTime ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: startTime.toISOString() } : { deliver_policy: DeliverPolicy.All }),
     });
   }
 }
 
 /** What to do with one message: its outcome is always an ack, a delayed nak or a term. */
-async function settle(msg: JsMsg, o: Required<Omit<KeyEventsConsumerOptions, 'js' | 'jsm' | 'durable' | 'stream' | 'filterSubject'>>): Promise<void> {
+async function settle(msg: JsMsg, o: Required<Omit<KeyEventsConsumerOptions, 'js' | 'jsm' | 'durable' | 'stream' | 'filterSubject' | 'startTime'>>): Promise<void> {
   let event: KeyEvent;
   try {
     event = parseKeyEvent(msg.json()); // upcast to the current schema_version, then validated
@@ -108,7 +114,7 @@ async function settle(msg: JsMsg, o: Required<Omit<KeyEventsConsumerOptions, 'js
 /** Starts consuming key events in the background, one at a time, until `stop()`. */
 export async function consumeKeyEvents(opts: KeyEventsConsumerOptions): Promise<RunningConsumer> {
   const stream = opts.stream ?? 'KEYWAY';
-  await ensureDurable(opts.jsm, stream, opts.durable, opts.filterSubject ?? 'keyway.keys.>');
+  await ensureDurable(opts.jsm, stream, opts.durable, opts.filterSubject, opts.startTime);
   const settings = {
     handle: opts.handle,
     store: opts.store,
@@ -130,3 +136,76 @@ export async function consumeKeyEvents(opts: KeyEventsConsumerOptions): Promise<
     },
   };
 }
+
+/** What `KeyDirectory` knows of one key. */
+export interface KeyEntry {
+  tenant_id: string;
+  name: string;
+  status: 'active' | 'disabled' | 'revoked' | 'expired';
+  /** The current prefix, and the older ones still inside a rotation grace (until when). */
+  prefix: string;
+  graced: Map<string, string | null>;
+}
+
+/**
+ * A handler to start from: a directory of keys folded from their lifecycle events. The switch is
+ * exhaustive, so a new event type stops the build here until it is handled. `rotation_completed`
+ * ends every older secret at once, like a revoke of `ended_prefixes`.
+ */
+export class KeyDirectory {
+  readonly keys = new Map<string, KeyEntry>();
+
+  apply(event: KeyEvent): void {
+    if (event.type === 'used') return; // usage is in KEYWAY_USAGE; never part of a key's history
+    const key = this.keys.get(event.key_id);
+    if (event.type === 'created') {
+      this.keys.set(event.key_id, { tenant_id: event.tenant_id, name: event.data.name, status: 'active', prefix: event.prefix, graced: new Map() });
+      return;
+    }
+    if (!key) return; // its created event is before a replay's start time: nothing to update
+    this.fold(key, event);
+  }
+
+  /** True when `prefix` opens the key at `now` as far as its events say (status and grace). */
+  opens(keyId: string, prefix: string, now = new Date()): boolean {
+    const key = this.keys.get(keyId);
+    if (!key || key.status !== 'active' || lookupIdOfPrefix(prefix) === undefined) return false;
+    if (key.prefix === prefix) return true;
+    const until = key.graced.get(prefix);
+    return until !== undefined && until !== null && Date.parse(until) > now.getTime();
+  }
+
+  private fold(key: KeyEntry, event: Exclude<KeyLifecycleEvent, { type: 'created' }>): void {
+    switch (event.type) {
+      case 'updated':
+        if (event.data.name !== undefined) key.name = event.data.name;
+        return;
+      case 'enabled':
+        if (key.status === 'disabled') key.status = 'active';
+        return;
+      case 'disabled':
+        if (key.status === 'active') key.status = 'disabled';
+        return;
+      case 'rotated':
+        // No rotation extends an older secret's grace: each keeps the sooner end.
+        for (const [p, until] of key.graced) key.graced.set(p, sooner(until, event.data.previous_valid_until ?? event.occurred_at));
+        key.graced.set(event.data.previous_prefix, event.data.previous_valid_until);
+        key.prefix = event.prefix;
+        return;
+      case 'rotation_completed':
+        key.graced.clear(); // every older secret stopped at occurred_at
+        return;
+      case 'revoked':
+        key.status = 'revoked';
+        key.graced.clear();
+        return;
+      case 'expired':
+        key.status = 'expired';
+        return;
+      default:
+        event satisfies never;
+    }
+  }
+}
+
+const sooner = (a: string | null, b: string): string => (a !== null && Date.parse(a) <= Date.parse(b) ? a : b);
