@@ -1,4 +1,5 @@
 import { BaseEnv } from '@keyway/runtime';
+import { STREAMS } from '@keyway/contracts';
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -21,6 +22,37 @@ export const AuditLogEnv = BaseEnv.extend({
   AUDIT_STREAM_WAIT_MS: int(0, 600_000).default(60_000),
   /** Shared by every replica: the stream's consumer of key events for this service. */
   AUDIT_DURABLE: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('audit-log'),
+  /**
+   * The HMAC key of every tenant's hash chain (src/chain): from the environment only, never stored
+   * in the database, so whoever can write the table cannot recompute the chain. Required when
+   * NODE_ENV=production; elsewhere (`npm start`, a laptop) a fixed development key is used, with
+   * a warning at boot. Tests generate one per run. Changing it makes every existing chain fail
+   * verification: it is for good, like the data it protects.
+   */
+  AUDIT_CHAIN_KEY: z.string().min(32, 'at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  NODE_ENV: z.string().optional(),
+  /** `off`: rows are stored, never sealed, linked or published. Only for the bench's cost ratio. */
+  AUDIT_CHAIN: z.enum(['on', 'off']).default('on'),
+  /** How often the linker looks for rows stored by any replica when nothing woke it. */
+  AUDIT_LINK_IDLE_MS: int(10, 60_000).default(500),
+  /** Each tenant's head is published at most this often (and on every change, coalesced). */
+  AUDIT_HEAD_PUBLISH_MS: int(10, 60_000).default(1_000),
+  /** The stream the heads go to; audit-log owns it. Tests and benches on a shared server rename it. */
+  AUDIT_HEADS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default(STREAMS.auditHeads.name),
+}).superRefine((c, ctx) => {
+  if (c.NODE_ENV === 'production' && c.AUDIT_CHAIN_KEY === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['AUDIT_CHAIN_KEY'], message: 'is required in production (the audit chain key, at least 32 characters)' });
+  }
+  if (c.NODE_ENV === 'production' && c.AUDIT_CHAIN === 'off') {
+    ctx.addIssue({ code: 'custom', path: ['AUDIT_CHAIN'], message: 'off is for benchmarks only, never in production' });
+  }
 });
 export type AuditLogConfig = z.infer<typeof AuditLogEnv>;
 export const SERVICE = 'audit-log';
+
+/**
+ * The key used when AUDIT_CHAIN_KEY is unset outside production: public, so a chain made with it
+ * proves nothing; the service says so at boot.
+ */
+export const DEVELOPMENT_CHAIN_KEY = 'keyway-development-audit-chain-key-not-secret';
+export const chainKeyOf = (c: AuditLogConfig): string => c.AUDIT_CHAIN_KEY ?? DEVELOPMENT_CHAIN_KEY;

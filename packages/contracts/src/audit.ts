@@ -1,19 +1,26 @@
 import { z } from 'zod';
 import { Actor, KeyEventType } from './events';
 import { PageQuery } from './pagination';
+import { STREAMS } from './subjects';
 
+/**
+ * One entry of a tenant's audit trail (`GET /v1/audit-events`, `GET /v1/keys/{id}/logs`): a key
+ * lifecycle event as the trail shows it. `environment` is the key's mode, from its prefix;
+ * `changes` is the event's payload. Never a secret or a hash.
+ */
 export const AuditEntry = z.object({
   id: z.string(),
   type: KeyEventType,
   occurred_at: z.string(),
+  actor: Actor,
   key_id: z.string(),
   prefix: z.string(),
-  actor: Actor,
-  data: z.record(z.string(), z.unknown()),
+  environment: z.enum(['live', 'test']),
+  changes: z.record(z.string(), z.unknown()),
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;
 
-/** `GET /v1/audit-events` filters (with the page). */
+/** `GET /v1/audit-events` filters (with the page). `from` is inclusive, `to` exclusive. */
 export const AuditEventsQuery = PageQuery.extend({
   key_id: z.string().min(1).max(100).optional(),
   type: KeyEventType.optional(),
@@ -24,9 +31,42 @@ export const AuditEventsQuery = PageQuery.extend({
 });
 export type AuditEventsQuery = z.infer<typeof AuditEventsQuery>;
 
-/** `GET /v1/audit-events/verify`: the walk of the tenant's hash chain. */
-export const AuditVerification = z.union([
-  z.object({ verified: z.literal(true), entries: z.number().int(), head: z.string().nullable() }),
-  z.object({ verified: z.literal(false), first_bad: z.object({ id: z.string().nullable(), reason: z.string() }) }),
-]);
-export type AuditVerification = z.infer<typeof AuditVerification>;
+/**
+ * `GET /v1/audit-events/verify`: the walk of the tenant's hash chain against its latest published
+ * head. `entries` counts the whole chain (both modes); `head` is the last link, hex. `first_bad.id`
+ * is the first entry that breaks the chain (null when none can be named: a deleted tail, or an
+ * entry of the other mode for a mode-bound key).
+ */
+export const AuditVerification = z.object({
+  verified: z.boolean(),
+  /** When verified: how many entries the chain holds. */
+  entries: z.number().int().optional(),
+  /** When verified: the last link, hex (null for an empty trail). */
+  head: z.string().nullable().optional(),
+  /** When not verified: the first entry that breaks the chain, and why. */
+  first_bad: z.object({ id: z.string().nullable(), reason: z.string() }).optional(),
+});
+/** One object for the document (every response is one); the two shapes it takes, for TypeScript. */
+export type AuditVerification =
+  | { verified: true; entries: number; head: string | null }
+  | { verified: false; first_bad: { id: string | null; reason: string } };
+
+/** A tenant's chain head as audit-log publishes it to `KEYWAY_AUDIT_HEADS` (`keyway.audit.heads.<tenant>`). */
+export const AuditHead = z.object({
+  tenant_id: z.string(),
+  /** The number of entries in the chain: the last entry's position. */
+  position: z.number().int().min(0),
+  /** The last link, hex. */
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  linked_at: z.string(),
+});
+export type AuditHead = z.infer<typeof AuditHead>;
+
+/**
+ * The subject of a tenant's published head. A tenant id that is not a plain NATS token (letters,
+ * digits, `_`, `-`) is carried base64url after a `~`, which no plain id contains.
+ */
+export function auditHeadSubject(tenantId: string): string {
+  const token = /^[A-Za-z0-9_-]+$/.test(tenantId) ? tenantId : `~${Buffer.from(tenantId, 'utf8').toString('base64url')}`;
+  return STREAMS.auditHeads.subjects[0].replace('>', token);
+}

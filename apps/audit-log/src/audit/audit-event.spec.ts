@@ -4,14 +4,14 @@ import type { AuditEventEntity } from './audit-event.entity';
 
 const valid = {
   id: 'evt_1',
-  type: 'used',
+  type: 'revoked',
   schema_version: 1,
   occurred_at: '2025-01-01T00:00:00.000Z',
   tenant_id: 'ten_1',
   key_id: 'key_1',
   prefix: 'kw_live_abcd1234',
-  actor: { type: 'system', id: 'gateway' },
-  data: { count: 3, first_used_at: '2025-01-01T00:00:00.000Z', last_used_at: '2025-01-01T00:00:59.000Z' },
+  actor: { type: 'key', id: 'key_root' },
+  data: { reason: 'leaked' },
 };
 
 describe('parseAuditEvent', () => {
@@ -27,12 +27,12 @@ describe('parseAuditEvent', () => {
   it('refuses what breaks the contract', () => {
     expect(() => parseAuditEvent({ ...valid, schema_version: 2 })).toThrow();
     expect(() => parseAuditEvent({ ...valid, type: 'deleted' })).toThrow();
-    expect(() => parseAuditEvent({ ...valid, data: { count: 0 } })).toThrow();
+    expect(() => parseAuditEvent({ ...valid, data: { reason: 7 } })).toThrow();
   });
 });
 
 describe('toEntry', () => {
-  it('maps a row to the public entry, without tenant or stream internals', () => {
+  it('maps a row to the public entry, without tenant, stream or chain internals', () => {
     const row: AuditEventEntity = {
       id: 'evt_1',
       tenant_id: 'ten_1',
@@ -46,6 +46,10 @@ describe('toEntry', () => {
       data: { reason: null },
       stream_seq: '7',
       recorded_at: new Date(),
+      environment: 'live',
+      seal: Buffer.alloc(32, 1),
+      chain_pos: '3',
+      hash: Buffer.alloc(32, 2),
     };
     expect(toEntry(row)).toEqual({
       id: 'evt_1',
@@ -53,8 +57,9 @@ describe('toEntry', () => {
       occurred_at: '2025-01-01T00:00:00.000Z',
       key_id: 'key_1',
       prefix: 'kw_live_abcd1234',
+      environment: 'live',
       actor: { type: 'key', id: 'key_root' },
-      data: { reason: null },
+      changes: { reason: null },
     });
   });
 });

@@ -1,56 +1,166 @@
-import type { PageQuery } from '@keyway/contracts';
-import { Injectable } from '@nestjs/common';
-import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, Repository } from 'typeorm';
-import type { AuditRecord } from './audit-event';
-import { AuditEventEntity } from './audit-event.entity';
+import type { AuditEventsQuery, PageQuery } from '@keyway/contracts';
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { ChainKey } from '../chain/chain';
+import { chainKeyOf, type AuditLogConfig } from '../config';
+import { chainContentOfEvent, type AuditRecord } from './audit-event';
+import type { AuditEventEntity } from './audit-event.entity';
+
+export const AUDIT_CONFIG = Symbol('AUDIT_CONFIG');
+
+// Every tenant in the batch gets its head row first (the row the linker locks), in one sorted
+// statement so two writers never wait on each other in opposite orders.
+const INSERT_HEADS = `
+  INSERT INTO audit_heads (tenant_id) SELECT DISTINCT t FROM unnest($1::text[]) AS t ORDER BY 1
+  ON CONFLICT (tenant_id) DO NOTHING`;
 
 // One statement for the whole batch with a fixed number of parameters (one array per column), so
 // the statement text is the same for every batch size and never nears the 65,535-parameter limit.
-// Raw SQL on purpose: this is the hot path, and the query builder's per-row work would dominate it.
+// A known id (a redelivery) changes nothing, except that an event republished under a new message
+// id and stored at the later sequence first takes the earlier one while it is not linked yet: the
+// chain follows each event's first sequence, as a rebuild from the stream would.
 const INSERT_BATCH = `
   INSERT INTO audit_events
-    (id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq)
+    (id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq, seal)
   SELECT * FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
-    $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bigint[])
-  ON CONFLICT (id) DO NOTHING`;
+    $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bigint[], $12::bytea[])
+  ON CONFLICT (id) DO UPDATE SET stream_seq = EXCLUDED.stream_seq, seal = EXCLUDED.seal
+    WHERE audit_events.chain_pos IS NULL AND EXCLUDED.stream_seq < audit_events.stream_seq`;
+
+/** The filters a list applies, the mode always among them when the caller has one. */
+export interface TrailFilter {
+  tenantId: string;
+  environment: 'live' | 'test' | undefined;
+}
+
+/** A row as pages read it, with its sort keys as text (bigint). */
+export type TrailRow = AuditEventEntity;
 
 @Injectable()
 export class AuditEventsRepository {
+  private readonly chain: ChainKey | undefined;
+
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
-    @InjectRepository(AuditEventEntity) private readonly rows: Repository<AuditEventEntity>,
-  ) {}
+    @Inject(AUDIT_CONFIG) config: AuditLogConfig,
+  ) {
+    this.chain = config.AUDIT_CHAIN === 'on' ? new ChainKey(chainKeyOf(config)) : undefined;
+  }
 
-  /** Stores every record whose id is new; a known id (a redelivery) changes nothing. */
+  /** Stores every record whose id is new, sealed; a known id (a redelivery) changes nothing. */
   async insert(records: readonly AuditRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    const cols: [string[], string[], string[], string[], number[], string[], string[], string[], string[], string[], string[]] =
-      [[], [], [], [], [], [], [], [], [], [], []];
-    for (const { event: e, streamSeq } of records) {
+    // One row per id, at its first sequence (ON CONFLICT DO UPDATE may not touch a row twice).
+    const byId = new Map<string, AuditRecord>();
+    for (const r of records) {
+      const seen = byId.get(r.event.id);
+      if (!seen || r.streamSeq < seen.streamSeq) byId.set(r.event.id, r);
+    }
+    if (byId.size === 0) return;
+    const cols: [string[], string[], string[], string[], number[], string[], string[], string[], string[], string[], string[], Array<Buffer | null>] =
+      [[], [], [], [], [], [], [], [], [], [], [], []];
+    for (const { event: e, streamSeq } of byId.values()) {
+      const content = chainContentOfEvent(e);
       cols[0].push(e.id);
       cols[1].push(e.tenant_id);
       cols[2].push(e.key_id);
       cols[3].push(e.type);
       cols[4].push(e.schema_version);
-      cols[5].push(e.occurred_at);
+      cols[5].push(content.occurred_at);
       cols[6].push(e.prefix);
       cols[7].push(e.actor.type);
       cols[8].push(e.actor.id);
       cols[9].push(JSON.stringify(e.data));
       cols[10].push(String(streamSeq));
+      cols[11].push(this.chain ? this.chain.seal(content, streamSeq) : null);
     }
+    await this.ds.query(INSERT_HEADS, [cols[1]]);
     await this.ds.query(INSERT_BATCH, cols);
   }
 
-  /** One page of a key's events in a tenant, newest first; ties keep stream order, newest first. */
-  async pageForKey(tenantId: string, keyId: string, q: PageQuery): Promise<[AuditEventEntity[], number]> {
-    return this.rows.findAndCount({
-      where: { tenant_id: tenantId, key_id: keyId },
-      order: { occurred_at: 'DESC', stream_seq: 'DESC', id: 'DESC' },
-      skip: (q.page - 1) * q.pageSize,
-      take: q.pageSize,
-    });
+  /**
+   * One page of a key's trail, newest first (occurred_at, then stream order), linked entries
+   * only, in the caller's mode. `pageSize + 1` rows: the extra one says whether more follow.
+   */
+  async pageForKey(f: TrailFilter, keyId: string, q: PageQuery): Promise<TrailRow[]> {
+    const [envSql, params] = this.envCondition(f, [f.tenantId, keyId], 3);
+    return this.ds.query<TrailRow[]>(
+      `SELECT * FROM audit_events WHERE tenant_id = $1 AND key_id = $2 AND chain_pos IS NOT NULL ${envSql}
+       ORDER BY occurred_at DESC, stream_seq DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, q.pageSize + 1, (q.page - 1) * q.pageSize],
+    );
+  }
+
+  /** How many entries a key has in the caller's mode, counting at most `cap + 1`. */
+  async countForKey(f: TrailFilter, keyId: string, cap: number): Promise<number> {
+    const [envSql, params] = this.envCondition(f, [f.tenantId, keyId], 3);
+    const rows = await this.ds.query<Array<{ n: number }>>(
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM audit_events WHERE tenant_id = $1 AND key_id = $2 AND chain_pos IS NOT NULL ${envSql} LIMIT ${cap + 1}) c`,
+      params,
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /**
+   * One page of the tenant's trail, newest first by chain position: each filter narrows an index
+   * that ends in chain_pos, so a page costs the same at the top of 10 rows or of 1,000,000.
+   */
+  async pageForTenant(f: TrailFilter, q: AuditEventsQuery, before: string | undefined): Promise<TrailRow[]> {
+    const { where, params } = this.tenantWhere(f, q);
+    const all = [...params];
+    let cursor = '';
+    if (before !== undefined) {
+      all.push(before);
+      cursor = ` AND chain_pos < $${all.length}::bigint`;
+    }
+    all.push(q.pageSize + 1, before !== undefined ? 0 : (q.page - 1) * q.pageSize);
+    return this.ds.query<TrailRow[]>(
+      `SELECT * FROM audit_events WHERE ${where}${cursor} ORDER BY chain_pos DESC LIMIT $${all.length - 1} OFFSET $${all.length}`,
+      all,
+    );
+  }
+
+  /** Rows matching the filters, counting at most `cap + 1`; above that the planner's estimate. */
+  async countForTenant(f: TrailFilter, q: AuditEventsQuery, cap: number): Promise<{ n: number; estimate: boolean }> {
+    const { where, params } = this.tenantWhere(f, q);
+    const filtered = q.key_id ?? q.type ?? q.actor_type ?? q.actor_id ?? q.from ?? q.to;
+    if (filtered === undefined) {
+      // The whole trail of a mode: counted as it is linked, in the head row.
+      const col = f.environment === 'test' ? 'test_count' : f.environment === 'live' ? 'live_count' : 'position';
+      const rows = await this.ds.query<Array<{ n: string }>>(`SELECT ${col}::text AS n FROM audit_heads WHERE tenant_id = $1`, [f.tenantId]);
+      return { n: Number(rows[0]?.n ?? 0), estimate: false };
+    }
+    const counted = await this.ds.query<Array<{ n: number }>>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM audit_events WHERE ${where} LIMIT ${cap + 1}) c`, params);
+    const n = counted[0]?.n ?? 0;
+    if (n <= cap) return { n, estimate: false };
+    const plan = await this.ds.query<Array<{ 'QUERY PLAN': Array<{ Plan?: { 'Plan Rows'?: number } }> }>>(
+      `EXPLAIN (FORMAT JSON) SELECT 1 FROM audit_events WHERE ${where}`,
+      params,
+    );
+    const estimated = plan[0]?.['QUERY PLAN'][0]?.Plan?.['Plan Rows'] ?? 0;
+    return { n: Math.max(cap + 1, Math.round(estimated)), estimate: true };
+  }
+
+  private tenantWhere(f: TrailFilter, q: AuditEventsQuery): { where: string; params: unknown[] } {
+    const params: unknown[] = [f.tenantId];
+    const parts = ['tenant_id = $1', 'chain_pos IS NOT NULL'];
+    const add = (sql: (p: string) => string, value: unknown): void => {
+      params.push(value);
+      parts.push(sql(`$${params.length}`));
+    };
+    if (f.environment !== undefined) add((p) => `environment = ${p}`, f.environment);
+    if (q.key_id !== undefined) add((p) => `key_id = ${p}`, q.key_id);
+    if (q.type !== undefined) add((p) => `type = ${p}`, q.type);
+    if (q.actor_type !== undefined) add((p) => `actor_type = ${p}`, q.actor_type);
+    if (q.actor_id !== undefined) add((p) => `actor_id = ${p}`, q.actor_id);
+    if (q.from !== undefined) add((p) => `occurred_at >= ${p}::timestamptz`, q.from);
+    if (q.to !== undefined) add((p) => `occurred_at < ${p}::timestamptz`, q.to);
+    return { where: parts.join(' AND '), params };
+  }
+
+  private envCondition(f: TrailFilter, params: unknown[], next: number): [string, unknown[]] {
+    if (f.environment === undefined) return ['', params];
+    return [`AND environment = $${next}`, [...params, f.environment]];
   }
 }

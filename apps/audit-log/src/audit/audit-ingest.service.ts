@@ -4,28 +4,32 @@ import { awaitStream, DurableConsumer, jetStreamContext, type BatchItem } from '
 import { minimalLogger, NATS_CONNECTION } from '@keyway/runtime';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { ChainService } from '../chain/chain.service';
 import type { AuditLogConfig } from '../config';
 import { parseAuditEvent } from './audit-event';
-import { AuditEventsRepository } from './audit-events.repository';
-
-export const AUDIT_CONFIG = Symbol('AUDIT_CONFIG');
+import { AUDIT_CONFIG, AuditEventsRepository } from './audit-events.repository';
 /** The one service that creates and configures the key event stream; audit-log only reads it. */
 const STREAM_OWNER = 'identity';
 
 /**
- * Records every key event from JetStream in `audit_events`. All replicas share one durable
- * consumer, so each event is written by one of them (and, on a redelivery, written again as a
- * no-op: the event id is the primary key).
+ * Records every key lifecycle event from JetStream in `audit_events`. All replicas share one
+ * durable consumer, so each event is written by one of them (and, on a redelivery, written again
+ * as a no-op: the event id is the primary key). The chain linker (src/chain) then links what is
+ * stored, in stream order, up to the consumer's ack floor. `used` events are not part of the
+ * trail (the usage module counts them from KEYWAY_USAGE); one still found on this stream (stored
+ * before `used` moved) is acked and skipped.
  */
 @Injectable()
 export class AuditIngestService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly log = new Logger('audit-ingest');
   private consumer: DurableConsumer<KeyEvent> | undefined;
+  private linking = false;
 
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(AUDIT_CONFIG) private readonly config: AuditLogConfig,
     private readonly events: AuditEventsRepository,
+    private readonly chain: ChainService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -56,11 +60,19 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
       maxNakDelayMs: this.config.AUDIT_NAK_DELAY_MAX_MS,
       ackWaitMs: this.config.AUDIT_ACK_WAIT_MS,
     });
+    const { jsm } = ctx;
+    this.linking = true;
+    await this.chain.startLinker(async () => {
+      const info = await jsm.consumers.info(this.config.KEYWAY_STREAM, this.config.AUDIT_DURABLE);
+      return info.ack_floor.stream_seq;
+    });
   }
 
   /** Before NatsModule drains the connection: batches in hand are written and acked first. */
   async beforeApplicationShutdown(): Promise<void> {
     await this.consumer?.stop();
+    // After the consumer: the linker stops and the heads it queued are published.
+    if (this.linking) await this.chain.stop();
   }
 
   /** For readiness: the pull subscription is open. */
@@ -69,6 +81,8 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
   }
 
   private async record(items: ReadonlyArray<BatchItem<KeyEvent>>): Promise<void> {
-    await this.events.insert(items.map(({ value, msg }) => ({ event: value, streamSeq: msg.seq })));
+    const lifecycle = items.filter(({ value }) => value.type !== 'used');
+    await this.events.insert(lifecycle.map(({ value, msg }) => ({ event: value, streamSeq: msg.seq })));
+    if (lifecycle.length > 0) this.chain.stored();
   }
 }

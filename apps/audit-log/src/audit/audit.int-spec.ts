@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EVENT_SUBJECTS, eventSubject, newId, Rpc, type AuditEntry, type KeyEvent, type Page } from '@keyway/contracts';
 import { ensureStream, jetStreamContext, publishEvent, type JetStreamContext } from '@keyway/messaging';
 import { httpAddress, loadConfig, startService } from '@keyway/runtime';
@@ -8,6 +9,7 @@ import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { AuditLogEnv, SERVICE, type AuditLogConfig } from '../config';
 import { AuditEventsRepository } from './audit-events.repository';
+import { ChainService } from '../chain/chain.service';
 import { AuditIngestService } from './audit-ingest.service';
 
 type Reply = { response?: Page<AuditEntry>; err?: { code: string } };
@@ -71,7 +73,7 @@ describe('audit-log over NATS and JetStream', () => {
     jet = await jetStreamContext(nc);
     // The stream's owner is identity: here the test creates it as identity does.
     await ensureStream(jet.jsm, { name: infra.stream, subjects: [EVENT_SUBJECTS], duplicateWindowMs: IDENTITY_WINDOW_MS });
-    config = loadConfig(AuditLogEnv, { ...infra.env, AUDIT_NAK_DELAY_MS: '200' });
+    config = loadConfig(AuditLogEnv, { ...infra.env, AUDIT_NAK_DELAY_MS: '200', AUDIT_CHAIN_KEY: randomBytes(32).toString('hex'), AUDIT_HEAD_PUBLISH_MS: '50', AUDIT_ACK_WAIT_MS: '5000' });
     app = await startService({ name: SERVICE, module: AppModule.forRoot(config), config });
     ds = app.get(DataSource);
   });
@@ -90,7 +92,7 @@ describe('audit-log over NATS and JetStream', () => {
 
   it('waits for the stream rather than creating it, and fails naming the stream and its owner', async () => {
     const missing = `${infra.stream}_MISSING`;
-    const ingest = new AuditIngestService(nc, { ...config, KEYWAY_STREAM: missing, AUDIT_STREAM_WAIT_MS: 300 }, app.get(AuditEventsRepository));
+    const ingest = new AuditIngestService(nc, { ...config, KEYWAY_STREAM: missing, AUDIT_STREAM_WAIT_MS: 300 }, app.get(AuditEventsRepository), app.get(ChainService));
     try {
       await expect(ingest.onApplicationBootstrap()).rejects.toThrow(new RegExp(`stream ${missing} does not exist .* by identity only`));
     } finally {
@@ -99,7 +101,7 @@ describe('audit-log over NATS and JetStream', () => {
     await expect(jet.jsm.streams.info(missing)).rejects.toThrow(/not found/);
   });
 
-  it('serves a key trail newest first, used events included, paginated', async () => {
+  it('serves a key trail newest first, paginated; a used event still on this stream is skipped', async () => {
     const key = newId('key');
     const created = keyEvent('ten_a', key, 'created', at(0));
     const updated = keyEvent('ten_a', key, 'updated', at(10));
@@ -112,24 +114,26 @@ describe('audit-log over NATS and JetStream', () => {
 
     const page = await eventually(async () => {
       const r = await logs('ten_a', key, { pageSize: '10' });
-      return r.response?.total === 5 ? r.response : undefined;
+      return r.response?.total === 4 ? r.response : undefined;
     });
-    expect(page.data.map((e) => e.id)).toEqual([enabledSameInstant.id, disabledFirst.id, used.id, updated.id, created.id]);
-    expect(page).toMatchObject({ page: 1, pageSize: 10, total: 5, hasMore: false });
+    expect(page.data.map((e) => e.id)).toEqual([enabledSameInstant.id, disabledFirst.id, updated.id, created.id]);
+    expect(page).toMatchObject({ page: 1, pageSize: 10, total: 4, hasMore: false });
     expect(page.data[2]).toEqual({
-      id: used.id,
-      type: 'used',
-      occurred_at: at(20),
+      id: updated.id,
+      type: 'updated',
+      occurred_at: at(10),
       key_id: key,
       prefix: 'kw_test_abcd1234',
-      actor: { type: 'system', id: 'gateway' },
-      data: { count: 42, rate_limited: 0, first_at: at(20), last_at: at(20), scopes_used: null, secret: 'current' },
+      environment: 'test',
+      actor: { type: 'user', id: 'usr_1' },
+      changes: { name: 'ci-2' },
     });
+    expect(await rowsWithId(used.id)).toBe(0);
 
     const first = (await logs('ten_a', key, { page: '1', pageSize: '2' })).response;
     expect(first?.data.map((e) => e.id)).toEqual([enabledSameInstant.id, disabledFirst.id]);
-    expect(first).toMatchObject({ total: 5, hasMore: true });
-    const last = (await logs('ten_a', key, { page: '3', pageSize: '2' })).response;
+    expect(first).toMatchObject({ total: 4, hasMore: true });
+    const last = (await logs('ten_a', key, { page: '2', pageSize: '3' })).response;
     expect(last?.data.map((e) => e.id)).toEqual([created.id]);
     expect(last?.hasMore).toBe(false);
   });
@@ -217,8 +221,8 @@ describe('audit-log over NATS and JetStream', () => {
     const nats = infra.nats;
     if (!nats) throw new Error('this test needs a private nats-server');
     const key = newId('key');
-    const before = Array.from({ length: 300 }, (_, i) => keyEvent('ten_r', key, 'used', at(i)));
-    const after = Array.from({ length: 300 }, (_, i) => keyEvent('ten_r', key, 'used', at(1_000 + i)));
+    const before = Array.from({ length: 300 }, (_, i) => keyEvent('ten_r', key, 'updated', at(i)));
+    const after = Array.from({ length: 300 }, (_, i) => keyEvent('ten_r', key, 'updated', at(1_000 + i)));
     await Promise.all(before.map(publish));
     await nats.restart(); // SIGKILL: some of `before` may be delivered and not yet acked
 
@@ -227,7 +231,13 @@ describe('audit-log over NATS and JetStream', () => {
 
     const all = [...before, ...after].map((e) => e.id);
     await eventually(async () => (await recorded(all)) === all.length, 30_000, 200);
-    expect((await logs('ten_r', key, { pageSize: '1' })).response).toMatchObject({ total: 600, data: [{ id: after[299]?.id }] });
+    // Stored is not yet shown: the trail shows linked entries, linked once the ack floor passes them,
+    // and an ack lost in the crash holds the floor until that message's redelivery (ack wait).
+    const newest = await eventually(async () => {
+      const r = (await logs('ten_r', key, { pageSize: '1' })).response;
+      return r?.total === 600 ? r : undefined;
+    }, 30_000, 100);
+    expect(newest.data[0]?.id).toBe(after[299]?.id);
     await eventually(async () => (await fetch(`${httpAddress(app)}/health/ready`)).status === 200);
   });
 });

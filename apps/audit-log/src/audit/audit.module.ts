@@ -1,9 +1,9 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { ChainService } from '../chain/chain.service';
 import type { AuditLogConfig } from '../config';
-import { AuditEventEntity } from './audit-event.entity';
-import { AuditEventsRepository } from './audit-events.repository';
-import { AUDIT_CONFIG, AuditIngestService } from './audit-ingest.service';
+import { AUDIT_CONFIG, AuditEventsRepository } from './audit-events.repository';
+import { AuditEventsHandler } from './audit-events.handler';
+import { AuditIngestService } from './audit-ingest.service';
 import { AuditController } from './audit.controller';
 import { KeyLogsHandler } from './key-logs.handler';
 
@@ -14,9 +14,8 @@ export class AuditModule {
       module: AuditModule,
       // Global only so the app's HealthModule can ask the ingest service whether it is consuming.
       global: true,
-      imports: [TypeOrmModule.forFeature([AuditEventEntity])],
       controllers: [AuditController],
-      providers: [{ provide: AUDIT_CONFIG, useValue: config }, AuditEventsRepository, AuditIngestService, KeyLogsHandler],
+      providers: [{ provide: AUDIT_CONFIG, useValue: config }, AuditEventsRepository, ChainService, AuditIngestService, KeyLogsHandler, AuditEventsHandler],
       exports: [AuditIngestService],
     };
   }

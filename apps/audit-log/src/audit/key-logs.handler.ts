@@ -1,27 +1,32 @@
 import { toPage, type AuditEntry, type Page, type PageQuery } from '@keyway/contracts';
 import { Injectable } from '@nestjs/common';
 import { toEntry } from './audit-event';
-import { AuditEventsRepository } from './audit-events.repository';
+import { AuditEventsRepository, type TrailFilter } from './audit-events.repository';
 import { AuditLogError } from './audit.errors';
 
 export interface KeyLogsQuery {
-  tenantId: string;
+  trail: TrailFilter;
   keyId: string;
   page: PageQuery;
 }
 
+/** A key's trail counts exactly up to here; a key's lifecycle rarely comes near it. */
+const KEY_TOTAL_CAP = 10_000;
+
 /**
- * A key's audit trail: lifecycle events and aggregated `used` events alike, newest first. The
- * tenant is part of every look-up, so a key id from another tenant finds nothing, and a key with
- * nothing recorded in this tenant is `not_found` rather than an empty list.
+ * A key's audit trail: its lifecycle events, newest first (by `occurred_at`, then stream order).
+ * The tenant and the caller's mode are part of every look-up, so a key id from another tenant (or
+ * another mode) finds nothing, and a key with nothing recorded there is `not_found` rather than
+ * an empty list.
  */
 @Injectable()
 export class KeyLogsHandler {
   constructor(private readonly events: AuditEventsRepository) {}
 
   async execute(q: KeyLogsQuery): Promise<Page<AuditEntry>> {
-    const [rows, total] = await this.events.pageForKey(q.tenantId, q.keyId, q.page);
+    const [found, total] = await Promise.all([this.events.pageForKey(q.trail, q.keyId, q.page), this.events.countForKey(q.trail, q.keyId, KEY_TOTAL_CAP)]);
     if (total === 0) throw AuditLogError.keyNotFound(q.keyId);
-    return toPage(rows.map(toEntry), total, q.page);
+    const rows = found.slice(0, q.page.pageSize);
+    return { ...toPage(rows.map(toEntry), total, q.page), hasMore: found.length > q.page.pageSize };
   }
 }

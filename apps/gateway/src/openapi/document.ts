@@ -599,6 +599,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   contacts: "People of the customer's product: users, leads, partners.",
   accounts: 'Companies.',
   journeys: "A visitor's path of touchpoints to one or more conversions.",
+  audit: "The tenant's audit trail: every key lifecycle event, newest first, and the walk of its hash chain.",
   admin: 'Operators only, with the operator token.',
   health: 'Liveness and readiness, without a key.',
 };

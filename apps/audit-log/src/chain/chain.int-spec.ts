@@ -1,0 +1,237 @@
+import { randomBytes } from 'node:crypto';
+import { EVENT_SUBJECTS, eventSubject, Rpc, type AuditEntry, type AuditVerification, type KeyEvent, type Page } from '@keyway/contracts';
+import { ensureStream, jetStreamContext, type JetStreamContext } from '@keyway/messaging';
+import { loadConfig, startService } from '@keyway/runtime';
+import { eventually, startInfra, type TestInfra } from '@keyway/testing';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { INestApplication } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { lifecycleEvent, publishKeyEvent } from '../../test/audit-fixtures';
+import { AppModule } from '../app.module';
+import { AuditLogEnv, SERVICE } from '../config';
+import { chainContentOfRow } from '../audit/audit-event';
+import type { AuditEventEntity } from '../audit/audit-event.entity';
+import { ChainKey, GENESIS } from './chain';
+
+type Reply<T> = { response?: T; err?: { code: string; details?: unknown } };
+type Ctx = { tenant_id: string; environment?: 'live' | 'test' };
+
+describe('the audit chain: two replicas, the list and verify', () => {
+  let infra: TestInfra;
+  const apps: INestApplication[] = [];
+  let nc: NatsConnection;
+  let jet: JetStreamContext;
+  let ds: DataSource;
+  const chainKey = randomBytes(32).toString('hex');
+
+  const rpc = async <T>(subject: string, c: Ctx, query: Record<string, unknown> = {}, params: Record<string, string> = {}): Promise<Reply<T>> => {
+    const data = { ctx: { ...c, actor: { type: 'key', id: 'key_caller' }, request_id: 'req_1', scopes: ['audit:read'] }, params, query };
+    const m = await nc.request(subject, JSON.stringify({ pattern: subject, data, id: '1' }), { timeout: 10_000 });
+    return m.json<Reply<T>>();
+  };
+  const list = (c: Ctx, query: Record<string, unknown> = {}) => rpc<Page<AuditEntry>>(Rpc.auditEventsList, c, query);
+  const verify = async (tenant: string, environment?: 'live' | 'test'): Promise<AuditVerification> => {
+    const r = await rpc<AuditVerification>(Rpc.auditEventsVerify, { tenant_id: tenant, ...(environment ? { environment } : {}) });
+    if (!r.response) throw new Error(`verify answered ${JSON.stringify(r.err)}`);
+    return r.response;
+  };
+  const linked = async (tenant: string): Promise<number> =>
+    Number((await ds.query<Array<{ n: string }>>('SELECT count(*) AS n FROM audit_events WHERE tenant_id = $1 AND chain_pos IS NOT NULL', [tenant]))[0]?.n);
+  /** Published, linked, and the head published: verify has something to compare with. */
+  const settled = async (tenant: string, n: number): Promise<void> => {
+    await eventually(async () => (await linked(tenant)) === n, 30_000, 50);
+    await eventually(async () => {
+      const v = await verify(tenant);
+      return v.verified && v.entries === n;
+    }, 10_000, 50);
+  };
+  const publishAll = async (events: KeyEvent[]): Promise<Map<string, number>> => {
+    const seqs = new Map<string, number>();
+    for (let i = 0; i < events.length; i += 200) {
+      const part = events.slice(i, i + 200);
+      const acks = await Promise.all(part.map((e) => publishKeyEvent(jet.js, e)));
+      part.forEach((e, j) => seqs.set(e.id, acks[j]!.seq));
+    }
+    return seqs;
+  };
+
+  beforeAll(async () => {
+    infra = await startInfra('chain');
+    nc = await connect({ servers: infra.natsUrl });
+    jet = await jetStreamContext(nc);
+    await ensureStream(jet.jsm, { name: infra.stream, subjects: [EVENT_SUBJECTS], duplicateWindowMs: 10 * 60_000 });
+    // Two replicas sharing the durable, each with four writers and small batches: rows are stored
+    // out of stream order all the time.
+    const config = loadConfig(AuditLogEnv, {
+      ...infra.env,
+      AUDIT_CHAIN_KEY: chainKey,
+      AUDIT_WRITERS: '4',
+      AUDIT_BATCH_MAX: '16',
+      AUDIT_HEAD_PUBLISH_MS: '20',
+      AUDIT_LINK_IDLE_MS: '50',
+    });
+    for (let i = 0; i < 2; i++) apps.push(await startService({ name: SERVICE, module: AppModule.forRoot(config), config }));
+    ds = apps[0]!.get(DataSource);
+  }, 60_000);
+  afterAll(async () => {
+    await nc?.close();
+    for (const app of apps) await app.close();
+    await infra?.stop();
+  });
+
+  it('links every tenant in stream order, once per event, across replicas, writers and republishes', async () => {
+    const tenants = ['ten_c1', 'ten_c2', 'ten_c3', 'ten_c4', 'ten_c5'];
+    const events = Array.from({ length: 1_500 }, (_, i) => lifecycleEvent(i, { tenant: tenants[i % tenants.length]!, mode: i % 3 === 0 ? 'test' : 'live' }));
+    const firstSeq = await publishAll(events);
+    // Republished after the duplicate window (a new message id): a second copy later in the stream.
+    for (const e of events.slice(0, 1_500).filter((_, i) => i % 30 === 0)) await jet.js.publish(eventSubject(e.type), JSON.stringify(e));
+
+    for (const t of tenants) await settled(t, 300);
+    const rows = await ds.query<Array<{ id: string; tenant_id: string; chain_pos: string; stream_seq: string }>>(
+      `SELECT id, tenant_id, chain_pos, stream_seq FROM audit_events WHERE tenant_id = ANY($1) ORDER BY tenant_id, chain_pos`,
+      [tenants],
+    );
+    expect(rows).toHaveLength(1_500);
+    for (const t of tenants) {
+      const mine = rows.filter((r) => r.tenant_id === t);
+      // Positions 1..n, and the order of the stream: each event at its first sequence.
+      expect(mine.map((r) => Number(r.chain_pos))).toEqual(mine.map((_, i) => i + 1));
+      expect(mine.map((r) => Number(r.stream_seq))).toEqual(mine.map((r) => firstSeq.get(r.id)));
+      expect(mine.map((r) => Number(r.stream_seq))).toEqual([...mine.map((r) => Number(r.stream_seq))].sort((a, b) => a - b));
+    }
+    // The chain is what the key computes over the stream, nothing else.
+    const key = new ChainKey(chainKey);
+    const head = (await verify('ten_c1')) as { head: string };
+    let prev = GENESIS;
+    const c1 = events.filter((e) => e.tenant_id === 'ten_c1').sort((a, b) => firstSeq.get(a.id)! - firstSeq.get(b.id)!);
+    c1.forEach((e, i) => {
+      prev = key.link(prev, { ...e, actor_type: e.actor.type, actor_id: e.actor.id, data: e.data }, i + 1);
+    });
+    expect(prev.toString('hex')).toBe(head.head);
+  });
+
+  it('lists the tenant trail newest first, filtered, in the caller mode only', async () => {
+    const t = 'ten_list';
+    const key = 'key_listed';
+    const events = Array.from({ length: 24 }, (_, i) =>
+      lifecycleEvent(i, { tenant: t, key: i % 2 === 0 ? key : 'key_other', mode: i % 4 === 0 ? 'test' : 'live', actor: i % 3 === 0 ? { type: 'member', id: 'usr_m' } : { type: 'key', id: 'key_root' } }),
+    );
+    await publishAll(events);
+    await settled(t, 24);
+
+    const all = (await list({ tenant_id: t }, { pageSize: '50' })).response;
+    expect(all).toMatchObject({ total: 24, hasMore: false, page: 1, pageSize: 50 });
+    expect(all?.data.map((e) => e.id)).toEqual([...events].reverse().map((e) => e.id));
+    const first = all?.data[23];
+    expect(first).toEqual({
+      id: events[0]!.id,
+      type: 'created',
+      occurred_at: events[0]!.occurred_at,
+      actor: { type: 'member', id: 'usr_m' },
+      key_id: key,
+      prefix: 'kw_test_abcd1234',
+      environment: 'test',
+      changes: events[0]!.data,
+    });
+    expect(JSON.stringify(all)).not.toMatch(/hash|seal|secret|chain_pos/);
+
+    const test = (await list({ tenant_id: t, environment: 'test' }, { pageSize: '50' })).response;
+    expect(test?.total).toBe(6);
+    expect(test?.data.every((e) => e.environment === 'test')).toBe(true);
+    const live = (await list({ tenant_id: t, environment: 'live' }, { pageSize: '50' })).response;
+    expect(live?.total).toBe(18);
+    expect(live?.data.every((e) => e.environment === 'live')).toBe(true);
+
+    const p2 = (await list({ tenant_id: t, environment: 'live' }, { page: '2', pageSize: '5' })).response;
+    expect(p2?.data.map((e) => e.id)).toEqual(live?.data.slice(5, 10).map((e) => e.id));
+    expect(p2).toMatchObject({ total: 18, hasMore: true });
+
+    const byKey = (await list({ tenant_id: t }, { key_id: key, pageSize: '50' })).response;
+    expect(byKey?.data.map((e) => e.id)).toEqual(events.filter((_, i) => i % 2 === 0).reverse().map((e) => e.id));
+    expect(byKey?.total).toBe(12);
+    const byType = (await list({ tenant_id: t }, { type: 'revoked' })).response;
+    expect(byType?.data.map((e) => e.id)).toEqual([events[22]!.id, events[14]!.id, events[6]!.id]);
+    const byActor = (await list({ tenant_id: t, environment: 'test' }, { actor_type: 'member', actor_id: 'usr_m' })).response;
+    expect(byActor?.data.map((e) => e.id)).toEqual(events.filter((_, i) => i % 3 === 0 && i % 4 === 0).reverse().map((e) => e.id));
+    const window = (await list({ tenant_id: t }, { from: events[3]!.occurred_at, to: events[6]!.occurred_at })).response;
+    expect(window?.data.map((e) => e.id)).toEqual([events[5]!.id, events[4]!.id, events[3]!.id]);
+
+    expect((await list({ tenant_id: 'ten_someone_else' })).response).toMatchObject({ data: [], total: 0, hasMore: false });
+    for (const bad of [{ pageSize: '51' }, { type: 'used_up' }, { actor_type: 'robot' }, { from: 'yesterday' }, { colour: 'red' }, { key_id: '' }]) {
+      expect((await list({ tenant_id: t }, bad)).err?.code).toBe('invalid_request');
+    }
+  });
+
+  describe('tampering straight in Postgres is detected', () => {
+    const tenants = ['ten_edit', 'ten_delete', 'ten_insert', 'ten_rechain', 'ten_tail', 'ten_outside'];
+    const rowAt = async (tenant: string, pos: number) =>
+      (await ds.query<Array<{ id: string; data: unknown }>>('SELECT id, data FROM audit_events WHERE tenant_id = $1 AND chain_pos = $2', [tenant, pos]))[0]!;
+
+    beforeAll(async () => {
+      await publishAll(tenants.flatMap((t) => Array.from({ length: 10 }, (_, i) => lifecycleEvent(i, { tenant: t }))));
+      for (const t of tenants) await settled(t, 10);
+    });
+
+    it('a row edited', async () => {
+      const victim = await rowAt('ten_edit', 4);
+      await ds.query(`UPDATE audit_events SET data = '{"reason":"nothing to see"}' WHERE id = $1`, [victim.id]);
+      expect(await verify('ten_edit')).toEqual({ verified: false, first_bad: { id: victim.id, reason: expect.stringMatching(/position 4 does not match/) } });
+    });
+
+    it('a row deleted', async () => {
+      const victim = await rowAt('ten_delete', 5);
+      const next = await rowAt('ten_delete', 6);
+      await ds.query('DELETE FROM audit_events WHERE id = $1', [victim.id]);
+      expect(await verify('ten_delete')).toEqual({ verified: false, first_bad: { id: next.id, reason: expect.stringMatching(/position 6 where 5 was expected/) } });
+    });
+
+    it('a row inserted into the chain', async () => {
+      // Room at position 3, then a made-up entry with a made-up link there.
+      await ds.query('UPDATE audit_events SET chain_pos = -chain_pos WHERE tenant_id = $1 AND chain_pos >= 3', ['ten_insert']);
+      await ds.query('UPDATE audit_events SET chain_pos = -chain_pos + 1 WHERE tenant_id = $1 AND chain_pos < 0', ['ten_insert']);
+      const forged = lifecycleEvent(6, { tenant: 'ten_insert' });
+      await ds.query(
+        `INSERT INTO audit_events (id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq, chain_pos, hash)
+         VALUES ($1, 'ten_insert', $2, $3, 1, $4, $5, 'key', 'key_root', $6, 1, 3, $7)`,
+        [forged.id, forged.key_id, forged.type, forged.occurred_at, forged.prefix, JSON.stringify(forged.data), randomBytes(32)],
+      );
+      expect(await verify('ten_insert')).toEqual({ verified: false, first_bad: { id: forged.id, reason: expect.stringMatching(/position 3 does not match/) } });
+    });
+
+    it('a row edited and every later link recomputed with a guessed key', async () => {
+      const guessed = new ChainKey('guessed-guessed-guessed-guessed-guessed');
+      await ds.query(`UPDATE audit_events SET actor_id = 'key_innocent' WHERE tenant_id = $1 AND chain_pos = 7`, ['ten_rechain']);
+      const rows = await ds.query<AuditEventEntity[]>('SELECT * FROM audit_events WHERE tenant_id = $1 ORDER BY chain_pos', ['ten_rechain']);
+      let prev = rows[5]!.hash!;
+      for (const r of rows.slice(6)) {
+        prev = guessed.link(prev, chainContentOfRow(r), Number(r.chain_pos));
+        await ds.query('UPDATE audit_events SET hash = $2 WHERE id = $1', [r.id, prev]);
+      }
+      await ds.query('UPDATE audit_heads SET hash = $2 WHERE tenant_id = $1', ['ten_rechain', prev]);
+      expect(await verify('ten_rechain')).toEqual({ verified: false, first_bad: { id: rows[6]!.id, reason: expect.stringMatching(/position 7 does not match/) } });
+    });
+
+    it('the tail deleted', async () => {
+      await ds.query('DELETE FROM audit_events WHERE tenant_id = $1 AND chain_pos > 7', ['ten_tail']);
+      await ds.query('UPDATE audit_heads SET position = 7 WHERE tenant_id = $1', ['ten_tail']);
+      expect(await verify('ten_tail')).toEqual({ verified: false, first_bad: { id: null, reason: expect.stringMatching(/published head is at position 10 but the trail ends at 7/) } });
+    });
+
+    it('a row written outside the chain is never linked, and is named', async () => {
+      const forged = lifecycleEvent(3, { tenant: 'ten_outside' });
+      await ds.query(
+        `INSERT INTO audit_events (id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq)
+         VALUES ($1, 'ten_outside', $2, $3, 1, $4, $5, 'key', 'key_root', $6, 2)`,
+        [forged.id, forged.key_id, forged.type, forged.occurred_at, forged.prefix, JSON.stringify(forged.data)],
+      );
+      // More events for the tenant: the linker runs past the forged row and leaves it out.
+      await publishAll([lifecycleEvent(10, { tenant: 'ten_outside' })]);
+      await eventually(async () => (await linked('ten_outside')) === 11);
+      expect((await ds.query<Array<{ chain_pos: null }>>('SELECT chain_pos FROM audit_events WHERE id = $1', [forged.id]))[0]?.chain_pos).toBeNull();
+      expect(await verify('ten_outside')).toEqual({ verified: false, first_bad: { id: forged.id, reason: expect.stringMatching(/outside the chain/) } });
+      // The forged entry is live: a test key is told that the chain breaks, not which live entry.
+      expect((await verify('ten_outside', 'test')) as unknown).toMatchObject({ verified: false, first_bad: { id: null } });
+      expect(await verify('ten_c1')).toMatchObject({ verified: true, entries: 300 });
+    });
+  });
+});

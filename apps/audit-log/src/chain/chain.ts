@@ -1,0 +1,86 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/**
+ * The hash chain of a tenant's audit trail, as pure functions.
+ *
+ *   link(n) = HMAC-SHA-256(AUDIT_CHAIN_KEY, link(n-1) ‖ canonical(entry n, n))     link(0) = 32 zero bytes
+ *
+ * The canonical content is what the trail shows (and what it does not: the tenant, the schema
+ * version) with the entry's position, as JSON with sorted keys and no whitespace, so the same row
+ * always hashes the same, whoever links it and however Postgres hands the jsonb back. It leaves
+ * out the stream sequence and write times: a rebuild from the stream into an empty database gives
+ * the same links.
+ *
+ * A second MAC, the seal, is written with each row at ingest: HMAC over the same content without
+ * the position, plus the row's stream sequence. The linker only links sealed rows, so a row
+ * written straight into the table (without the key) is never chained in by the service itself.
+ */
+
+/** The columns the chain covers, as read back from the table. */
+export interface ChainContent {
+  id: string;
+  tenant_id: string;
+  key_id: string;
+  type: string;
+  schema_version: number;
+  /** ISO 8601 in UTC with milliseconds: ingest stores exactly that precision. */
+  occurred_at: string;
+  prefix: string;
+  actor_type: string;
+  actor_id: string;
+  data: unknown;
+}
+
+export const GENESIS: Buffer = Buffer.alloc(32);
+
+/** JSON with object keys sorted at every level: one text per value. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+}
+
+function contentOf(e: ChainContent): Record<string, unknown> {
+  return {
+    id: e.id,
+    tenant_id: e.tenant_id,
+    key_id: e.key_id,
+    type: e.type,
+    schema_version: e.schema_version,
+    occurred_at: e.occurred_at,
+    prefix: e.prefix,
+    actor: { type: e.actor_type, id: e.actor_id },
+    data: e.data,
+  };
+}
+
+export class ChainKey {
+  private readonly key: Buffer;
+
+  constructor(secret: string) {
+    this.key = Buffer.from(secret, 'utf8');
+  }
+
+  /** The link of the entry at `position` (1-based) after `prev`. */
+  link(prev: Buffer, entry: ChainContent, position: number): Buffer {
+    return createHmac('sha256', this.key)
+      .update(prev)
+      .update(canonicalJson({ ...contentOf(entry), position }))
+      .digest();
+  }
+
+  /** The seal written at ingest: the entry as it arrived at its stream sequence. */
+  seal(entry: ChainContent, streamSeq: string | number): Buffer {
+    return createHmac('sha256', this.key)
+      .update('seal\u0000')
+      .update(canonicalJson({ ...contentOf(entry), stream_seq: String(streamSeq) }))
+      .digest();
+  }
+
+  sealIsValid(entry: ChainContent, streamSeq: string | number, seal: Buffer | null): boolean {
+    return seal !== null && seal.length === 32 && timingSafeEqual(seal, this.seal(entry, streamSeq));
+  }
+}
+

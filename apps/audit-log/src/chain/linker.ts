@@ -1,0 +1,244 @@
+import type { MinimalLogger } from '@keyway/messaging';
+import type { DataSource } from 'typeorm';
+import { chainContentOfRow } from '../audit/audit-event';
+import type { AuditEventEntity } from '../audit/audit-event.entity';
+import { GENESIS, type ChainKey } from './chain';
+import type { HeadPublisher, LinkedHead } from './heads';
+
+/** Most rows linked in one transaction, and most tenants locked in one. */
+const MAX_ROWS = 5_000;
+const MAX_TENANTS = 1_000;
+
+type UnlinkedRow = Pick<AuditEventEntity, 'id' | 'tenant_id' | 'key_id' | 'type' | 'schema_version' | 'occurred_at' | 'prefix' | 'actor_type' | 'actor_id' | 'data' | 'stream_seq' | 'seal' | 'environment'>;
+interface HeadRow {
+  tenant_id: string;
+  position: string;
+  hash: Buffer | null;
+  stream_seq: string;
+}
+
+export interface LinkerOptions {
+  ds: DataSource;
+  key: ChainKey;
+  heads: HeadPublisher;
+  /**
+   * A stream sequence at or below which every message of the consumer is settled: stored, or
+   * terminated for good. The durable consumer's ack floor (the server's, so all replicas agree).
+   */
+  floor: () => Promise<number>;
+  idleMs: number;
+  logger: MinimalLogger;
+}
+
+/**
+ * Links stored rows into each tenant's chain, in stream order.
+ *
+ * Writers store rows in whatever order their batches commit (several writers, several replicas,
+ * redeliveries). Linking waits for the consumer's ack floor: below it every message is either
+ * stored or gone for good, so the rows there, taken in stream-sequence order per tenant, are the
+ * order a single reader of the stream would have seen. Linking is a transaction that locks the
+ * tenants' head rows (SKIP LOCKED: two replicas split the tenants between them), links every
+ * sealed unlinked row at or below the floor, and moves each head. The chain is thus a function of
+ * the stream alone: the same whoever links it, and the same again after a rebuild.
+ */
+export class ChainLinker {
+  private stopped = false;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private loop: Promise<void> = Promise.resolve();
+  /** Rows refused (no valid seal, or behind the head): logged once each. */
+  private readonly refused = new Set<string>();
+
+  constructor(private readonly o: LinkerOptions) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  /** A batch was stored: link soon. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeUp?.();
+    await this.loop;
+  }
+
+  private async sleep(ms: number): Promise<void> {
+    if (this.woken || this.stopped) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+    this.wakeUp = undefined;
+  }
+
+  private async run(): Promise<void> {
+    let retryMs = 2;
+    while (!this.stopped) {
+      this.woken = false;
+      try {
+        const floor = await this.o.floor();
+        const linked = await this.linkUpTo(floor);
+        if (linked > 0) {
+          retryMs = 2;
+          continue;
+        }
+        // Stored but above the floor: the acks of those rows are on their way to the server.
+        if (await this.hasUnlinkedAbove(floor)) {
+          await this.sleep(retryMs);
+          retryMs = Math.min(this.o.idleMs, retryMs * 2);
+          continue;
+        }
+        retryMs = 2;
+        await this.sleep(this.o.idleMs);
+      } catch (err) {
+        if (this.stopped) break;
+        this.o.logger.warn({ err }, 'linking the audit chain failed; retrying');
+        await this.sleep(Math.min(this.o.idleMs, 1_000));
+      }
+    }
+  }
+
+  private async hasUnlinkedAbove(floor: number): Promise<boolean> {
+    const rows = await this.o.ds.query<unknown[]>(`SELECT 1 FROM audit_events WHERE chain_pos IS NULL AND stream_seq > $1 LIMIT 1`, [floor]);
+    return rows.length > 0;
+  }
+
+  /** Links what lies at or below `floor`, repeating until nothing is left there; returns rows linked. */
+  async linkUpTo(floor: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.linkOnce(floor);
+      total += n;
+      if (n === 0) return total;
+    }
+  }
+
+  private async linkOnce(floor: number): Promise<number> {
+    const qr = this.o.ds.createQueryRunner();
+    await qr.connect();
+    const advanced: LinkedHead[] = [];
+    let linked = 0;
+    try {
+      await qr.startTransaction();
+      const heads = (await qr.query(
+        `SELECT tenant_id, position, hash, stream_seq FROM audit_heads
+         WHERE tenant_id IN (SELECT DISTINCT tenant_id FROM audit_events WHERE chain_pos IS NULL AND stream_seq <= $1)
+         ORDER BY tenant_id FOR UPDATE SKIP LOCKED LIMIT ${MAX_TENANTS}`,
+        [floor],
+      )) as HeadRow[];
+      if (heads.length === 0) {
+        await qr.commitTransaction();
+        return 0;
+      }
+      const rows = (await qr.query(
+        // bigint columns come back as text (pg's default), and are ordered as the numbers they are.
+        `SELECT id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq, seal, environment
+         FROM audit_events WHERE tenant_id = ANY($1) AND chain_pos IS NULL AND stream_seq <= $2
+         ORDER BY tenant_id, stream_seq, id LIMIT ${MAX_ROWS}`,
+        [heads.map((h) => h.tenant_id), floor],
+      )) as UnlinkedRow[];
+
+      const ids: string[] = [];
+      const positions: string[] = [];
+      const hashes: Buffer[] = [];
+      const head = { tenants: [] as string[], positions: [] as string[], hashes: [] as Buffer[], seqs: [] as string[], live: [] as number[], test: [] as number[] };
+      let i = 0;
+      for (const h of heads) {
+        let position = Number(h.position);
+        let prev = h.hash ?? GENESIS;
+        let lastSeq = h.stream_seq;
+        let live = 0;
+        let test = 0;
+        for (; i < rows.length && rows[i]!.tenant_id === h.tenant_id; i++) {
+          const row = rows[i]!;
+          const content = chainContentOfRow(row);
+          if (BigInt(row.stream_seq) <= BigInt(lastSeq) || !this.o.key.sealIsValid(content, row.stream_seq, row.seal)) {
+            this.refuse(row);
+            continue;
+          }
+          position += 1;
+          prev = this.o.key.link(prev, content, position);
+          lastSeq = row.stream_seq;
+          ids.push(row.id);
+          positions.push(String(position));
+          hashes.push(prev);
+          if (row.environment === 'test') test += 1;
+          else live += 1;
+        }
+        if (live + test === 0) continue;
+        head.tenants.push(h.tenant_id);
+        head.positions.push(String(position));
+        head.hashes.push(prev);
+        head.seqs.push(lastSeq);
+        head.live.push(live);
+        head.test.push(test);
+        advanced.push({ tenantId: h.tenant_id, position, hash: prev });
+      }
+      if (ids.length > 0) {
+        await qr.query(
+          `UPDATE audit_events e SET chain_pos = u.pos, hash = u.hash
+           FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(id, pos, hash) WHERE e.id = u.id`,
+          [ids, positions, hashes],
+        );
+        await qr.query(
+          `UPDATE audit_heads h SET position = u.pos, hash = u.hash, stream_seq = u.seq,
+             live_count = h.live_count + u.live, test_count = h.test_count + u.test
+           FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(tenant_id, pos, hash, seq, live, test)
+           WHERE h.tenant_id = u.tenant_id`,
+          [head.tenants, head.positions, head.hashes, head.seqs, head.live, head.test],
+        );
+      }
+      await qr.commitTransaction();
+      linked = ids.length;
+    } catch (err) {
+      if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
+      throw err;
+    } finally {
+      await qr.release();
+    }
+    this.o.heads.mark(advanced);
+    return linked;
+  }
+
+  private refuse(row: UnlinkedRow): void {
+    if (this.refused.has(row.id)) return;
+    this.refused.add(row.id);
+    this.o.logger.error(
+      { id: row.id, tenant_id: row.tenant_id, stream_seq: row.stream_seq },
+      'an audit row without a valid seal, or behind its chain head, was not linked: written outside the service?',
+    );
+  }
+
+  /**
+   * Rows stored before the chain existed have no seal. While the migration's marker is there (the
+   * first boot with a chain key), they are sealed as they are, then the marker goes.
+   */
+  async sealLegacyRows(): Promise<number> {
+    return this.o.ds.transaction(async (m) => {
+      const marker = (await m.query(`SELECT pending FROM audit_chain_legacy FOR UPDATE`)) as unknown[];
+      if (marker.length === 0) return 0;
+      const rows = (await m.query(
+        `SELECT id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq
+         FROM audit_events WHERE seal IS NULL AND chain_pos IS NULL`,
+      )) as UnlinkedRow[];
+      for (let i = 0; i < rows.length; i += MAX_ROWS) {
+        const part = rows.slice(i, i + MAX_ROWS);
+        await m.query(`UPDATE audit_events e SET seal = u.seal FROM unnest($1::text[], $2::bytea[]) AS u(id, seal) WHERE e.id = u.id`, [
+          part.map((r) => r.id),
+          part.map((r) => this.o.key.seal(chainContentOfRow(r), r.stream_seq)),
+        ]);
+      }
+      await m.query(`DELETE FROM audit_chain_legacy`);
+      return rows.length;
+    });
+  }
+}

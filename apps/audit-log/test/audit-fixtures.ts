@@ -1,0 +1,57 @@
+import { eventSubject, newId, type KeyEvent } from '@keyway/contracts';
+import { publishEvent, type JetStreamClient } from '@keyway/messaging';
+
+/** The lifecycle types, cycled by `lifecycleEvent(i)`. */
+const CYCLE = ['created', 'updated', 'disabled', 'enabled', 'rotated', 'rotation_completed', 'revoked', 'expired'] as const;
+
+export interface EventShape {
+  tenant: string;
+  key?: string;
+  mode?: 'live' | 'test';
+  actor?: KeyEvent['actor'];
+  at?: string;
+}
+
+/** The i-th lifecycle event of a made-up key: every type in turn, each with a valid payload. */
+export function lifecycleEvent(i: number, s: EventShape): KeyEvent {
+  const type = CYCLE[i % CYCLE.length]!;
+  const occurred_at = s.at ?? new Date(Date.UTC(2025, 0, 1) + i * 1_000).toISOString();
+  const base = {
+    id: newId('event'),
+    schema_version: 1 as const,
+    occurred_at,
+    tenant_id: s.tenant,
+    key_id: s.key ?? `key_${s.tenant}`,
+    prefix: `kw_${s.mode ?? 'live'}_abcd1234`,
+    actor: s.actor ?? { type: 'key' as const, id: 'key_root' },
+  };
+  switch (type) {
+    case 'created':
+      return { ...base, type, data: { name: `k${i}`, scopes: ['keys:read'], environment: s.mode ?? 'live', expires_at: null, rate_limit: null, metadata: { n: i } } };
+    case 'updated':
+      return { ...base, type, data: { name: `renamed ${i}` } };
+    case 'disabled':
+    case 'enabled':
+      return { ...base, type, data: {} };
+    case 'rotated':
+      return { ...base, type, data: { previous_prefix: 'kw_live_zzzz9999', previous_valid_until: null } };
+    case 'rotation_completed':
+      return { ...base, type, data: { ended_prefixes: ['kw_live_zzzz9999'] } };
+    case 'revoked':
+      return { ...base, type, data: { reason: `r${i}` } };
+    case 'expired':
+      return { ...base, type, data: { expires_at: occurred_at } };
+  }
+}
+
+/** Publishes with the event id as message id (as identity's relay does). */
+export const publishKeyEvent = (js: JetStreamClient, e: KeyEvent) => publishEvent(js, eventSubject(e.type), e);
+
+/** What a rebuild must reproduce, per row: content, position and link. */
+export const TRAIL_SNAPSHOT_SQL = `
+  SELECT id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, environment,
+         chain_pos::text AS chain_pos, encode(hash, 'hex') AS hash
+  FROM audit_events ORDER BY tenant_id, chain_pos`;
+export const HEADS_SNAPSHOT_SQL = `
+  SELECT tenant_id, position::text AS position, encode(hash, 'hex') AS hash, live_count::text AS live, test_count::text AS test
+  FROM audit_heads WHERE position > 0 ORDER BY tenant_id`;
