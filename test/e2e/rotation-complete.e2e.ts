@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import type { CreatedTenant, IssuedKey, KeyView } from '@keyway/contracts';
+import { ServiceProcess, startInfra, type TestInfra } from '@keyway/testing';
+import { request } from './platform';
+
+/**
+ * `POST /v1/keys/{id}/rotate/complete` reaches every gateway like a revoke: identity answers only
+ * after each live gateway dropped the ended secrets, so the old secret works right before the call
+ * and is refused at both replicas by every request sent after it answered, while the new secret
+ * keeps working. Identity and two gateways, each a built child process.
+ */
+describe('rotate/complete at two gateway replicas', () => {
+  const adminToken = `kwadm_${randomBytes(24).toString('hex')}`;
+  let infra: TestInfra | undefined;
+  const processes: ServiceProcess[] = [];
+  let gateways: string[] = [];
+  let root = '';
+
+  beforeAll(async () => {
+    infra = await startInfra('rotcomplete');
+    const identity = new ServiceProcess('identity', infra.env);
+    processes.push(identity);
+    await identity.start();
+    const env = { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, ...(infra.redisUrl && { REDIS_URL: infra.redisUrl }) };
+    const gws = ['gw_complete_a', 'gw_complete_b'].map((id) => new ServiceProcess('gateway', { ...env, GATEWAY_ID: id }));
+    processes.push(...gws);
+    await Promise.all(gws.map((g) => g.start()));
+    gateways = gws.map((g) => g.url);
+    const tenant = await request<CreatedTenant>(gateways[0]!, 'POST', '/admin/v1/tenants', { token: adminToken, body: { name: 'Completes' } });
+    expect(tenant.status).toBe(201);
+    root = tenant.body.root_key.key;
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.kill('SIGTERM').catch(() => p.kill('SIGKILL'))));
+    await infra?.stop();
+  });
+
+  const whoami = async (gateway: string, key: string) => (await request(gateway, 'GET', '/v1/whoami', { token: key })).status;
+
+  it('the old secret works at both replicas until the call, and gets 401 at both right after it answered; the new one keeps working', async () => {
+    for (let round = 0; round < 3; round++) {
+      const made = await request<IssuedKey>(gateways[0]!, 'POST', '/v1/keys', { token: root, body: { name: `graceful ${round}`, scopes: [] } });
+      expect(made.status).toBe(201);
+      const rotated = await request<IssuedKey>(gateways[1]!, 'POST', `/v1/keys/${made.body.id}/rotate`, { token: root, body: { grace_period_seconds: 3600 } });
+      expect(rotated.status).toBe(200);
+      // Both secrets are cached at both replicas before the grace ends.
+      for (const g of gateways) {
+        expect(await whoami(g, made.body.key)).toBe(200);
+        expect(await whoami(g, rotated.body.key)).toBe(200);
+      }
+      const done = await request<KeyView>(gateways[round % 2]!, 'POST', `/v1/keys/${made.body.id}/rotate/complete`, { token: root, body: {} });
+      expect(done.status).toBe(200);
+      expect(done.body).toMatchObject({ id: made.body.id, prefix: rotated.body.prefix, status: 'active', previous_secret_last_used_at: null });
+      for (const g of gateways) {
+        const old = await request(g, 'GET', '/v1/whoami', { token: made.body.key });
+        expect({ gateway: g, status: old.status, code: old.body?.code }).toEqual({ gateway: g, status: 401, code: 'invalid_key' });
+        expect(await whoami(g, rotated.body.key)).toBe(200);
+      }
+      // Again: nothing left to end, the same answer, and the old secret stays refused.
+      const again = await request<KeyView>(gateways[1]!, 'POST', `/v1/keys/${made.body.id}/rotate/complete`, { token: root, body: {} });
+      expect(again.status).toBe(200);
+      expect(again.body.prefix).toBe(rotated.body.prefix);
+    }
+  }, 60_000);
+
+  it('answers the documented errors: unknown key 404, a body with fields 400, a key without keys:write 403', async () => {
+    const reader = await request<IssuedKey>(gateways[0]!, 'POST', '/v1/keys', { token: root, body: { name: 'reader', scopes: ['keys:read'] } });
+    const missing = await request(gateways[0]!, 'POST', '/v1/keys/key_doesnotexist00000000000/rotate/complete', { token: root, body: {} });
+    expect(missing.status).toBe(404);
+    const extra = await request(gateways[0]!, 'POST', `/v1/keys/${reader.body.id}/rotate/complete`, { token: root, body: { grace_period_seconds: 0 } });
+    expect(extra).toMatchObject({ status: 400, body: { code: 'invalid_request' } });
+    const forbidden = await request(gateways[1]!, 'POST', `/v1/keys/${reader.body.id}/rotate/complete`, { token: reader.body.key, body: {} });
+    expect(forbidden).toMatchObject({ status: 403, body: { code: 'insufficient_scope', required_scope: 'keys:write' } });
+  }, 30_000);
+});
