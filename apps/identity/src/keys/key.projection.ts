@@ -57,7 +57,7 @@ export async function project(db: Queryable, state: KeyState, events: readonly S
 }
 
 /** The end of the key's latest grace: the latest end among its older secrets (null: never rotated). */
-export function graceUntil(state: KeyState): string | null {
+function graceUntil(state: KeyState): string | null {
   let until: number | null = null;
   for (const s of state.secrets) if (s.valid_until !== null) until = Math.max(until ?? -Infinity, Date.parse(s.valid_until));
   return until === null ? null : new Date(until).toISOString();

@@ -6,7 +6,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { DataSource } from 'typeorm';
 
 /** One `used` event, reduced to what the projection writes. */
-export interface LastUse {
+interface LastUse {
   keyId: string;
   tenantId: string;
   /** ISO 8601, normalised here so Postgres takes every value of a batch. */
