@@ -6,6 +6,7 @@ const SAMPLES: Record<string, unknown> = {
   'keys.update': { name: 'renamed' },
   'keys.rotate': { grace_period_seconds: 60 },
   'keys.revoke': {},
+  'keys.rotate.complete': {},
   'users.create': { name: 'Ada', email: 'ada@example.com', password: 'correct horse' },
   'users.update': { name: 'Ada L.' },
   'contacts.create': { type: 'lead', name: 'Ada', email: 'ada@example.com' },
