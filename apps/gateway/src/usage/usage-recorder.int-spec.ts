@@ -1,11 +1,10 @@
-import { keyPrefix, newId, parseKeyEvent, STREAMS, USAGE_SUBJECT, type KeyEvent, type Scope, type VerificationRecord } from '@keyway/contracts';
-import { ensureStream, jetStreamContext, type JetStreamContext } from '@keyway/messaging';
+import { keyPrefix, newId, STREAMS, type Scope, type VerificationRecord } from '@keyway/contracts';
+import { jetStreamContext, type JetStreamContext } from '@keyway/messaging';
 import { PrivateNats, eventually } from '@keyway/testing';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { ensureUsageStream, publishedUsage } from './testing';
 import { CallOutcome, neededScopes, UsageRecorder } from './usage-recorder';
-
-type Used = Extract<KeyEvent, { type: 'used' }>;
 
 /**
  * The gateway's usage aggregation against a real nats-server and the usage stream as identity
@@ -33,18 +32,7 @@ describe('UsageRecorder: used v2 events on KEYWAY_USAGE', () => {
     ...over,
   });
   const recorder = () => new UsageRecorder(nc, 'gw-1', 60_000, (err) => errors.push(err));
-  const ensureUsageStream = () =>
-    ensureStream(jet.jsm, { name: STREAMS.usage.name, subjects: [...STREAMS.usage.subjects], duplicateWindowMs: 10 * 60_000 });
-  /** Every event in the stream, read through the contract. */
-  const published = async (): Promise<Used[]> => {
-    const out: Used[] = [];
-    const last = (await jet.jsm.streams.info(STREAMS.usage.name)).state.last_seq;
-    for (let seq = 1; seq <= last; seq++) {
-      const e = parseKeyEvent((await jet.jsm.streams.getMessage(STREAMS.usage.name, { seq }))?.json());
-      if (e.type === 'used') out.push(e);
-    }
-    return out;
-  };
+  const published = () => publishedUsage(jet);
 
   beforeAll(async () => {
     nats = await PrivateNats.start();
@@ -54,7 +42,7 @@ describe('UsageRecorder: used v2 events on KEYWAY_USAGE', () => {
   beforeEach(async () => {
     errors.length = 0;
     await jet.jsm.streams.delete(STREAMS.usage.name).catch(() => undefined);
-    await ensureUsageStream();
+    await ensureUsageStream(jet);
   });
   afterEach(() => jest.restoreAllMocks());
   afterAll(async () => {
@@ -150,7 +138,7 @@ describe('UsageRecorder: used v2 events on KEYWAY_USAGE', () => {
     r.record(rec, 0, T);
     await r.flush();
     expect(errors).toHaveLength(1);
-    await ensureUsageStream();
+    await ensureUsageStream(jet);
     r.record(rec, 0, T + 1_000);
     await r.flush();
     expect((await published()).map((e) => e.data.first_at).sort()).toEqual([new Date(T).toISOString(), new Date(T + 1_000).toISOString()]);

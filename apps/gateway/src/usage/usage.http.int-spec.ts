@@ -1,12 +1,10 @@
-import { parseKeyEvent, STREAMS, type KeyEvent } from '@keyway/contracts';
-import { ensureStream, jetStreamContext, type JetStreamContext } from '@keyway/messaging';
+import { jetStreamContext, type JetStreamContext } from '@keyway/messaging';
 import { startInfra, type TestInfra } from '@keyway/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { FakeServices, http, startGateway, type RunningGateway } from '../../test/fakes';
 import { GatewayCore } from '../gateway-core';
 import { awayFromBoundary } from '../rate-limit/testing';
-
-type Used = Extract<KeyEvent, { type: 'used' }>;
+import { ensureUsageStream, publishedUsage } from './testing';
 
 /** What the request path records for each kind of answer, read back from the stream the gateway publishes to. */
 describe('gateway: every authenticated call is counted in used v2', () => {
@@ -17,21 +15,13 @@ describe('gateway: every authenticated call is counted in used v2', () => {
   let jet: JetStreamContext;
 
   const flush = () => gw.app.get(GatewayCore).usage.flush();
-  const eventsOf = async (keyId: string): Promise<Used[]> => {
-    const out: Used[] = [];
-    const last = (await jet.jsm.streams.info(STREAMS.usage.name)).state.last_seq;
-    for (let seq = 1; seq <= last; seq++) {
-      const e = parseKeyEvent((await jet.jsm.streams.getMessage(STREAMS.usage.name, { seq }))?.json());
-      if (e.type === 'used' && e.key_id === keyId) out.push(e);
-    }
-    return out;
-  };
+  const eventsOf = async (keyId: string) => (await publishedUsage(jet)).filter((e) => e.key_id === keyId);
 
   beforeAll(async () => {
     infra = await startInfra('gateway_usage');
     nc = await connect({ servers: infra.natsUrl });
     jet = await jetStreamContext(nc);
-    await ensureStream(jet.jsm, { name: STREAMS.usage.name, subjects: [...STREAMS.usage.subjects], duplicateWindowMs: 10 * 60_000 });
+    await ensureUsageStream(jet);
     fake = await FakeServices.start(infra.natsUrl);
     // Flushed by the test only.
     gw = await startGateway(infra, { USAGE_FLUSH_MS: '600000' });
