@@ -4,8 +4,11 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 export class AccountEntity {
   @PrimaryColumn('text') id!: string;
   @Column('text') tenant_id!: string;
+  /** `live` or `test`: the mode of the key that wrote it; the other mode never sees it. */
+  @Column('text') environment!: string;
   @Column('text') name!: string;
   @Column('text', { nullable: true }) domain!: string | null;
+  @Column('text', { nullable: true }) external_id!: string | null;
   @Column('jsonb') properties!: Record<string, unknown>;
   @Column('timestamptz') created_at!: Date;
   @Column('timestamptz') updated_at!: Date;

@@ -8,6 +8,5 @@ import { AccountsService } from './accounts.service';
   imports: [TypeOrmModule.forFeature([AccountEntity])],
   controllers: [AccountsController],
   providers: [AccountsService],
-  exports: [AccountsService],
 })
 export class AccountsModule {}

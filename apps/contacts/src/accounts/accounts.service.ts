@@ -1,95 +1,68 @@
-import {
-  newId,
-  toPage,
-  type AccountView,
-  type CreateAccountBody,
-  type Page,
-  type PageQuery,
-  type UpdateAccountBody,
-} from '@keyway/contracts';
-import { byIdLoader } from '@keyway/database';
+import type { AccountView, CreateAccountBody, Page, PageQuery, UpdateAccountBody, UpsertAccountBody } from '@keyway/contracts';
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { DataSource, Repository } from 'typeorm';
 import type { z } from 'zod';
+import { recordChanges } from '../events/outbox';
+import { modeLiteral, type Caller } from '../shared/caller';
+import { Records, type Row, type Upserted } from '../shared/records';
+import { accountView, contactView } from '../shared/views';
 import { AccountEntity } from './account.entity';
 import { AccountError } from './accounts.errors';
 
-function view(a: AccountEntity): AccountView {
-  return {
-    id: a.id,
-    name: a.name,
-    domain: a.domain,
-    properties: a.properties,
-    created_at: a.created_at.toISOString(),
-    updated_at: a.updated_at.toISOString(),
-  };
-}
-
 @Injectable()
 export class AccountsService {
-  /** GET by id, coalesced with the other GETs of the same turn into one query (see byIdLoader). */
-  private readonly byId: (tenantId: string, id: string) => Promise<AccountEntity | null>;
+  private readonly records: Records<AccountView>;
 
-  constructor(@InjectRepository(AccountEntity) private readonly accounts: Repository<AccountEntity>) {
-    this.byId = byIdLoader(accounts);
-  }
-
-  async list(tenantId: string, q: PageQuery): Promise<Page<AccountView>> {
-    const [rows, total] = await this.accounts
-      .createQueryBuilder('a')
-      .where('a.tenant_id = :tenantId', { tenantId })
-      .orderBy('a.created_at', 'DESC')
-      .addOrderBy('a.id', 'DESC')
-      .skip((q.page - 1) * q.pageSize)
-      .take(q.pageSize)
-      .getManyAndCount();
-    return toPage(rows.map(view), total, q);
-  }
-
-  async get(tenantId: string, id: string): Promise<AccountView> {
-    const entity = await this.byId(tenantId, id);
-    if (!entity) throw AccountError.notFound(id);
-    return view(entity);
-  }
-
-  async create(tenantId: string, body: z.infer<typeof CreateAccountBody>): Promise<AccountView> {
-    const now = new Date();
-    const entity = this.accounts.create({
-      id: newId('account'),
-      tenant_id: tenantId,
-      name: body.name,
-      domain: body.domain ?? null,
-      properties: body.properties,
-      created_at: now,
-      updated_at: now,
-    });
-    await this.accounts.save(entity);
-    return view(entity);
-  }
-
-  async update(tenantId: string, id: string, body: z.infer<typeof UpdateAccountBody>): Promise<AccountView> {
-    // The row lock keeps a concurrent delete from being undone: save() inserts a row it can't find.
-    return this.accounts.manager.transaction(async (m) => {
-      const entity = await m.findOne(AccountEntity, { where: { tenant_id: tenantId, id }, lock: { mode: 'pessimistic_write' } });
-      if (!entity) throw AccountError.notFound(id);
-      if (body.name !== undefined) entity.name = body.name;
-      if (body.domain !== undefined) entity.domain = body.domain;
-      if (body.properties !== undefined) entity.properties = body.properties;
-      entity.updated_at = new Date();
-      await m.save(entity);
-      return view(entity);
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    @InjectRepository(AccountEntity) repo: Repository<AccountEntity>,
+  ) {
+    this.records = new Records(ds, repo, {
+      table: 'accounts',
+      columns: ['name', 'domain', 'external_id', 'properties'],
+      view: accountView,
+      notFound: (id) => AccountError.notFound(id),
+      refusal: (err) => AccountError.fromDatabase(err),
     });
   }
 
-  /** Contacts that pointed at the account keep existing; the foreign key sets their account_id to null. */
-  async remove(tenantId: string, id: string): Promise<void> {
-    const result = await this.accounts.delete({ tenant_id: tenantId, id });
-    if (!result.affected) throw AccountError.notFound(id);
+  list(caller: Caller, q: Pick<PageQuery, 'page' | 'pageSize' | 'after'>): Promise<Page<AccountView>> {
+    return this.records.list(caller, q, { sql: [], params: [], echo: {} });
   }
 
-  /** For other features of this service that reference an account (contacts.account_id). */
-  exists(tenantId: string, id: string): Promise<boolean> {
-    return this.accounts.existsBy({ tenant_id: tenantId, id });
+  get(caller: Caller, id: string): Promise<AccountView> {
+    return this.records.get(caller, id);
+  }
+
+  create(caller: Caller, body: z.infer<typeof CreateAccountBody>): Promise<AccountView> {
+    return this.ds.transaction((m) => this.records.insert(m, caller, body));
+  }
+
+  update(caller: Caller, id: string, body: z.infer<typeof UpdateAccountBody>): Promise<AccountView> {
+    return this.ds.transaction((m) => this.records.update(m, caller, id, body));
+  }
+
+  upsert(caller: Caller, externalId: string, body: z.infer<typeof UpsertAccountBody>): Promise<Upserted<AccountView>> {
+    return this.ds.transaction((m) => this.records.upsert(m, caller, externalId, body));
+  }
+
+  /**
+   * Contacts that pointed at the account keep existing without it: their `account_id` becomes null
+   * here, not by the foreign key's action, so each gets its `contacts.updated` event. The account
+   * is locked first, so no contact can link to it between that update and the delete.
+   */
+  remove(caller: Caller, id: string): Promise<void> {
+    return this.ds.transaction(async (m) => {
+      const mode = modeLiteral(caller.mode);
+      const held = await m.query<unknown[]>(`SELECT 1 FROM accounts WHERE tenant_id = $1 AND environment = ${mode} AND id = $2 FOR UPDATE`, [caller.tenantId, id]);
+      if (held.length === 0) throw AccountError.notFound(id);
+      const [unlinked] = await m.query<[Row[], number]>(
+        `UPDATE contacts SET account_id = NULL, updated_at = $3 WHERE tenant_id = $1 AND environment = ${mode} AND account_id = $2 RETURNING *`,
+        [caller.tenantId, id, new Date()],
+      );
+      await recordChanges(m, caller, unlinked.map((r) => ({ type: 'contacts.updated' as const, resourceId: r.id, data: contactView(r) })));
+      await this.records.remove(m, caller, id);
+    });
   }
 }

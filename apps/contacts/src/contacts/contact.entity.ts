@@ -4,6 +4,8 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 export class ContactEntity {
   @PrimaryColumn('text') id!: string;
   @Column('text') tenant_id!: string;
+  /** `live` or `test`: the mode of the key that wrote it; the other mode never sees it. */
+  @Column('text') environment!: string;
   @Column('text') type!: string;
   @Column('text') name!: string;
   @Column('text') email!: string;

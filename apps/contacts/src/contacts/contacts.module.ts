@@ -1,12 +1,11 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AccountsModule } from '../accounts/accounts.module';
 import { ContactEntity } from './contact.entity';
 import { ContactsController } from './contacts.controller';
 import { ContactsService } from './contacts.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([ContactEntity]), AccountsModule],
+  imports: [TypeOrmModule.forFeature([ContactEntity])],
   controllers: [ContactsController],
   providers: [ContactsService],
 })

@@ -1,118 +1,137 @@
 import {
-  newId,
-  toPage,
+  ContactBatchItem,
+  KeywayError,
+  type ContactBatchItemResult,
   type ContactListQuery,
   type ContactView,
   type CreateContactBody,
+  type Environment,
   type Page,
   type UpdateContactBody,
+  type UpsertContactBody,
+  invalidRequest,
 } from '@keyway/contracts';
-import { byIdLoader, isUniqueViolation } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { DataSource, Repository } from 'typeorm';
 import type { z } from 'zod';
-import { AccountsService } from '../accounts/accounts.service';
+import type { Caller } from '../shared/caller';
+import { Records, retryDeadlocks, type Upserted } from '../shared/records';
+import { contactView } from '../shared/views';
 import { ContactEntity } from './contact.entity';
 import { ContactError } from './contacts.errors';
 
-function view(c: ContactEntity): ContactView {
-  return {
-    id: c.id,
-    type: c.type as ContactView['type'],
-    name: c.name,
-    email: c.email,
-    external_id: c.external_id,
-    account_id: c.account_id,
-    properties: c.properties,
-    created_at: c.created_at.toISOString(),
-    updated_at: c.updated_at.toISOString(),
-  };
+const COLUMNS = ['type', 'name', 'email', 'external_id', 'account_id', 'properties'] as const;
+
+/** The HTTP status an item's error would have had alone (the batch itself answers 200). */
+function itemStatus(err: KeywayError): number {
+  switch (err.code) {
+    case 'invalid_request':
+      return 400;
+    case 'not_found':
+      return 404;
+    case 'conflict':
+      return 409;
+    default:
+      return 500;
+  }
 }
+
+/** `%`, `_` and `\` are taken literally in `q`. */
+const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, '\\$&')}%`;
 
 @Injectable()
 export class ContactsService {
-  /** GET by id, coalesced with the other GETs of the same turn into one query (see byIdLoader). */
-  private readonly byId: (tenantId: string, id: string) => Promise<ContactEntity | null>;
+  readonly records: Records<ContactView>;
 
   constructor(
-    @InjectRepository(ContactEntity) private readonly contacts: Repository<ContactEntity>,
-    private readonly accounts: AccountsService,
+    @InjectDataSource() private readonly ds: DataSource,
+    @InjectRepository(ContactEntity) repo: Repository<ContactEntity>,
   ) {
-    this.byId = byIdLoader(contacts);
-  }
-
-  async list(tenantId: string, q: z.infer<typeof ContactListQuery>): Promise<Page<ContactView>> {
-    const qb = this.contacts.createQueryBuilder('c').where('c.tenant_id = :tenantId', { tenantId });
-    if (q.q) qb.andWhere('(c.name ILIKE :like OR c.email ILIKE :like)', { like: `%${q.q.replace(/[\\%_]/g, '\\$&')}%` });
-    if (q.type) qb.andWhere('c.type = :type', { type: q.type });
-    if (q.account_id) qb.andWhere('c.account_id = :accountId', { accountId: q.account_id });
-    const [rows, total] = await qb
-      .orderBy('c.created_at', 'DESC')
-      .addOrderBy('c.id', 'DESC')
-      .skip((q.page - 1) * q.pageSize)
-      .take(q.pageSize)
-      .getManyAndCount();
-    return toPage(rows.map(view), total, q);
-  }
-
-  async get(tenantId: string, id: string): Promise<ContactView> {
-    const entity = await this.byId(tenantId, id);
-    if (!entity) throw ContactError.notFound(id);
-    return view(entity);
-  }
-
-  async create(tenantId: string, body: z.infer<typeof CreateContactBody>): Promise<ContactView> {
-    if (body.account_id) await this.assertAccount(tenantId, body.account_id);
-    const now = new Date();
-    const entity = this.contacts.create({
-      id: newId('contact'),
-      tenant_id: tenantId,
-      type: body.type,
-      name: body.name,
-      email: body.email,
-      external_id: body.external_id ?? null,
-      account_id: body.account_id ?? null,
-      properties: body.properties,
-      created_at: now,
-      updated_at: now,
-    });
-    await this.save(entity);
-    return view(entity);
-  }
-
-  async update(tenantId: string, id: string, body: z.infer<typeof UpdateContactBody>): Promise<ContactView> {
-    // The row lock keeps a concurrent delete from being undone: save() inserts a row it can't find.
-    return this.contacts.manager.transaction(async (m) => {
-      const entity = await m.findOne(ContactEntity, { where: { tenant_id: tenantId, id }, lock: { mode: 'pessimistic_write' } });
-      if (!entity) throw ContactError.notFound(id);
-      if (body.account_id) await this.assertAccount(tenantId, body.account_id);
-      Object.assign(entity, Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)));
-      entity.updated_at = new Date();
-      await this.save(entity, m.getRepository(ContactEntity));
-      return view(entity);
+    this.records = new Records(ds, repo, {
+      table: 'contacts',
+      columns: COLUMNS,
+      view: contactView,
+      notFound: (id) => ContactError.notFound(id),
+      refusal: (err, values) => ContactError.fromDatabase(err, values),
     });
   }
 
-  /** Through the by-id loader: the checks of one turn share a query with the GETs. */
-  async exists(tenantId: string, id: string): Promise<boolean> {
-    return (await this.byId(tenantId, id)) !== null;
-  }
-
-  async remove(tenantId: string, id: string): Promise<void> {
-    const result = await this.contacts.delete({ tenant_id: tenantId, id });
-    if (!result.affected) throw ContactError.notFound(id);
-  }
-
-  private async assertAccount(tenantId: string, accountId: string): Promise<void> {
-    if (!(await this.accounts.exists(tenantId, accountId))) throw ContactError.unknownAccount(accountId);
-  }
-
-  private async save(entity: ContactEntity, repo: Repository<ContactEntity> = this.contacts): Promise<void> {
-    try {
-      await repo.save(entity);
-    } catch (err) {
-      throw isUniqueViolation(err) ? ContactError.duplicate() : err;
+  async list(caller: Caller, q: z.infer<typeof ContactListQuery>): Promise<Page<ContactView>> {
+    const sql: string[] = [];
+    const params: unknown[] = [];
+    const param = (v: unknown) => `$${params.push(v) + 1}`;
+    if (q.q) {
+      // The concatenation is what the per-mode trigram index holds (it narrows); the OR is the
+      // exact rule (a match must not straddle the name and the email).
+      const like = param(likePattern(q.q));
+      sql.push(`(r.name || ' ' || r.email) ILIKE ${like}`, `(r.name ILIKE ${like} OR r.email ILIKE ${like})`);
     }
+    if (q.type) sql.push(`r.type = ${param(q.type)}`);
+    if (q.account_id) sql.push(`r.account_id = ${param(q.account_id)}`);
+    const filters = { sql, params, echo: { q: q.q, type: q.type, account_id: q.account_id } };
+    if (q.q) return (await this.records.probe(caller, q, filters)) ?? this.records.list(caller, q, filters);
+    return this.records.list(caller, q, filters);
+  }
+
+  get(caller: Caller, id: string): Promise<ContactView> {
+    return this.records.get(caller, id);
+  }
+
+  create(caller: Caller, body: z.infer<typeof CreateContactBody>): Promise<ContactView> {
+    return this.ds.transaction((m) => this.records.insert(m, caller, body));
+  }
+
+  update(caller: Caller, id: string, body: z.infer<typeof UpdateContactBody>): Promise<ContactView> {
+    return this.ds.transaction((m) => this.records.update(m, caller, id, body));
+  }
+
+  remove(caller: Caller, id: string): Promise<void> {
+    return this.ds.transaction((m) => this.records.remove(m, caller, id));
+  }
+
+  upsert(caller: Caller, externalId: string, body: z.infer<typeof UpsertContactBody>): Promise<Upserted<ContactView>> {
+    return this.ds.transaction((m) => this.records.upsert(m, caller, externalId, body));
+  }
+
+  /**
+   * Up to 100 upserts in one transaction, each inside a savepoint: an item Postgres refuses (an
+   * email another contact holds, an unknown account) is rolled back alone and answered with its
+   * error; the others commit together, with their events. Items are written in external-id order
+   * (stable: the same id twice keeps its order), so two batches over the same people take their
+   * row locks in the same order and do not deadlock; the answers keep the order sent.
+   */
+  batch(caller: Caller, items: readonly unknown[]): Promise<{ results: ContactBatchItemResult[] }> {
+    const results: ContactBatchItemResult[] = new Array(items.length);
+    const valid: Array<{ at: number; item: ContactBatchItem }> = [];
+    items.forEach((raw, at) => {
+      const parsed = ContactBatchItem.safeParse(raw);
+      if (parsed.success) valid.push({ at, item: parsed.data });
+      else results[at] = { status: 400, error: invalidRequest(parsed.error, 'Invalid item').toBody() };
+    });
+    valid.sort((a, b) => (a.item.external_id < b.item.external_id ? -1 : a.item.external_id > b.item.external_id ? 1 : 0));
+    return retryDeadlocks(() =>
+      this.ds.transaction(async (m) => {
+        for (const { at, item } of valid) {
+          const { external_id, ...body } = item;
+          await m.query('SAVEPOINT item');
+          try {
+            const r = await this.records.upsert(m, caller, external_id, body);
+            await m.query('RELEASE SAVEPOINT item');
+            results[at] = { status: r.status, id: r.body.id };
+          } catch (err) {
+            if (!(err instanceof KeywayError)) throw err;
+            await m.query('ROLLBACK TO SAVEPOINT item');
+            results[at] = { status: itemStatus(err), error: err.toBody() };
+          }
+        }
+        return { results };
+      }),
+    );
+  }
+
+  /** For journeys (Rpc.contactsExists): through the by-id loader, so the checks of one turn share a query. */
+  async exists(tenantId: string, id: string, mode: Environment): Promise<boolean> {
+    return (await this.records.find({ tenantId, mode, actor: { type: 'system', id: 'exists' } }, id)) !== null;
   }
 }
