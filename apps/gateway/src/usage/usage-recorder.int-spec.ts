@@ -99,6 +99,19 @@ describe('UsageRecorder: used v2 events on KEYWAY_USAGE', () => {
     expect(bySecret.previous).toMatchObject({ key_id: current.key_id, prefix: previous.prefix, data: { count: 2, rate_limited: 1, scopes_used: [] } });
   });
 
+  it('starts a new event for a secret that became the previous one (rotated) within the interval', async () => {
+    const r = recorder();
+    const rec = record();
+    r.record(rec, 0, T);
+    r.record({ ...rec, valid_until: new Date(T + 3_600_000).toISOString() }, 0, T + 1);
+    r.record({ ...rec, valid_until: new Date(T + 3_600_000).toISOString() }, 0, T + 2);
+    await r.flush();
+    expect((await published()).map((e) => [e.prefix, e.data.secret, e.data.count]).sort()).toEqual([
+      [rec.prefix, 'current', 1],
+      [rec.prefix, 'previous', 2],
+    ]);
+  });
+
   it('never lets one event span two UTC minutes, and stays quiet with nothing recorded', async () => {
     const r = recorder();
     const rec = record();

@@ -64,7 +64,7 @@ const MAX_RETRY = 100_000;
  */
 export class UsageRecorder {
   private tallies = new Map<string, Tally>();
-  /** Tallies closed because their minute ended before the flush. */
+  /** Tallies closed before the flush: their minute ended, or their secret became the previous one. */
   private sealed: Tally[] = [];
   private retry: UsedEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -86,7 +86,8 @@ export class UsageRecorder {
    */
   record(rec: VerificationRecord, outcome: number, now = Date.now()): void {
     let t = this.tallies.get(rec.prefix);
-    if (t !== undefined && now >= t.minuteEnd) {
+    // A new minute, or the secret's standing changed (a rotation made it the previous one): a new tally.
+    if (t !== undefined && (now >= t.minuteEnd || t.rec.valid_until !== rec.valid_until)) {
       this.sealed.push(t);
       t = undefined;
     }
