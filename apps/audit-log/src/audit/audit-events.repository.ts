@@ -1,4 +1,5 @@
-import type { AuditEventsQuery, PageQuery } from '@keyway/contracts';
+import type { AuditEventsQuery, Page, PageQuery } from '@keyway/contracts';
+import { fetchPage, Keyset } from '@keyway/database';
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
@@ -28,6 +29,19 @@ const INSERT_BATCH = `
     $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bigint[], $12::bytea[])
   ON CONFLICT (id) DO UPDATE SET stream_seq = EXCLUDED.stream_seq, seal = EXCLUDED.seal
     WHERE audit_events.chain_pos IS NULL AND EXCLUDED.stream_seq < audit_events.stream_seq`;
+
+/** The tenant trail: newest first by chain position (unique within the tenant). */
+const TRAIL = new Keyset({ list: 'audit-events', columns: [{ column: 'chain_pos', type: 'bigint' }], direction: 'desc' });
+/** A key's trail: newest first by occurred_at, then stream order, then id (unique). */
+const KEY_LOGS = new Keyset({
+  list: 'key-logs',
+  columns: [
+    { column: 'occurred_at', type: 'timestamptz' },
+    { column: 'stream_seq', type: 'bigint' },
+    { column: 'id', type: 'text' },
+  ],
+  direction: 'desc',
+});
 
 /** The filters a list applies, the mode always among them when the caller has one. */
 export interface TrailFilter {
@@ -81,65 +95,38 @@ export class AuditEventsRepository {
 
   /**
    * One page of a key's trail, newest first (occurred_at, then stream order), linked entries
-   * only, in the caller's mode. `pageSize + 1` rows: the extra one says whether more follow.
+   * only, in the caller's mode; by `page` or by `after` (a cursor on the sort key).
    */
-  async pageForKey(f: TrailFilter, keyId: string, q: PageQuery): Promise<TrailRow[]> {
+  async pageForKey(f: TrailFilter, keyId: string, q: PageQuery): Promise<Page<TrailRow>> {
     const [envSql, params] = this.envCondition(f, [f.tenantId, keyId], 3);
-    return this.ds.query<TrailRow[]>(
-      `SELECT * FROM audit_events WHERE tenant_id = $1 AND key_id = $2 AND chain_pos IS NOT NULL ${envSql}
-       ORDER BY occurred_at DESC, stream_seq DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      [...params, q.pageSize + 1, (q.page - 1) * q.pageSize],
-    );
-  }
-
-  /** How many entries a key has in the caller's mode, counting at most `cap + 1`. */
-  async countForKey(f: TrailFilter, keyId: string, cap: number): Promise<number> {
-    const [envSql, params] = this.envCondition(f, [f.tenantId, keyId], 3);
-    const rows = await this.ds.query<Array<{ n: number }>>(
-      `SELECT count(*)::int AS n FROM (SELECT 1 FROM audit_events WHERE tenant_id = $1 AND key_id = $2 AND chain_pos IS NOT NULL ${envSql} LIMIT ${cap + 1}) c`,
+    return fetchPage<TrailRow>(this.ds, {
+      select: '*',
+      from: 'audit_events',
+      where: `tenant_id = $1 AND key_id = $2 AND chain_pos IS NOT NULL ${envSql}`,
       params,
-    );
-    return rows[0]?.n ?? 0;
+      keyset: KEY_LOGS,
+      query: q,
+      filters: { key: keyId, environment: f.environment ?? null },
+    });
   }
 
   /**
    * One page of the tenant's trail, newest first by chain position: each filter narrows an index
-   * that ends in chain_pos, so a page costs the same at the top of 10 rows or of 1,000,000.
+   * that ends in chain_pos, so a page costs the same at the top of 10 rows or of 1,000,000, and
+   * `after` (a cursor on the position) walks it all at that cost. The unfiltered trail's total is
+   * exact at any size (the head row counts it as it links); a filtered one's is exact up to 1,000
+   * rows, above that the planner's estimate, flagged `total_is_estimate`.
    */
-  async pageForTenant(f: TrailFilter, q: AuditEventsQuery, before: string | undefined): Promise<TrailRow[]> {
+  async pageForTenant(f: TrailFilter, q: AuditEventsQuery): Promise<Page<TrailRow>> {
     const { where, params } = this.tenantWhere(f, q);
-    const all = [...params];
-    let cursor = '';
-    if (before !== undefined) {
-      all.push(before);
-      cursor = ` AND chain_pos < $${all.length}::bigint`;
-    }
-    all.push(q.pageSize + 1, before !== undefined ? 0 : (q.page - 1) * q.pageSize);
-    return this.ds.query<TrailRow[]>(
-      `SELECT * FROM audit_events WHERE ${where}${cursor} ORDER BY chain_pos DESC LIMIT $${all.length - 1} OFFSET $${all.length}`,
-      all,
-    );
-  }
-
-  /** Rows matching the filters, counting at most `cap + 1`; above that the planner's estimate. */
-  async countForTenant(f: TrailFilter, q: AuditEventsQuery, cap: number): Promise<{ n: number; estimate: boolean }> {
-    const { where, params } = this.tenantWhere(f, q);
-    const filtered = q.key_id ?? q.type ?? q.actor_type ?? q.actor_id ?? q.from ?? q.to;
-    if (filtered === undefined) {
-      // The whole trail of a mode: counted as it is linked, in the head row.
-      const col = f.environment === 'test' ? 'test_count' : f.environment === 'live' ? 'live_count' : 'position';
-      const rows = await this.ds.query<Array<{ n: string }>>(`SELECT ${col}::text AS n FROM audit_heads WHERE tenant_id = $1`, [f.tenantId]);
-      return { n: Number(rows[0]?.n ?? 0), estimate: false };
-    }
-    const counted = await this.ds.query<Array<{ n: number }>>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM audit_events WHERE ${where} LIMIT ${cap + 1}) c`, params);
-    const n = counted[0]?.n ?? 0;
-    if (n <= cap) return { n, estimate: false };
-    const plan = await this.ds.query<Array<{ 'QUERY PLAN': Array<{ Plan?: { 'Plan Rows'?: number } }> }>>(
-      `EXPLAIN (FORMAT JSON) SELECT 1 FROM audit_events WHERE ${where}`,
-      params,
-    );
-    const estimated = plan[0]?.['QUERY PLAN'][0]?.Plan?.['Plan Rows'] ?? 0;
-    return { n: Math.max(cap + 1, Math.round(estimated)), estimate: true };
+    const filters = { environment: f.environment ?? null, key_id: q.key_id, type: q.type, actor_type: q.actor_type, actor_id: q.actor_id, from: q.from, to: q.to };
+    const filtered = [q.key_id, q.type, q.actor_type, q.actor_id, q.from, q.to].some((v) => v !== undefined);
+    const page = await fetchPage<TrailRow>(this.ds, { select: '*', from: 'audit_events', where, params, keyset: TRAIL, query: q, filters });
+    if (filtered) return page;
+    const col = f.environment === 'test' ? 'test_count' : f.environment === 'live' ? 'live_count' : 'position';
+    const rows = await this.ds.query<Array<{ n: string }>>(`SELECT ${col} AS n FROM audit_heads WHERE tenant_id = $1`, [f.tenantId]);
+    const { total_is_estimate: _estimate, ...exact } = page;
+    return { ...exact, total: Number(rows[0]?.n ?? 0) };
   }
 
   private tenantWhere(f: TrailFilter, q: AuditEventsQuery): { where: string; params: unknown[] } {

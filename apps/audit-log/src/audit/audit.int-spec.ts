@@ -133,6 +133,9 @@ describe('audit-log over NATS and JetStream', () => {
     const first = (await logs('ten_a', key, { page: '1', pageSize: '2' })).response;
     expect(first?.data.map((e) => e.id)).toEqual([enabledSameInstant.id, disabledFirst.id]);
     expect(first).toMatchObject({ total: 4, hasMore: true });
+    const next = (await logs('ten_a', key, { pageSize: '2', after: first?.next_cursor })).response;
+    expect(next?.data.map((e) => e.id)).toEqual([updated.id, created.id]);
+    expect(next?.next_cursor).toBeNull();
     const last = (await logs('ten_a', key, { page: '2', pageSize: '3' })).response;
     expect(last?.data.map((e) => e.id)).toEqual([created.id]);
     expect(last?.hasMore).toBe(false);
@@ -145,6 +148,13 @@ describe('audit-log over NATS and JetStream', () => {
     await eventually(async () => (await logs('ten_owner', key)).response?.total === 1);
 
     expect((await logs('ten_other', key)).err?.code).toBe('not_found');
+    // The key is a test key (kw_test_): a live key of the same tenant does not see its trail.
+    const asLive = { ctx: { ...ctx('ten_owner'), environment: 'live' }, params: { id: key }, query: {} };
+    const live = await nc.request(Rpc.auditKeyLogs, JSON.stringify({ pattern: Rpc.auditKeyLogs, data: asLive, id: '1' }), { timeout: 5_000 });
+    expect(live.json<Reply>().err?.code).toBe('not_found');
+    const asTest = { ...asLive, ctx: { ...asLive.ctx, environment: 'test' } };
+    const test = await nc.request(Rpc.auditKeyLogs, JSON.stringify({ pattern: Rpc.auditKeyLogs, data: asTest, id: '1' }), { timeout: 5_000 });
+    expect(test.json<Reply>().response?.total).toBe(1);
     expect((await logs('ten_owner', newId('key'))).err?.code).toBe('not_found');
     expect((await logs('ten_owner', key, { pageSize: '51' })).err?.code).toBe('invalid_request');
     expect((await logs('ten_owner', key, { page: '0' })).err?.code).toBe('invalid_request');
@@ -168,7 +178,8 @@ describe('audit-log over NATS and JetStream', () => {
     await eventually(async () => (await rowsWithId(marker.id)) === 1);
     await consumerSettled();
     expect(await rowsWithId(e.id)).toBe(1);
-    expect((await logs('ten_a', key)).response?.total).toBe(2);
+    await eventually(async () => (await logs('ten_a', key)).response?.total === 2);
+    expect(await rowsWithId(e.id)).toBe(1);
   });
 
   it('retries a failed batch, and a batch written but not acked changes nothing when redelivered', async () => {

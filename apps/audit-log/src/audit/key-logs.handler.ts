@@ -1,4 +1,4 @@
-import { toPage, type AuditEntry, type Page, type PageQuery } from '@keyway/contracts';
+import { type AuditEntry, type Page, type PageQuery } from '@keyway/contracts';
 import { Injectable } from '@nestjs/common';
 import { toEntry } from './audit-event';
 import { AuditEventsRepository, type TrailFilter } from './audit-events.repository';
@@ -9,9 +9,6 @@ export interface KeyLogsQuery {
   keyId: string;
   page: PageQuery;
 }
-
-/** A key's trail counts exactly up to here; a key's lifecycle rarely comes near it. */
-const KEY_TOTAL_CAP = 10_000;
 
 /**
  * A key's audit trail: its lifecycle events, newest first (by `occurred_at`, then stream order).
@@ -24,9 +21,8 @@ export class KeyLogsHandler {
   constructor(private readonly events: AuditEventsRepository) {}
 
   async execute(q: KeyLogsQuery): Promise<Page<AuditEntry>> {
-    const [found, total] = await Promise.all([this.events.pageForKey(q.trail, q.keyId, q.page), this.events.countForKey(q.trail, q.keyId, KEY_TOTAL_CAP)]);
-    if (total === 0) throw AuditLogError.keyNotFound(q.keyId);
-    const rows = found.slice(0, q.page.pageSize);
-    return { ...toPage(rows.map(toEntry), total, q.page), hasMore: found.length > q.page.pageSize };
+    const page = await this.events.pageForKey(q.trail, q.keyId, q.page);
+    if (page.total === 0) throw AuditLogError.keyNotFound(q.keyId);
+    return { ...page, data: page.data.map(toEntry) };
   }
 }

@@ -146,6 +146,22 @@ describe('the audit chain: two replicas, the list and verify', () => {
     expect(p2?.data.map((e) => e.id)).toEqual(live?.data.slice(5, 10).map((e) => e.id));
     expect(p2).toMatchObject({ total: 18, hasMore: true });
 
+    // Walking with after: every live entry once, in order, whatever is linked meanwhile.
+    const walked: string[] = [];
+    let cursor: string | null | undefined;
+    do {
+      const page = (await list({ tenant_id: t, environment: 'live' }, { pageSize: '4', ...(cursor ? { after: cursor } : {}) })).response;
+      walked.push(...(page?.data.map((e) => e.id) ?? []));
+      cursor = page?.next_cursor;
+    } while (cursor);
+    expect(walked).toEqual(live?.data.map((e) => e.id));
+    const cursorOfLive = (await list({ tenant_id: t, environment: 'live' }, { pageSize: '4' })).response?.next_cursor;
+    expect(cursorOfLive).toEqual(expect.any(String));
+    // A cursor continues only the list it came from: not another mode's, not other filters'.
+    expect((await list({ tenant_id: t, environment: 'test' }, { after: cursorOfLive })).err?.code).toBe('invalid_request');
+    expect((await list({ tenant_id: t, environment: 'live' }, { after: cursorOfLive, type: 'created' })).err?.code).toBe('invalid_request');
+    expect((await list({ tenant_id: t }, { after: cursorOfLive, page: '2' })).err?.code).toBe('invalid_request');
+
     const byKey = (await list({ tenant_id: t }, { key_id: key, pageSize: '50' })).response;
     expect(byKey?.data.map((e) => e.id)).toEqual(events.filter((_, i) => i % 2 === 0).reverse().map((e) => e.id));
     expect(byKey?.total).toBe(12);
