@@ -11,29 +11,27 @@ import { request } from './platform';
  */
 describe('rotate/complete at two gateway replicas', () => {
   const adminToken = `kwadm_${randomBytes(24).toString('hex')}`;
-  let infra: TestInfra | undefined;
-  const processes: ServiceProcess[] = [];
+  let stack: { infra: TestInfra; procs: ServiceProcess[] } | undefined;
   let gateways: string[] = [];
   let root = '';
 
   beforeAll(async () => {
-    infra = await startInfra('rotcomplete');
-    const identity = new ServiceProcess('identity', infra.env);
-    processes.push(identity);
-    await identity.start();
+    const infra = await startInfra('rotcomplete');
+    const procs = [new ServiceProcess('identity', infra.env)];
+    stack = { infra, procs };
+    await procs[0]!.start(); // identity first: it creates the streams
     const env = { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, ...(infra.redisUrl && { REDIS_URL: infra.redisUrl }) };
-    const gws = ['gw_complete_a', 'gw_complete_b'].map((id) => new ServiceProcess('gateway', { ...env, GATEWAY_ID: id }));
-    processes.push(...gws);
-    await Promise.all(gws.map((g) => g.start()));
-    gateways = gws.map((g) => g.url);
+    for (const id of ['gw_complete_a', 'gw_complete_b']) procs.push(new ServiceProcess('gateway', { ...env, GATEWAY_ID: id }));
+    await Promise.all(procs.slice(1).map((g) => g.start()));
+    gateways = procs.slice(1).map((g) => g.url);
     const tenant = await request<CreatedTenant>(gateways[0]!, 'POST', '/admin/v1/tenants', { token: adminToken, body: { name: 'Completes' } });
     expect(tenant.status).toBe(201);
     root = tenant.body.root_key.key;
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all(processes.map((p) => p.kill('SIGTERM').catch(() => p.kill('SIGKILL'))));
-    await infra?.stop();
+    for (const p of stack?.procs ?? []) await p.kill('SIGTERM').catch(() => p.kill('SIGKILL'));
+    await stack?.infra.stop();
   });
 
   const whoami = async (gateway: string, key: string) => (await request(gateway, 'GET', '/v1/whoami', { token: key })).status;
