@@ -116,6 +116,13 @@ describe('contacts: reads at 100,000 rows', () => {
     const small = await list('ten_small', {});
     expect(small).toMatchObject({ total: 1_000, hasMore: true });
     expect(small.total_is_estimate).toBeUndefined();
+    // A small list searched: exact too (the newest rows held all of it), first page and after.
+    const searched = await list('ten_small', { q: 'small.example', pageSize: '50' });
+    expect(searched).toMatchObject({ total: 1_000, hasMore: true });
+    expect(searched.total_is_estimate).toBeUndefined();
+    const next = await list('ten_small', { q: 'small.example', pageSize: '50', after: searched.next_cursor! });
+    expect(next).toMatchObject({ total: 1_000, hasMore: true });
+    expect(next.total_is_estimate).toBeUndefined();
     // The test rows beside the live ones: their own list, exact below the threshold? No: 20,000, estimated.
     expect((await list('ten_big', {}, 'test')).data.every((c) => c.id.startsWith('ct_bigtest'))).toBe(true);
   });

@@ -77,7 +77,8 @@ export class Records<V> {
    * match of a common one (`@gmail.com` in a large tenant: 100,000 rows, ~250 ms); the planner
    * cannot tell which it is. When the window holds a full page of matches, those are exactly the
    * first matches of the whole list, and the page is answered from it (~1 ms) with a total
-   * extrapolated from the window's share of matches (flagged as an estimate). Otherwise (a rare
+   * counted when the window was the whole list, else extrapolated from the window's share of
+   * matches (flagged as an estimate). Otherwise (a rare
    * term, a small list, a deeper page) it answers null, and the caller takes `list`.
    */
   async probe(caller: Caller, query: Pick<PageQuery, 'page' | 'pageSize' | 'after'>, filters: { sql: string[]; params: unknown[]; echo: unknown }, window = 1_000): Promise<Page<V> | null> {
@@ -90,7 +91,7 @@ export class Records<V> {
       inner.push(c.sql);
       params.push(...c.params);
     }
-    params.push(window, query.pageSize + 1);
+    params.push(window + 1, query.pageSize + 1); // one row more tells whether the window held the rest
     const n = params.length;
     const rows = await this.ds.query<Array<Row & { _hits: string; _window: string }>>(
       `WITH w AS (SELECT * FROM ${this.spec.table} r WHERE ${inner.join(' AND ')} ORDER BY ${this.keyset.orderBy()} LIMIT $${n - 1})
@@ -100,12 +101,16 @@ export class Records<V> {
     );
     const windowRows = Number(rows[0]?._window ?? 0);
     if (rows.length <= query.pageSize) return null; // not a full page of matches here: a rare term, or the end
+    const hits = Number(rows[0]!._hits);
+    const whole = windowRows <= window; // the window held the rest of the list
+    if (whole && query.after !== undefined) return null; // a short list: its exact total is cheap
     const page = rows.slice(0, query.pageSize);
     const next_cursor = this.keyset.encode(page[page.length - 1]!, filters.echo);
-    const all = await cheapTotal(this.ds, { from: `${this.spec.table} r`, where: base.join(' AND '), params: [caller.tenantId] });
-    const share = Number(rows[0]!._hits) / windowRows;
     const data = page.map(({ _hits: _h, _window: _w, ...row }) => this.spec.view(withoutKeys(row as Row)));
-    return { data, page: 1, pageSize: query.pageSize, total: Math.max(query.pageSize + 1, Math.round(share * all.n)), hasMore: true, next_cursor, total_is_estimate: true };
+    if (whole) return { data, page: 1, pageSize: query.pageSize, total: hits, hasMore: true, next_cursor };
+    const all = await cheapTotal(this.ds, { from: `${this.spec.table} r`, where: base.join(' AND '), params: [caller.tenantId] });
+    const total = Math.max(query.pageSize + 1, Math.round((hits / windowRows) * all.n));
+    return { data, page: 1, pageSize: query.pageSize, total, hasMore: true, next_cursor, total_is_estimate: true };
   }
 
   /** By id, coalesced with the other reads of the same turn (byIdLoader); the other mode's id is not found. */
