@@ -5,7 +5,6 @@ import { AuditIngestService } from './audit/audit-ingest.service';
 import { AuditModule } from './audit/audit.module';
 import { SERVICE, type AuditLogConfig } from './config';
 import { migrations } from './migrations';
-import { Usage1796158800000 } from './migrations/1796158800000-usage';
 import { UsageModule } from './usage/usage.module';
 
 @Module({})
@@ -18,7 +17,7 @@ export class AppModule {
           service: SERVICE,
           config,
           entities: [AuditEventEntity],
-          migrations: [...migrations, Usage1796158800000],
+          migrations,
           // Room for every writer plus the log queries next to them.
           poolSize: config.AUDIT_WRITERS + 8,
           checks: {

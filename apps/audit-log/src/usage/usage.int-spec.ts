@@ -21,7 +21,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditLogEnv, SERVICE, type AuditLogConfig } from '../config';
-import { Usage1796158800000 } from '../migrations/1796158800000-usage';
+import { migrations } from '../migrations';
 import { USAGE_DURABLE, USAGE_KEYS_DURABLE, UsageIngestService } from './usage-ingest.service';
 import { UsageModule } from './usage.module';
 import { UsageRepository } from './usage.repository';
@@ -33,7 +33,7 @@ class UsageOnlyModule {
   static forRoot(config: AuditLogConfig): DynamicModule {
     return {
       module: UsageOnlyModule,
-      imports: [...serviceModules({ service: SERVICE, config, entities: [], migrations: [Usage1796158800000] }), UsageModule.forRoot(config)],
+      imports: [...serviceModules({ service: SERVICE, config, entities: [], migrations }), UsageModule.forRoot(config)],
     };
   }
 }
