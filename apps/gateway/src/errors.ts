@@ -23,6 +23,8 @@ export function httpStatus(code: ErrorCode): number {
       return 413;
     case 'unsupported_media_type':
       return 415;
+    case 'idempotency_mismatch':
+      return 422;
     case 'rate_limited':
       return 429;
     case 'internal':

@@ -18,7 +18,7 @@ import {
   TouchpointView,
   UpdateJourneyBody,
 } from './journeys';
-import { CreateKeyBody, IssuedKey, KeyView, RevokeKeyBody, RotateKeyBody, type Scope, UpdateKeyBody } from './keys';
+import { CreateKeyBody, IssuedKeyAnswer, KeyView, RevokeKeyBody, RotateKeyBody, type Scope, UpdateKeyBody } from './keys';
 import { Paging, pageOf, paged, type PageQuery } from './pagination';
 import { Rpc, type RpcSubject } from './subjects';
 import { ScopeReport, ScopeReportQuery, UsageQuery, UsageReport } from './usage';
@@ -75,10 +75,10 @@ function crud(opts: {
  */
 export const ROUTES: readonly Route[] = [
   { name: 'keys.list', method: 'GET', path: '/v1/keys', scopes: ['keys:read'], subject: Rpc.keysList, tag: 'keys', summary: 'List API keys', query: Paging, response: pageOf(KeyView), status: 200 },
-  { name: 'keys.create', method: 'POST', path: '/v1/keys', scopes: ['keys:write'], subject: Rpc.keysCreate, tag: 'keys', summary: 'Create an API key; the secret is in this response only', query: NoQuery, body: CreateKeyBody, response: IssuedKey, status: 201, secret: true },
+  { name: 'keys.create', method: 'POST', path: '/v1/keys', scopes: ['keys:write'], subject: Rpc.keysCreate, tag: 'keys', summary: 'Create an API key; the secret is in this response only', query: NoQuery, body: CreateKeyBody, response: IssuedKeyAnswer, status: 201, secret: true },
   { name: 'keys.get', method: 'GET', path: '/v1/keys/:id', scopes: ['keys:read'], subject: Rpc.keysGet, tag: 'keys', summary: 'Get an API key', params: IdParams, query: NoQuery, response: KeyView, status: 200 },
   { name: 'keys.update', method: 'PATCH', path: '/v1/keys/:id', scopes: ['keys:write'], subject: Rpc.keysUpdate, tag: 'keys', summary: 'Rename, re-scope, re-limit, enable or disable a key', params: IdParams, query: NoQuery, body: UpdateKeyBody, response: KeyView, status: 200 },
-  { name: 'keys.rotate', method: 'POST', path: '/v1/keys/:id/rotate', scopes: ['keys:write'], subject: Rpc.keysRotate, tag: 'keys', summary: 'Issue a new secret; the old one works until the grace period ends', params: IdParams, query: NoQuery, body: RotateKeyBody, response: IssuedKey, status: 200, secret: true },
+  { name: 'keys.rotate', method: 'POST', path: '/v1/keys/:id/rotate', scopes: ['keys:write'], subject: Rpc.keysRotate, tag: 'keys', summary: 'Issue a new secret; the old one works until the grace period ends', params: IdParams, query: NoQuery, body: RotateKeyBody, response: IssuedKeyAnswer, status: 200, secret: true },
   { name: 'keys.revoke', method: 'POST', path: '/v1/keys/:id/revoke', scopes: ['keys:write'], subject: Rpc.keysRevoke, tag: 'keys', summary: 'Revoke a key for good', params: IdParams, query: NoQuery, body: RevokeKeyBody, response: KeyView, status: 200 },
   { name: 'keys.rotate.complete', method: 'POST', path: '/v1/keys/:id/rotate/complete', scopes: ['keys:write'], subject: Rpc.keysRotateComplete, tag: 'keys', summary: "End a rotation's grace now: every older secret stops working", params: IdParams, query: NoQuery, body: z.strictObject({}), response: KeyView, status: 200 },
   { name: 'keys.usage', method: 'GET', path: '/v1/keys/:id/usage', scopes: ['keys:read', 'audit:read'], subject: Rpc.keysUsage, tag: 'keys', summary: "A key's requests and rate-limited calls per minute, hour or day, zero-filled", params: IdParams, query: UsageQuery, response: UsageReport, status: 200 },

@@ -15,6 +15,7 @@ export const ErrorCode = z.enum([
   'conflict',
   'unsupported_media_type',
   'payload_too_large',
+  'idempotency_mismatch',
   'rate_limited',
   'internal',
   'unavailable',

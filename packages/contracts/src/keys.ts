@@ -149,6 +149,12 @@ export type KeyView = z.infer<typeof KeyView>;
 /** The answer that carries a secret: only the create and rotate responses. */
 export const IssuedKey = KeyView.extend({ key: z.string() });
 export type IssuedKey = z.infer<typeof IssuedKey>;
+/**
+ * The create and rotate responses as answered: `key` is null on a replay (same Idempotency-Key):
+ * a secret is shown once; rotate for a usable one.
+ */
+export const IssuedKeyAnswer = KeyView.extend({ key: z.string().nullable() });
+export type IssuedKeyAnswer = z.infer<typeof IssuedKeyAnswer>;
 
 export const WhoAmI = z.object({
   api_key_id: z.string(),

@@ -14,15 +14,15 @@ import { KeywayError, type Page, type PageQuery } from '@keyway/contracts';
  */
 
 /** How a sort column is compared in SQL; each value of a cursor is checked against its type. */
-export type KeysetType = 'timestamptz' | 'text' | 'bigint';
+type KeysetType = 'timestamptz' | 'text' | 'bigint';
 
-export interface KeysetColumn {
+interface KeysetColumn {
   /** A column expression of the list's FROM, e.g. `k.created_at`. */
   column: string;
   type: KeysetType;
 }
 
-export interface KeysetSpec {
+interface KeysetSpec {
   /** Binds cursors to this list: a cursor of another list is refused. */
   list: string;
   /** The sort, most significant first; the last must be unique (an id), so the order is total. */
@@ -36,7 +36,7 @@ export interface Queryable {
 }
 
 /** Below this many rows `total` is counted exactly; above, it is the planner's estimate, flagged. */
-export const EXACT_TOTAL_UP_TO = 1_000;
+const EXACT_TOTAL_UP_TO = 1_000;
 
 const VALUE_CHECK: Record<KeysetType, (v: string) => boolean> = {
   // Postgres' own text form of a timestamptz (what `::text` gives), and ISO 8601.
@@ -113,7 +113,7 @@ export class Keyset {
   }
 }
 
-export interface PageSource {
+interface PageSource {
   /** Select list, e.g. `k.*, t.rate_limit_ceiling`. */
   select: string;
   /** FROM body, e.g. `keys k LEFT JOIN tenants t ON t.id = k.tenant_id`. */

@@ -1,4 +1,4 @@
-import type { ErrorBody } from '@keyway/contracts';
+import { IdempotentReplay, type ErrorBody } from '@keyway/contracts';
 import type { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ServerNats, type MicroserviceOptions } from '@nestjs/microservices';
@@ -25,6 +25,20 @@ function serialisedBytes(value: unknown): number | undefined {
   }
 }
 
+/**
+ * A handler that answered a retried POST with its first answer returns an IdempotentReplay: the
+ * reply carries that answer (as `response`, or `err` for a stored client error) and
+ * `replayed: true`, which the gateway turns into `Idempotent-Replayed: true`.
+ */
+function replayPacket(packet: unknown): unknown {
+  const p = packet as { response?: unknown; isDisposed?: boolean } | null;
+  if (p === null || typeof p !== 'object' || !(p.response instanceof IdempotentReplay)) return packet;
+  const { outcome } = p.response;
+  return outcome.ok
+    ? { response: outcome.response, replayed: true, isDisposed: p.isDisposed }
+    : { err: outcome.error, replayed: true, isDisposed: p.isDisposed };
+}
+
 export interface ServiceOptions {
   name: string;
   module: Type<unknown> | import('@nestjs/common').DynamicModule;
@@ -49,8 +63,9 @@ class RpcServer extends ServerNats {
   override getPublisher(...args: Parameters<ServerNats['getPublisher']>): (response: unknown) => void {
     const publish = super.getPublisher(...args);
     const subject = String((args[0] as { subject?: unknown }).subject);
-    return (response) =>
+    return (packet) =>
       this.replies.push(() => {
+        const response = replayPacket(packet);
         try {
           publish(response);
         } catch (err) {

@@ -9,6 +9,8 @@ import { startInfra, type TestInfra } from './infra';
 interface Reply<T> {
   response?: T;
   err?: ErrorBody;
+  /** The service answered a retried POST with its first answer (Idempotency-Key). */
+  replayed?: true;
 }
 
 export interface RpcServiceHarness<C> {

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import type { Gateway } from '../gateway-core';
 import { noStore } from './conventions';
 import { replyError } from './error-reply';
+import { idempotencyOf, markReplayed } from './idempotency';
 import { refusal } from './request-path';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -67,14 +68,16 @@ async function forward(gateway: Gateway, route: AdminRoute, req: FastifyRequest,
     if (r && !r.success) details.push(...detailsFromZod(r.error));
   }
   if (details.length > 0) throw new KeywayError('invalid_request', 'The request is invalid', { details });
+  const idempotency = idempotencyOf({ method: route.method, name: route.url }, req, params, req.body);
   const message: RpcRequest = {
-    ctx: { tenant_id: '', actor: { type: 'operator', id: 'operator' }, request_id: req.id, scopes: [] },
+    ctx: { tenant_id: '', actor: { type: 'operator', id: 'operator' }, request_id: req.id, scopes: [], ...(idempotency && { idempotency }) },
     params,
     query: {},
     ...(route.body ? { body: req.body === undefined ? {} : req.body } : {}),
   };
   if (route.secret) noStore(reply);
   const r = await gateway.rpc.call(route.subject, message);
+  markReplayed(reply, r.replayed);
   if (!r.ok) throw refusal(r.error);
   return reply.code(route.status).send(r.response);
 }

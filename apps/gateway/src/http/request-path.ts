@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { CachedKey } from '../auth/verification-cache';
 import type { Gateway } from '../gateway-core';
+import { idempotencyOf, markReplayed } from './idempotency';
 import { rateLimitedError, rateLimitHeaders, type RateLimitDecision } from '../rate-limit';
 import { CallOutcome, neededScopes } from '../usage/usage-recorder';
 
@@ -70,7 +71,7 @@ export async function admit(gateway: Gateway, key: CachedKey, scopes: readonly S
  * owning service with the caller as context. The services validate again with the same schemas,
  * so they get exactly what the client sent.
  */
-export async function forward(gateway: Gateway, route: Route, caller: Caller, req: FastifyRequest): Promise<unknown> {
+export async function forward(gateway: Gateway, route: Route, caller: Caller, req: FastifyRequest, reply?: FastifyReply): Promise<unknown> {
   const params = (req.params ?? {}) as Record<string, string>;
   const query = (req.query ?? {}) as Record<string, unknown>;
   // No body is `{}`; a body that is there (`null` too) is validated as sent.
@@ -80,15 +81,17 @@ export async function forward(gateway: Gateway, route: Route, caller: Caller, re
   validate(route.query, query, 'query', details);
   validate(route.body, body, 'body', details);
   if (details.length > 0) throw new KeywayError('invalid_request', 'The request is invalid', { details });
+  const idempotency = idempotencyOf(route, req, params, body);
 
   const rec = caller.key.record;
   const message: RpcRequest = {
-    ctx: { tenant_id: rec.tenant_id, actor: { type: 'key', id: rec.key_id }, request_id: req.id, scopes: rec.scopes, environment: rec.environment },
+    ctx: { tenant_id: rec.tenant_id, actor: { type: 'key', id: rec.key_id }, request_id: req.id, scopes: rec.scopes, environment: rec.environment, ...(idempotency && { idempotency }) },
     params,
     query,
     ...(body === undefined ? {} : { body }),
   };
   const r = await gateway.rpc.call(route.subject, message);
+  markReplayed(reply, r.replayed);
   if (!r.ok) throw refusal(r.error);
   return r.response;
 }

@@ -36,7 +36,7 @@ export function registerV1Routes(fastify: FastifyInstance, gateway: Gateway): vo
       onRequest: gate(route.scopes),
       errorHandler: replyError,
       handler: async (req, reply) => {
-        const answer = await forward(gateway, route, req.caller!, req);
+        const answer = await forward(gateway, route, req.caller!, req, reply);
         if (route.secret) noStore(reply);
         reply.code(route.status);
         return route.status === 204 ? reply.send() : reply.send(answer ?? {});

@@ -3,7 +3,8 @@ import { TurnQueue } from '@keyway/runtime';
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { fromServiceError, UNAVAILABLE as UNAVAILABLE_BODY } from '../errors';
 
-export type RpcOutcome = { ok: true; response: unknown } | { ok: false; error: ErrorBody };
+/** `replayed`: the service answered a retried POST with its first answer (Idempotency-Key). */
+export type RpcOutcome = ({ ok: true; response: unknown } | { ok: false; error: ErrorBody }) & { replayed?: true };
 
 const enc = new TextEncoder();
 
@@ -95,9 +96,10 @@ export class RpcClient {
       return void this.settle(token, { ok: false, error: fromServiceError(undefined) });
     }
     if (typeof raw !== 'object' || raw === null) return void this.settle(token, { ok: false, error: fromServiceError(undefined) });
-    const reply = raw as { response?: unknown; err?: unknown };
-    if (reply.err !== undefined && reply.err !== null) return void this.settle(token, { ok: false, error: fromServiceError(reply.err) });
-    this.settle(token, { ok: true, response: reply.response });
+    const reply = raw as { response?: unknown; err?: unknown; replayed?: unknown };
+    const replayed = reply.replayed === true ? ({ replayed: true } as const) : {};
+    if (reply.err !== undefined && reply.err !== null) return void this.settle(token, { ok: false, error: fromServiceError(reply.err), ...replayed });
+    this.settle(token, { ok: true, response: reply.response, ...replayed });
   }
 
   private settle(token: string, outcome: RpcOutcome): void {

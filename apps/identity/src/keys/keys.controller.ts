@@ -38,7 +38,7 @@ export class KeysController {
   @MessagePattern(Rpc.keysCreate)
   create(@Payload() raw: unknown) {
     const r = parseRpc(raw, { body: CreateKeyBody });
-    return this.handler.create(r.ctx, r.body);
+    return this.handler.createOnce(r.ctx, r.body);
   }
 
   @MessagePattern(Rpc.keysUpdate)

@@ -7,12 +7,15 @@ import {
   type CreateKeyBody,
   type Environment,
   type IssuedKey,
+  type IssuedKeyAnswer,
   type KeyView,
   type RateLimitOverride,
   type RotateKeyBody,
   type UpdateKeyBody,
+  IdempotentReplay,
+  type RequestContext,
 } from '@keyway/contracts';
-import { isUniqueViolation } from '@keyway/database';
+import { idempotent, isUniqueViolation } from '@keyway/database';
 import { Inject, Injectable } from '@nestjs/common';
 import sql from 'sql-template-tag';
 import { DataSource } from 'typeorm';
@@ -33,6 +36,8 @@ export interface CommandContext {
   /** The calling key's scopes and mode (see `grantorOf`); absent for the operator and the system. */
   scopes?: readonly string[];
   environment?: Environment;
+  /** The request's Idempotency-Key (a POST through the gateway): the command runs once per key. */
+  idempotency?: RequestContext['idempotency'] | undefined;
 }
 
 const viewerOf = (ctx: CommandContext): Viewer | null => (ctx.tenant_id === null ? null : { ...ctx, tenant_id: ctx.tenant_id });
@@ -54,6 +59,9 @@ export interface NewKey {
 }
 
 /** What a command on an existing key decided: its commands, and the secret a rotation issues. */
+/** What a key's creation or rotation keeps for replay: the answer without its secret (shown once). */
+const withoutSecret = (issued: IssuedKey): IssuedKeyAnswer => ({ ...issued, key: null });
+
 interface Plan {
   commands: KeyCommand[];
   secret?: { key: string; lookupId: string; prefix: string };
@@ -123,6 +131,15 @@ export class KeysHandler {
     return { ...keyView({ ...stateRow(state, now.toISOString()), rate_limit_ceiling }, now), key: secret.key };
   }
 
+  /**
+   * `POST /v1/keys`: with an Idempotency-Key the create and its record share one transaction
+   * (outside the group commit), and a retry answers the same key with `key: null`.
+   */
+  async createOnce(ctx: CommandContext & { tenant_id: string }, body: CreateKeyBody): Promise<IssuedKey | IdempotentReplay> {
+    if (ctx.idempotency === undefined) return this.create(ctx, body);
+    return idempotent(this.ds, { ...ctx, tenant_id: ctx.tenant_id }, (tx) => this.create(ctx, body, { tx }), { stored: withoutSecret });
+  }
+
   async update(ctx: CommandContext, id: string, body: UpdateKeyBody): Promise<KeyView> {
     const { enabled, ...rest } = body;
     const changes = { ...rest, ...(rest.metadata === null && { metadata: {} }) } as Extract<KeyCommand, { type: 'update' }>['changes'];
@@ -133,13 +150,15 @@ export class KeysHandler {
     return row ? keyView(row) : this.queries.get(viewerOf(ctx), id);
   }
 
-  async rotate(ctx: CommandContext, id: string, body: RotateKeyBody): Promise<IssuedKey> {
-    const { row, secret } = await this.execute(ctx, id, (state) => {
+  async rotate(ctx: CommandContext, id: string, body: RotateKeyBody): Promise<IssuedKey | IdempotentReplay> {
+    const plan = (state: KeyState): Plan => {
       const minted = mintKey(state.environment);
       return { commands: [{ type: 'rotate', new_prefix: minted.prefix, grace_period_seconds: body.grace_period_seconds ?? 0 }], secret: minted };
-    });
+    };
     // A rotation always decides an event (or throws), so the row and the secret are there.
-    return { ...keyView(row!), key: secret!.key };
+    const answer = ({ row, secret }: Committed): IssuedKey => ({ ...keyView(row!), key: secret!.key });
+    if (ctx.idempotency !== undefined) return this.executeOnce(ctx, id, plan, answer);
+    return answer(await this.execute(ctx, id, plan));
   }
 
   /**
@@ -166,15 +185,37 @@ export class KeysHandler {
    * that opened the key just before (the current one and each inside a grace) and any new one.
    */
   private async execute(ctx: CommandContext, id: string, plan: (state: KeyState) => Plan): Promise<Committed> {
+    return this.withRetries(id, async () => {
+      const committed = await this.commit(ctx, id, plan);
+      return { committed, result: committed };
+    });
+  }
+
+  /**
+   * Like `execute`, once per Idempotency-Key: the append and the record in one transaction (a lost
+   * race rolls both back and retries). A retry answers the first answer without the secret
+   * (`key: null`) and invalidates nothing: this call committed nothing.
+   */
+  private async executeOnce(ctx: CommandContext, id: string, plan: (state: KeyState) => Plan, answer: (c: Committed) => IssuedKey): Promise<IssuedKey | IdempotentReplay> {
+    return this.withRetries(id, async () => {
+      let committed: Committed | undefined;
+      const result = await idempotent(this.ds, { ...ctx, tenant_id: ctx.tenant_id ?? '' }, async (tx) => answer((committed = await this.commit(ctx, id, plan, this.store.within(tx)))), {
+        stored: withoutSecret,
+      });
+      return { committed: result instanceof IdempotentReplay ? undefined : committed, result };
+    });
+  }
+
+  private async withRetries<R>(id: string, run: () => Promise<{ committed: Committed | undefined; result: R }>): Promise<R> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const committed = await this.commit(ctx, id, plan);
-        if (committed.events.length > 0) {
+        const { committed, result } = await run();
+        if (committed !== undefined && committed.events.length > 0) {
           const lookupIds = new Set(committed.liveBefore);
           for (const e of committed.events) lookupIds.add(lookupIdOf(e.prefix));
           await this.invalidation.invalidate({ key_id: id, lookup_ids: [...lookupIds] });
         }
-        return committed;
+        return result;
       } catch (err) {
         if (!(err instanceof StreamVersionConflict)) throw err;
         if (attempt >= this.config.APPEND_ATTEMPTS) throw new KeyError('conflict', `Key ${id} was changed concurrently; try again`);
@@ -184,9 +225,9 @@ export class KeysHandler {
   }
 
   /** Load → decide → append, in two round trips: read the stream, then one statement. */
-  private async commit(ctx: CommandContext, id: string, plan: (state: KeyState) => Plan): Promise<Committed> {
+  private async commit(ctx: CommandContext, id: string, plan: (state: KeyState) => Plan, store: EventStore = this.store): Promise<Committed> {
     const now = new Date();
-    const state = replay(id, await this.store.read(id));
+    const state = replay(id, await store.read(id));
     const by = grantorOf(ctx);
     if (state.exists && ((ctx.tenant_id !== null && state.tenant_id !== ctx.tenant_id) || (by !== null && state.environment !== by.environment))) {
       // Another tenant's key, or a key of the other mode: its existence is never revealed.
@@ -210,7 +251,7 @@ export class KeysHandler {
 
     const also = projection([{ state: current, events }]);
     if (secret) also.issued = credentialsInsert([{ lookupId: secret.lookupId, keyId: id, hash: hashKey(secret.key), createdAt: now }]);
-    const rows = await this.store
+    const rows = await store
       .append<KeyRow>(id, state.version, events, {
         also,
         returning: sql`SELECT k.*, t.rate_limit_ceiling FROM k LEFT JOIN tenants t ON t.id = k.tenant_id`,

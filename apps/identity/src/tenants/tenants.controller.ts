@@ -17,7 +17,7 @@ export class TenantsController {
   @MessagePattern(Rpc.tenantsCreate)
   create(@Payload() raw: unknown) {
     const r = parseRpc(raw, { body: CreateTenantBody });
-    return this.tenants.create(r.body, operator(r.ctx.actor.id));
+    return this.tenants.create(r.body, operator(r.ctx.actor.id), r.ctx.idempotency);
   }
 
   @MessagePattern(Rpc.tenantsUpdate)

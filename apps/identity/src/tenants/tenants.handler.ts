@@ -5,12 +5,15 @@ import {
   type Actor,
   type CreatedTenant,
   type CreateTenantBody,
+  type IdempotentReplay,
+  type RequestContext,
   type Environment,
   type IssuedRootKey,
   type RateLimitOverride,
   type TenantView,
   type UpdateTenantBody,
 } from '@keyway/contracts';
+import { idempotent } from '@keyway/database';
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { GatewayInvalidation } from '../gateways/gateway-invalidation';
@@ -44,8 +47,13 @@ export class TenantsHandler {
   ) {}
 
   /** The tenant and its root key (every scope) commit together or not at all. */
-  async create(body: CreateTenantBody, actor: Actor): Promise<CreatedTenant> {
-    return this.ds.transaction(async (tx) => {
+  /**
+   * With an Idempotency-Key (`POST /admin/v1/tenants`), once per key in the operator's scope: a
+   * retry answers the same tenant and root key with `key: null` (the secret is shown once).
+   */
+  async create(body: CreateTenantBody, actor: Actor, idempotency?: RequestContext['idempotency']): Promise<CreatedTenant | IdempotentReplay> {
+    const stored = (t: CreatedTenant) => ({ ...t, root_key: { ...t.root_key, key: null } });
+    return idempotent(this.ds, { tenant_id: '', idempotency }, async (tx) => {
       const ceiling = body.rate_limit_ceiling ?? null;
       const rows: TenantRow[] = await tx.query(
         `INSERT INTO tenants (id, name, rate_limit_ceiling, created_at) VALUES ($1, $2, $3, now()) RETURNING *`,
@@ -54,7 +62,7 @@ export class TenantsHandler {
       const tenant = view(rows[0]!);
       const root = await this.keys.create({ tenant_id: tenant.id, actor }, rootKey('live'), { tx, root: true, ceiling });
       return { tenant, root_key: { id: root.id, prefix: root.prefix, key: root.key, scopes: root.scopes } };
-    });
+    }, { stored });
   }
 
   /**

@@ -24,7 +24,7 @@ export class UsersController {
   @MessagePattern(Rpc.usersCreate)
   create(@Payload() raw: unknown) {
     const r = parseRpc(raw, { body: CreateUserBody });
-    return this.users.create(r.ctx.tenant_id, r.body);
+    return this.users.createOnce(r.ctx, r.body);
   }
 
   @MessagePattern(Rpc.usersUpdate)

@@ -1,5 +1,5 @@
-import { newId, type CreateUserBody, type Page, type PageQuery, type UpdateUserBody, type UserView } from '@keyway/contracts';
-import { fetchPage, isUniqueViolation, Keyset } from '@keyway/database';
+import { newId, type CreateUserBody, type IdempotentReplay, type RequestContext, type Page, type PageQuery, type UpdateUserBody, type UserView } from '@keyway/contracts';
+import { fetchPage, idempotent, isUniqueViolation, Keyset } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
 import { hash, verify } from '@node-rs/argon2';
 import { DataSource } from 'typeorm';
@@ -41,10 +41,18 @@ export class UsersService {
     return view(await this.find(tenantId, id));
   }
 
-  async create(tenantId: string, body: z.infer<typeof CreateUserBody>): Promise<UserView> {
+  /** `POST /v1/users`, once per Idempotency-Key: the member and the record in one transaction. */
+  async createOnce(ctx: RequestContext, body: z.infer<typeof CreateUserBody>): Promise<UserView | IdempotentReplay> {
+    if (ctx.idempotency === undefined) return this.create(ctx.tenant_id, body);
+    // The slow hash before the transaction: no connection is held for it.
     const passwordHash = await hash(body.password);
+    return idempotent(this.ds, ctx, (tx) => this.create(ctx.tenant_id, body, tx, passwordHash));
+  }
+
+  async create(tenantId: string, body: z.infer<typeof CreateUserBody>, db: Pick<DataSource, 'query'> = this.ds, passwordHash?: string): Promise<UserView> {
+    passwordHash ??= await hash(body.password);
     const rows: UserRow[] = await this.unique(() =>
-      this.ds.query(
+      db.query(
         `INSERT INTO users (id, tenant_id, name, email, password_hash, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, now(), now()) RETURNING *`,
         [newId('user'), tenantId, body.name, body.email, passwordHash],
