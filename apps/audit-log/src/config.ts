@@ -37,6 +37,8 @@ export const AuditLogEnv = BaseEnv.extend({
   AUDIT_LINK_IDLE_MS: int(10, 60_000).default(500),
   /** Each tenant's head is published at most this often (and on every change, coalesced). */
   AUDIT_HEAD_PUBLISH_MS: int(10, 60_000).default(1_000),
+  /** `off`: heads are not published (the rebuild compares with the published heads, never adds to them). */
+  AUDIT_HEADS_PUBLISH: z.enum(['on', 'off']).default('on'),
   /** The stream the heads go to; audit-log owns it. Tests and benches on a shared server rename it. */
   AUDIT_HEADS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default(STREAMS.auditHeads.name),
 }).superRefine((c, ctx) => {

@@ -42,7 +42,8 @@ export class ChainService implements OnModuleInit {
   /** Starts linking (after the consumer exists: `floor` reads its ack floor). */
   async startLinker(floor: () => Promise<number>): Promise<void> {
     if (!this.enabled || !this.heads) return;
-    this.linker = new ChainLinker({ ds: this.ds, key: this.key, heads: this.heads, floor, idleMs: this.config.AUDIT_LINK_IDLE_MS, logger: minimalLogger(this.log) });
+    const heads = this.config.AUDIT_HEADS_PUBLISH === 'on' ? this.heads : { mark: () => undefined };
+    this.linker = new ChainLinker({ ds: this.ds, key: this.key, heads, floor, idleMs: this.config.AUDIT_LINK_IDLE_MS, logger: minimalLogger(this.log) });
     const sealed = await this.linker.sealLegacyRows();
     if (sealed > 0) this.log.warn({ rows: sealed }, 'sealed audit rows stored before the chain existed');
     this.linker.start();

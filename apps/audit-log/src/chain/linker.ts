@@ -20,7 +20,7 @@ interface HeadRow {
 export interface LinkerOptions {
   ds: DataSource;
   key: ChainKey;
-  heads: HeadPublisher;
+  heads: Pick<HeadPublisher, 'mark'>;
   /**
    * A stream sequence at or below which every message of the consumer is settled: stored, or
    * terminated for good. The durable consumer's ack floor (the server's, so all replicas agree).
