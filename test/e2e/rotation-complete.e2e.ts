@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { CreatedTenant, IssuedKey, KeyView } from '@keyway/contracts';
+import type { CreatedTenant, IssuedKey, IssuedRootKey, KeyView } from '@keyway/contracts';
 import { ServiceProcess, startInfra, type TestInfra } from '@keyway/testing';
 import { request } from './platform';
 
@@ -7,13 +7,15 @@ import { request } from './platform';
  * `POST /v1/keys/{id}/rotate/complete` reaches every gateway like a revoke: identity answers only
  * after each live gateway dropped the ended secrets, so the old secret works right before the call
  * and is refused at both replicas by every request sent after it answered, while the new secret
- * keeps working. Identity and two gateways, each a built child process.
+ * keeps working. And key names, unique per tenant and mode, as a client sees them over HTTP.
+ * Identity and two gateways, each a built child process.
  */
 describe('rotate/complete at two gateway replicas', () => {
   const adminToken = `kwadm_${randomBytes(24).toString('hex')}`;
   let stack: { infra: TestInfra; procs: ServiceProcess[] } | undefined;
   let gateways: string[] = [];
   let root = '';
+  let tenantId = '';
 
   beforeAll(async () => {
     const infra = await startInfra('rotcomplete');
@@ -27,6 +29,7 @@ describe('rotate/complete at two gateway replicas', () => {
     const tenant = await request<CreatedTenant>(gateways[0]!, 'POST', '/admin/v1/tenants', { token: adminToken, body: { name: 'Completes' } });
     expect(tenant.status).toBe(201);
     root = tenant.body.root_key.key;
+    tenantId = tenant.body.tenant.id;
   }, 60_000);
 
   afterAll(async () => {
@@ -70,5 +73,21 @@ describe('rotate/complete at two gateway replicas', () => {
     expect(extra).toMatchObject({ status: 400, body: { code: 'invalid_request' } });
     const forbidden = await request(gateways[1]!, 'POST', `/v1/keys/${reader.body.id}/rotate/complete`, { token: reader.body.key, body: {} });
     expect(forbidden).toMatchObject({ status: 403, body: { code: 'insufficient_scope', required_scope: 'keys:write' } });
+  }, 30_000);
+
+  it('a duplicate key name is 409 conflict in the documented shape at either replica; the other mode and a revoked key do not block it', async () => {
+    const create = (g: number, token: string, name: string) => request<IssuedKey>(gateways[g]!, 'POST', '/v1/keys', { token, body: { name, scopes: [] } });
+    const first = await create(0, root, 'billing sync');
+    expect(first.status).toBe(201);
+    const dup = await create(1, root, 'billing sync');
+    expect(dup).toMatchObject({ status: 409, body: { code: 'conflict', error: expect.stringContaining('billing sync') } });
+    const other = await create(0, root, 'billing sync 2');
+    const rename = await request(gateways[1]!, 'PATCH', `/v1/keys/${other.body.id}`, { token: root, body: { name: 'billing sync' } });
+    expect(rename).toMatchObject({ status: 409, body: { code: 'conflict' } });
+    const testRoot = await request<IssuedRootKey>(gateways[0]!, 'POST', `/admin/v1/tenants/${tenantId}/root-key`, { token: adminToken, body: { environment: 'test' } });
+    expect(testRoot.status).toBe(201);
+    expect((await create(1, testRoot.body.root_key.key, 'billing sync')).status).toBe(201);
+    expect((await request(gateways[0]!, 'POST', `/v1/keys/${first.body.id}/revoke`, { token: root, body: {} })).status).toBe(200);
+    expect((await create(1, root, 'billing sync')).status).toBe(201);
   }, 30_000);
 });
