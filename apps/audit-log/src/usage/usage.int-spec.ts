@@ -150,6 +150,24 @@ describe('audit-log usage: per key per minute, from KEYWAY_USAGE', () => {
     expect(days.response?.data).toEqual([{ start: '2026-11-20T00:00:00.000Z', requests: 27, rate_limited: 8 }]);
   });
 
+  it('sums exactly with two replicas sharing the durable and three gateways reporting one minute', async () => {
+    const second = await startService({ name: SERVICE, module: UsageOnlyModule.forRoot(config), config });
+    try {
+      await eventually(async () => {
+        second.get(UsageIngestService).assertConsuming();
+        return true;
+      }, 20_000);
+      const key = await newKey('ten_r');
+      const events = Array.from({ length: 300 }, (_, i) => used('ten_r', key, { first: T0 + (i % 60) * 1_000, count: 1 + (i % 7), rateLimited: i % 2, gateway: `gw-${i % 3}` }));
+      await Promise.all(events.map((e) => publish(e)));
+      await settled();
+      const requests = events.reduce((n, e) => n + (e.type === 'used' ? e.data.count : 0), 0);
+      expect(await minuteRow(key, T0)).toEqual({ requests: String(requests), rate_limited: '150' });
+    } finally {
+      await second.close();
+    }
+  });
+
   it('counts a redelivered or republished event once: by its id, in the same transaction as its sums', async () => {
     const key = await newKey('ten_a');
     const e = used('ten_a', key, { first: T0, count: 3 });
