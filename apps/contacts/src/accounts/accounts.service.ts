@@ -1,4 +1,5 @@
-import type { AccountView, CreateAccountBody, Page, PageQuery, UpdateAccountBody, UpsertAccountBody } from '@keyway/contracts';
+import type { AccountView, CreateAccountBody, IdempotentReplay, Page, PageQuery, UpdateAccountBody, UpsertAccountBody } from '@keyway/contracts';
+import { idempotent } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
@@ -35,8 +36,9 @@ export class AccountsService {
     return this.records.get(caller, id);
   }
 
-  create(caller: Caller, body: z.infer<typeof CreateAccountBody>): Promise<AccountView> {
-    return this.ds.transaction((m) => this.records.insert(m, caller, body));
+  /** Idempotent by key (DESIGN, Idempotency): the record is written in the account's transaction. */
+  create(caller: Caller, body: z.infer<typeof CreateAccountBody>): Promise<AccountView | IdempotentReplay> {
+    return idempotent(this.ds, caller.request, (m) => this.records.insert(m, caller, body));
   }
 
   update(caller: Caller, id: string, body: z.infer<typeof UpdateAccountBody>): Promise<AccountView> {

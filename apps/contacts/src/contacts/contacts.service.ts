@@ -3,6 +3,7 @@ import {
   KeywayError,
   type ContactBatchItemResult,
   type ContactListQuery,
+  type IdempotentReplay,
   type ContactView,
   type CreateContactBody,
   type Environment,
@@ -11,6 +12,7 @@ import {
   type UpsertContactBody,
   invalidRequest,
 } from '@keyway/contracts';
+import { idempotent } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
@@ -78,8 +80,9 @@ export class ContactsService {
     return this.records.get(caller, id);
   }
 
-  create(caller: Caller, body: z.infer<typeof CreateContactBody>): Promise<ContactView> {
-    return this.ds.transaction((m) => this.records.insert(m, caller, body));
+  /** Idempotent by key (DESIGN, Idempotency): the record is written in the contact's transaction. */
+  create(caller: Caller, body: z.infer<typeof CreateContactBody>): Promise<ContactView | IdempotentReplay> {
+    return idempotent(this.ds, caller.request, (m) => this.records.insert(m, caller, body));
   }
 
   update(caller: Caller, id: string, body: z.infer<typeof UpdateContactBody>): Promise<ContactView> {
@@ -101,7 +104,7 @@ export class ContactsService {
    * (stable: the same id twice keeps its order), so two batches over the same people take their
    * row locks in the same order and do not deadlock; the answers keep the order sent.
    */
-  batch(caller: Caller, items: readonly unknown[]): Promise<{ results: ContactBatchItemResult[] }> {
+  batch(caller: Caller, items: readonly unknown[]): Promise<{ results: ContactBatchItemResult[] } | IdempotentReplay> {
     const results: ContactBatchItemResult[] = new Array(items.length);
     const valid: Array<{ at: number; item: ContactBatchItem }> = [];
     items.forEach((raw, at) => {
@@ -111,7 +114,7 @@ export class ContactsService {
     });
     valid.sort((a, b) => (a.item.external_id < b.item.external_id ? -1 : a.item.external_id > b.item.external_id ? 1 : 0));
     return retryDeadlocks(() =>
-      this.ds.transaction(async (m) => {
+      idempotent(this.ds, caller.request, async (m) => {
         for (const { at, item } of valid) {
           const { external_id, ...body } = item;
           await m.query('SAVEPOINT item');
@@ -132,6 +135,6 @@ export class ContactsService {
 
   /** For journeys (Rpc.contactsExists): through the by-id loader, so the checks of one turn share a query. */
   async exists(tenantId: string, id: string, mode: Environment): Promise<boolean> {
-    return (await this.records.find({ tenantId, mode, actor: { type: 'system', id: 'exists' } }, id)) !== null;
+    return (await this.records.find({ tenantId, mode }, id)) !== null;
   }
 }

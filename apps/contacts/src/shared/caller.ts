@@ -6,10 +6,12 @@ export interface Caller {
   /** A test key's data is the tenant's test data; the operator, the system and older callers act live. */
   mode: Environment;
   actor: Actor;
+  /** The context as the gateway sent it, for `idempotent` (which scopes keys by its own reading of the mode). */
+  request: Pick<RequestContext, 'tenant_id' | 'environment' | 'idempotency'>;
 }
 
 export function callerOf(ctx: RequestContext): Caller {
-  return { tenantId: ctx.tenant_id, mode: ctx.environment ?? 'live', actor: ctx.actor };
+  return { tenantId: ctx.tenant_id, mode: ctx.environment ?? 'live', actor: ctx.actor, request: ctx };
 }
 
 /**

@@ -114,7 +114,7 @@ export class Records<V> {
   }
 
   /** By id, coalesced with the other reads of the same turn (byIdLoader); the other mode's id is not found. */
-  async find(caller: Caller, id: string): Promise<Row | null> {
+  async find(caller: Pick<Caller, 'tenantId' | 'mode'>, id: string): Promise<Row | null> {
     const row = await this.byId(caller.tenantId, id);
     return row !== null && row.environment === caller.mode ? (row as unknown as Row) : null;
   }
