@@ -5,6 +5,7 @@ import {
   REPLY_MAX_BYTES,
   newId,
   type ConversionBody,
+  type IdempotentReplay,
   type CreateJourneyBody,
   type JourneyListQuery,
   type JourneyView,
@@ -14,15 +15,16 @@ import {
   type TouchpointView,
   type UpdateJourneyBody,
 } from '@keyway/contracts';
-import { fetchPage, Keyset } from '@keyway/database';
+import { fetchPage, idempotent, Keyset } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { z } from 'zod';
-import type { Caller } from '../caller';
+import { idempotencyScope, type Caller } from '../caller';
 import { assertContactLinkable } from '../contacts/contact-links';
 import { ContactsClient } from '../contacts/contacts.client';
 import { journeySummary, recordJourneyEvent } from '../events/journey-events';
+import { IDEMPOTENCY_TABLE } from '../migrations/1764806520000-idempotency';
 import { ConversionEntity, JourneyEntity, TouchpointEntity } from './journey.entity';
 import { conversionView, journeyView, TOUCH_COLUMNS, TOUCHPOINT_COLUMNS, touchpointView, type TouchpointRow, type TouchRow } from './journey-views';
 import { JourneyError } from './journeys.errors';
@@ -141,10 +143,15 @@ export class JourneysService {
     });
   }
 
-  async create(caller: Caller, body: z.infer<typeof CreateJourneyBody>): Promise<JourneyView> {
-    // Before the transaction: no connection or lock is held while contacts answers.
-    if (body.contact_id !== undefined) await this.contacts.assertContact(caller, body.contact_id);
-    return this.ds.transaction(async (m) => {
+  async create(caller: Caller, body: z.infer<typeof CreateJourneyBody>): Promise<JourneyView | IdempotentReplay> {
+    // Before the transaction: no connection or lock is held while contacts answers. With an
+    // Idempotency-Key a refusal is only decided inside, once the key's record has been looked up:
+    // the retry of a call that succeeded replays its answer even if the contact has gone since,
+    // or contacts is down.
+    const contactCheck = body.contact_id === undefined ? undefined : await failureOf(this.contacts.assertContact(caller, body.contact_id));
+    if (contactCheck !== undefined && caller.idempotency === undefined) throw contactCheck;
+    return this.once(caller, async (m) => {
+      if (contactCheck !== undefined) throw contactCheck;
       if (body.contact_id !== undefined) await assertContactLinkable(m, caller.tenantId, body.contact_id);
       const journey = m.create(JourneyEntity, {
         id: newId('journey'),
@@ -194,8 +201,8 @@ export class JourneysService {
     if (!result.affected) throw JourneyError.notFound(id);
   }
 
-  async addTouchpoint(caller: Caller, id: string, body: z.infer<typeof TouchpointBody>): Promise<JourneyView> {
-    return this.ds.transaction(async (m) => {
+  async addTouchpoint(caller: Caller, id: string, body: z.infer<typeof TouchpointBody>): Promise<JourneyView | IdempotentReplay> {
+    return this.once(caller, async (m) => {
       const journey = await this.lockJourney(m, caller, id);
       if (journey.touchpoint_count >= JOURNEY_MAX_TOUCHPOINTS) {
         throw JourneyError.full('touchpoints', JOURNEY_MAX_TOUCHPOINTS);
@@ -205,8 +212,8 @@ export class JourneysService {
     });
   }
 
-  async addConversion(caller: Caller, id: string, body: z.infer<typeof ConversionBody>): Promise<JourneyView> {
-    return this.ds.transaction(async (m) => {
+  async addConversion(caller: Caller, id: string, body: z.infer<typeof ConversionBody>): Promise<JourneyView | IdempotentReplay> {
+    return this.once(caller, async (m) => {
       const journey = await this.lockJourney(m, caller, id);
       if (journey.conversion_count >= JOURNEY_MAX_CONVERSIONS) {
         throw JourneyError.full('conversions', JOURNEY_MAX_CONVERSIONS);
@@ -227,10 +234,12 @@ export class JourneysService {
 
   /**
    * `DELETE /v1/test-data`: the tenant's test journeys go, with their touchpoints and conversions,
-   * a batch per transaction. Idempotent: a repeat (or a retry after a timeout) finds fewer or none.
+   * a batch per transaction, and the test mode's idempotency records (a retried POST would replay
+   * a journey that is gone). Idempotent: a repeat (or a retry after a timeout) finds fewer or none.
    * Only ever the test mode, whoever asks.
    */
   async purgeTestData(tenantId: string): Promise<number> {
+    await this.ds.query(`DELETE FROM ${IDEMPOTENCY_TABLE} WHERE tenant_id = $1 AND mode = 'test'`, [tenantId]);
     let deleted = 0;
     for (;;) {
       const [, n] = (await this.ds.query(
@@ -240,6 +249,14 @@ export class JourneysService {
       deleted += n;
       if (n < PURGE_BATCH) return deleted;
     }
+  }
+
+  /**
+   * A POST's write, once per Idempotency-Key (DESIGN "Idempotency"): the key's record is written in
+   * the same transaction as the write and its event. Without a key, just the transaction.
+   */
+  private once<T>(caller: Caller, work: (m: EntityManager) => Promise<T>): Promise<T | IdempotentReplay> {
+    return idempotent(this.ds, idempotencyScope(caller), work, { table: IDEMPOTENCY_TABLE });
   }
 
   /**
@@ -307,6 +324,16 @@ export class JourneysService {
  */
 function listShare(n: number): number {
   return n > 0 ? Math.floor((REPLY_MAX_BYTES - PAGE_FIELDS_BYTES) / n) - 1 : 0;
+}
+
+/** The error a check failed with, or undefined when it passed. */
+async function failureOf(check: Promise<void>): Promise<unknown> {
+  try {
+    await check;
+    return undefined;
+  } catch (err) {
+    return err;
+  }
 }
 
 function groupBy<T extends { journey_id: string }>(rows: T[]): Map<string, T[]> {
