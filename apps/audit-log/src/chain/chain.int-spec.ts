@@ -11,6 +11,7 @@ import { AppModule } from '../app.module';
 import { AuditLogEnv, SERVICE } from '../config';
 import { chainContentOfRow } from '../audit/audit-event';
 import type { AuditEventEntity } from '../audit/audit-event.entity';
+import { AuditEventsRepository } from '../audit/audit-events.repository';
 import { ChainKey, GENESIS } from './chain';
 
 type Reply<T> = { response?: T; err?: { code: string; details?: unknown } };
@@ -176,6 +177,39 @@ describe('the audit chain: two replicas, the list and verify', () => {
     for (const bad of [{ pageSize: '51' }, { type: 'used_up' }, { actor_type: 'robot' }, { from: 'yesterday' }, { colour: 'red' }, { key_id: '' }]) {
       expect((await list({ tenant_id: t }, bad)).err?.code).toBe('invalid_request');
     }
+  });
+
+  it('a replica that dies after its commit and before its ack: the redelivery changes nothing', async () => {
+    const t = 'ten_noack';
+    const events = Array.from({ length: 40 }, (_, i) => lifecycleEvent(i, { tenant: t }));
+    const victim = events[17]!;
+    // Every replica's writer commits the batch holding the victim, then "dies" before the ack.
+    let died = 0;
+    let deliveries = 0;
+    for (const app of apps) {
+      const repo = app.get(AuditEventsRepository);
+      const real = repo.insert.bind(repo);
+      jest.spyOn(repo, 'insert').mockImplementation(async (records) => {
+        await real(records);
+        if (records.some((r) => r.event.id === victim.id)) deliveries += 1;
+        if (died === 0 && records.some((r) => r.event.id === victim.id)) {
+          died += 1;
+          throw new Error('the process died after its commit');
+        }
+      });
+    }
+    const seqs = await publishAll(events);
+    await eventually(async () => died === 1);
+    const committed = await ds.query<AuditEventEntity[]>('SELECT id, stream_seq, seal, data, occurred_at FROM audit_events WHERE id = $1', [victim.id]);
+    expect(committed).toHaveLength(1);
+
+    await settled(t, 40);
+    expect(deliveries).toBeGreaterThanOrEqual(2); // written, then written again: a no-op
+    const after = await ds.query<AuditEventEntity[]>('SELECT id, stream_seq, seal, data, occurred_at FROM audit_events WHERE id = $1', [victim.id]);
+    expect(after).toEqual(committed);
+    const chain = await ds.query<Array<{ id: string; chain_pos: string }>>('SELECT id, chain_pos FROM audit_events WHERE tenant_id = $1 ORDER BY chain_pos', [t]);
+    expect(chain.map((r) => r.id)).toEqual([...events].sort((a, b) => seqs.get(a.id)! - seqs.get(b.id)!).map((e) => e.id));
+    jest.restoreAllMocks();
   });
 
   describe('tampering straight in Postgres is detected', () => {
