@@ -49,7 +49,7 @@ export class FakeServices {
   static async start(natsUrl: string, opts: { skip?: string[] } = {}): Promise<FakeServices> {
     const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const fake = new FakeServices(nc);
-    const subjects = new Set<string>([Rpc.keysVerify, Rpc.tenantsCreate, Rpc.tenantsUpdate, Rpc.tenantsRootKey, ...ROUTES.map((r) => r.subject)]);
+    const subjects = new Set<string>([Rpc.keysVerify, Rpc.tenantsCreate, Rpc.tenantsUpdate, Rpc.tenantsRootKey, ...ROUTES.flatMap((r) => [r.subject, ...(r.alsoSubjects ?? [])])]);
     for (const s of opts.skip ?? []) subjects.delete(s);
     for (const subject of subjects) {
       fake.subs.set(subject, nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : void fake.answer(subject, msg)) }));
@@ -118,7 +118,11 @@ export class FakeServices {
       const record = this.records.get(lookupId) ?? null;
       if (this.verifyDelayMs > 0) await new Promise((r) => setTimeout(r, this.verifyDelayMs));
       reply = { response: { record: record && structuredClone(record) } };
-    } else reply = { response: { echo: { subject, pattern: req.pattern, data: req.data } } };
+    } else {
+      const echo = { echo: { subject, pattern: req.pattern, data: req.data } };
+      // An upsert's service answers `{status, body}` (the route's statusInReply).
+      reply = { response: ROUTES.some((r) => r.statusInReply && r.subject === subject) ? { status: 201, body: echo } : echo };
+    }
     msg.respond(JSON.stringify({ ...reply, isDisposed: true }));
   }
 }

@@ -17,6 +17,9 @@ const SAMPLES: Record<string, unknown> = {
   'journeys.update': { contact_id: 'ct_1' },
   'journeys.touchpoints.add': { type: 'page_view', occurred_at: at, url: 'https://acme.test/' },
   'journeys.conversions.add': { name: 'signup', occurred_at: at, value: 10 },
+  'contacts.upsert': { type: 'user', name: 'Ada', email: 'ada@example.com' },
+  'accounts.upsert': { name: 'Acme' },
+  'contacts.batch': { items: [{ external_id: 'u-1', type: 'user', name: 'Ada', email: 'ada@example.com' }] },
 };
 
 /** A body the route's own schema accepts; a new body route without a sample fails loudly. */
@@ -28,5 +31,5 @@ export function validBody(route: Route): unknown {
 
 /** A concrete URL for the route's Fastify path. */
 export function urlOf(route: Route, id = 'ct_abc123'): string {
-  return route.path.replace(':id', id);
+  return route.path.replace(':id', id).replace(':external_id', 'ext-1');
 }

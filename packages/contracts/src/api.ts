@@ -2,12 +2,18 @@ import { z } from 'zod';
 import { AuditEntry, AuditEventsQuery, AuditVerification } from './audit';
 import {
   AccountView,
+  CONTACT_BATCH_MAX,
+  ContactBatchBody,
+  ContactBatchResult,
   ContactListQuery,
   ContactView,
   CreateAccountBody,
   CreateContactBody,
+  ExternalIdParams,
   UpdateAccountBody,
   UpdateContactBody,
+  UpsertAccountBody,
+  UpsertContactBody,
 } from './contacts';
 import {
   ConversionBody,
@@ -34,9 +40,20 @@ export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Fastify path syntax. */
   path: string;
-  /** Any one of these scopes is enough. */
+  /** Any one of these scopes is enough (all of them with `allScopes`). */
   scopes: readonly Scope[];
+  /** Every scope of `scopes` is needed, not any one. */
+  allScopes?: true;
+  /** Only a test-mode caller (a `kw_test_` key); a live one is `403 forbidden`. */
+  testModeOnly?: true;
   subject: RpcSubject;
+  /**
+   * Further subjects called with the same request, at once: the answer waits for every service
+   * (`503` if one does not answer; the first refusal otherwise).
+   */
+  alsoSubjects?: readonly RpcSubject[];
+  /** The service answers `{status, body}` (an upsert: `201` created, `200` replaced): the gateway answers `body` with that status. */
+  statusInReply?: true;
   tag: string;
   summary: string;
   params?: z.ZodType;
@@ -92,5 +109,10 @@ export const ROUTES: readonly Route[] = [
   ...crud({ tag: 'journeys', base: '/v1/journeys', read: 'journeys:read', write: 'journeys:write', view: JourneyView, listQuery: JourneyListQuery, createBody: CreateJourneyBody, updateBody: UpdateJourneyBody, subjects: { list: Rpc.journeysList, get: Rpc.journeysGet, create: Rpc.journeysCreate, update: Rpc.journeysUpdate, delete: Rpc.journeysDelete } }),
   { name: 'journeys.touchpoints.add', method: 'POST', path: '/v1/journeys/:id/touchpoints', scopes: ['journeys:write'], subject: Rpc.journeysAddTouchpoint, tag: 'journeys', summary: 'Add a touchpoint to a journey', params: IdParams, query: NoQuery, body: TouchpointBody, response: JourneyView, status: 201 },
   { name: 'journeys.touchpoints.list', method: 'GET', path: '/v1/journeys/:id/touchpoints', scopes: ['journeys:read'], subject: Rpc.journeysListTouchpoints, tag: 'journeys', summary: "A journey's touchpoints in time order, paginated (its own answer embeds only the latest)", params: IdParams, query: Paging, response: pageOf(TouchpointView), status: 200 },
+  // Upserts by the customer's own id, and the batch of them (issue 12).
+  { name: 'contacts.upsert', method: 'PUT', path: '/v1/contacts/by-external-id/:external_id', scopes: ['contacts:write'], subject: Rpc.contactsUpsert, tag: 'contacts', summary: "Create or fully replace the contact with this external id (201 created, 200 replaced)", params: ExternalIdParams, query: NoQuery, body: UpsertContactBody, response: ContactView, status: 200, statusInReply: true },
+  { name: 'accounts.upsert', method: 'PUT', path: '/v1/accounts/by-external-id/:external_id', scopes: ['contacts:write'], subject: Rpc.accountsUpsert, tag: 'accounts', summary: "Create or fully replace the account with this external id (201 created, 200 replaced)", params: ExternalIdParams, query: NoQuery, body: UpsertAccountBody, response: AccountView, status: 200, statusInReply: true },
+  { name: 'contacts.batch', method: 'POST', path: '/v1/contacts/batch', scopes: ['contacts:write'], subject: Rpc.contactsBatch, tag: 'contacts', summary: `Up to ${CONTACT_BATCH_MAX} contact upserts by external id; each item's status and id in order (a bad item fails alone)`, query: NoQuery, body: ContactBatchBody, response: ContactBatchResult, status: 200 },
+  { name: 'test-data.delete', method: 'DELETE', path: '/v1/test-data', scopes: ['contacts:write', 'journeys:write'], allScopes: true, testModeOnly: true, subject: Rpc.contactsPurgeTestData, alsoSubjects: [Rpc.journeysPurgeTestData], tag: 'test-data', summary: "Empty the tenant's test data (contacts, accounts, journeys); 204 once both services confirm. A test key only", query: NoQuery, status: 204 },
   { name: 'journeys.conversions.add', method: 'POST', path: '/v1/journeys/:id/conversions', scopes: ['journeys:write'], subject: Rpc.journeysAddConversion, tag: 'journeys', summary: 'Record a conversion on a journey', params: IdParams, query: NoQuery, body: ConversionBody, response: JourneyView, status: 201 },
 ];

@@ -1,9 +1,10 @@
-import { detailsFromZod, KeywayError, type ErrorBody, type ErrorDetail, type Route, type RpcRequest, type Scope, type WhoAmI } from '@keyway/contracts';
+import { detailsFromZod, grants, KeywayError, type ErrorBody, type ErrorDetail, type Route, type RpcRequest, type Scope, type WhoAmI } from '@keyway/contracts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { CachedKey } from '../auth/verification-cache';
 import type { Gateway } from '../gateway-core';
 import { idempotencyOf, markReplayed } from './idempotency';
+import { callRoute } from './route-call';
 import { rateLimitedError, rateLimitHeaders, type RateLimitDecision } from '../rate-limit';
 import { CallOutcome, neededScopes } from '../usage/usage-recorder';
 
@@ -47,7 +48,7 @@ export function authenticate(gateway: Gateway, header: string | undefined): Cach
  * Counts the call against the key's limits (every answer from here on carries the RateLimit
  * headers), then checks the route's scopes: any one listed is enough, `write` covers `read`.
  */
-export async function admit(gateway: Gateway, key: CachedKey, scopes: readonly Scope[], reply: FastifyReply): Promise<Caller> {
+export async function admit(gateway: Gateway, key: CachedKey, scopes: readonly Scope[], reply: FastifyReply, allScopes = false): Promise<Caller> {
   const rec = key.record;
   const decision = await gateway.limiter.consume(rec.key_id, rec.rate_limit);
   reply.headers(rateLimitHeaders(decision));
@@ -57,9 +58,11 @@ export async function admit(gateway: Gateway, key: CachedKey, scopes: readonly S
   }
   // The scopes this call needed (see neededScopes); none of a scoped route's: refused.
   const needed = neededScopes(rec.scopes, scopes);
-  if (scopes.length > 0 && needed === 0) {
+  // Any one scope listed, or every one for an `allScopes` route: the first missing is named.
+  const missing = allScopes ? scopes.find((s) => !grants(rec.scopes, s)) : needed === 0 ? scopes[0] : undefined;
+  if (missing !== undefined) {
     gateway.usage.record(rec, CallOutcome.refused);
-    const required = scopes[0]!;
+    const required = missing;
     throw new KeywayError('insufficient_scope', `This key lacks the ${required} scope`, { required_scope: required });
   }
   gateway.usage.record(rec, needed);
@@ -90,7 +93,7 @@ export async function forward(gateway: Gateway, route: Route, caller: Caller, re
     query,
     ...(body === undefined ? {} : { body }),
   };
-  const r = await gateway.rpc.call(route.subject, message);
+  const r = await callRoute(gateway, route, message);
   markReplayed(reply, r.replayed);
   if (!r.ok) throw refusal(r.error);
   return r.response;

@@ -35,8 +35,8 @@ describe('gateway routing to fake services on NATS', () => {
       const r = await http(gw.url, route.method, urlOf(route), { key: key.key, ...(route.body ? { body: validBody(route) } : {}) });
       expect(r.headers.get('ratelimit-limit')).toBeTruthy();
       expect(r.headers.get('x-request-id')).toMatch(/^req_/);
-      if (route.scopes.some((s) => grants([scope], s))) {
-        expect(r.status).toBe(route.status);
+      if (route.allScopes ? route.scopes.every((s) => grants([scope], s)) : route.scopes.some((s) => grants([scope], s))) {
+        expect(r.status).toBe(route.statusInReply ? 201 : route.status);
         if (route.status === 204) {
           expect(r.text).toBe('');
           return;
@@ -51,11 +51,12 @@ describe('gateway routing to fake services on NATS', () => {
           scopes: [scope],
           environment: key.record.environment,
         });
-        if (route.params) expect(echo.data.params).toEqual({ id: 'ct_abc123' });
+        if (route.params) expect(echo.data.params).toEqual(route.path.includes(':external_id') ? { external_id: 'ext-1' } : { id: 'ct_abc123' });
         if (route.body) expect(echo.data.body).toEqual(validBody(route));
       } else {
         expect(r.status).toBe(403);
-        expect(err(r.body)).toMatchObject({ code: 'insufficient_scope', required_scope: route.scopes[0] });
+        const required = route.allScopes ? route.scopes.find((s) => !grants([scope], s)) : route.scopes[0];
+        expect(err(r.body)).toMatchObject({ code: 'insufficient_scope', required_scope: required });
       }
     });
   });
@@ -63,6 +64,53 @@ describe('gateway routing to fake services on NATS', () => {
   it('keys.logs accepts audit:read as well as keys:read', async () => {
     for (const s of ['audit:read', 'keys:read', 'keys:write'] as const) {
       expect((await http(gw.url, 'GET', '/v1/keys/key_1/logs', { key: keys.get(s)!.key })).status).toBe(200);
+    }
+  });
+
+  it('DELETE /v1/test-data: a test key with contacts:write and journeys:write, both services confirm (204); a live key 403; one silent 503', async () => {
+    const both = ['contacts:write', 'journeys:write'] as const;
+    const testKey = fake.mint(both, { environment: 'test' });
+    const calls: string[] = [];
+    for (const subject of [Rpc.contactsPurgeTestData, Rpc.journeysPurgeTestData]) {
+      fake.overrides.set(subject, { response: null });
+    }
+    const seen = fake.nc.subscribe('keyway.rpc.*.test-data.purge', { callback: (_e, m) => void calls.push(m.subject) });
+    try {
+      const ok = await http(gw.url, 'DELETE', '/v1/test-data', { key: testKey.key });
+      expect([ok.status, ok.text]).toEqual([204, '']);
+      expect(calls.sort()).toEqual([Rpc.contactsPurgeTestData, Rpc.journeysPurgeTestData].sort());
+
+      const live = await http(gw.url, 'DELETE', '/v1/test-data', { key: fake.mint(both).key });
+      expect([live.status, err(live.body).code]).toEqual([403, 'forbidden']);
+      const half = await http(gw.url, 'DELETE', '/v1/test-data', { key: fake.mint(['contacts:write'], { environment: 'test' }).key });
+      expect([half.status, err(half.body)]).toEqual([403, expect.objectContaining({ code: 'insufficient_scope', required_scope: 'journeys:write' })]);
+
+      fake.overrides.set(Rpc.journeysPurgeTestData, 'silent');
+      const silent = await http(gw.url, 'DELETE', '/v1/test-data', { key: testKey.key });
+      expect([silent.status, err(silent.body).code]).toEqual([503, 'unavailable']);
+      fake.overrides.set(Rpc.journeysPurgeTestData, { err: { error: 'no', code: 'not_found' } });
+      fake.overrides.set(Rpc.contactsPurgeTestData, 'silent');
+      const oneSilent = await http(gw.url, 'DELETE', '/v1/test-data', { key: testKey.key });
+      expect([oneSilent.status, err(oneSilent.body).code]).toEqual([503, 'unavailable']);
+    } finally {
+      seen.unsubscribe();
+      fake.overrides.delete(Rpc.contactsPurgeTestData);
+      fake.overrides.delete(Rpc.journeysPurgeTestData);
+    }
+  });
+
+  it('an upsert answers the status its service chose (201 or 200) with the body alone', async () => {
+    const k = keys.get('contacts:write')!;
+    const body = validBody(ROUTES.find((r) => r.name === 'contacts.upsert')!);
+    const view = { id: 'ct_1', type: 'user', name: 'Ada' };
+    fake.overrides.set(Rpc.contactsUpsert, { response: { status: 200, body: view } });
+    try {
+      const r = await http(gw.url, 'PUT', '/v1/contacts/by-external-id/u-1', { key: k.key, body });
+      expect([r.status, r.body]).toEqual([200, view]);
+      fake.overrides.set(Rpc.contactsUpsert, { response: { status: 204, body: view } });
+      expect((await http(gw.url, 'PUT', '/v1/contacts/by-external-id/u-1', { key: k.key, body })).status).toBe(500);
+    } finally {
+      fake.overrides.delete(Rpc.contactsUpsert);
     }
   });
 

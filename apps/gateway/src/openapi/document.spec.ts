@@ -55,7 +55,7 @@ const bodySchemaName = (route: Route): string => {
 const routeNamed = (name: string): Route => ROUTES.find((r) => r.name === name)!;
 
 const RATE_LIMIT_HEADERS = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy', 'RateLimit'];
-const BODY_METHODS = ['POST', 'PATCH', 'DELETE'];
+const BODY_METHODS = ['POST', 'PATCH', 'PUT', 'DELETE'];
 
 describe('buildOpenApiDocument', () => {
   it('is an OpenAPI 3.1 document whose every $ref resolves', () => {
@@ -97,9 +97,12 @@ describe('buildOpenApiDocument', () => {
     const expected = [400, 401, 429, 500, 503];
     if (route.scopes.length > 0) expected.push(403);
     if (route.params) expected.push(404);
-    if (route.method === 'POST' || route.method === 'PATCH') expected.push(409);
+    if (route.method === 'POST' || route.method === 'PATCH' || route.method === 'PUT') expected.push(409);
+    if (route.method === 'POST') expected.push(422);
     if (BODY_METHODS.includes(route.method)) expected.push(413, 415);
-    expect(Object.keys(responses).map(Number).sort()).toEqual([route.status, ...expected].sort());
+    // An upsert answers 201 (created) or 200 (replaced).
+    const successes = route.statusInReply ? [200, 201] : [route.status];
+    expect(Object.keys(responses).map(Number).sort()).toEqual([...successes, ...expected].sort());
     if (route.body) {
       const body = ((o['requestBody'] as Node)['content'] as Node)['application/json'] as Node;
       expect(resolve(doc, String((body['schema'] as Node)['$ref']))).toMatchObject({ type: 'object' });
@@ -107,9 +110,14 @@ describe('buildOpenApiDocument', () => {
       expect((o['requestBody'] as Node)['required']).toBe(!route.body.safeParse({}).success);
     }
     const params = (o['parameters'] as Node[]).map((p) => (p['$ref'] ? p['$ref'] : `${String(p['in'])}:${String(p['name'])}`));
-    if (route.params) expect(params).toContain('path:id');
+    if (route.params) expect(params).toContain(route.path.includes(':external_id') ? 'path:external_id' : 'path:id');
+    // Every POST takes Idempotency-Key, and says a replay with Idempotent-Replayed.
+    expect(params.includes('#/components/parameters/IdempotencyKey')).toBe(route.method === 'POST');
+    expect('Idempotent-Replayed' in headersOf(success)).toBe(route.method === 'POST');
     if (route.response && 'hasMore' in ((resolve(doc, String(((((success['content'] as Node)['application/json'] as Node)['schema'] as Node)['$ref']))) as Node)['properties'] as Node)) {
-      expect(params).toEqual(expect.arrayContaining(['query:page', 'query:pageSize']));
+      expect(params).toEqual(expect.arrayContaining(['query:page', 'query:pageSize', 'query:after']));
+      const page = resolve(doc, String((((success['content'] as Node)['application/json'] as Node)['schema'] as Node)['$ref'])) as Node;
+      expect(Object.keys(page['properties'] as Node)).toEqual(expect.arrayContaining(['next_cursor', 'total_is_estimate', 'hasMore', 'total']));
     }
   });
 

@@ -11,6 +11,7 @@ import {
   IssuedRootKey,
   IssueRootKeyBody,
   PAGE_SIZE_MAX,
+  PAGE_WINDOW_MAX,
   RateLimitWindow,
   ROUTES,
   Scope,
@@ -60,7 +61,7 @@ export interface OpenApiDocument {
 }
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT';
-type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503;
+type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 503;
 /** Who answers, which decides the headers: `/v1` (a key, rate limits), `/admin/v1`, `/health`. */
 type Family = 'v1' | 'admin' | 'health';
 
@@ -85,6 +86,8 @@ interface Operation {
   secret?: boolean;
   /** Refusals only the owning service can tell (an id naming nothing, a date past): said on the 400. */
   semantic400?: string;
+  /** The service chooses the success status among these (an upsert: 201 created, 200 replaced). */
+  statuses?: readonly number[];
 }
 
 const ref = (kind: string, name: string): JsonObject => ({ $ref: `#/components/${kind}/${name}` });
@@ -107,6 +110,8 @@ function errorStatuses(family: Family, method: Method, scoped: boolean, hasParam
   if (family === 'v1' && scoped) s.add(403);
   if (hasParams) s.add(404);
   if (method === 'POST' || method === 'PATCH' || method === 'PUT') s.add(409);
+  // Idempotency-Key reused with another request.
+  if (method === 'POST') s.add(422);
   if (BODY_METHODS.has(method)) s.add(413).add(415);
   return [...s].sort((a, b) => a - b);
 }
@@ -136,6 +141,7 @@ const ERROR_SCHEMAS: Record<string, z.ZodType> = {
   ConflictError: withCodes(409),
   PayloadTooLargeError: withCodes(413),
   UnsupportedMediaTypeError: withCodes(415),
+  IdempotencyMismatchError: withCodes(422),
   RateLimitedError: ErrorBody.extend({
     code: z.literal('rate_limited'),
     window: RateLimitWindow,
@@ -183,7 +189,7 @@ const ERRORS: Record<ErrorStatus, ErrorSpec> = {
   },
   409: {
     name: 'Conflict',
-    description: 'Conflicts with the current state: a unique field already used, a concurrent change, a final state (a revoked key), a journey at its 10,000 touchpoints.',
+    description: 'Conflicts with the current state: a unique field already used, a concurrent change, a final state (a revoked key), a journey at its 10,000 touchpoints; or a request with the same `Idempotency-Key` still being processed (retry once it has answered).',
     schema: 'ConflictError',
     example: { error: 'A contact with this email already exists', code: 'conflict' },
   },
@@ -198,6 +204,12 @@ const ERRORS: Record<ErrorStatus, ErrorSpec> = {
     description: 'A body with a `Content-Type` other than `application/json`.',
     schema: 'UnsupportedMediaTypeError',
     example: { error: 'Send JSON: only Content-Type application/json is accepted', code: 'unsupported_media_type' },
+  },
+  422: {
+    name: 'IdempotencyMismatch',
+    description: 'This `Idempotency-Key` was used within 24 hours with another request (another body, route or id): use a new key for a new request.',
+    schema: 'IdempotencyMismatchError',
+    example: { error: 'This Idempotency-Key was used with another request: use a new key for a new request', code: 'idempotency_mismatch' },
   },
   429: {
     name: 'RateLimited',
@@ -247,7 +259,20 @@ function fromRoute(route: Route): Operation {
     errors: errorStatuses('v1', route.method, route.scopes.length > 0, route.params !== undefined),
     ...(route.secret ? { secret: true } : {}),
     ...(SEMANTIC_400[route.name] ? { semantic400: SEMANTIC_400[route.name] } : {}),
+    ...(route.statusInReply ? { statuses: [201, 200] } : {}),
+    ...(route.allScopes || route.testModeOnly ? { description: routeRules(route) } : {}),
   };
+}
+
+/** What a row's flags add to its description: every scope needed, a test key only. */
+function routeRules(route: Route): string {
+  return [
+    route.allScopes ? `Needs every one of these scopes: ${route.scopes.map((s) => `\`${s}\``).join(', ')}.` : '',
+    route.testModeOnly ? 'Only with a test key (`kw_test_…`); a live key gets `403 forbidden`.' : '',
+    route.alsoSubjects ? 'Answers once every service concerned has confirmed; `503` when one does not answer (safe to repeat).' : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 const OPERATOR_ONLY = 'Operators only: authenticate with the operator token (`KEYWAY_ADMIN_TOKEN`), never with an API key. Rate-limited per client address.';
@@ -461,6 +486,7 @@ const PARAMETER_DESCRIPTIONS: Record<string, string> = {
   page: 'Page number, from 1.',
   pageSize: `Items per page: default ${contracts.PAGE_SIZE_DEFAULT}, at most ${PAGE_SIZE_MAX} (above is 400).`,
   q: 'Only items whose name or email contains this text.',
+  after: 'The `next_cursor` of the page before: the page after it, at the same cost however deep (no `page` with it). Deeper than `page × pageSize` = 10,000, only `after` goes.',
 };
 
 // --- Responses and headers ---------------------------------------------------------------------
@@ -479,6 +505,7 @@ const HEADERS: Record<string, JsonObject> = {
   },
   'X-Content-Type-Options': { description: 'Browsers must not guess another type than the one sent.', required: true, schema: { type: 'string', enum: ['nosniff'] } },
   'Cache-Control': { description: 'The answer carries a secret: no cache on the way may keep it.', required: true, schema: { type: 'string', enum: ['no-store'] } },
+  'Idempotent-Replayed': { description: 'Present (`true`) when this is the first answer to the same `Idempotency-Key`, replayed.', required: false, schema: { type: 'string', enum: ['true'] } },
   'Retry-After': { description: 'Seconds to wait before retrying.', required: true, schema: { type: 'integer', minimum: 1 } },
   'RateLimit-Limit': { description: 'The limit of the tightest window: the one with the fewest calls left (of those, the one that frees last).', required: true, schema: { type: 'integer', minimum: 0 } },
   'RateLimit-Remaining': { description: 'Calls left in that window.', required: true, schema: { type: 'integer', minimum: 0 } },
@@ -552,12 +579,14 @@ function operationObject(op: Operation, names: SchemaNames, usedResponses: Set<s
     ...EVERY_ANSWER,
     ...(op.family === 'v1' ? headerRefs(...RATE_LIMIT_HEADER_NAMES) : {}),
     ...(op.secret ? headerRefs('Cache-Control') : {}),
+    ...(op.method === 'POST' && op.family !== 'health' ? headerRefs('Idempotent-Replayed') : {}),
   };
   const success: JsonObject = op.response
     ? { description: 'OK', headers: successHeaders, content: { 'application/json': { schema: schemaRef(names.response(op.response, `${base}Response`)) } } }
     : { description: 'Done, no content', headers: successHeaders };
 
-  const responses: JsonObject = { [String(op.status)]: success };
+  const responses: JsonObject = Object.fromEntries((op.statuses ?? [op.status]).map((status) => [String(status), success]));
+  if (op.statuses) success['description'] = 'Created (201) or replaced (200)';
   for (const status of op.errors) {
     if (status === 400 && op.semantic400) {
       responses['400'] = errorResponse(op.family, 400, op.semantic400);
@@ -579,7 +608,12 @@ function operationObject(op: Operation, names: SchemaNames, usedResponses: Set<s
     ...(description ? { description } : {}),
     ...(op.scopes !== undefined ? { 'x-required-scopes': [...op.scopes] } : {}),
     security: security(op),
-    parameters: [...parameters(op.params, 'path'), ...parameters(op.query, 'query'), ref('parameters', 'XRequestId')],
+    parameters: [
+      ...parameters(op.params, 'path'),
+      ...parameters(op.query, 'query'),
+      ref('parameters', 'XRequestId'),
+      ...(op.method === 'POST' && op.family !== 'health' ? [ref('parameters', 'IdempotencyKey')] : []),
+    ],
     ...(body
       ? {
           requestBody: {
@@ -599,6 +633,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   contacts: "People of the customer's product: users, leads, partners.",
   accounts: 'Companies.',
   journeys: "A visitor's path of touchpoints to one or more conversions.",
+  'test-data': "Test mode: empty the tenant's test data at once.",
   audit: "The tenant's audit trail: every key lifecycle event, newest first, and the walk of its hash chain.",
   admin: 'Operators only, with the operator token.',
   health: 'Liveness and readiness, without a key.',
@@ -632,7 +667,8 @@ export function buildOpenApiDocument(): OpenApiDocument {
       description: [
         'JSON only; every call under `/v1` needs `Authorization: Bearer kw_<env>_<keyid>_<secret><checksum>`.',
         'Errors: `{"error": "<message>", "code": "<snake_case>", ...}`; a 400 names each field in `details: [{field, message}]`. Every answer carries `X-Request-Id` and `X-Content-Type-Options: nosniff`; an answer carrying a secret, `Cache-Control: no-store`.',
-        `Sizes: a body of at most 1 MiB, a few hundred bytes less in practice (it must fit in one message to the service with the request around it; else 413); JSON nested at most ${MAX_JSON_DEPTH} levels, and a free-form object (\`properties\`, \`metadata\`) at most ${FREEFORM_MAX_DEPTH} levels deep and ${FREEFORM_MAX_BYTES} bytes as JSON; no string, key, query value or path parameter may contain NUL (U+0000), nor a string or key of the body a lone surrogate. Lists are paginated with \`page\` and \`pageSize\` (at most ${PAGE_SIZE_MAX}).`,
+        `Sizes: a body of at most 1 MiB, a few hundred bytes less in practice (it must fit in one message to the service with the request around it; else 413); JSON nested at most ${MAX_JSON_DEPTH} levels, and a free-form object (\`properties\`, \`metadata\`) at most ${FREEFORM_MAX_DEPTH} levels deep and ${FREEFORM_MAX_BYTES} bytes as JSON; no string, key, query value or path parameter may contain NUL (U+0000), nor a string or key of the body a lone surrogate. Lists are paginated with \`page\` and \`pageSize\` (at most ${PAGE_SIZE_MAX}; \`page × pageSize\` at most ${PAGE_WINDOW_MAX}, beyond it 400 naming \`after\`), or walked with \`after=<next_cursor>\`: every list answer carries \`next_cursor\` (null on the last page); \`hasMore\` is exact, \`total\` is exact up to 1,000 items and may be an estimate above, flagged \`total_is_estimate: true\`.`,
+        'Idempotency: every `POST` accepts `Idempotency-Key` (8–255 printable ASCII characters): the same key and request within 24 hours answers the first answer again with `Idempotent-Replayed: true`; another request with that key is `422 idempotency_mismatch`, and `409 conflict` while the first call still runs. Keys are scoped to the tenant and mode.',
         'Rate limits per key: 60/s burst, 100/min and 5,000/h, all three sliding (no boundary lets twice a limit through), and 100,000 per UTC day (a quota that resets at 00:00 UTC), unless the key overrides them within its tenant\'s ceiling. Every `/v1` response carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` for the tightest window, and `RateLimit-Policy` and `RateLimit` with one item per window. The operator API is limited per client address.',
       ].join('\n\n'),
     },
@@ -652,6 +688,14 @@ export function buildOpenApiDocument(): OpenApiDocument {
           required: false,
           description: `Your id for this request, echoed in the answer's \`X-Request-Id\` when it matches \`${REQUEST_ID.source}\`. Any other value is not refused: it is replaced by a new \`req_…\` id, as a missing one is.`,
           schema: { type: 'string', pattern: REQUEST_ID.source },
+        },
+        IdempotencyKey: {
+          name: 'Idempotency-Key',
+          in: 'header',
+          required: false,
+          description:
+            'Makes a retry safe: the same key with the same request within 24 hours answers what the first call answered (with `Idempotent-Replayed: true`, a stored 400/403/404 included), and never does the work twice. Another request with the key: `422 idempotency_mismatch`; while the first call runs: `409 conflict`. Scoped to your tenant and mode. A replayed key creation or rotation answers the same key with `key: null`: a secret is shown once. A 409 or 5xx is not kept: retrying runs the call again.',
+          schema: { type: 'string', minLength: 8, maxLength: 255, pattern: '^[\\x20-\\x7e]+$' },
         },
       },
       responses,
