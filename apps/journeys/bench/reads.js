@@ -8,7 +8,8 @@
  * It seeds straight into Postgres (through the real migrations), then times the service's own
  * read paths in-process (JourneysService: the SQL and the answer building, without NATS or the
  * gateway; `npm run bench -- domain` measures through the gateway), and prints the plans of the
- * statements behind them (EXPLAIN ANALYZE). Options: --rounds <n> (200), --keep (leave the database).
+ * statements behind them (EXPLAIN ANALYZE). Options, running the file itself
+ * (`node apps/journeys/bench/reads.js --rounds 400`): --rounds <n> (200), --keep (leave the database).
  */
 const { join } = require('node:path');
 const { build, dropDatabases, numberArg, stats, fmt } = require('../../../bench/lib');
