@@ -205,7 +205,10 @@ describe('journeys domain events', () => {
       await publish(contactDeleted(contactId));
       // The deletion is applied while the writer is still open: it must wait for it, not miss its row.
       await eventually(async () => {
-        const waiting = (await ds.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)) as Array<{ n: number }>;
+        // This database's own: pg_locks lists the whole server's, other tests' included.
+        const waiting = (await ds.query(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        )) as Array<{ n: number }>;
         return waiting[0]!.n > 0;
       }, 10_000);
       await writer.query('COMMIT');
