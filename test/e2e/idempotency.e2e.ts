@@ -121,6 +121,13 @@ describe('Idempotency-Key on POST, gateway → identity', () => {
     const events = (await h.ds.query(`SELECT count(*)::int AS n FROM events WHERE stream_id = $1 AND type = 'rotated'`, [made.id])) as Array<{ n: number }>;
     expect(events[0]!.n).toBe(1);
     expect((await http(gw.url, 'GET', '/v1/whoami', { key: rotated.key! })).status).toBe(200);
+
+    // Revoke (and rotate/complete) take the key too: the retry is the first answer, replayed.
+    const ridem = `revoke-${randomUUID()}`;
+    const revoked = await post(live, `/v1/keys/${made.id}/revoke`, { reason: 'done' }, ridem);
+    const again = await post(live, `/v1/keys/${made.id}/revoke`, { reason: 'done' }, ridem);
+    expect([revoked.status, replayed(revoked), again.status, replayed(again)]).toEqual([200, false, 200, true]);
+    expect(again.body).toEqual(revoked.body);
   });
 
   it('a refusal the logic decided (404) is replayed; a member is created once', async () => {

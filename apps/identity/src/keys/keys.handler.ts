@@ -157,7 +157,7 @@ export class KeysHandler {
     };
     // A rotation always decides an event (or throws), so the row and the secret are there.
     const answer = ({ row, secret }: Committed): IssuedKey => ({ ...keyView(row!), key: secret!.key });
-    if (ctx.idempotency !== undefined) return this.executeOnce(ctx, id, plan, answer);
+    if (ctx.idempotency !== undefined) return this.executeOnce(ctx, id, plan, answer, withoutSecret);
     return answer(await this.execute(ctx, id, plan));
   }
 
@@ -166,14 +166,19 @@ export class KeysHandler {
    * dropped the ended secrets before this answers. With no grace to end it decides nothing and
    * answers the key as it is (200, no event): a retry is harmless.
    */
-  async completeRotation(ctx: CommandContext, id: string): Promise<KeyView> {
-    const { row } = await this.execute(ctx, id, () => ({ commands: [{ type: 'complete_rotation' }] }));
-    return row ? keyView(row) : this.queries.get(viewerOf(ctx), id);
+  async completeRotation(ctx: CommandContext, id: string): Promise<KeyView | IdempotentReplay> {
+    return this.once(ctx, id, () => ({ commands: [{ type: 'complete_rotation' }] }));
   }
 
-  async revoke(ctx: CommandContext, id: string, reason: string | null): Promise<KeyView> {
-    const { row } = await this.execute(ctx, id, () => ({ commands: [{ type: 'revoke', reason }] }));
-    return row ? keyView(row) : this.queries.get(viewerOf(ctx), id);
+  async revoke(ctx: CommandContext, id: string, reason: string | null): Promise<KeyView | IdempotentReplay> {
+    return this.once(ctx, id, () => ({ commands: [{ type: 'revoke', reason }] }));
+  }
+
+  /** A command answering the key as it left it (nothing decided: as it is), once per Idempotency-Key. */
+  private async once(ctx: CommandContext, id: string, plan: (state: KeyState) => Plan): Promise<KeyView | IdempotentReplay> {
+    const answer = ({ row }: Committed): KeyView | Promise<KeyView> => (row ? keyView(row) : this.queries.get(viewerOf(ctx), id));
+    if (ctx.idempotency !== undefined) return this.executeOnce(ctx, id, plan, answer);
+    return answer(await this.execute(ctx, id, plan));
   }
 
   async expire(id: string): Promise<StoredEvent[]> {
@@ -196,12 +201,21 @@ export class KeysHandler {
    * race rolls both back and retries). A retry answers the first answer without the secret
    * (`key: null`) and invalidates nothing: this call committed nothing.
    */
-  private async executeOnce(ctx: CommandContext, id: string, plan: (state: KeyState) => Plan, answer: (c: Committed) => IssuedKey): Promise<IssuedKey | IdempotentReplay> {
+  private async executeOnce<A>(
+    ctx: CommandContext,
+    id: string,
+    plan: (state: KeyState) => Plan,
+    answer: (c: Committed) => A | Promise<A>,
+    stored?: (a: A) => unknown,
+  ): Promise<A | IdempotentReplay> {
     return this.withRetries(id, async () => {
       let committed: Committed | undefined;
-      const result = await idempotent(this.ds, { ...ctx, tenant_id: ctx.tenant_id ?? '' }, async (tx) => answer((committed = await this.commit(ctx, id, plan, this.store.within(tx)))), {
-        stored: withoutSecret,
-      });
+      const result = await idempotent(
+        this.ds,
+        { ...ctx, tenant_id: ctx.tenant_id ?? '' },
+        async (tx) => answer((committed = await this.commit(ctx, id, plan, this.store.within(tx)))),
+        stored ? { stored } : {},
+      );
       return { committed: result instanceof IdempotentReplay ? undefined : committed, result };
     });
   }
