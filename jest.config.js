@@ -15,7 +15,7 @@ const swc = [
     module: { type: 'commonjs' },
   },
 ];
-const esm = ['@nestjs', '@nats-io', 'uid', 'load-esm', 'file-type', 'strtok3', 'token-types', 'peek-readable', '@tokenizer', 'uint8array-extras', 'content-disposition'];
+const esm = ['@nestjs', 'openapi-typescript', 'parse-json', 'index-to-position', 'supports-color', 'change-case', '@nats-io', 'cookie', '@fastify/cookie', 'uid', 'load-esm', 'file-type', 'strtok3', 'token-types', 'peek-readable', '@tokenizer', 'uint8array-extras', 'content-disposition'];
 
 module.exports = {
   testEnvironment: 'node',
@@ -25,7 +25,7 @@ module.exports = {
   transform: { '^.+\\.(t|j|mj)s$': swc },
   transformIgnorePatterns: [`/node_modules/(?!(${esm.join('|')})/)`],
   moduleNameMapper: {
-    '^@keyway/(contracts|database|messaging|outbox|runtime|service|testing)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@keyway/(contracts|database|messaging|outbox|runtime|sdk|service|testing)$': '<rootDir>/packages/$1/src/index.ts',
   },
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   globalSetup: '<rootDir>/packages/testing/src/global-setup.ts',

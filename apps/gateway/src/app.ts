@@ -1,3 +1,4 @@
+import fastifyCookie from '@fastify/cookie';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger as NestLogger } from '@nestjs/common';
@@ -7,6 +8,7 @@ import type { GatewayConfig } from './config';
 import { GatewayCore } from './gateway-core';
 import { registerAdminRateLimit } from './http/admin-limit';
 import { registerAdminRoutes } from './http/admin.routes';
+import { registerAuthRoutes } from './http/auth.routes';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
 import { applyConventions, fastifyOptions } from './http/conventions';
 import { registerV1Routes } from './http/v1.routes';
@@ -26,7 +28,7 @@ export interface GatewayOptions {
 }
 
 export async function createGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter(fastifyOptions(config.BODY_LIMIT_BYTES));
+  const adapter = new FastifyAdapter(fastifyOptions(config.BODY_LIMIT_BYTES, config.TRUST_PROXY));
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,
     bodyParser: false,
@@ -35,6 +37,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   app.useGlobalFilters(new AllExceptionsFilter());
   app.enableShutdownHooks();
   const fastify = app.getHttpAdapter().getInstance();
+  // Cookies are parsed only where a route asks (no hook): the Bearer hot path never pays for it.
+  await app.register(fastifyCookie, { hook: false });
   applyConventions(fastify);
   registerAdminRateLimit(fastify, config.ADMIN_RATE_LIMIT_PER_MINUTE);
   if (config.HTTP_LOGS) {
@@ -57,6 +61,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const core = app.get(GatewayCore);
   registerV1Routes(fastify, core);
   registerAdminRoutes(fastify, core);
+  registerAuthRoutes(fastify, core);
   if (options.docs !== false) registerDocs(fastify);
   return app;
 }

@@ -47,5 +47,25 @@ export const GatewayEnv = BaseEnv.extend({
    * create many tenants raise it.
    */
   ADMIN_RATE_LIMIT_PER_MINUTE: ms(1, 1_000_000).default(60),
+  /**
+   * The session cookie's `Secure` attribute. On unless set to `false`, which only local http
+   * development needs (a browser drops a Secure cookie sent over plain http).
+   */
+  SESSION_COOKIE_SECURE: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  /** How long a session's record is trusted without asking identity again (which also slides its idle end). */
+  SESSION_CACHE_TTL_MS: ms(0, 60_000).default(30_000),
+  /**
+   * Unset: the client address is the socket's peer. Set behind a proxy: `true` (trust every hop)
+   * or the proxies' addresses/CIDRs, comma-separated; then X-Forwarded-For gives the client
+   * address (sign-in back-off, the operator API's limit).
+   */
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/, 'true, false, or comma-separated addresses/CIDRs')
+    .optional()
+    .transform((v): boolean | string[] => (v === undefined || v === 'false' ? false : v === 'true' ? true : v.split(','))),
 });
 export type GatewayConfig = z.infer<typeof GatewayEnv>;

@@ -11,13 +11,16 @@ export function httpStatus(code: ErrorCode): number {
     case 'key_revoked':
     case 'key_disabled':
     case 'unauthorized':
+    case 'invalid_credentials':
       return 401;
     case 'insufficient_scope':
     case 'forbidden':
+    case 'csrf_failed':
       return 403;
     case 'not_found':
       return 404;
     case 'conflict':
+    case 'tenant_required':
       return 409;
     case 'payload_too_large':
       return 413;

@@ -3,6 +3,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleIn
 import type { NatsConnection } from '@nats-io/transport-node';
 import { InvalidationListener } from './auth/invalidation.listener';
 import { KeyVerifier } from './auth/key-verifier';
+import { SessionAuth } from './auth/session-auth';
 import { VerificationCache } from './auth/verification-cache';
 import type { GatewayConfig } from './config';
 import { NatsLiveness } from './nats/liveness';
@@ -19,6 +20,7 @@ export interface Gateway {
   readonly verifier: KeyVerifier;
   readonly limiter: RateLimiter;
   readonly usage: UsageRecorder;
+  readonly sessions: SessionAuth;
 }
 
 /**
@@ -33,9 +35,13 @@ export function wireGateway(config: GatewayConfig, nc: NatsConnection, logger: L
   const cache = new VerificationCache(config.CACHE_TTL_MS, config.NEGATIVE_CACHE_TTL_MS, config.CACHE_MAX_ENTRIES);
   const liveness = new NatsLiveness(nc, config.NATS_STALE_AFTER_MS);
   const verifier = new KeyVerifier(cache, rpc, liveness);
-  // Invalidations sent while NATS was away were missed: the cache starts over when it is back.
-  liveness.onRecovered(() => verifier.clear());
-  const invalidations = new InvalidationListener(nc, verifier, config.GATEWAY_ID, config.HEARTBEAT_INTERVAL_MS);
+  const sessions = new SessionAuth(rpc, liveness, config.SESSION_CACHE_TTL_MS, config.NEGATIVE_CACHE_TTL_MS, config.CACHE_MAX_ENTRIES);
+  // Invalidations sent while NATS was away were missed: the caches start over when it is back.
+  liveness.onRecovered(() => {
+    verifier.clear();
+    sessions.clear();
+  });
+  const invalidations = new InvalidationListener(nc, verifier, config.GATEWAY_ID, config.HEARTBEAT_INTERVAL_MS, sessions);
   const usage = new UsageRecorder(nc, config.GATEWAY_ID, config.USAGE_FLUSH_MS, (err) => logger.warn(`usage publish failed, retried next interval: ${err.message}`));
   const limiter = new RateLimiter({
     ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
@@ -43,7 +49,7 @@ export function wireGateway(config: GatewayConfig, nc: NatsConnection, logger: L
     commandTimeoutMs: config.RATE_LIMIT_REDIS_TIMEOUT_MS,
     logger,
   });
-  return { config, rpc, verifier, limiter, usage, liveness, invalidations };
+  return { config, rpc, verifier, limiter, usage, liveness, invalidations, sessions };
 }
 
 @Injectable()
@@ -65,6 +71,9 @@ export class GatewayCore implements Gateway, OnModuleInit, OnApplicationShutdown
   }
   get usage(): UsageRecorder {
     return this.parts.usage;
+  }
+  get sessions(): SessionAuth {
+    return this.parts.sessions;
   }
 
   async onModuleInit(): Promise<void> {

@@ -6,6 +6,7 @@ import { KeysModule } from './keys/keys.module';
 import { LastUsedModule } from './last-used/last-used.module';
 import { migrations } from './migrations';
 import { RelayModule } from './relay/relay.module';
+import { SessionsModule } from './sessions/sessions.module';
 import { TenantsModule } from './tenants/tenants.module';
 import { UsersModule } from './users/users.module';
 
@@ -21,7 +22,7 @@ export class AppModule {
     return {
       module: AppModule,
       global: true,
-      imports: [...serviceModules({ service: SERVICE, config, entities: [], migrations }), KeysModule, TenantsModule, UsersModule, RelayModule, LastUsedModule],
+      imports: [...serviceModules({ service: SERVICE, config, entities: [], migrations }), KeysModule, TenantsModule, UsersModule, SessionsModule, RelayModule, LastUsedModule],
       providers,
       exports: providers.map((p) => p.provide),
     };

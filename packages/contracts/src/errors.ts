@@ -9,10 +9,16 @@ export const ErrorCode = z.enum([
   'key_revoked',
   'key_disabled',
   'unauthorized',
+  /** Sign-in: no member with this email and password (the same answer for either being wrong). */
+  'invalid_credentials',
   'insufficient_scope',
   'forbidden',
+  /** A session's change without its `X-CSRF-Token`, or with another one. */
+  'csrf_failed',
   'not_found',
   'conflict',
+  /** Sign-in: the credentials match members of several tenants; the answer lists them. */
+  'tenant_required',
   'unsupported_media_type',
   'payload_too_large',
   'idempotency_mismatch',

@@ -209,6 +209,8 @@ export const Invalidation = z.object({
   key_id: z.string(),
   /** Set when something every key of the tenant depends on changed (its ceiling): drop them all. */
   tenant_id: z.string().optional(),
+  /** A member was removed, re-roled or changed their password: drop every cached session of theirs. */
+  member_id: z.string().optional(),
 });
 export type Invalidation = z.infer<typeof Invalidation>;
 export const InvalidationAck = z.object({ gateway_id: z.string() });

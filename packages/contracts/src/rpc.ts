@@ -20,6 +20,11 @@ export const RequestContext = z.object({
    */
   environment: z.enum(['live', 'test']).optional(),
   /**
+   * When a signed-in member calls (actor `member`): the hash of their session, so "end my other
+   * sessions" can keep this one. Never the session id.
+   */
+  session_hash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /**
    * The client's `Idempotency-Key` on a POST, validated by the gateway, with a hash of what the
    * request asks (route, path parameters, canonical body): the owning service keeps the record
    * (tenant, mode, key) → first answer in its own database, in the resource's transaction.

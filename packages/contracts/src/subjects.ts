@@ -1,4 +1,5 @@
 import { KEY_EVENT_TYPES, type KeyEventType } from './events';
+import { MEMBER_EVENT_TYPES, memberEventSubject } from './members';
 
 /**
  * Every NATS subject, in one table. Event subjects (captured by JetStream streams) and request
@@ -10,6 +11,10 @@ export const eventSubject = (type: KeyEventType): string => `keyway.keys.${type}
 
 /** Key lifecycle event types: the key's own history, kept for good in `KEYWAY`. */
 export const LIFECYCLE_EVENT_TYPES = KEY_EVENT_TYPES.filter((t): t is Exclude<KeyEventType, 'used'> => t !== 'used');
+/** The key lifecycle subjects alone (`KEYWAY` also holds the members'). */
+export const KEY_LIFECYCLE_SUBJECTS = LIFECYCLE_EVENT_TYPES.map(eventSubject);
+/** `keyway.members.<type>`: tenant members' lifecycle, in `KEYWAY` too. */
+export const MEMBER_EVENT_SUBJECTS = MEMBER_EVENT_TYPES.map(memberEventSubject);
 /** `used` events: their own stream, `KEYWAY_USAGE`, kept 35 days. */
 export const USAGE_SUBJECT = eventSubject('used');
 
@@ -19,8 +24,8 @@ export const USAGE_SUBJECT = eventSubject('used');
  * two streams cannot share a subject, so `KEYWAY` lists its lifecycle subjects one by one.
  */
 export const STREAMS = {
-  /** Key (and member) lifecycle events, kept for good. Owner: identity. */
-  keys: { name: 'KEYWAY', owner: 'identity', subjects: LIFECYCLE_EVENT_TYPES.map(eventSubject) },
+  /** Key and member lifecycle events, kept for good. Owner: identity. */
+  keys: { name: 'KEYWAY', owner: 'identity', subjects: [...KEY_LIFECYCLE_SUBJECTS, ...MEMBER_EVENT_SUBJECTS] },
   /** `keyway.keys.used`, kept 35 days. Owner: identity. */
   usage: { name: 'KEYWAY_USAGE', owner: 'identity', subjects: [USAGE_SUBJECT], maxAgeDays: 35 },
   /** Messages no consumer can ever process, with the reason. Owner: identity. */
@@ -59,6 +64,10 @@ export const Rpc = {
   usersCreate: 'keyway.rpc.identity.users.create',
   usersUpdate: 'keyway.rpc.identity.users.update',
   usersDelete: 'keyway.rpc.identity.users.delete',
+  /** Sessions (`/auth/v1/session` and every request that carries one): gateway → identity only. */
+  sessionsCreate: 'keyway.rpc.identity.sessions.create',
+  sessionsVerify: 'keyway.rpc.identity.sessions.verify',
+  sessionsDelete: 'keyway.rpc.identity.sessions.delete',
   contactsList: 'keyway.rpc.contacts.contacts.list',
   contactsGet: 'keyway.rpc.contacts.contacts.get',
   contactsCreate: 'keyway.rpc.contacts.contacts.create',

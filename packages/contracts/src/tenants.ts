@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Environment, RateLimit, RateLimitOverride, Scope } from './keys';
+import { CreateUserBody, UserView } from './users';
 
 const TenantName = z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200);
 
@@ -7,6 +8,8 @@ export const CreateTenantBody = z.strictObject({
   name: TenantName,
   /** The most any key of the tenant may be given; windows left out keep the defaults. */
   rate_limit_ceiling: RateLimitOverride.optional(),
+  /** The tenant's first member, an admin, made with it (so someone can sign in to the dashboard). */
+  admin: CreateUserBody.omit({ role: true }).optional(),
 });
 export type CreateTenantBody = z.infer<typeof CreateTenantBody>;
 
@@ -22,7 +25,7 @@ export type TenantView = z.infer<typeof TenantView>;
 export const RootKey = z.object({ id: z.string(), prefix: z.string(), key: z.string(), scopes: z.array(Scope) });
 export type RootKey = z.infer<typeof RootKey>;
 
-export const CreatedTenant = z.object({ tenant: TenantView, root_key: RootKey });
+export const CreatedTenant = z.object({ tenant: TenantView, root_key: RootKey, admin: UserView.optional() });
 export type CreatedTenant = z.infer<typeof CreatedTenant>;
 
 /**

@@ -2,14 +2,17 @@ import {
   GATEWAY_HEARTBEAT,
   GATEWAY_INVALIDATE,
   Invalidation,
+  KEY_LIFECYCLE_SUBJECTS,
   lookupIdOfPrefix,
+  MEMBER_EVENT_SUBJECTS,
   parseKeyEvent,
-  STREAMS,
+  parseMemberEvent,
   type GatewayHeartbeat,
   type KeyEvent,
 } from '@keyway/contracts';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { KeyVerifier } from './key-verifier';
+import type { SessionAuth } from './session-auth';
 
 /** A look-up id as identity sends them: anything else in an invalidation is ignored. */
 const LOOKUP_ID = /^[a-z0-9]{8}$/;
@@ -52,6 +55,7 @@ export class InvalidationListener {
     private readonly verifier: KeyVerifier,
     private readonly gatewayId: string,
     private readonly heartbeatEveryMs: number,
+    private readonly sessions?: SessionAuth,
   ) {}
 
   async start(): Promise<void> {
@@ -64,17 +68,40 @@ export class InvalidationListener {
           // A message we cannot read could still be about a key we hold: the safe answer is to
           // forget everything rather than acknowledge something we did not do.
           if (parsed.success) {
-            const { lookup_ids, tenant_id } = parsed.data;
+            const { lookup_ids, tenant_id, member_id } = parsed.data;
             this.verifier.invalidate(lookup_ids.filter((id) => LOOKUP_ID.test(id)), tenant_id === undefined ? {} : { tenantId: tenant_id });
+            if (member_id !== undefined) this.sessions?.dropMember(member_id);
+          } else {
+            this.verifier.clear();
+            this.sessions?.clear();
           }
-          else this.verifier.clear();
           if (msg.reply) msg.respond(ack);
         },
       }),
     );
-    // One subscription per lifecycle subject (as KEYWAY lists them), so `used` events never reach
-    // this callback at all.
-    for (const subject of STREAMS.keys.subjects) {
+    // Member events (a second path, as for keys): a removed, re-roled or changed member's
+    // sessions are dropped. Unreadable: every session is, rather than trusting what it seems to say.
+    for (const subject of MEMBER_EVENT_SUBJECTS) {
+      this.subs.push(
+        this.nc.subscribe(subject, {
+          callback: (err, msg) => {
+            if (err || this.sessions === undefined) return;
+            let memberId: string | undefined;
+            try {
+              const e = parseMemberEvent(json(msg.data));
+              if (e.type === 'signed_in' || e.type === 'sign_in_failed' || e.type === 'created') return;
+              memberId = e.member_id;
+            } catch {
+              memberId = undefined;
+            }
+            if (memberId === undefined) this.sessions.clear();
+            else this.sessions.dropMember(memberId);
+          },
+        }),
+      );
+    }
+    // One subscription per key lifecycle subject, so `used` events never reach this callback at all.
+    for (const subject of KEY_LIFECYCLE_SUBJECTS) {
       this.subs.push(
         this.nc.subscribe(subject, {
           callback: (err, msg) => {

@@ -42,9 +42,11 @@ const invalid = (details: ErrorBody['details']): ErrorBody => ({ error: 'The req
 const MISSING_HOST = invalid([{ field: 'Host', message: 'HTTP/1.1 requests must send a Host header' }]);
 const TOO_DEEP = invalid([{ field: '(body)', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` }]);
 
-export function fastifyOptions(bodyLimit: number): FastifyHttpOptions<Server> {
+export function fastifyOptions(bodyLimit: number, trustProxy: boolean | string[] = false): FastifyHttpOptions<Server> {
   return {
     bodyLimit,
+    // TRUST_PROXY: only then does `req.ip` come from X-Forwarded-For.
+    trustProxy,
     genReqId: (req: IncomingMessage) => requestIdOf(req.headers['x-request-id']),
     // Nest logs through pino itself; Fastify's own logger stays off.
     logger: false,

@@ -20,6 +20,8 @@ import { CallOutcome, neededScopes } from '../usage/usage-recorder';
 export interface Caller {
   key: CachedKey;
   decision: RateLimitDecision;
+  /** A signed-in member (session-path.ts): `key` then holds their role's scopes and mode. */
+  member?: { id: string; session_hash: string };
 }
 
 /** A refusal as the documented error (the verifier and the services answer error bodies). */
@@ -88,7 +90,7 @@ export async function forward(gateway: Gateway, route: Route, caller: Caller, re
 
   const rec = caller.key.record;
   const message: RpcRequest = {
-    ctx: { tenant_id: rec.tenant_id, actor: { type: 'key', id: rec.key_id }, request_id: req.id, scopes: rec.scopes, environment: rec.environment, ...(idempotency && { idempotency }) },
+    ctx: { tenant_id: rec.tenant_id, actor: caller.member ? { type: 'member', id: caller.member.id } : { type: 'key', id: rec.key_id }, ...(caller.member && { session_hash: caller.member.session_hash }), request_id: req.id, scopes: rec.scopes, environment: rec.environment, ...(idempotency && { idempotency }) },
     params,
     query,
     ...(body === undefined ? {} : { body }),

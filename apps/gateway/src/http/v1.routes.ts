@@ -1,10 +1,13 @@
-import { ROUTES, type Route, type Scope } from '@keyway/contracts';
+import { KeywayError, ROUTES, type Route, type Scope } from '@keyway/contracts';
 import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import type { Gateway } from '../gateway-core';
 import { noStore } from './conventions';
 import { replyError } from './error-reply';
 import { admit, authenticate, forward, whoami, type Caller } from './request-path';
 import { answerOf, requireMode } from './route-call';
+import { admitMember, sessionOf } from './session-path';
+
+const WHOAMI_IS_FOR_KEYS = new KeywayError('missing_key', 'GET /v1/whoami describes an API key: send one as "Authorization: Bearer <key>" (a signed-in member reads GET /auth/v1/session)');
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -22,7 +25,18 @@ export function registerV1Routes(fastify: FastifyInstance, gateway: Gateway): vo
 
   const gate = (scopes: readonly Scope[], route?: Route): onRequestAsyncHookHandler =>
     async function gate(req, reply) {
-      const pending = authenticate(gateway, req.headers.authorization);
+      const authorization = req.headers.authorization;
+      // No key and a cookie: a signed-in member (session-path.ts). A Bearer key decides alone.
+      if (authorization === undefined && req.headers.cookie !== undefined) {
+        const session = await sessionOf(gateway, req);
+        if (session !== undefined) {
+          if (route === undefined) throw WHOAMI_IS_FOR_KEYS;
+          req.caller = await admitMember(gateway, session, req, reply, scopes, route.allScopes === true);
+          requireMode(route, req.caller);
+          return;
+        }
+      }
+      const pending = authenticate(gateway, authorization);
       // A cache hit is synchronous: no promise to wait for.
       const key = pending instanceof Promise ? await pending : pending;
       req.caller = await admit(gateway, key, scopes, reply, route?.allScopes === true);

@@ -7,6 +7,7 @@ import { IDENTITY_CONFIG, IDENTITY_DATABASE_URL, type IdentityConfig } from '../
 import { OutboxRelay } from '@keyway/outbox';
 import { EVENTS_OUTBOX } from '../event-store/event-store';
 import { LAST_USED_DURABLE } from '../last-used/last-used.consumer';
+import { MEMBER_OUTBOX_CHANNEL, MEMBER_OUTBOX_TABLE } from '../migrations/1796083400000-members-and-sessions';
 
 /**
  * Identity owns the `KEYWAY`, `KEYWAY_USAGE` and `KEYWAY_DLQ` streams: this is the one place they
@@ -17,6 +18,8 @@ import { LAST_USED_DURABLE } from '../last-used/last-used.consumer';
 export class RelayService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('OutboxRelay');
   relay: OutboxRelay | undefined;
+  /** Member events (`keyway.members.<type>`) from the member outbox, under a lock and checkpoint of their own. */
+  memberRelay: OutboxRelay | undefined;
 
   constructor(
     @InjectNats() private readonly nc: NatsConnection,
@@ -47,9 +50,18 @@ export class RelayService implements OnModuleInit, OnApplicationShutdown {
       logger: minimalLogger(this.logger),
     });
     this.relay.start();
+    this.memberRelay = new OutboxRelay({
+      databaseUrl: this.databaseUrl,
+      source: { table: MEMBER_OUTBOX_TABLE, channel: MEMBER_OUTBOX_CHANNEL },
+      name: 'members',
+      js: ctx.js,
+      pollMs: this.config.RELAY_POLL_MS,
+      logger: minimalLogger(this.logger),
+    });
+    this.memberRelay.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.relay?.stop();
+    await Promise.all([this.relay?.stop(), this.memberRelay?.stop()]);
   }
 }

@@ -18,6 +18,8 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { GatewayInvalidation } from '../gateways/gateway-invalidation';
 import { KeysHandler } from '../keys/keys.handler';
+import { hashPassword } from '../users/passwords';
+import { UsersService } from '../users/users.service';
 import { TenantError } from './tenants.errors';
 
 interface TenantRow {
@@ -44,15 +46,18 @@ export class TenantsHandler {
     private readonly ds: DataSource,
     private readonly keys: KeysHandler,
     private readonly invalidation: GatewayInvalidation,
+    private readonly users: UsersService,
   ) {}
 
-  /** The tenant and its root key (every scope) commit together or not at all. */
+  /** The tenant, its root key (every scope) and its first admin (if asked) commit together or not at all. */
   /**
    * With an Idempotency-Key (`POST /admin/v1/tenants`), once per key in the operator's scope: a
    * retry answers the same tenant and root key with `key: null` (the secret is shown once).
    */
   async create(body: CreateTenantBody, actor: Actor, idempotency?: RequestContext['idempotency']): Promise<CreatedTenant | IdempotentReplay> {
     const stored = (t: CreatedTenant) => ({ ...t, root_key: { ...t.root_key, key: null } });
+    // The first admin's slow hash before the transaction: no connection is held for it.
+    const adminHash = body.admin === undefined ? undefined : await hashPassword(body.admin.password);
     return idempotent(this.ds, { tenant_id: '', idempotency }, async (tx) => {
       const ceiling = body.rate_limit_ceiling ?? null;
       const rows: TenantRow[] = await tx.query(
@@ -61,7 +66,8 @@ export class TenantsHandler {
       );
       const tenant = view(rows[0]!);
       const root = await this.keys.create({ tenant_id: tenant.id, actor }, rootKey('live'), { tx, root: true, ceiling });
-      return { tenant, root_key: { id: root.id, prefix: root.prefix, key: root.key, scopes: root.scopes } };
+      const admin = body.admin === undefined ? undefined : await this.users.create(tenant.id, actor, { ...body.admin, role: 'admin' }, tx, adminHash);
+      return { tenant, root_key: { id: root.id, prefix: root.prefix, key: root.key, scopes: root.scopes }, ...(admin && { admin }) };
     }, { stored });
   }
 

@@ -30,13 +30,13 @@ export class UsersController {
   @MessagePattern(Rpc.usersUpdate)
   update(@Payload() raw: unknown) {
     const r = parseRpc(raw, { params: IdParams, body: UpdateUserBody });
-    return this.users.update(r.ctx.tenant_id, r.params.id, r.body);
+    return this.users.update(r.ctx, r.params.id, r.body);
   }
 
   @MessagePattern(Rpc.usersDelete)
   async remove(@Payload() raw: unknown) {
     const r = parseRpc(raw, { params: IdParams });
-    await this.users.remove(r.ctx.tenant_id, r.params.id);
+    await this.users.remove(r.ctx, r.params.id);
     return null;
   }
 }

@@ -1,4 +1,4 @@
-import { KeywayError } from '@keyway/contracts';
+import { KeywayError, type Role } from '@keyway/contracts';
 
 /** Errors of the users (tenant members) module; the code says how the edge answers. */
 export class UserError extends KeywayError {
@@ -9,5 +9,26 @@ export class UserError extends KeywayError {
 
   static emailTaken(): UserError {
     return new UserError('conflict', 'A member with this email already exists in the tenant');
+  }
+
+  /** Giving a role (or the email or password of a member who has it) the caller could not hold itself. */
+  static cannotGrant(role: Role, missing: string): UserError {
+    return new UserError('insufficient_scope', `Only a caller holding every scope of the ${role} role may give it, or set the email or password of a member who has it; this one lacks ${missing}`, {
+      required_scope: missing,
+    });
+  }
+
+  static lastAdmin(): UserError {
+    return new UserError('conflict', 'A tenant keeps at least one admin: make another member admin first');
+  }
+
+  static currentPasswordNeeded(): UserError {
+    return new UserError('invalid_request', 'The request is invalid', {
+      details: [{ field: 'current_password', message: 'give your current password to change your own email or password' }],
+    });
+  }
+
+  static currentPasswordWrong(): UserError {
+    return new UserError('forbidden', 'The current password is not right');
   }
 }

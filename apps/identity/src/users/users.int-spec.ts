@@ -16,7 +16,7 @@ describe('tenant members', () => {
   it('creates, lists, updates and deletes members; the password is never returned', async () => {
     const ctx = h.ctx(tenant);
     const created = await h.call<UserView>(Rpc.usersCreate, { ctx, body: { name: 'Ada', email: 'Ada@Example.com', password: 'correct horse' } });
-    expect(created.response).toMatchObject({ name: 'Ada', email: 'ada@example.com' });
+    expect(created.response).toMatchObject({ name: 'Ada', email: 'ada@example.com', role: 'viewer' });
     expect(JSON.stringify(created.response)).not.toMatch(/password|correct horse|argon/);
     const id = created.response!.id;
     expect(id).toMatch(/^usr_/);
@@ -73,7 +73,8 @@ describe('tenant members', () => {
     for (const body of [
       { name: 'x', email: 'x@example.com', password: 'short' },
       { name: 'x', email: 'not-an-email', password: '12345678' },
-      { name: 'x', email: 'y@example.com', password: '12345678', role: 'admin' },
+      { name: 'x', email: 'y@example.com', password: '12345678', admin: true },
+      { name: 'x', email: 'z@example.com', password: '12345678', role: 'owner' },
     ]) {
       const r = await h.call<never>(Rpc.usersCreate, { ctx, body });
       expect(r.err?.code).toBe('invalid_request');

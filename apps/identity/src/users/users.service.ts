@@ -1,25 +1,44 @@
-import { newId, type CreateUserBody, type IdempotentReplay, type RequestContext, type Page, type PageQuery, type UpdateUserBody, type UserView } from '@keyway/contracts';
+import {
+  missingScopeForRole,
+  newId,
+  type Actor,
+  type CreateUserBody,
+  type IdempotentReplay,
+  type Page,
+  type PageQuery,
+  type RequestContext,
+  type Role,
+  type UpdateUserBody,
+  type UserView,
+} from '@keyway/contracts';
 import { fetchPage, idempotent, isUniqueViolation, Keyset } from '@keyway/database';
 import { Injectable } from '@nestjs/common';
-import { hash, verify } from '@node-rs/argon2';
 import { DataSource } from 'typeorm';
 import type { z } from 'zod';
+import { GatewayInvalidation } from '../gateways/gateway-invalidation';
+import { recordMemberEvent } from './member-events';
+import { hashPassword, verifyPassword } from './passwords';
 import { UserError } from './users.errors';
 
-interface UserRow {
+export interface UserRow {
   id: string;
   tenant_id: string;
   name: string;
   email: string;
+  role: Role;
   password_hash: string;
   created_at: Date;
   updated_at: Date;
 }
 
+type Db = Pick<DataSource, 'query'>;
+type Caller = Pick<RequestContext, 'tenant_id' | 'actor' | 'scopes' | 'session_hash'>;
+
 const view = (u: UserRow): UserView => ({
   id: u.id,
   name: u.name,
   email: u.email,
+  role: u.role,
   created_at: u.created_at.toISOString(),
   updated_at: u.updated_at.toISOString(),
 });
@@ -27,10 +46,26 @@ const view = (u: UserRow): UserView => ({
 /** Newest first, served by users_tenant_list (tenant_id, created_at DESC, id DESC). */
 const USER_LIST = new Keyset({ list: 'users', columns: [{ column: 'created_at', type: 'timestamptz' }, { column: 'id', type: 'text' }], direction: 'desc' });
 
-/** Tenant members. Passwords are argon2id hashes, never returned, never logged. */
+/**
+ * Giving a role, or a member's email or password (whoever knows them can sign in as the member),
+ * is a grant of the role's scopes: the caller must hold every one (DESIGN "Dashboard and members").
+ */
+function requireGrant(caller: Caller, role: Role): void {
+  const missing = missingScopeForRole(caller.scopes, role);
+  if (missing !== undefined) throw UserError.cannotGrant(role, missing);
+}
+
+/**
+ * Tenant members. Passwords are argon2id hashes (passwords.ts), never returned, never logged, never
+ * in an event. A tenant always keeps an admin: the tenant's row is locked while a demotion or a
+ * removal counts its admins, so two concurrent ones cannot both pass.
+ */
 @Injectable()
 export class UsersService {
-  constructor(private readonly ds: DataSource) {}
+  constructor(
+    private readonly ds: DataSource,
+    private readonly invalidation: GatewayInvalidation,
+  ) {}
 
   async list(tenantId: string, q: PageQuery): Promise<Page<UserView>> {
     const page = await fetchPage<UserRow>(this.ds, { select: '*', from: 'users', where: 'tenant_id = $1', params: [tenantId], keyset: USER_LIST, query: q });
@@ -38,60 +73,124 @@ export class UsersService {
   }
 
   async get(tenantId: string, id: string): Promise<UserView> {
-    return view(await this.find(tenantId, id));
+    return view(await this.find(this.ds, tenantId, id));
   }
 
-  /** `POST /v1/users`, once per Idempotency-Key: the member and the record in one transaction. */
+  /** `POST /v1/users`, once per Idempotency-Key: the member, its event and the record in one transaction. */
   async createOnce(ctx: RequestContext, body: z.infer<typeof CreateUserBody>): Promise<UserView | IdempotentReplay> {
-    if (ctx.idempotency === undefined) return this.create(ctx.tenant_id, body);
+    requireGrant(ctx, body.role ?? 'viewer');
     // The slow hash before the transaction: no connection is held for it.
-    const passwordHash = await hash(body.password);
-    return idempotent(this.ds, ctx, (tx) => this.create(ctx.tenant_id, body, tx, passwordHash));
+    const passwordHash = await hashPassword(body.password);
+    if (ctx.idempotency === undefined) return this.ds.transaction((tx) => this.create(ctx.tenant_id, ctx.actor, body, tx, passwordHash));
+    return idempotent(this.ds, ctx, (tx) => this.create(ctx.tenant_id, ctx.actor, body, tx, passwordHash));
   }
 
-  async create(tenantId: string, body: z.infer<typeof CreateUserBody>, db: Pick<DataSource, 'query'> = this.ds, passwordHash?: string): Promise<UserView> {
-    passwordHash ??= await hash(body.password);
+  /** Inside the caller's transaction (also the operator's tenant creation, for its first admin). */
+  async create(tenantId: string, actor: Actor, body: z.infer<typeof CreateUserBody>, tx: Db, passwordHash?: string): Promise<UserView> {
+    passwordHash ??= await hashPassword(body.password);
+    const role = body.role ?? 'viewer';
     const rows: UserRow[] = await this.unique(() =>
-      db.query(
-        `INSERT INTO users (id, tenant_id, name, email, password_hash, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, now(), now()) RETURNING *`,
-        [newId('user'), tenantId, body.name, body.email, passwordHash],
+      tx.query(
+        `INSERT INTO users (id, tenant_id, name, email, role, password_hash, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now(), now()) RETURNING *`,
+        [newId('user'), tenantId, body.name, body.email, role, passwordHash],
       ),
     );
-    return view(rows[0]!);
+    const row = rows[0]!;
+    await recordMemberEvent(tx, { type: 'created', tenant_id: tenantId, member_id: row.id, actor, data: { name: row.name, email: row.email, role: row.role } });
+    return view(row);
   }
 
-  async update(tenantId: string, id: string, body: z.infer<typeof UpdateUserBody>): Promise<UserView> {
-    const current = await this.find(tenantId, id);
-    const passwordHash = body.password ? await hash(body.password) : current.password_hash;
-    // TypeORM answers UPDATE … RETURNING with [rows, count].
-    const [rows] = await this.unique<[UserRow[], number]>(() =>
-      this.ds.query(
-        `UPDATE users SET name = $3, email = $4, password_hash = $5, updated_at = now()
-          WHERE tenant_id = $1 AND id = $2 RETURNING *`,
-        [tenantId, id, body.name ?? current.name, body.email ?? current.email, passwordHash],
-      ),
-    );
-    if (!rows[0]) throw UserError.notFound(id);
-    return view(rows[0]);
+  /**
+   * A name alone is any `users:write` caller's to change. A role, an email or a password is a
+   * grant of the member's role, before and after: the caller must hold both roles' scopes. A
+   * member changing their own email or password gives the current password. A new password ends
+   * the member's other sessions; every change reaches the gateways before the answer.
+   */
+  async update(ctx: Caller, id: string, body: UpdateUserBody): Promise<UserView> {
+    const self = ctx.actor.type === 'member' && ctx.actor.id === id;
+    const before = await this.find(this.ds, ctx.tenant_id, id);
+    if (body.role !== undefined || body.email !== undefined || body.password !== undefined) {
+      requireGrant(ctx, before.role);
+      if (body.role !== undefined) requireGrant(ctx, body.role);
+    }
+    if (self && (body.password !== undefined || (body.email !== undefined && body.email !== before.email))) {
+      if (body.current_password === undefined) throw UserError.currentPasswordNeeded();
+      if (!(await verifyPassword(before.password_hash, body.current_password))) throw UserError.currentPasswordWrong();
+    }
+    const passwordHash = body.password === undefined ? undefined : await hashPassword(body.password);
+
+    const { row, ended } = await this.ds.transaction(async (tx) => {
+      if (body.role !== undefined && body.role !== 'admin') await this.keepAnAdmin(tx, ctx.tenant_id, id);
+      // TypeORM answers UPDATE … RETURNING with [rows, count].
+      const [rows] = await this.unique<[UserRow[], number]>(() =>
+        tx.query(
+          `UPDATE users SET name = COALESCE($3, name), email = COALESCE($4, email), role = COALESCE($5, role),
+                  password_hash = COALESCE($6, password_hash), updated_at = now()
+            WHERE tenant_id = $1 AND id = $2 RETURNING *`,
+          [ctx.tenant_id, id, body.name ?? null, body.email ?? null, body.role ?? null, passwordHash ?? null],
+        ),
+      );
+      const updated = rows[0];
+      if (!updated) throw UserError.notFound(id);
+      let sessionsEnded: number | undefined;
+      if (passwordHash !== undefined) {
+        // Every session of the member but the one making the change (their own, when it is theirs).
+        const [, count] = (await tx.query(`DELETE FROM sessions WHERE member_id = $1 AND hash IS DISTINCT FROM $2`, [id, self ? (ctx.session_hash ?? null) : null])) as [unknown, number];
+        sessionsEnded = count;
+      }
+      await recordMemberEvent(tx, {
+        type: 'updated',
+        tenant_id: ctx.tenant_id,
+        member_id: id,
+        actor: ctx.actor,
+        data: {
+          ...(body.name !== undefined && { name: updated.name }),
+          ...(body.email !== undefined && { email: updated.email }),
+          ...(body.role !== undefined && { role: updated.role }),
+          ...(passwordHash !== undefined && { password_changed: true as const, sessions_ended: sessionsEnded }),
+        },
+      });
+      return { row: updated, ended: sessionsEnded };
+    });
+    // The role (and so the scopes) and the profile cached with each session are stale now.
+    if (ended !== undefined || body.role !== undefined || body.email !== undefined || body.name !== undefined) await this.dropSessions(id);
+    return view(row);
   }
 
-  async remove(tenantId: string, id: string): Promise<void> {
-    // TypeORM answers DELETE with [rows, count].
-    const [, count] = (await this.ds.query(`DELETE FROM users WHERE tenant_id = $1 AND id = $2`, [tenantId, id])) as [unknown[], number];
-    if (count === 0) throw UserError.notFound(id);
+  /** Removing a member is a grant of their role too (a `users:write` key may not remove an admin). */
+  async remove(ctx: Caller, id: string): Promise<void> {
+    const before = await this.find(this.ds, ctx.tenant_id, id);
+    requireGrant(ctx, before.role);
+    await this.ds.transaction(async (tx) => {
+      await this.keepAnAdmin(tx, ctx.tenant_id, id);
+      // TypeORM answers DELETE … RETURNING with [rows, count]; the sessions go with the member (cascade).
+      const [rows] = (await tx.query(`DELETE FROM users WHERE tenant_id = $1 AND id = $2 RETURNING *`, [ctx.tenant_id, id])) as [UserRow[], number];
+      const gone = rows[0];
+      if (!gone) throw UserError.notFound(id);
+      await recordMemberEvent(tx, { type: 'deleted', tenant_id: ctx.tenant_id, member_id: id, actor: ctx.actor, data: { email: gone.email, role: gone.role } });
+    });
+    await this.dropSessions(id);
   }
 
-  /** For the dashboard's sign-in: true when the email and password match a member of the tenant. */
-  async checkPassword(tenantId: string, email: string, password: string): Promise<UserView | null> {
-    const rows: UserRow[] = await this.ds.query(`SELECT * FROM users WHERE tenant_id = $1 AND lower(email) = lower($2)`, [tenantId, email]);
-    const row = rows[0];
-    if (!row) return null;
-    return (await verify(row.password_hash, password)) ? view(row) : null;
+  /**
+   * Refuses (409) when `id` is the tenant's last admin. The tenant's row is locked first, so
+   * concurrent demotions and removals in one tenant take turns and each counts what the previous
+   * one left.
+   */
+  private async keepAnAdmin(tx: Db, tenantId: string, id: string): Promise<void> {
+    await tx.query(`SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, [tenantId]);
+    const rows: Array<{ id: string }> = await tx.query(`SELECT id FROM users WHERE tenant_id = $1 AND role = 'admin'`, [tenantId]);
+    if (rows.some((r) => r.id === id) && rows.length === 1) throw UserError.lastAdmin();
   }
 
-  private async find(tenantId: string, id: string): Promise<UserRow> {
-    const rows: UserRow[] = await this.ds.query(`SELECT * FROM users WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
+  /** Every gateway drops the member's cached sessions before the change answers. */
+  async dropSessions(memberId: string): Promise<void> {
+    await this.invalidation.invalidate({ key_id: `member:${memberId}`, lookup_ids: [], member_id: memberId });
+  }
+
+  private async find(db: Db, tenantId: string, id: string): Promise<UserRow> {
+    const rows: UserRow[] = await db.query(`SELECT * FROM users WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
     if (!rows[0]) throw UserError.notFound(id);
     return rows[0];
   }

@@ -1,0 +1,92 @@
+import { detailsFromZod, KeywayError, Rpc, SESSION_ABSOLUTE_MS, SESSION_COOKIE, SessionReply, SignInBody, type SessionRecord, type SessionView, type SignInRequest } from '@keyway/contracts';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { csrfToken, mintSessionId, SESSION_ENDED, sessionHash, type SessionCaller } from '../auth/session-auth';
+import type { Gateway } from '../gateway-core';
+import { noStore } from './conventions';
+import { replyError } from './error-reply';
+import { refusal } from './request-path';
+import { requireCsrf, sessionIdOf, sessionOf } from './session-path';
+
+const view = (id: string, r: SessionRecord): SessionView => ({
+  member: { id: r.member_id, name: r.name, email: r.email },
+  tenant: { id: r.tenant_id, name: r.tenant_name },
+  role: r.role,
+  csrf_token: csrfToken(id),
+  expires_at: r.expires_at,
+});
+
+/**
+ * `/auth/v1/session`: sign in, read the session (and its CSRF token again), sign out. Identity
+ * checks the password, counts the attempts and keeps the session; the gateway mints the id, sends
+ * identity only its hash, and sets the cookie. Every answer here carries a secret or a CSRF token,
+ * or says who is signed in: `Cache-Control: no-store` on all of them, errors included.
+ */
+export function registerAuthRoutes(fastify: FastifyInstance, gateway: Gateway): void {
+  const cookie = {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'strict' as const,
+    secure: gateway.config.SESSION_COOKIE_SECURE,
+  };
+
+  const signed = async (req: FastifyRequest): Promise<SessionCaller> => {
+    const s = await sessionOf(gateway, req);
+    if (s === undefined) throw SESSION_ENDED;
+    return s;
+  };
+
+  fastify.route({
+    method: 'POST',
+    url: '/auth/v1/session',
+    onRequest: async (_req, reply) => void noStore(reply),
+    errorHandler: (err, req, reply) => {
+      const retry = (err as { extra?: { retry_after?: unknown } }).extra?.retry_after;
+      if (typeof retry === 'number') reply.header('retry-after', String(retry));
+      replyError(err, req, reply);
+    },
+    handler: async (req, reply) => {
+      const body = SignInBody.safeParse(req.body ?? {});
+      if (!body.success) throw new KeywayError('invalid_request', 'The request is invalid', { details: detailsFromZod(body.error) });
+      const id = mintSessionId();
+      const hash = sessionHash(id);
+      const message: SignInRequest = { ...body.data, client_address: req.ip.slice(0, 64), session_hash: hash };
+      const r = await gateway.rpc.call(Rpc.sessionsCreate, message);
+      if (!r.ok) throw refusal(r.error);
+      const record = SessionReply.parse(r.response).record;
+      if (record === null) throw new KeywayError('internal', 'Something went wrong on our side');
+      gateway.sessions.remember(hash, record);
+      reply.setCookie(SESSION_COOKIE, id, { ...cookie, maxAge: SESSION_ABSOLUTE_MS / 1000 });
+      return reply.code(200).send(view(id, record));
+    },
+  });
+
+  fastify.route({
+    method: 'GET',
+    url: '/auth/v1/session',
+    onRequest: async (_req, reply) => void noStore(reply),
+    errorHandler: replyError,
+    handler: async (req) => {
+      const s = await signed(req);
+      return view(s.id, s.record);
+    },
+  });
+
+  fastify.route({
+    method: 'DELETE',
+    url: '/auth/v1/session',
+    onRequest: async (_req, reply) => void noStore(reply),
+    errorHandler: replyError,
+    handler: async (req, reply: FastifyReply) => {
+      const id = sessionIdOf(req);
+      if (id !== undefined) {
+        const s = await signed(req);
+        requireCsrf(req, s);
+        const r = await gateway.rpc.call(Rpc.sessionsDelete, { session_hash: s.hash });
+        if (!r.ok) throw refusal(r.error);
+        gateway.sessions.forget(s.hash);
+      }
+      reply.clearCookie(SESSION_COOKIE, cookie);
+      return reply.code(204).send();
+    },
+  });
+}

@@ -1,0 +1,167 @@
+import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, SESSION_TOUCH_MS, type Actor, type Role, type SessionRecord, type SignInRequest } from '@keyway/contracts';
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { recordMemberEvent } from '../users/member-events';
+import { dummyHash, hashPassword, needsRehash, verifyPassword } from '../users/passwords';
+import { UsersService, type UserRow } from '../users/users.service';
+import { SessionClock } from './session.clock';
+import { SessionError } from './sessions.errors';
+
+/** Failures in a row (per email and client address) before sign-in starts waiting. */
+const FREE_FAILURES = 4;
+const MAX_BLOCK_SECONDS = 15 * 60;
+/** A run of failures older than this is forgotten. */
+const FAILURES_FORGOTTEN_MS = 24 * 3_600_000;
+/** A member of more tenants than this under one email signs in with a tenant_id. */
+const MAX_CANDIDATES = 20;
+
+/** How long an attempt after `failures` failures in a row must wait: 0, …, then 1 s, 2 s, 4 s … up to 15 min. */
+export function backoffSeconds(failures: number): number {
+  return failures <= FREE_FAILURES ? 0 : Math.min(2 ** (failures - FREE_FAILURES - 1), MAX_BLOCK_SECONDS);
+}
+
+type Candidate = UserRow & { tenant_name: string };
+interface SessionRow {
+  hash: string;
+  member_id: string;
+  tenant_id: string;
+  created_at: Date;
+  last_seen_at: Date;
+  expires_at: Date;
+  role: Role;
+  name: string;
+  email: string;
+  tenant_name: string;
+}
+
+const record = (s: SessionRow): SessionRecord => ({
+  member_id: s.member_id,
+  tenant_id: s.tenant_id,
+  role: s.role,
+  name: s.name,
+  email: s.email,
+  tenant_name: s.tenant_name,
+  idle_expires_at: new Date(s.last_seen_at.getTime() + SESSION_IDLE_MS).toISOString(),
+  expires_at: s.expires_at.toISOString(),
+});
+
+const member = (c: Candidate): Actor => ({ type: 'member', id: c.id });
+
+/**
+ * Dashboard sessions (DESIGN "Dashboard and members"). A session is found by the hash of its id
+ * (the gateway minted the id and keeps it in the member's cookie only). It ends 30 minutes after
+ * its last use (sliding: its last-seen time moves at most once a minute, so an active session
+ * costs one write a minute, not one per request) or 12 hours after sign-in, whichever is first.
+ */
+@Injectable()
+export class SessionsService {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly clock: SessionClock,
+    private readonly users: UsersService,
+  ) {}
+
+  /**
+   * Every attempt is counted before the password is checked, under a lock on its (email, client
+   * address) row, so parallel guesses queue and count; a success forgets the run. Then one argon2
+   * verification per member with that email (against a dummy hash when there is none), so an
+   * unknown email and a wrong password answer alike, in about the same time.
+   */
+  async signIn(req: SignInRequest): Promise<SessionRecord> {
+    const now = this.clock.now();
+    const email = req.email.trim().toLowerCase();
+    await this.countAttempt(email, req.client_address, now);
+    const candidates: Candidate[] = await this.ds.query(
+      `SELECT u.*, t.name AS tenant_name FROM users u JOIN tenants t ON t.id = u.tenant_id
+        WHERE lower(u.email) = $1 AND ($2::text IS NULL OR u.tenant_id = $2) ORDER BY u.created_at, u.id LIMIT ${MAX_CANDIDATES}`,
+      [email, req.tenant_id ?? null],
+    );
+    const matched: Candidate[] = [];
+    if (candidates.length === 0) await verifyPassword(await dummyHash(), req.password);
+    for (const c of candidates) if (await verifyPassword(c.password_hash, req.password)) matched.push(c);
+
+    if (matched.length === 0) {
+      if (candidates.length > 0) {
+        await this.ds.transaction(async (tx) => {
+          for (const c of candidates) await recordMemberEvent(tx, { type: 'sign_in_failed', tenant_id: c.tenant_id, member_id: c.id, actor: member(c), data: { client_address: req.client_address }, at: now });
+        });
+      }
+      throw SessionError.invalidCredentials();
+    }
+    if (matched.length > 1) {
+      await this.forgetAttempts(this.ds, email, req.client_address);
+      throw SessionError.tenantRequired(matched.map((c) => ({ id: c.tenant_id, name: c.tenant_name })));
+    }
+    const m = matched[0]!;
+    const rehashed = needsRehash(m.password_hash) ? await hashPassword(req.password) : undefined;
+    await this.ds.transaction(async (tx) => {
+      await this.forgetAttempts(tx, email, req.client_address);
+      await tx.query(`INSERT INTO sessions (hash, member_id, tenant_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5)`, [
+        req.session_hash,
+        m.id,
+        m.tenant_id,
+        now,
+        new Date(now.getTime() + SESSION_ABSOLUTE_MS),
+      ]);
+      if (rehashed !== undefined) await tx.query(`UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3`, [m.id, rehashed, m.password_hash]);
+      await recordMemberEvent(tx, { type: 'signed_in', tenant_id: m.tenant_id, member_id: m.id, actor: member(m), data: { client_address: req.client_address }, at: now });
+    });
+    return (await this.verify(req.session_hash))!;
+  }
+
+  /** The session behind a hash, or null (unknown, ended, or past either expiry: then deleted). */
+  async verify(hash: string): Promise<SessionRecord | null> {
+    const now = this.clock.now();
+    const rows: SessionRow[] = await this.ds.query(
+      `SELECT s.*, u.role, u.name, u.email, t.name AS tenant_name
+         FROM sessions s JOIN users u ON u.id = s.member_id JOIN tenants t ON t.id = s.tenant_id WHERE s.hash = $1`,
+      [hash],
+    );
+    const s = rows[0];
+    if (!s) return null;
+    if (s.expires_at.getTime() <= now.getTime() || s.last_seen_at.getTime() + SESSION_IDLE_MS <= now.getTime()) {
+      await this.ds.query(`DELETE FROM sessions WHERE hash = $1`, [hash]);
+      return null;
+    }
+    if (now.getTime() - s.last_seen_at.getTime() >= SESSION_TOUCH_MS) {
+      await this.ds.query(`UPDATE sessions SET last_seen_at = $2 WHERE hash = $1 AND last_seen_at < $2`, [hash, now]);
+      s.last_seen_at = now;
+    }
+    return record(s);
+  }
+
+  /** Sign-out: the session is gone in the database and from every gateway's cache before this answers. */
+  async end(hash: string): Promise<void> {
+    const rows: Array<{ member_id: string }> = await this.ds.query(`DELETE FROM sessions WHERE hash = $1 RETURNING member_id`, [hash]);
+    // TypeORM answers DELETE … RETURNING with [rows, count].
+    const gone = (rows as unknown as [Array<{ member_id: string }>, number])[0]?.[0];
+    if (gone) await this.users.dropSessions(gone.member_id);
+  }
+
+  private async countAttempt(email: string, address: string, now: Date): Promise<void> {
+    await this.ds.transaction(async (tx) => {
+      await tx.query(`INSERT INTO sign_in_attempts (email, client_address, failures, last_failure_at) VALUES ($1, $2, 0, $3) ON CONFLICT DO NOTHING`, [email, address, now]);
+      const [row] = (await tx.query(`SELECT failures, blocked_until, last_failure_at FROM sign_in_attempts WHERE email = $1 AND client_address = $2 FOR UPDATE`, [email, address])) as Array<{
+        failures: number;
+        blocked_until: Date | null;
+        last_failure_at: Date;
+      }>;
+      if (row!.blocked_until !== null && row!.blocked_until.getTime() > now.getTime()) {
+        throw SessionError.tooManyAttempts(Math.ceil((row!.blocked_until.getTime() - now.getTime()) / 1000));
+      }
+      const failures = now.getTime() - row!.last_failure_at.getTime() > FAILURES_FORGOTTEN_MS ? 1 : row!.failures + 1;
+      const wait = backoffSeconds(failures);
+      await tx.query(`UPDATE sign_in_attempts SET failures = $3, blocked_until = $4, last_failure_at = $5 WHERE email = $1 AND client_address = $2`, [
+        email,
+        address,
+        failures,
+        wait > 0 ? new Date(now.getTime() + wait * 1000) : null,
+        now,
+      ]);
+    });
+  }
+
+  private async forgetAttempts(db: Pick<DataSource, 'query'>, email: string, address: string): Promise<void> {
+    await db.query(`DELETE FROM sign_in_attempts WHERE email = $1 AND client_address = $2`, [email, address]);
+  }
+}
