@@ -80,7 +80,8 @@ describe('buildOpenApiDocument', () => {
     expect(o['tags']).toEqual([route.tag]);
     expect(o['x-required-scopes']).toEqual(route.scopes);
     for (const scope of route.scopes) expect(String(o['description'])).toContain(scope);
-    expect(o['security']).toEqual(route.scopes.map((s) => ({ apiKey: [s] })));
+    // A key with any one scope, or a member's session whose role holds one.
+    expect(o['security']).toEqual([...route.scopes.map((s) => ({ apiKey: [s] })), { sessionCookie: [...route.scopes] }]);
 
     const responses = responsesOf(o);
     const success = responses[String(route.status)]!;

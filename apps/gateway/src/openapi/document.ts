@@ -10,6 +10,9 @@ import {
   IdParams,
   IssuedRootKey,
   IssueRootKeyBody,
+  SessionView,
+  SignInBody,
+  TenantChoice,
   PAGE_SIZE_MAX,
   PAGE_WINDOW_MAX,
   RateLimitWindow,
@@ -63,7 +66,7 @@ export interface OpenApiDocument {
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT';
 type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 503;
 /** Who answers, which decides the headers: `/v1` (a key, rate limits), `/admin/v1`, `/health`. */
-type Family = 'v1' | 'admin' | 'health';
+type Family = 'v1' | 'admin' | 'health' | 'auth';
 
 /** An operation, from ROUTES or one the gateway answers itself. */
 interface Operation {
@@ -106,6 +109,9 @@ const BODY_METHODS: ReadonlySet<Method> = new Set(['POST', 'PATCH', 'PUT', 'DELE
  */
 function errorStatuses(family: Family, method: Method, scoped: boolean, hasParams: boolean): ErrorStatus[] {
   if (family === 'health') return [400, 500];
+  // `/auth/v1/session`: 401 invalid_credentials or no session, 403 csrf_failed on sign-out, 409
+  // tenant_required and 429 on sign-in.
+  if (family === 'auth') return method === 'GET' ? [400, 401, 500, 503] : method === 'POST' ? [400, 401, 409, 413, 415, 429, 500, 503] : [400, 401, 403, 413, 415, 500, 503];
   const s = new Set<ErrorStatus>([400, 401, 429, 500, 503]);
   if (family === 'v1' && scoped) s.add(403);
   if (hasParams) s.add(404);
@@ -150,6 +156,8 @@ const ERROR_SCHEMAS: Record<string, z.ZodType> = {
     retry_after: z.number().int().min(1),
   }),
   OperatorRateLimitedError: ErrorBody.extend({ code: z.literal('rate_limited'), limit: z.number().int(), retry_after: z.number().int().min(1) }),
+  SignInRateLimitedError: ErrorBody.extend({ code: z.literal('rate_limited'), window: z.literal('sign_in'), retry_after: z.number().int().min(1) }),
+  TenantRequiredError: ErrorBody.extend({ code: z.literal('tenant_required'), tenants: z.array(TenantChoice) }),
   InternalError: withCodes(500),
   UnavailableError: withCodes(503),
 };
@@ -171,13 +179,13 @@ const ERRORS: Record<ErrorStatus, ErrorSpec> = {
   },
   401: {
     name: 'Unauthorized',
-    description: 'The key (or the operator token) is missing, malformed, unknown, expired, revoked or disabled. The message names the key prefix, never the secret.',
+    description: 'The key (or the operator token) is missing, malformed, unknown, expired, revoked or disabled (the message names the key prefix, never the secret); or the session has ended (`unauthorized`); at sign-in, the email or the password is wrong (`invalid_credentials`, the same answer for either).',
     schema: 'UnauthorizedError',
     example: { error: 'The API key kw_live_ab12cd34 is not valid', code: 'invalid_key' },
   },
   403: {
     name: 'Forbidden',
-    description: 'The key lacks a scope this call needs (`insufficient_scope`, naming `required_scope`), or asks to give what it may not (`forbidden`): a scope it lacks, a key of the other mode, limits above its own or the tenant’s ceiling, a change to a key holding a scope it lacks.',
+    description: 'The key lacks a scope this call needs (`insufficient_scope`, naming `required_scope`), or asks to give what it may not (`forbidden`): a scope it lacks, a key of the other mode, limits above its own or the tenant’s ceiling, a change to a key holding a scope it lacks; or, with a session, a change without its `X-CSRF-Token` (`csrf_failed`).',
     schema: OTHER_403.length > 0 ? ['InsufficientScopeError', 'ForbiddenError'] : 'InsufficientScopeError',
     example: { error: 'This key lacks the keys:write scope', code: 'insufficient_scope', required_scope: 'keys:write' },
   },
@@ -238,7 +246,20 @@ const OPERATOR_429: ErrorSpec = {
   schema: 'OperatorRateLimitedError',
   example: { error: 'Too many calls to the operator API from this address; retry in 42 s', code: 'rate_limited', limit: 60, retry_after: 42 },
 };
-const FAMILY_PREFIX: Record<Family, string> = { v1: '', admin: 'Operator', health: 'Health' };
+/** Sign-in's own 429 and 409: per (email, client address), and the tenants to choose from. */
+const SIGN_IN_429: ErrorSpec = {
+  name: 'RateLimited',
+  description: 'Too many failed sign-ins for this email from this client address: retry after `Retry-After` seconds (the wait grows with each failure: 1 s, 2 s, 4 s … up to 15 min; another address is not held back).',
+  schema: 'SignInRateLimitedError',
+  example: { error: 'Too many sign-in attempts for this email from this address; retry in 4 s', code: 'rate_limited', window: 'sign_in', retry_after: 4 },
+};
+const SIGN_IN_409: ErrorSpec = {
+  name: 'TenantRequired',
+  description: 'The email and password match members of several tenants: sign in again with one of `tenants` as `tenant_id`.',
+  schema: 'TenantRequiredError',
+  example: { error: 'These credentials belong to members of several tenants: sign in again with one tenant_id', code: 'tenant_required', tenants: [{ id: 'ten_abc', name: 'Acme' }] },
+};
+const FAMILY_PREFIX: Record<Family, string> = { v1: '', admin: 'Operator', health: 'Health', auth: 'Session' };
 
 // --- Operations --------------------------------------------------------------------------------
 
@@ -274,6 +295,27 @@ function routeRules(route: Route): string {
     .filter(Boolean)
     .join(' ');
 }
+
+const SESSION_NOTE =
+  'Dashboard sessions: the cookie `kw_session` (HttpOnly, SameSite=Strict, Secure) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.';
+
+function session(op: Omit<Operation, 'family' | 'scopes' | 'tag' | 'errors' | 'description'>): Operation {
+  return { ...op, tag: 'sessions', description: SESSION_NOTE, family: 'auth', scopes: undefined, secret: true, errors: errorStatuses('auth', op.method, false, false) };
+}
+
+const SESSION_OPERATIONS: Operation[] = [
+  session({
+    name: 'sessions.create',
+    method: 'POST',
+    path: '/auth/v1/session',
+    summary: 'Sign in with email and password: sets the session cookie, answers the member, tenant, role and CSRF token. A wrong email or password is the same 401 invalid_credentials',
+    body: SignInBody,
+    response: SessionView,
+    status: 200,
+  }),
+  session({ name: 'sessions.get', method: 'GET', path: '/auth/v1/session', summary: 'The signed-in member, tenant, role and the CSRF token again (after a reload)', response: SessionView, status: 200 }),
+  session({ name: 'sessions.delete', method: 'DELETE', path: '/auth/v1/session', summary: 'Sign out: the session ends on the server (at every gateway) and the cookie is cleared', status: 204 }),
+];
 
 const OPERATOR_ONLY = 'Operators only: authenticate with the operator token (`KEYWAY_ADMIN_TOKEN`), never with an API key. Rate-limited per client address.';
 
@@ -325,6 +367,7 @@ const EXTRA_OPERATIONS: Operation[] = [
     status: 201,
     secret: true,
   }),
+  ...SESSION_OPERATIONS,
   { name: 'health.live', method: 'GET', path: '/health/live', tag: 'health', summary: 'The process runs', family: 'health', scopes: undefined, response: HealthStatus, status: 200, errors: errorStatuses('health', 'GET', false, false) },
   {
     name: 'health.ready',
@@ -539,6 +582,8 @@ function errorHeaders(family: Family, status: ErrorStatus): Record<string, JsonO
 }
 
 function errorSpec(family: Family, status: ErrorStatus): ErrorSpec {
+  if (family === 'auth' && status === 429) return SIGN_IN_429;
+  if (family === 'auth' && status === 409) return SIGN_IN_409;
   return family === 'admin' && status === 429 ? OPERATOR_429 : ERRORS[status];
 }
 
@@ -567,9 +612,15 @@ function security(op: Operation): Json[] {
       return [];
     case 'admin':
       return [{ adminToken: [] }];
+    case 'auth':
+      return op.method === 'POST' ? [] : [{ sessionCookie: [] }];
     case 'v1':
       // OpenAPI 3.1 lets a non-OAuth scheme list the roles it needs: each entry is one alternative.
-      return op.scopes && op.scopes.length > 0 ? op.scopes.map((s) => ({ apiKey: [s] })) : [{ apiKey: [] }];
+      // A session works in place of a key (the role's scopes), except on whoami, which describes a key.
+      return [
+        ...(op.scopes && op.scopes.length > 0 ? op.scopes.map((s) => ({ apiKey: [s] })) : [{ apiKey: [] }]),
+        ...(op.name === 'whoami' ? [] : [{ sessionCookie: op.scopes ? [...op.scopes] : [] }]),
+      ];
   }
 }
 
@@ -579,7 +630,7 @@ function operationObject(op: Operation, names: SchemaNames, usedResponses: Set<s
     ...EVERY_ANSWER,
     ...(op.family === 'v1' ? headerRefs(...RATE_LIMIT_HEADER_NAMES) : {}),
     ...(op.secret ? headerRefs('Cache-Control') : {}),
-    ...(op.method === 'POST' && op.family !== 'health' ? headerRefs('Idempotent-Replayed') : {}),
+    ...(op.method === 'POST' && op.family !== 'health' && op.family !== 'auth' ? headerRefs('Idempotent-Replayed') : {}),
   };
   const success: JsonObject = op.response
     ? { description: 'OK', headers: successHeaders, content: { 'application/json': { schema: schemaRef(names.response(op.response, `${base}Response`)) } } }
@@ -612,7 +663,9 @@ function operationObject(op: Operation, names: SchemaNames, usedResponses: Set<s
       ...parameters(op.params, 'path'),
       ...parameters(op.query, 'query'),
       ref('parameters', 'XRequestId'),
-      ...(op.method === 'POST' && op.family !== 'health' ? [ref('parameters', 'IdempotencyKey')] : []),
+      ...(op.method === 'POST' && op.family !== 'health' && op.family !== 'auth' ? [ref('parameters', 'IdempotencyKey')] : []),
+      ...(op.family === 'v1' && op.name !== 'whoami' ? [ref('parameters', 'KeywayMode')] : []),
+      ...(op.method !== 'GET' && op.family !== 'health' && op.family !== 'admin' && op.name !== 'sessions.create' ? [ref('parameters', 'XCsrfToken')] : []),
     ],
     ...(body
       ? {
@@ -636,6 +689,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   'test-data': "Test mode: empty the tenant's test data at once.",
   audit: "The tenant's audit trail: every key lifecycle event, newest first, and the walk of its hash chain.",
   admin: 'Operators only, with the operator token.',
+  sessions: "Tenant members' dashboard sessions: sign in, read the session and its CSRF token, sign out.",
   health: 'Liveness and readiness, without a key.',
 };
 
@@ -679,6 +733,12 @@ export function buildOpenApiDocument(): OpenApiDocument {
       securitySchemes: {
         apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'kw_<env>_<keyid>_<secret><checksum>', description: 'An API key: `Authorization: Bearer kw_live_…`.' },
         adminToken: { type: 'http', scheme: 'bearer', description: 'The operator token (`KEYWAY_ADMIN_TOKEN`), for `/admin/v1` only.' },
+        sessionCookie: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'kw_session',
+          description: "A signed-in member's session (`POST /auth/v1/session`), with the role's scopes. A Bearer key, when sent too, decides alone. Changes also need `X-CSRF-Token` (else `403 csrf_failed`).",
+        },
       },
       headers: HEADERS,
       parameters: {
@@ -688,6 +748,20 @@ export function buildOpenApiDocument(): OpenApiDocument {
           required: false,
           description: `Your id for this request, echoed in the answer's \`X-Request-Id\` when it matches \`${REQUEST_ID.source}\`. Any other value is not refused: it is replaced by a new \`req_…\` id, as a missing one is.`,
           schema: { type: 'string', pattern: REQUEST_ID.source },
+        },
+        KeywayMode: {
+          name: 'Keyway-Mode',
+          in: 'header',
+          required: false,
+          description: 'With a session only: `test` acts on the test mode (test keys and data), `live` (the default) on live. A key acts in its own mode and ignores it.',
+          schema: { type: 'string', enum: ['live', 'test'] },
+        },
+        XCsrfToken: {
+          name: 'X-CSRF-Token',
+          in: 'header',
+          required: false,
+          description: "With a session: its CSRF token (from sign-in or `GET /auth/v1/session`), required on every method but GET and HEAD; missing or wrong: `403 csrf_failed`. Not needed with a key.",
+          schema: { type: 'string' },
         },
         IdempotencyKey: {
           name: 'Idempotency-Key',
