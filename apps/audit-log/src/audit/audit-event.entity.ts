@@ -22,4 +22,5 @@ export class AuditEventEntity {
   /** Position in the tenant's chain, from 1; null until linked. */
   @Column({ type: 'bigint', nullable: true }) chain_pos!: string | null;
   @Column({ type: 'bytea', nullable: true }) hash!: Buffer | null;
+  @Column({ type: 'timestamptz', nullable: true }) linked_at!: Date | null;
 }

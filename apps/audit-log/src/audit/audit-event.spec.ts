@@ -50,6 +50,7 @@ describe('toEntry', () => {
       seal: Buffer.alloc(32, 1),
       chain_pos: '3',
       hash: Buffer.alloc(32, 2),
+      linked_at: new Date(),
     };
     expect(toEntry(row)).toEqual({
       id: 'evt_1',

@@ -8,6 +8,8 @@ import type { HeadPublisher, LinkedHead } from './heads';
 /** Most rows linked in one transaction, and most tenants locked in one. */
 const MAX_ROWS = 5_000;
 const MAX_TENANTS = 1_000;
+/** How often the ack floor is read while stored rows wait above it. */
+const PENDING_POLL_MS = 5;
 
 type UnlinkedRow = Pick<AuditEventEntity, 'id' | 'tenant_id' | 'key_id' | 'type' | 'schema_version' | 'occurred_at' | 'prefix' | 'actor_type' | 'actor_id' | 'data' | 'stream_seq' | 'seal' | 'environment'>;
 interface HeadRow {
@@ -81,24 +83,15 @@ export class ChainLinker {
   }
 
   private async run(): Promise<void> {
-    let retryMs = 2;
     while (!this.stopped) {
       this.woken = false;
       try {
         const floor = await this.o.floor();
-        const linked = await this.linkUpTo(floor);
-        if (linked > 0) {
-          retryMs = 2;
-          continue;
-        }
-        // Stored but above the floor: the acks of those rows are on their way to the server.
-        if (await this.hasUnlinkedAbove(floor)) {
-          await this.sleep(retryMs);
-          retryMs = Math.min(this.o.idleMs, retryMs * 2);
-          continue;
-        }
-        retryMs = 2;
-        await this.sleep(this.o.idleMs);
+        if ((await this.linkUpTo(floor)) > 0) continue;
+        // Stored but above the floor: the acks of those rows are on their way to the server (or,
+        // after a crash, their redeliveries): look again soon, at a steady pace, not a growing one,
+        // so a busy trail is linked within milliseconds of its acks.
+        await this.sleep((await this.hasUnlinkedAbove(floor)) ? PENDING_POLL_MS : this.o.idleMs);
       } catch (err) {
         if (this.stopped) break;
         this.o.logger.warn({ err }, 'linking the audit chain failed; retrying');
@@ -185,7 +178,7 @@ export class ChainLinker {
       }
       if (ids.length > 0) {
         await qr.query(
-          `UPDATE audit_events e SET chain_pos = u.pos, hash = u.hash
+          `UPDATE audit_events e SET chain_pos = u.pos, hash = u.hash, linked_at = clock_timestamp()
            FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(id, pos, hash) WHERE e.id = u.id`,
           [ids, positions, hashes],
         );

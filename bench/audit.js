@@ -1,0 +1,234 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * `npm run bench -- audit`: the audit trail (apps/audit-log) with its hash chain.
+ *
+ *  1. Ingestion of key lifecycle events, with one and with two replicas (4 writers each), events
+ *     spread over 1,000 tenants and all in one hot tenant, each with the chain on and off
+ *     (AUDIT_CHAIN=off, a bench-only switch: rows stored, never sealed nor linked):
+ *       - drain: `--events` events published while the service is down, then it starts; events/s
+ *         from the first row written to the last row linked (chain on) or written (chain off);
+ *       - steady: `--events` events at `--rate`/s with the service running; p50/p99 from the
+ *         publish to the row linked (`linked_at`; chain off: written, `recorded_at`). Postgres's
+ *         clock and the bench's are the same machine's.
+ *  2. `GET /v1/audit-events` with 1,000,000 entries in one tenant (seeded straight into Postgres):
+ *     p50/p99 of the list RPC over NATS (what the gateway forwards), first page, a mode's page,
+ *     deep pages by `after`, and filters.
+ *
+ * Each ingestion run has its own stream, consumer and scratch database; every database is
+ * dropped at the end. Options: --events 20000 --rate 2000 --seed 1000000 --calls 400.
+ */
+const { randomBytes } = require('node:crypto');
+const { performance } = require('node:perf_hooks');
+const { Client } = require('pg');
+const { build, closedLoop, dropDatabases, fmt, numberArg, startApp, startNats, stats } = require('./lib');
+
+const EVENTS = numberArg('events', 20_000);
+const RATE = numberArg('rate', 2_000);
+const SEED = numberArg('seed', 1_000_000);
+const CALLS = numberArg('calls', 400);
+const RUN = `keyway_bench_audit_${Date.now().toString(36)}`;
+const CHAIN_KEY = randomBytes(32).toString('hex');
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what, fn, timeoutMs = 300_000, everyMs = 20) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+let n = 0;
+/** A lifecycle event of a key in `tenant` (renames and enable/disable: small, as most are). */
+function makeEvent(contracts, tenant) {
+  n += 1;
+  const base = {
+    id: contracts.newId('event'),
+    schema_version: 1,
+    occurred_at: new Date().toISOString(),
+    tenant_id: tenant,
+    key_id: `key_bench${String(n % 5_000).padStart(6, '0')}`,
+    prefix: n % 4 === 0 ? 'kw_test_bench000' : 'kw_live_bench000',
+    actor: { type: 'key', id: 'key_benchroot' },
+  };
+  return n % 3 === 0 ? { ...base, type: n % 2 ? 'disabled' : 'enabled', data: {} } : { ...base, type: 'updated', data: { name: `renamed ${n}` } };
+}
+
+/** Publishes `count` events (≤ 1,000 awaiting their ack), paced to `rate`/s when given; id → hand-off time. */
+async function publishAll(ctx, count, tenantOf, rate) {
+  const { publishEvent } = require('@keyway/messaging');
+  const contracts = require('@keyway/contracts');
+  const sentAt = new Map();
+  const inflight = new Set();
+  const start = now();
+  for (let i = 0; i < count; i++) {
+    if (rate) {
+      const wait = start + (i * 1_000) / rate - now();
+      if (wait > 1) await sleep(wait);
+    }
+    while (inflight.size >= 1_000) await Promise.race(inflight);
+    const e = makeEvent(contracts, tenantOf(i));
+    sentAt.set(e.id, now());
+    const p = publishEvent(ctx.js, contracts.eventSubject(e.type), e).then(() => inflight.delete(p));
+    inflight.add(p);
+  }
+  await Promise.all(inflight);
+  return sentAt;
+}
+
+/** One ingestion run: its own stream, database and replicas. */
+async function ingestRun(nats, { replicas, chain, spread }, index) {
+  const { connect } = require('@nats-io/transport-node');
+  const { jetStreamContext, ensureStream } = require('@keyway/messaging');
+  const { EVENT_SUBJECTS } = require('@keyway/contracts');
+  const { serviceDatabaseUrl } = require('@keyway/database');
+  const stream = `KEYWAY_BENCH${index}`;
+  const base = `postgres://postgres@127.0.0.1:5432/${RUN}_${index}`;
+  const nc = await connect({ servers: nats.url, noAsyncTraces: true });
+  const ctx = await jetStreamContext(nc);
+  // Streams may not share subjects: the previous run's goes first.
+  for await (const s of ctx.jsm.streams.list()) if (s.config.name.startsWith('KEYWAY_BENCH')) await ctx.jsm.streams.delete(s.config.name);
+  await ensureStream(ctx.jsm, { name: stream, subjects: [EVENT_SUBJECTS] });
+  const tenantOf = spread ? (i) => `ten_bench${String(i % 1_000).padStart(4, '0')}` : () => 'ten_benchhot';
+  const env = { NATS_URL: nats.url, DATABASE_URL: base, KEYWAY_STREAM: stream, AUDIT_CHAIN_KEY: CHAIN_KEY, AUDIT_CHAIN: chain ? 'on' : 'off', AUDIT_DURABLE: `bench${index}` };
+  const done = chain ? 'chain_pos IS NOT NULL' : 'true';
+  const at = chain ? 'linked_at' : 'recorded_at';
+  const apps = [];
+  const pg = new Client({ connectionString: serviceDatabaseUrl(base, 'audit-log') });
+  try {
+    await publishAll(ctx, EVENTS, tenantOf, 0);
+    for (let r = 0; r < replicas; r++) apps.push(await startApp('audit-log', env));
+    await pg.connect();
+    const count = async () => Number((await pg.query(`SELECT count(*) AS n FROM audit_events WHERE ${done}`)).rows[0].n);
+    await until('the backlog', async () => (await count()) === EVENTS, numberArg('timeout', 600_000), 20);
+    const span = (await pg.query(`SELECT extract(epoch FROM max(${at}) - min(recorded_at)) AS s FROM audit_events`)).rows[0].s;
+    const drain = EVENTS / Number(span);
+
+    // One unmeasured second at the rate, then the measured run.
+    await publishAll(ctx, RATE, tenantOf, RATE);
+    await until('the warm-up', async () => (await count()) === EVENTS + RATE, 600_000, 20);
+    const sentAt = await publishAll(ctx, EVENTS, tenantOf, RATE);
+    await until('the steady run', async () => (await count()) === 2 * EVENTS + RATE, 600_000, 20);
+    const rows = (await pg.query(`SELECT id, extract(epoch FROM ${at}) * 1000 AS ms FROM audit_events WHERE id = ANY($1)`, [[...sentAt.keys()]])).rows;
+    const lat = stats(rows.map((r) => Number(r.ms) - sentAt.get(r.id)));
+    const dupes = Number((await pg.query('SELECT count(*) - count(DISTINCT id) AS d FROM audit_events')).rows[0].d);
+    return { drain, lat, dupes };
+  } catch (err) {
+    for (const a of apps) console.error(a.output().slice(-3_000));
+    throw err;
+  } finally {
+    await pg.end().catch(() => undefined);
+    for (const a of apps) await a.stop();
+    await nc.close();
+  }
+}
+
+/** 1,000,000 entries in one tenant, straight into Postgres, then the list RPC. */
+async function listRun(nats) {
+  const { connect } = require('@nats-io/transport-node');
+  const { jetStreamContext, ensureStream } = require('@keyway/messaging');
+  const { EVENT_SUBJECTS, Rpc } = require('@keyway/contracts');
+  const { serviceDatabaseUrl } = require('@keyway/database');
+  const base = `postgres://postgres@127.0.0.1:5432/${RUN}_list`;
+  const nc = await connect({ servers: nats.url, noAsyncTraces: true });
+  const ctx = await jetStreamContext(nc);
+  for await (const s of ctx.jsm.streams.list()) if (s.config.name.startsWith('KEYWAY_BENCH')) await ctx.jsm.streams.delete(s.config.name);
+  await ensureStream(ctx.jsm, { name: 'KEYWAY_BENCHLIST', subjects: [EVENT_SUBJECTS] });
+  const app = await startApp('audit-log', { NATS_URL: nats.url, DATABASE_URL: base, KEYWAY_STREAM: 'KEYWAY_BENCHLIST', AUDIT_CHAIN_KEY: CHAIN_KEY, AUDIT_DURABLE: 'benchlist' });
+  const pg = new Client({ connectionString: serviceDatabaseUrl(base, 'audit-log') });
+  try {
+    await pg.connect();
+    const t0 = Date.now();
+    // Linked rows as the linker leaves them (hashes are not verified here: the list never reads them).
+    await pg.query(
+      `INSERT INTO audit_events (id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq, chain_pos, hash, linked_at)
+       SELECT 'evt_seed' || g, 'ten_big', 'key_seed' || (g % 2000), (ARRAY['created','updated','disabled','enabled','rotated','revoked'])[1 + g % 6], 1,
+              timestamptz '2025-01-01' + g * interval '1 second', CASE WHEN g % 4 = 0 THEN 'kw_test_seed0000' ELSE 'kw_live_seed0000' END,
+              CASE WHEN g % 10 = 0 THEN 'member' ELSE 'key' END, 'actor' || (g % 50), jsonb_build_object('name', 'n' || g), g, g, sha256(g::text::bytea), now()
+       FROM generate_series(1, $1) AS g`,
+      [SEED],
+    );
+    await pg.query(
+      `INSERT INTO audit_heads (tenant_id, position, hash, stream_seq, live_count, test_count)
+       SELECT 'ten_big', $1, sha256('x'), $1, count(*) FILTER (WHERE environment = 'live'), count(*) FILTER (WHERE environment = 'test') FROM audit_events WHERE tenant_id = 'ten_big'`,
+      [SEED],
+    );
+    await pg.query('ANALYZE audit_events');
+    console.log(`  seeded ${SEED.toLocaleString('en')} entries in one tenant in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    const call = async (query, environment) => {
+      const data = { ctx: { tenant_id: 'ten_big', actor: { type: 'key', id: 'key_bench' }, request_id: 'r', scopes: ['audit:read'], ...(environment ? { environment } : {}) }, params: {}, query };
+      const m = await nc.request(Rpc.auditEventsList, JSON.stringify({ pattern: Rpc.auditEventsList, data, id: '1' }), { timeout: 30_000 });
+      const r = m.json();
+      if (!r.response) throw new Error(`list answered ${JSON.stringify(r.err)}`);
+      return r.response;
+    };
+    // A cursor deep in the trail: walk 20 pages of 50, then keep the cursor.
+    let cursor;
+    for (let i = 0; i < 20; i++) cursor = (await call({ pageSize: '50', ...(cursor ? { after: cursor } : {}) })).next_cursor;
+    const cases = [
+      ['first page (operator: both modes), 50 rows', () => call({ pageSize: '50' })],
+      ['first page, a live key (its mode only)', () => call({ pageSize: '50' }, 'live')],
+      ['page 200 of 50 (the deepest page= allows)', () => call({ page: '200', pageSize: '50' }, 'live')],
+      ['after a cursor 1,000 rows down', () => call({ pageSize: '50', after: cursor })],
+      ['filter key_id (500 of 1,000,000)', () => call({ key_id: 'key_seed7', pageSize: '50' }, 'live')],
+      ['filter type=revoked', () => call({ type: 'revoked', pageSize: '50' }, 'live')],
+      ['filter actor_type=member, actor_id', () => call({ actor_type: 'member', actor_id: 'actor10', pageSize: '50' })],
+      ['filter from/to (one day)', () => call({ from: '2025-01-05T00:00:00Z', to: '2025-01-06T00:00:00Z', pageSize: '50' })],
+    ];
+    const sample = await call({ pageSize: '1' });
+    console.log(`  total ${sample.total.toLocaleString('en')} (exact: the head row's count), total_is_estimate on a wide filter: ${(await call({ type: 'revoked' })).total_is_estimate === true}`);
+    for (const [name, fn] of cases) {
+      await closedLoop(20, 1, fn); // warm
+      const r = await closedLoop(CALLS, 4, fn);
+      console.log(`  ${name.padEnd(46)} p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  (${Math.round(r.rate)} calls/s, 4 in flight)`);
+    }
+  } finally {
+    await pg.end().catch(() => undefined);
+    await app.stop();
+    await nc.close();
+  }
+}
+
+async function main() {
+  build(['audit-log']);
+  const nats = await startNats();
+  try {
+    console.log(`audit-log ingestion: ${EVENTS.toLocaleString('en')} lifecycle events drained, then ${EVENTS.toLocaleString('en')} at ${RATE.toLocaleString('en')}/s; 4 writers per replica`);
+    const results = [];
+    let index = 0;
+    for (const spread of [true, false]) {
+      for (const replicas of [1, 2]) {
+        for (const chain of [true, false]) {
+          const r = await ingestRun(nats, { replicas, chain, spread }, index++);
+          results.push({ spread, replicas, chain, ...r });
+          const label = `${spread ? '1,000 tenants' : 'one hot tenant'}, ${replicas} replica${replicas > 1 ? 's' : ''}, chain ${chain ? 'on ' : 'off'}`;
+          console.log(
+            `  ${label.padEnd(40)} drain ${Math.round(r.drain).toLocaleString('en').padStart(7)} events/s   publish → ${chain ? 'linked' : 'stored'} p50 ${fmt(r.lat.p50)} ms  p99 ${fmt(r.lat.p99)} ms  max ${fmt(r.lat.max)} ms   duplicates ${r.dupes}`,
+          );
+        }
+      }
+    }
+    console.log('  cost of the chain (drain with chain on / off):');
+    for (const on of results.filter((r) => r.chain)) {
+      const off = results.find((r) => !r.chain && r.spread === on.spread && r.replicas === on.replicas);
+      console.log(`    ${on.spread ? '1,000 tenants' : 'one hot tenant'}, ${on.replicas} replica${on.replicas > 1 ? 's' : ''}: ${fmt((100 * on.drain) / off.drain, 0)} % (target ≥ 80 %)`);
+    }
+    console.log(`\nGET /v1/audit-events (the list RPC over NATS) with ${SEED.toLocaleString('en')} entries in one tenant`);
+    await listRun(nats);
+  } finally {
+    await nats.stop();
+    await dropDatabases(RUN).catch((err) => console.error('could not drop the scratch databases:', err.message));
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
