@@ -16,7 +16,7 @@ const FAILURES_FORGOTTEN_MS = 24 * 3_600_000;
 const MAX_CANDIDATES = 20;
 
 /** How long an attempt after `failures` failures in a row must wait: 0, …, then 1 s, 2 s, 4 s … up to 15 min. */
-export function backoffSeconds(failures: number): number {
+function backoffSeconds(failures: number): number {
   return failures <= FREE_FAILURES ? 0 : Math.min(2 ** (failures - FREE_FAILURES - 1), MAX_BLOCK_SECONDS);
 }
 
@@ -106,7 +106,7 @@ export class SessionsService {
       if (rehashed !== undefined) await tx.query(`UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3`, [m.id, rehashed, m.password_hash]);
       await recordMemberEvent(tx, { type: 'signed_in', tenant_id: m.tenant_id, member_id: m.id, actor: member(m), data: { client_address: req.client_address }, at: now });
     });
-    return (await this.verify(req.session_hash))!;
+    return record({ ...m, hash: req.session_hash, member_id: m.id, created_at: now, last_seen_at: now, expires_at: new Date(now.getTime() + SESSION_ABSOLUTE_MS) });
   }
 
   /** The session behind a hash, or null (unknown, ended, or past either expiry: then deleted). */

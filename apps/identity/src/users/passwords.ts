@@ -10,7 +10,7 @@ import { hash, parseOptions, verify } from '@node-rs/argon2';
  * minimum. Hashes made with other parameters still verify (the PHC string carries them) and are
  * re-hashed at the next successful sign-in.
  */
-export const ARGON2_OPTIONS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+const ARGON2_OPTIONS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
 export const hashPassword = (password: string): Promise<string> => hash(password, ARGON2_OPTIONS);
 export const verifyPassword = (stored: string, password: string): Promise<boolean> => verify(stored, password).catch(() => false);
