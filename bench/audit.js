@@ -16,15 +16,15 @@
  *     deep pages by `after`, and filters.
  *
  * Each ingestion run has its own stream, consumer and scratch database; every database is
- * dropped at the end. Options: --events 20000 --rate 2000 --seed 1000000 --calls 400.
+ * dropped at the end. Options (node bench/audit.js …): --events 10000 --rate 1000 --seed 1000000 --calls 400.
  */
 const { randomBytes } = require('node:crypto');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
 const { build, closedLoop, dropDatabases, fmt, numberArg, startApp, startNats, stats } = require('./lib');
 
-const EVENTS = numberArg('events', 20_000);
-const RATE = numberArg('rate', 2_000);
+const EVENTS = numberArg('events', 10_000);
+const RATE = numberArg('rate', 1_000);
 const SEED = numberArg('seed', 1_000_000);
 const CALLS = numberArg('calls', 400);
 const RUN = `keyway_bench_audit_${Date.now().toString(36)}`;
