@@ -57,7 +57,7 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
     identity = new ServiceProcess('identity', infra.env);
     await identity.start();
     a = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gw_sessions_a', ADMIN_RATE_LIMIT_PER_MINUTE: '1000' });
-    b = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gw_sessions_b', TRUST_PROXY: 'true' });
+    b = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gw_sessions_b', TRUST_PROXY: 'true', SIGN_IN_RATE_LIMIT_PER_MINUTE: '30' });
     await Promise.all([a.start(), b.start()]);
     const tenant = async (name: string, email: string) => {
       const r = await request<CreatedTenant>(a.url, 'POST', '/admin/v1/tenants', { token: adminToken, body: { name, admin: { name: `${name} admin`, email, password: 'admin-password' } } });
@@ -129,6 +129,16 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
     expect(blocked.headers.get('retry-after')).toBe('1');
     expect((await signInRaw(b, { email: 'target@acme.test', password: 'target-password' }, { 'x-forwarded-for': '198.51.100.8' })).status).toBe(200);
   });
+
+  it('one address trying many emails is held back too (per address, whatever the email)', async () => {
+    const from = { 'x-forwarded-for': '192.0.2.77' };
+    for (let i = 0; i < 30; i++) expect((await signInRaw(b, { email: `spray${i}@acme.test`, password: 'guess' }, from)).status).toBe(401);
+    const r = await signInRaw(b, { email: 'spray-last@acme.test', password: 'guess' }, from);
+    expect(r.status).toBe(429);
+    expect(r.body).toMatchObject({ code: 'rate_limited', window: 'sign_in' });
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect((await signInRaw(b, { email: 'alice@acme.test', password: 'admin-password' }, { 'x-forwarded-for': '192.0.2.78' })).status).toBe(200);
+  }, 60_000);
 
   it('credentials of members of two tenants: 409 tenant_required with both, then tenant_id', async () => {
     const r1 = await request(other.root_key.key ? a.url : '', 'POST', '/v1/users', { token: other.root_key.key, body: { name: 'Twin', email: 'twin@acme.test', password: 'twin-password', role: 'viewer' } });

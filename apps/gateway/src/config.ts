@@ -55,6 +55,12 @@ export const GatewayEnv = BaseEnv.extend({
     .enum(['true', 'false'])
     .default('true')
     .transform((v) => v === 'true'),
+  /**
+   * Sign-in attempts per client address and minute, counted by each replica, whatever the email:
+   * a second bound beside identity's back-off per (email, address), against one address trying
+   * many emails.
+   */
+  SIGN_IN_RATE_LIMIT_PER_MINUTE: ms(1, 1_000_000).default(60),
   /** How long a session's record is trusted without asking identity again (which also slides its idle end). */
   SESSION_CACHE_TTL_MS: ms(0, 60_000).default(30_000),
   /**

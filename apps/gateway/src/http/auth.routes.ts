@@ -1,5 +1,6 @@
 import { detailsFromZod, KeywayError, Rpc, SESSION_ABSOLUTE_MS, SESSION_COOKIE, SessionReply, SignInBody, type SessionRecord, type SessionView, type SignInRequest } from '@keyway/contracts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { csrfToken, mintSessionId, SESSION_ENDED, sessionHash, type SessionCaller } from '../auth/session-auth';
 import type { Gateway } from '../gateway-core';
 import { noStore } from './conventions';
@@ -35,10 +36,21 @@ export function registerAuthRoutes(fastify: FastifyInstance, gateway: Gateway): 
     return s;
   };
 
+  const perAddress = new RateLimiterMemory({ keyPrefix: 'sign-in', points: gateway.config.SIGN_IN_RATE_LIMIT_PER_MINUTE, duration: 60 });
+
   fastify.route({
     method: 'POST',
     url: '/auth/v1/session',
-    onRequest: async (_req, reply) => void noStore(reply),
+    onRequest: async (req, reply) => {
+      noStore(reply);
+      // Before the body is read: one address trying many emails is slowed here, whatever identity's
+      // back-off per (email, address) says.
+      await perAddress.consume(req.ip).catch((res: unknown) => {
+        if (!(res instanceof RateLimiterRes)) throw res;
+        const retryAfter = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+        throw new KeywayError('rate_limited', `Too many sign-in attempts from this address; retry in ${retryAfter} s`, { window: 'sign_in', retry_after: retryAfter });
+      });
+    },
     errorHandler: (err, req, reply) => {
       const retry = (err as { extra?: { retry_after?: unknown } }).extra?.retry_after;
       if (typeof retry === 'number') reply.header('retry-after', String(retry));
@@ -78,8 +90,12 @@ export function registerAuthRoutes(fastify: FastifyInstance, gateway: Gateway): 
     errorHandler: replyError,
     handler: async (req, reply: FastifyReply) => {
       const id = sessionIdOf(req);
-      if (id !== undefined) {
-        const s = await signed(req);
+      // An ended session signs out as a no-op (204, the cookie cleared); a live one needs its CSRF token.
+      const s = id === undefined ? undefined : await gateway.sessions.authenticate(id).catch((err: unknown) => {
+        if (err === SESSION_ENDED) return undefined;
+        throw err;
+      });
+      if (s !== undefined) {
         requireCsrf(req, s);
         const r = await gateway.rpc.call(Rpc.sessionsDelete, { session_hash: s.hash });
         if (!r.ok) throw refusal(r.error);

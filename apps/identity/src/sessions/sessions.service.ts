@@ -1,5 +1,5 @@
 import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, SESSION_TOUCH_MS, type Actor, type Role, type SessionRecord, type SignInRequest } from '@keyway/contracts';
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { recordMemberEvent } from '../users/member-events';
 import { dummyHash, hashPassword, needsRehash, verifyPassword } from '../users/passwords';
@@ -14,6 +14,7 @@ const MAX_BLOCK_SECONDS = 15 * 60;
 const FAILURES_FORGOTTEN_MS = 24 * 3_600_000;
 /** A member of more tenants than this under one email signs in with a tenant_id. */
 const MAX_CANDIDATES = 20;
+const SWEEP_EVERY_MS = 10 * 60_000;
 
 /** How long an attempt after `failures` failures in a row must wait: 0, …, then 1 s, 2 s, 4 s … up to 15 min. */
 function backoffSeconds(failures: number): number {
@@ -54,12 +55,34 @@ const member = (c: Candidate): Actor => ({ type: 'member', id: c.id });
  * costs one write a minute, not one per request) or 12 hours after sign-in, whichever is first.
  */
 @Injectable()
-export class SessionsService {
+export class SessionsService implements OnModuleInit, OnModuleDestroy {
+  private sweeper: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly ds: DataSource,
     private readonly clock: SessionClock,
     private readonly users: UsersService,
   ) {}
+
+  /**
+   * Ended sessions are deleted when next looked up; those never looked up again, and runs of
+   * failures nobody continued, are swept here every 10 minutes (any replica may: the deletes are
+   * idempotent).
+   */
+  onModuleInit(): void {
+    this.sweeper = setInterval(() => void this.sweep().catch(() => undefined), SWEEP_EVERY_MS);
+    this.sweeper.unref();
+  }
+
+  onModuleDestroy(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  async sweep(): Promise<void> {
+    const now = this.clock.now();
+    await this.ds.query(`DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2`, [now, new Date(now.getTime() - SESSION_IDLE_MS)]);
+    await this.ds.query(`DELETE FROM sign_in_attempts WHERE last_failure_at < $1 AND (blocked_until IS NULL OR blocked_until < $2)`, [new Date(now.getTime() - FAILURES_FORGOTTEN_MS), now]);
+  }
 
   /**
    * Every attempt is counted before the password is checked, under a lock on its (email, client
