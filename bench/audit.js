@@ -79,19 +79,24 @@ async function publishAll(ctx, count, tenantOf, rate) {
   return sentAt;
 }
 
-/** One ingestion run: its own stream, database and replicas. */
-async function ingestRun(nats, { replicas, chain, spread }, index) {
+/** A connection and a new key event stream `name`; streams may not share subjects, so earlier bench streams go first. */
+async function freshStream(nats, name) {
   const { connect } = require('@nats-io/transport-node');
   const { jetStreamContext, ensureStream } = require('@keyway/messaging');
   const { EVENT_SUBJECTS } = require('@keyway/contracts');
+  const nc = await connect({ servers: nats.url, noAsyncTraces: true });
+  const ctx = await jetStreamContext(nc);
+  for await (const s of ctx.jsm.streams.list()) if (s.config.name.startsWith('KEYWAY_BENCH')) await ctx.jsm.streams.delete(s.config.name);
+  await ensureStream(ctx.jsm, { name, subjects: [EVENT_SUBJECTS] });
+  return { nc, ctx };
+}
+
+/** One ingestion run: its own stream, database and replicas. */
+async function ingestRun(nats, { replicas, chain, spread }, index) {
   const { serviceDatabaseUrl } = require('@keyway/database');
   const stream = `KEYWAY_BENCH${index}`;
   const base = `postgres://postgres@127.0.0.1:5432/${RUN}_${index}`;
-  const nc = await connect({ servers: nats.url, noAsyncTraces: true });
-  const ctx = await jetStreamContext(nc);
-  // Streams may not share subjects: the previous run's goes first.
-  for await (const s of ctx.jsm.streams.list()) if (s.config.name.startsWith('KEYWAY_BENCH')) await ctx.jsm.streams.delete(s.config.name);
-  await ensureStream(ctx.jsm, { name: stream, subjects: [EVENT_SUBJECTS] });
+  const { nc, ctx } = await freshStream(nats, stream);
   const tenantOf = spread ? (i) => `ten_bench${String(i % 1_000).padStart(4, '0')}` : () => 'ten_benchhot';
   const env = { NATS_URL: nats.url, DATABASE_URL: base, KEYWAY_STREAM: stream, AUDIT_CHAIN_KEY: CHAIN_KEY, AUDIT_CHAIN: chain ? 'on' : 'off', AUDIT_DURABLE: `bench${index}` };
   const done = chain ? 'chain_pos IS NOT NULL' : 'true';
@@ -128,15 +133,10 @@ async function ingestRun(nats, { replicas, chain, spread }, index) {
 
 /** 1,000,000 entries in one tenant, straight into Postgres, then the list RPC. */
 async function listRun(nats) {
-  const { connect } = require('@nats-io/transport-node');
-  const { jetStreamContext, ensureStream } = require('@keyway/messaging');
-  const { EVENT_SUBJECTS, Rpc } = require('@keyway/contracts');
+  const { Rpc } = require('@keyway/contracts');
   const { serviceDatabaseUrl } = require('@keyway/database');
   const base = `postgres://postgres@127.0.0.1:5432/${RUN}_list`;
-  const nc = await connect({ servers: nats.url, noAsyncTraces: true });
-  const ctx = await jetStreamContext(nc);
-  for await (const s of ctx.jsm.streams.list()) if (s.config.name.startsWith('KEYWAY_BENCH')) await ctx.jsm.streams.delete(s.config.name);
-  await ensureStream(ctx.jsm, { name: 'KEYWAY_BENCHLIST', subjects: [EVENT_SUBJECTS] });
+  const { nc } = await freshStream(nats, 'KEYWAY_BENCHLIST');
   const app = await startApp('audit-log', { NATS_URL: nats.url, DATABASE_URL: base, KEYWAY_STREAM: 'KEYWAY_BENCHLIST', AUDIT_CHAIN_KEY: CHAIN_KEY, AUDIT_DURABLE: 'benchlist' });
   const pg = new Client({ connectionString: serviceDatabaseUrl(base, 'audit-log') });
   try {

@@ -56,5 +56,5 @@ export const SERVICE = 'audit-log';
  * The key used when AUDIT_CHAIN_KEY is unset outside production: public, so a chain made with it
  * proves nothing; the service says so at boot.
  */
-export const DEVELOPMENT_CHAIN_KEY = 'keyway-development-audit-chain-key-not-secret';
+const DEVELOPMENT_CHAIN_KEY = 'keyway-development-audit-chain-key-not-secret';
 export const chainKeyOf = (c: AuditLogConfig): string => c.AUDIT_CHAIN_KEY ?? DEVELOPMENT_CHAIN_KEY;

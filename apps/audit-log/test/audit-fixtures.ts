@@ -1,5 +1,10 @@
-import { eventSubject, newId, type KeyEvent } from '@keyway/contracts';
-import { publishEvent, type JetStreamClient } from '@keyway/messaging';
+import { randomBytes } from 'node:crypto';
+import { EVENT_SUBJECTS, eventSubject, newId, type KeyEvent } from '@keyway/contracts';
+import { ensureStream, jetStreamContext, publishEvent, type JetStreamClient, type JetStreamContext } from '@keyway/messaging';
+import { loadConfig } from '@keyway/runtime';
+import { startInfra, type TestInfra } from '@keyway/testing';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { AuditLogEnv, type AuditLogConfig } from '../src/config';
 
 /** The lifecycle types, cycled by `lifecycleEvent(i)`. */
 const CYCLE = ['created', 'updated', 'disabled', 'enabled', 'rotated', 'rotation_completed', 'revoked', 'expired'] as const;
@@ -55,3 +60,28 @@ export const TRAIL_SNAPSHOT_SQL = `
 export const HEADS_SNAPSHOT_SQL = `
   SELECT tenant_id, position::text AS position, encode(hash, 'hex') AS hash, live_count::text AS live, test_count::text AS test
   FROM audit_heads WHERE position > 0 ORDER BY tenant_id`;
+
+export interface ChainTestBed {
+  infra: TestInfra;
+  nc: NatsConnection;
+  jet: JetStreamContext;
+  /** Two replicas' worth of disorder: four writers, batches of 16; a chain key of this run. */
+  config: AuditLogConfig;
+}
+
+/** Own infra, the key event stream as identity creates it, and a config that stores out of order. */
+export async function chainTestBed(label: string, env: Record<string, string> = {}): Promise<ChainTestBed> {
+  const infra = await startInfra(label);
+  const nc = await connect({ servers: infra.natsUrl });
+  const jet = await jetStreamContext(nc);
+  await ensureStream(jet.jsm, { name: infra.stream, subjects: [EVENT_SUBJECTS], duplicateWindowMs: 10 * 60_000 });
+  const config = loadConfig(AuditLogEnv, {
+    ...infra.env,
+    AUDIT_CHAIN_KEY: randomBytes(32).toString('hex'),
+    AUDIT_WRITERS: '4',
+    AUDIT_BATCH_MAX: '16',
+    AUDIT_HEAD_PUBLISH_MS: '20',
+    ...env,
+  });
+  return { infra, nc, jet, config };
+}
