@@ -191,6 +191,9 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
     expect(test.status).toBe(201);
     expect(test.body.environment).toBe('test');
     expect((await call(a, s, 'GET', '/v1/keys', { headers: { 'keyway-mode': 'prod' } })).status).toBe(400);
+    // DELETE /v1/test-data: "a test key or a session"; a viewer lacks contacts:write.
+    expect((await call(a, s, 'DELETE', '/v1/test-data', { csrf: true })).status).not.toBe(403);
+    expect((await call(a, v, 'DELETE', '/v1/test-data', { csrf: true })).body).toMatchObject({ code: 'insufficient_scope' });
   });
 
   it('the audit actor of a change made with a session is the member', async () => {

@@ -35,11 +35,12 @@ export function requireCsrf(req: FastifyRequest, session: SessionCaller): void {
  * a change, then the member's own limits and the role's scopes, in live mode unless the request
  * says `Keyway-Mode: test`. Counted against the member, not a key: no `used` event.
  */
-export async function admitMember(gateway: Gateway, session: SessionCaller, req: FastifyRequest, reply: FastifyReply, scopes: readonly Scope[], allScopes: boolean): Promise<Caller> {
+export async function admitMember(gateway: Gateway, session: SessionCaller, req: FastifyRequest, reply: FastifyReply, scopes: readonly Scope[], allScopes: boolean, testOnly = false): Promise<Caller> {
   requireCsrf(req, session);
   const mode = req.headers[MODE_HEADER];
   if (mode !== undefined && mode !== 'live' && mode !== 'test') throw BAD_MODE;
-  const key = SessionAuth.asKey(session, (mode ?? 'live') as Environment);
+  // A test-only route (`DELETE /v1/test-data`: "a test key or a session") acts on test data whatever the header.
+  const key = SessionAuth.asKey(session, testOnly ? 'test' : ((mode ?? 'live') as Environment));
   const rec = key.record;
   const decision = await gateway.limiter.consume(rec.key_id, rec.rate_limit);
   reply.headers(rateLimitHeaders(decision));

@@ -31,7 +31,7 @@ export function registerV1Routes(fastify: FastifyInstance, gateway: Gateway): vo
         const session = await sessionOf(gateway, req);
         if (session !== undefined) {
           if (route === undefined) throw WHOAMI_IS_FOR_KEYS;
-          req.caller = await admitMember(gateway, session, req, reply, scopes, route.allScopes === true);
+          req.caller = await admitMember(gateway, session, req, reply, scopes, route.allScopes === true, route.testModeOnly === true);
           requireMode(route, req.caller);
           return;
         }

@@ -239,6 +239,7 @@ describe('identity: members, roles and sessions', () => {
       return true;
     }, 30_000);
     expect(seen.find((e) => e.type === 'updated')!.data).toEqual({ role: 'developer', password_changed: true, sessions_ended: 0 });
-    expect(seen.find((e) => e.type === 'sign_in_failed')!.data).toEqual({ client_address: '10.9.9.9' });
+    expect(seen.find((e) => e.type === 'sign_in_failed')).toMatchObject({ data: { client_address: '10.9.9.9' }, actor: { type: 'system', id: 'sign-in' } });
+    expect(seen.find((e) => e.type === 'signed_in')!.actor).toEqual({ type: 'member', id: t.admin!.id });
   });
 });

@@ -47,6 +47,7 @@ const record = (s: SessionRow): SessionRecord => ({
 });
 
 const member = (c: Candidate): Actor => ({ type: 'member', id: c.id });
+const SIGN_IN: Actor = { type: 'system', id: 'sign-in' };
 
 /**
  * Dashboard sessions (DESIGN "Dashboard and members"). A session is found by the hash of its id
@@ -106,7 +107,8 @@ export class SessionsService implements OnModuleInit, OnModuleDestroy {
     if (matched.length === 0) {
       if (candidates.length > 0) {
         await this.ds.transaction(async (tx) => {
-          for (const c of candidates) await recordMemberEvent(tx, { type: 'sign_in_failed', tenant_id: c.tenant_id, member_id: c.id, actor: member(c), data: { client_address: req.client_address }, at: now });
+          // Not the member's doing: whoever tried is unknown, so the actor is the sign-in itself.
+          for (const c of candidates) await recordMemberEvent(tx, { type: 'sign_in_failed', tenant_id: c.tenant_id, member_id: c.id, actor: SIGN_IN, data: { client_address: req.client_address }, at: now });
         });
       }
       throw SessionError.invalidCredentials();
