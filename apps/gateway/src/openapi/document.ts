@@ -249,7 +249,7 @@ const OPERATOR_429: ErrorSpec = {
 /** Sign-in's own 429 and 409: per (email, client address), and the tenants to choose from. */
 const SIGN_IN_429: ErrorSpec = {
   name: 'RateLimited',
-  description: 'Too many failed sign-ins for this email from this client address: retry after `Retry-After` seconds (the wait grows with each failure: 1 s, 2 s, 4 s … up to 15 min; another address is not held back).',
+  description: 'Too many failed sign-ins for this email from this client address (the wait grows with each failure: 1 s, 2 s, 4 s … up to 15 min; another address is not held back), or too many sign-ins from this client address whatever the email (60 a minute by default): retry after `Retry-After` seconds.',
   schema: 'SignInRateLimitedError',
   example: { error: 'Too many sign-in attempts for this email from this address; retry in 4 s', code: 'rate_limited', window: 'sign_in', retry_after: 4 },
 };
