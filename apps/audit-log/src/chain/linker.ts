@@ -10,6 +10,8 @@ const MAX_ROWS = 5_000;
 const MAX_TENANTS = 1_000;
 /** How often the ack floor is read while stored rows wait above it. */
 const PENDING_POLL_MS = 5;
+/** The advisory lock one linker holds for a round (any constant: the database is audit-log's own). */
+const LINKER_LOCK = 7_361_004;
 
 type UnlinkedRow = Pick<AuditEventEntity, 'id' | 'tenant_id' | 'key_id' | 'type' | 'schema_version' | 'occurred_at' | 'prefix' | 'actor_type' | 'actor_id' | 'data' | 'stream_seq' | 'seal' | 'environment'>;
 interface HeadRow {
@@ -50,6 +52,8 @@ export class ChainLinker {
   private loop: Promise<void> = Promise.resolve();
   /** Rows refused (no valid seal, or behind the head): logged once each. */
   private readonly refused = new Set<string>();
+  /** The last round found another replica linking. */
+  private busyElsewhere = false;
 
   constructor(private readonly o: LinkerOptions) {}
 
@@ -87,7 +91,12 @@ export class ChainLinker {
       this.woken = false;
       try {
         const floor = await this.o.floor();
+        this.busyElsewhere = false;
         if ((await this.linkUpTo(floor)) > 0) continue;
+        if (this.busyElsewhere) {
+          await this.sleep(PENDING_POLL_MS * 4);
+          continue;
+        }
         // Stored but above the floor: the acks of those rows are on their way to the server (or,
         // after a crash, their redeliveries): look again soon, at a steady pace, not a growing one,
         // so a busy trail is linked within milliseconds of its acks.
@@ -122,6 +131,14 @@ export class ChainLinker {
     let linked = 0;
     try {
       await qr.startTransaction();
+      // One linker at a time across replicas: a second one would find every tenant locked and
+      // spin on the floor, taking the CPU the writers need. It waits its turn instead.
+      const turn = (await qr.query(`SELECT pg_try_advisory_xact_lock(${LINKER_LOCK}) AS mine`)) as Array<{ mine: boolean }>;
+      if (!turn[0]?.mine) {
+        await qr.commitTransaction();
+        this.busyElsewhere = true;
+        return 0;
+      }
       const heads = (await qr.query(
         `SELECT tenant_id, position, hash, stream_seq FROM audit_heads
          WHERE tenant_id IN (SELECT DISTINCT tenant_id FROM audit_events WHERE chain_pos IS NULL AND stream_seq <= $1)
