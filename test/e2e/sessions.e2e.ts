@@ -53,7 +53,7 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
   };
 
   beforeAll(async () => {
-    infra = await startInfra('sessions_e2e');
+    infra = await startInfra('signin_e2e');
     identity = new ServiceProcess('identity', infra.env);
     await identity.start();
     a = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gw_sessions_a', ADMIN_RATE_LIMIT_PER_MINUTE: '1000' });

@@ -41,7 +41,7 @@ describe('identity: members, roles and sessions', () => {
     (await h.call<UserView>(Rpc.usersCreate, { ctx: h.ctx(tenantId), body: { name: email, email, password, role } })).response!;
 
   beforeAll(async () => {
-    h = await startIdentity('sessions');
+    h = await startIdentity('member_sessions');
     clock = h.app.get(SessionClock);
     jest.spyOn(clock, 'now').mockImplementation(() => new Date(at));
   });
