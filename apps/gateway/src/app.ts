@@ -10,6 +10,7 @@ import { registerAdminRateLimit } from './http/admin-limit';
 import { registerAdminRoutes } from './http/admin.routes';
 import { registerAuthRoutes } from './http/auth.routes';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
+import { registerDashboard } from './http/dashboard.routes';
 import { applyConventions, fastifyOptions } from './http/conventions';
 import { registerV1Routes } from './http/v1.routes';
 import { registerDocs } from './openapi/docs';
@@ -25,6 +26,8 @@ export interface GatewayOptions {
    * jest.config.js lets swc transform it; the openapi spec covers /docs in a child process.
    */
   docs?: boolean;
+  /** Where the dashboard's build is (default: apps/dashboard/dist, beside this app). */
+  dashboardDir?: string;
 }
 
 export async function createGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<NestFastifyApplication> {
@@ -63,5 +66,6 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   registerAdminRoutes(fastify, core);
   registerAuthRoutes(fastify, core);
   if (options.docs !== false) registerDocs(fastify);
+  registerDashboard(fastify, options.dashboardDir);
   return app;
 }
