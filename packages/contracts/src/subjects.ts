@@ -50,6 +50,7 @@ export const GATEWAY_HEARTBEAT = 'keyway.gateway.heartbeat';
 
 export const Rpc = {
   tenantsCreate: 'keyway.rpc.identity.tenants.create',
+  tenantsList: 'keyway.rpc.identity.tenants.list',
   tenantsUpdate: 'keyway.rpc.identity.tenants.update',
   tenantsRootKey: 'keyway.rpc.identity.tenants.root-key',
   keysVerify: 'keyway.rpc.identity.keys.verify',

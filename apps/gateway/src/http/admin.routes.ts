@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { CreateTenantBody, detailsFromZod, IdParams, IssueRootKeyBody, KeywayError, Rpc, UpdateTenantBody, type ErrorDetail, type RpcRequest, type RpcSubject } from '@keyway/contracts';
+import { CreateTenantBody, detailsFromZod, IdParams, IssueRootKeyBody, KeywayError, Paging, Rpc, UpdateTenantBody, type ErrorDetail, type RpcRequest, type RpcSubject } from '@keyway/contracts';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { z } from 'zod';
 import type { Gateway } from '../gateway-core';
@@ -11,10 +11,11 @@ import { refusal } from './request-path';
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 interface AdminRoute {
-  method: 'POST' | 'PATCH';
+  method: 'GET' | 'POST' | 'PATCH';
   url: string;
   subject: RpcSubject;
   params?: z.ZodType;
+  query?: z.ZodType;
   body?: z.ZodType;
   status: 200 | 201;
   /** The answer carries a secret (a root key): never stored by a cache on the way. */
@@ -27,6 +28,7 @@ interface AdminRoute {
  */
 const ADMIN_ROUTES: readonly AdminRoute[] = [
   { method: 'POST', url: '/admin/v1/tenants', subject: Rpc.tenantsCreate, body: CreateTenantBody, status: 201, secret: true },
+  { method: 'GET', url: '/admin/v1/tenants', subject: Rpc.tenantsList, query: Paging, status: 200, secret: false },
   { method: 'PATCH', url: '/admin/v1/tenants/:id', subject: Rpc.tenantsUpdate, params: IdParams, body: UpdateTenantBody, status: 200, secret: false },
   { method: 'POST', url: '/admin/v1/tenants/:id/root-key', subject: Rpc.tenantsRootKey, params: IdParams, body: IssueRootKeyBody, status: 201, secret: true },
 ];
@@ -62,8 +64,9 @@ export function registerAdminRoutes(fastify: FastifyInstance, gateway: Gateway):
 
 async function forward(gateway: Gateway, route: AdminRoute, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const params = (req.params ?? {}) as Record<string, string>;
+  const query = (req.query ?? {}) as Record<string, unknown>;
   const details: ErrorDetail[] = [];
-  for (const [schema, value] of [[route.params, params], [route.body, req.body === undefined ? {} : req.body]] as const) {
+  for (const [schema, value] of [[route.params, params], [route.query, query], [route.body, req.body === undefined ? {} : req.body]] as const) {
     const r = schema?.safeParse(value);
     if (r && !r.success) details.push(...detailsFromZod(r.error));
   }
@@ -72,7 +75,7 @@ async function forward(gateway: Gateway, route: AdminRoute, req: FastifyRequest,
   const message: RpcRequest = {
     ctx: { tenant_id: '', actor: { type: 'operator', id: 'operator' }, request_id: req.id, scopes: [], ...(idempotency && { idempotency }) },
     params,
-    query: {},
+    query: route.query ? query : {},
     ...(route.body ? { body: req.body === undefined ? {} : req.body } : {}),
   };
   if (route.secret) noStore(reply);

@@ -266,6 +266,10 @@ describe('buildOpenApiDocument', () => {
       const limited = deref(((responses['429']!['content'] as Node)['application/json'] as Node)['schema']);
       expect(limited['required']).toEqual(expect.arrayContaining(['code', 'retry_after']));
     }
+    const list = op('GET', '/admin/v1/tenants');
+    expect(list['security']).toEqual([{ adminToken: [] }]);
+    expect((list['parameters'] as Node[]).filter((p) => p['in'] === 'query').map((p) => p['name'])).toEqual(['page', 'pageSize', 'after']);
+    expect(Object.keys(responsesOf(list))).toEqual(expect.arrayContaining(['200', '400', '401', '429']));
     expect(doc.components.schemas['CreatedTenant']).toBeDefined();
     expect(op('GET', '/health/live')['security']).toEqual([]);
     expect(Object.keys(op('GET', '/health/ready')['responses'] as Node)).toEqual(['200', '400', '500', '503']);

@@ -15,6 +15,8 @@ import {
   TenantChoice,
   PAGE_SIZE_MAX,
   PAGE_WINDOW_MAX,
+  pageOf,
+  Paging,
   RateLimitWindow,
   ROUTES,
   Scope,
@@ -323,6 +325,9 @@ function admin(op: Omit<Operation, 'family' | 'scopes' | 'tag' | 'errors' | 'des
   return { ...op, tag: 'admin', description: OPERATOR_ONLY, family: 'admin', scopes: undefined, errors: errorStatuses('admin', op.method, false, op.params !== undefined) };
 }
 
+/** One schema object, so the document names it once (`TenantViewPage`). */
+const TENANT_PAGE = pageOf(TenantView);
+
 const EXTRA_OPERATIONS: Operation[] = [
   {
     name: 'whoami',
@@ -345,6 +350,15 @@ const EXTRA_OPERATIONS: Operation[] = [
     response: CreatedTenant,
     status: 201,
     secret: true,
+  }),
+  admin({
+    name: 'admin.tenants.list',
+    method: 'GET',
+    path: '/admin/v1/tenants',
+    summary: 'List the tenants, newest first (paginated)',
+    query: Paging,
+    response: TENANT_PAGE,
+    status: 200,
   }),
   admin({
     name: 'admin.tenants.update',

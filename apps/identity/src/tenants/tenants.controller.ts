@@ -1,4 +1,4 @@
-import { CreateTenantBody, IdParams, IssueRootKeyBody, Rpc, UpdateTenantBody } from '@keyway/contracts';
+import { CreateTenantBody, IdParams, IssueRootKeyBody, Paging, Rpc, UpdateTenantBody } from '@keyway/contracts';
 import { parseRpc } from '@keyway/runtime';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
@@ -18,6 +18,11 @@ export class TenantsController {
   create(@Payload() raw: unknown) {
     const r = parseRpc(raw, { body: CreateTenantBody });
     return this.tenants.create(r.body, operator(r.ctx.actor.id), r.ctx.idempotency);
+  }
+
+  @MessagePattern(Rpc.tenantsList)
+  list(@Payload() raw: unknown) {
+    return this.tenants.list(parseRpc(raw, { query: Paging }).query);
   }
 
   @MessagePattern(Rpc.tenantsUpdate)
