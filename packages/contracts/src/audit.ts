@@ -1,20 +1,38 @@
 import { z } from 'zod';
-import { Actor, KeyEventType } from './events';
+import { Actor, KEY_EVENT_TYPES } from './events';
+import type { MemberEventType } from './members';
 import { PageQuery } from './pagination';
 import { STREAMS } from './subjects';
 
+/** A member event's type in the trail: `member.<type>` (a key event's is its own type). */
+export const MEMBER_AUDIT_TYPES = [
+  'member.created',
+  'member.updated',
+  'member.deleted',
+  'member.signed_in',
+  'member.sign_in_failed',
+] as const satisfies ReadonlyArray<`member.${MemberEventType}`>;
+/** Every entry type the trail holds: key lifecycle events and `member.*` events. */
+export const AuditEntryType = z.enum([...KEY_EVENT_TYPES, ...MEMBER_AUDIT_TYPES]);
+export type AuditEntryType = z.infer<typeof AuditEntryType>;
+
 /**
  * One entry of a tenant's audit trail (`GET /v1/audit-events`, `GET /v1/keys/{id}/logs`): a key
- * lifecycle event as the trail shows it. `environment` is the key's mode, from its prefix;
- * `changes` is the event's payload. Never a secret or a hash.
+ * lifecycle event or a member event as the trail shows it. A key's entry: `environment` is the
+ * key's mode, from its prefix; `changes` is the event's payload. A member's entry (`member.*`):
+ * `key_id` and `prefix` are null, `environment` is `live` (members are the tenant's, not a mode's:
+ * a test key does not see them), `changes` is `{member_id, ...}` with the event's payload. Never a
+ * secret, a password, a session or a hash.
  */
 export const AuditEntry = z.object({
   id: z.string(),
-  type: KeyEventType,
+  type: AuditEntryType,
   occurred_at: z.string(),
   actor: Actor,
-  key_id: z.string(),
-  prefix: z.string(),
+  /** null for a member's entry. */
+  key_id: z.string().nullable(),
+  /** null for a member's entry. */
+  prefix: z.string().nullable(),
   environment: z.enum(['live', 'test']),
   changes: z.record(z.string(), z.unknown()),
 });
@@ -23,7 +41,7 @@ export type AuditEntry = z.infer<typeof AuditEntry>;
 /** `GET /v1/audit-events` filters (with the page). `from` is inclusive, `to` exclusive. */
 export const AuditEventsQuery = PageQuery.extend({
   key_id: z.string().min(1).max(100).optional(),
-  type: KeyEventType.optional(),
+  type: AuditEntryType.optional(),
   actor_type: Actor.shape.type.optional(),
   actor_id: z.string().min(1).max(100).optional(),
   from: z.iso.datetime({ offset: true }).optional(),

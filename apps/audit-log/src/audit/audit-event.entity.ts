@@ -4,11 +4,13 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 export class AuditEventEntity {
   @PrimaryColumn('text') id!: string;
   @Column('text') tenant_id!: string;
-  @Column('text') key_id!: string;
+  /** null for a member's entry. */
+  @Column({ type: 'text', nullable: true }) key_id!: string | null;
   @Column('text') type!: string;
   @Column('integer') schema_version!: number;
   @Column('timestamptz') occurred_at!: Date;
-  @Column('text') prefix!: string;
+  /** null for a member's entry (its mode is then live). */
+  @Column({ type: 'text', nullable: true }) prefix!: string | null;
   @Column('text') actor_type!: string;
   @Column('text') actor_id!: string;
   @Column('jsonb') data!: Record<string, unknown>;

@@ -1,11 +1,28 @@
-import { type AuditEntry, parseKeyEvent, type KeyEvent } from '@keyway/contracts';
+import { type Actor, type AuditEntry, parseKeyEvent, parseMemberEvent } from '@keyway/contracts';
 import { z } from 'zod';
 import type { ChainContent } from '../chain/chain';
 import type { AuditEventEntity } from './audit-event.entity';
 
-/** One key event as it arrived, with the stream sequence it arrived at. */
+/**
+ * An event as the trail stores it: a key lifecycle event as it is, or a member event
+ * (`keyway.members.<type>`) as `member.<type>` with no key (`key_id`, `prefix` null: its mode is
+ * `live`) and `{member_id, ...data}` for its data.
+ */
+export interface TrailEvent {
+  id: string;
+  tenant_id: string;
+  key_id: string | null;
+  type: string;
+  schema_version: number;
+  occurred_at: string;
+  prefix: string | null;
+  actor: Actor;
+  data: Record<string, unknown>;
+}
+
+/** One event as it arrived, with the stream sequence it arrived at. */
 export interface AuditRecord {
-  event: KeyEvent;
+  event: TrailEvent;
   streamSeq: number;
 }
 
@@ -15,19 +32,43 @@ const Timestamp = z.iso.datetime({ offset: true });
 // jsonb cannot hold U+0000; one such string would fail the whole multi-row INSERT.
 const NUL = /\\u0000/;
 
-/** Validates a message body: the key event contract plus what the table needs. Throws on refusal. */
-export function parseAuditEvent(raw: unknown): KeyEvent {
-  const event = parseKeyEvent(raw);
+/**
+ * Validates a message body: the key or member event contract plus what the table needs. Throws on
+ * refusal. A member event carries `member_id` (a key event `key_id`); its data is what the member
+ * event contract names and nothing else (zod drops unknown fields), so no password, hash or
+ * session can reach the trail even from a faulty writer.
+ */
+export function parseAuditEvent(raw: unknown): TrailEvent {
+  const event = isMemberEvent(raw) ? memberTrailEvent(raw) : (parseKeyEvent(raw) as TrailEvent);
   Timestamp.parse(event.occurred_at);
   if (NUL.test(JSON.stringify(event))) throw new Error('event contains a NUL character');
   return event;
+}
+
+function isMemberEvent(raw: unknown): boolean {
+  return typeof raw === 'object' && raw !== null && 'member_id' in raw && !('key_id' in raw);
+}
+
+function memberTrailEvent(raw: unknown): TrailEvent {
+  const m = parseMemberEvent(raw);
+  return {
+    id: m.id,
+    tenant_id: m.tenant_id,
+    key_id: null,
+    type: `member.${m.type}`,
+    schema_version: m.schema_version,
+    occurred_at: m.occurred_at,
+    prefix: null,
+    actor: m.actor,
+    data: { member_id: m.member_id, ...m.data },
+  };
 }
 
 /**
  * What the chain covers of an event as it will read back from the table: `occurred_at` in UTC
  * with milliseconds (ingest stores exactly that), `data` as JSON would carry it.
  */
-export function chainContentOfEvent(e: KeyEvent): ChainContent {
+export function chainContentOfEvent(e: TrailEvent): ChainContent {
   return {
     id: e.id,
     tenant_id: e.tenant_id,

@@ -72,7 +72,7 @@ export class AuditEventsRepository {
       if (!seen || r.streamSeq < seen.streamSeq) byId.set(r.event.id, r);
     }
     if (byId.size === 0) return;
-    const cols: [string[], string[], string[], string[], number[], string[], string[], string[], string[], string[], string[], Array<Buffer | null>] =
+    const cols: [string[], string[], Array<string | null>, string[], number[], string[], Array<string | null>, string[], string[], string[], string[], Array<Buffer | null>] =
       [[], [], [], [], [], [], [], [], [], [], [], []];
     for (const { event: e, streamSeq } of byId.values()) {
       const content = chainContentOfEvent(e);

@@ -1,4 +1,4 @@
-import { EVENT_SUBJECTS, EventVersionError, type KeyEvent } from '@keyway/contracts';
+import { EventVersionError } from '@keyway/contracts';
 import { isDataError } from '@keyway/database';
 import { awaitStream, DurableConsumer, jetStreamContext, type BatchItem } from '@keyway/messaging';
 import { minimalLogger, NATS_CONNECTION } from '@keyway/runtime';
@@ -6,13 +6,18 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnAppl
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ChainService } from '../chain/chain.service';
 import type { AuditLogConfig } from '../config';
-import { parseAuditEvent } from './audit-event';
+import { parseAuditEvent, type TrailEvent } from './audit-event';
 import { AUDIT_CONFIG, AuditEventsRepository } from './audit-events.repository';
 /** The one service that creates and configures the key event stream; audit-log only reads it. */
 const STREAM_OWNER = 'identity';
+/**
+ * Everything `KEYWAY` holds: `keyway.keys.<lifecycle>` and `keyway.members.<type>` (one filter:
+ * nats-server 2.9 has no filter lists; an existing durable on `keyway.keys.>` is updated to it).
+ */
+const TRAIL_SUBJECTS = 'keyway.>';
 
 /**
- * Records every key lifecycle event from JetStream in `audit_events`. All replicas share one
+ * Records every key lifecycle and member event from JetStream in `audit_events`. All replicas share one
  * durable consumer, so each event is written by one of them (and, on a redelivery, written again
  * as a no-op: the event id is the primary key). The chain linker (src/chain) then links what is
  * stored, in stream order, up to the consumer's ack floor. `used` events are not part of the
@@ -22,7 +27,7 @@ const STREAM_OWNER = 'identity';
 @Injectable()
 export class AuditIngestService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly log = new Logger('audit-ingest');
-  private consumer: DurableConsumer<KeyEvent> | undefined;
+  private consumer: DurableConsumer<TrailEvent> | undefined;
   private linking = false;
 
   constructor(
@@ -42,11 +47,11 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
       timeoutMs: this.config.AUDIT_STREAM_WAIT_MS,
       logger: minimalLogger(this.log),
     });
-    this.consumer = await DurableConsumer.start<KeyEvent>({
+    this.consumer = await DurableConsumer.start<TrailEvent>({
       ctx,
       stream: this.config.KEYWAY_STREAM,
       durable: this.config.AUDIT_DURABLE,
-      filterSubject: EVENT_SUBJECTS,
+      filterSubject: TRAIL_SUBJECTS,
       parse: parseAuditEvent,
       // An event from a newer writer, during a rolling deploy: retried until this replica is new too.
       parseRetryable: (err) => err instanceof EventVersionError,
@@ -80,7 +85,7 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
     if (!this.consumer?.isConsuming) throw new Error('the key event consumer is not running');
   }
 
-  private async record(items: ReadonlyArray<BatchItem<KeyEvent>>): Promise<void> {
+  private async record(items: ReadonlyArray<BatchItem<TrailEvent>>): Promise<void> {
     const lifecycle = items.filter(({ value }) => value.type !== 'used');
     await this.events.insert(lifecycle.map(({ value, msg }) => ({ event: value, streamSeq: msg.seq })));
     if (lifecycle.length > 0) this.chain.stored();

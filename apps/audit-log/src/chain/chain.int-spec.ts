@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { eventSubject, Rpc, type AuditEntry, type AuditVerification, type KeyEvent, type Page } from '@keyway/contracts';
-import type { JetStreamContext } from '@keyway/messaging';
+import { eventSubject, memberEventEnvelope, memberEventSubject, newId, Rpc, type AuditEntry, type AuditVerification, type KeyEvent, type Page } from '@keyway/contracts';
+import { publishEvent, type JetStreamContext } from '@keyway/messaging';
 import { startService } from '@keyway/runtime';
 import { eventually, type TestInfra } from '@keyway/testing';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -170,6 +170,53 @@ describe('the audit chain: two replicas, the list and verify', () => {
     for (const bad of [{ pageSize: '51' }, { type: 'used_up' }, { actor_type: 'robot' }, { from: 'yesterday' }, { colour: 'red' }, { key_id: '' }]) {
       expect((await list({ tenant_id: t }, bad)).err?.code).toBe('invalid_request');
     }
+  });
+
+  it('member events join the tenant trail: live, actor member, filtered by type and actor, never a password, chain verified', async () => {
+    const t = 'ten_members';
+    const member = 'mem_ada';
+    const at = (s: number): string => new Date(Date.UTC(2025, 1, 1, 0, 0, s)).toISOString();
+    const created = memberEventEnvelope({
+      id: newId('event'), type: 'created', occurred_at: at(1), tenant_id: t, member_id: member,
+      actor: { type: 'member', id: 'mem_admin' }, data: { name: 'Ada', email: 'ada@example.com', role: 'developer' },
+    });
+    const signedIn = memberEventEnvelope({
+      id: newId('event'), type: 'signed_in', occurred_at: at(2), tenant_id: t, member_id: member,
+      actor: { type: 'member', id: member }, data: { client_address: '203.0.113.7' },
+    });
+    // A faulty writer's extra fields never reach the trail: only what the member contract names.
+    const leaky = { ...signedIn, id: newId('event'), occurred_at: at(3), data: { ...signedIn.data, password: 'hunter2', session_id: 'ses_x' }, password_hash: 'h' };
+    await publishEvent(jet.js, memberEventSubject('created'), created);
+    await publishEvent(jet.js, memberEventSubject('signed_in'), signedIn);
+    await publishEvent(jet.js, memberEventSubject('signed_in'), leaky);
+    await publishKeyEvent(jet.js, lifecycleEvent(0, { tenant: t, at: at(4) }));
+    await settled(t, 4);
+
+    const all = (await list({ tenant_id: t, environment: 'live' })).response;
+    expect(all?.total).toBe(4);
+    expect(all?.data.slice(1).map((e) => e.id)).toEqual([leaky.id, signedIn.id, created.id]);
+    expect(all?.data[3]).toEqual({
+      id: created.id,
+      type: 'member.created',
+      occurred_at: created.occurred_at,
+      actor: { type: 'member', id: 'mem_admin' },
+      key_id: null,
+      prefix: null,
+      environment: 'live',
+      changes: { member_id: member, name: 'Ada', email: 'ada@example.com', role: 'developer' },
+    });
+    expect(all?.data[2]).toMatchObject({ type: 'member.signed_in', actor: { type: 'member', id: member }, changes: { member_id: member, client_address: '203.0.113.7' } });
+    expect(JSON.stringify(all)).not.toMatch(/hunter2|ses_x|password|session/);
+
+    const signIns = (await list({ tenant_id: t, environment: 'live' }, { type: 'member.signed_in' })).response;
+    expect(signIns?.data.map((e) => e.id)).toEqual([leaky.id, signedIn.id]);
+    const byMembers = (await list({ tenant_id: t }, { actor_type: 'member' })).response;
+    expect(byMembers?.data.map((e) => e.id)).toEqual([leaky.id, signedIn.id, created.id]);
+    const byAda = (await list({ tenant_id: t }, { actor_type: 'member', actor_id: member })).response;
+    expect(byAda?.data.map((e) => e.id)).toEqual([leaky.id, signedIn.id]);
+    // A test key sees only test entries: no member's.
+    expect((await list({ tenant_id: t, environment: 'test' })).response?.total).toBe(0);
+    expect(await verify(t)).toMatchObject({ verified: true, entries: 4 });
   });
 
   it('a replica that dies after its commit and before its ack: the redelivery changes nothing', async () => {

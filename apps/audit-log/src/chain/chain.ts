@@ -20,12 +20,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export interface ChainContent {
   id: string;
   tenant_id: string;
-  key_id: string;
+  key_id: string | null;
   type: string;
   schema_version: number;
   /** ISO 8601 in UTC with milliseconds: ingest stores exactly that precision. */
   occurred_at: string;
-  prefix: string;
+  prefix: string | null;
   actor_type: string;
   actor_id: string;
   data: unknown;
