@@ -22,8 +22,10 @@ const documentText = (doc) => `${JSON.stringify(doc, null, 2)}\n`;
 
 /** The types of every path, operation and schema of `doc`, as TypeScript source. */
 async function renderTypes(doc) {
-  // A copy: openapi-typescript annotates the object it is given.
-  const ast = await openapiTS(JSON.parse(JSON.stringify(doc)), { silent: true });
+  // A copy: openapi-typescript annotates the object it is given. defaultNonNullable off: the
+  // document says what is required (`required` lists); a request field with a default (a contact's
+  // `properties`) may be left out, which openapi-typescript's default would forbid.
+  const ast = await openapiTS(JSON.parse(JSON.stringify(doc)), { silent: true, defaultNonNullable: false });
   // Every export is the SDK's published API, used by its customers rather than by this repository:
   // knip's \`@public\` says so (repository rule: an export kept without a caller says why).
   return HEADER + astToString(ast).replace(/^export /gm, '/** @public generated from the API: the SDK exports it to its users */\nexport ');

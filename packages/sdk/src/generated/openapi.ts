@@ -942,7 +942,7 @@ export interface components {
              * @description A free-form JSON object: at most 16384 bytes as compact UTF-8 JSON and 32 levels deep; no NUL characters.
              * @default {}
              */
-            properties: {
+            properties?: {
                 [key: string]: unknown;
             };
         };
@@ -966,7 +966,7 @@ export interface components {
              * @description A free-form JSON object: at most 16384 bytes as compact UTF-8 JSON and 32 levels deep; no NUL characters.
              * @default {}
              */
-            properties: {
+            properties?: {
                 [key: string]: unknown;
             };
         };
@@ -1012,7 +1012,7 @@ export interface components {
              * @description A free-form JSON object: at most 16384 bytes as compact UTF-8 JSON and 32 levels deep; no NUL characters.
              * @default {}
              */
-            properties: {
+            properties?: {
                 [key: string]: unknown;
             };
         };
@@ -1023,7 +1023,7 @@ export interface components {
              * @description A free-form JSON object: at most 16384 bytes as compact UTF-8 JSON and 32 levels deep; no NUL characters.
              * @default {}
              */
-            properties: {
+            properties?: {
                 [key: string]: unknown;
             };
         };
