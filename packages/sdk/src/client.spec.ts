@@ -84,8 +84,9 @@ describe('createKeywayClient: retries', () => {
   it('does not wait for a Retry-After beyond its cap: the 429 comes back at once, with retryAfter', async () => {
     server = await serve(() => RATE_LIMITED(3600));
     const started = Date.now();
-    const err = (await client({ maxRetryDelayMs: 5_000 }).GET('/v1/whoami').catch((e: unknown) => e)) as KeywayApiError;
-    expect(Date.now() - started).toBeLessThan(2_000);
+    const err = (await client({ maxRetryDelayMs: 8_000 }).GET('/v1/whoami').catch((e: unknown) => e)) as KeywayApiError;
+    // Not even the cap was waited (a loaded machine may still take a moment to answer).
+    expect(Date.now() - started).toBeLessThan(6_000);
     expect(server.seen).toHaveLength(1);
     expect(err).toMatchObject({ status: 429, code: 'rate_limited', window: 'burst_per_second', retryAfter: 3600 });
   });
@@ -146,7 +147,8 @@ describe('createKeywayClient: retries', () => {
     setTimeout(() => abort.abort(), 100);
     const started = Date.now();
     await expect(client().GET('/v1/whoami', { signal: abort.signal })).rejects.toMatchObject({ name: 'AbortError' });
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // Retry-After was 10 s.
+    expect(Date.now() - started).toBeLessThan(8_000);
     expect(server.seen).toHaveLength(1);
   });
 
