@@ -25,7 +25,7 @@ const byName = [
 function boundary(kind, depth) {
   const own = kind === 'apps' ? "another app's files (or its own by a detour)" : "another package's files";
   return {
-    files: [`${kind}/*/${'*/'.repeat(depth)}*.{ts,mts,mjs}`],
+    files: [`${kind}/*/${'*/'.repeat(depth)}*.{ts,tsx,mts,mjs}`],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -59,7 +59,8 @@ export default defineConfig(
     ignores: ['**/dist/**', '**/node_modules/**', '**/coverage/**', '**/.turbo/**', '.keyway/**'],
   },
   {
-    files: ['**/*.ts'],
+    // .tsx: the dashboard (apps/dashboard, its own tsconfig with the DOM and JSX).
+    files: ['**/*.ts', '**/*.tsx'],
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: {
@@ -102,6 +103,11 @@ export default defineConfig(
   {
     files: ['**/*.js', '**/*.cjs'],
     languageOptions: { sourceType: 'commonjs' },
+  },
+  {
+    // apps/dashboard's package is `"type": "module"`: its plain-JS files (the bench) are ES modules.
+    files: ['apps/dashboard/**/*.js'],
+    languageOptions: { sourceType: 'module' },
   },
   ...boundaries,
 );
