@@ -1149,15 +1149,15 @@ export interface components {
         AuditEntry: {
             id: string;
             /** @enum {string} */
-            type: "created" | "updated" | "enabled" | "disabled" | "rotated" | "rotation_completed" | "revoked" | "expired" | "used";
+            type: "created" | "updated" | "enabled" | "disabled" | "rotated" | "rotation_completed" | "revoked" | "expired" | "used" | "member.created" | "member.updated" | "member.deleted" | "member.signed_in" | "member.sign_in_failed";
             occurred_at: string;
             actor: {
                 /** @enum {string} */
                 type: "key" | "member" | "operator" | "user" | "system";
                 id: string;
             };
-            key_id: string;
-            prefix: string;
+            key_id: string | null;
+            prefix: string | null;
             /** @enum {string} */
             environment: "live" | "test";
             changes: {
@@ -2652,7 +2652,7 @@ export interface operations {
                 /** @description The `next_cursor` of the page before: the page after it, at the same cost however deep (no `page` with it). Deeper than `page × pageSize` = 10,000, only `after` goes. */
                 after?: string;
                 key_id?: string;
-                type?: "created" | "updated" | "enabled" | "disabled" | "rotated" | "rotation_completed" | "revoked" | "expired" | "used";
+                type?: "created" | "updated" | "enabled" | "disabled" | "rotated" | "rotation_completed" | "revoked" | "expired" | "used" | "member.created" | "member.updated" | "member.deleted" | "member.signed_in" | "member.sign_in_failed";
                 actor_type?: "key" | "member" | "operator" | "user" | "system";
                 actor_id?: string;
                 from?: string;
