@@ -16,12 +16,17 @@
  *     deep pages by `after`, and filters.
  *
  * Each ingestion run has its own stream, consumer and scratch database; every database is
- * dropped at the end. Options (node bench/audit.js …): --events 10000 --rate 1000 --seed 1000000 --calls 400.
+ * dropped at the end. Options (node bench/audit.js …): --events 10000 --rate 1000 --seed 1000000 --calls 400;
+ * to run a part: --tenants spread|hot|both, --replicas 1|2|both, --list 0 (no list run), --ingest 0.
+ *
+ * Besides the wall rates (noisy on a loaded 2-core box), each drain reports what is steadier: the
+ * CPU per event of the service (its processes) and of Postgres (the backends of its database),
+ * the transactions (≈ round trips that commit) per event, and how many row updates were HOT.
  */
 const { randomBytes } = require('node:crypto');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
-const { build, closedLoop, dropDatabases, fmt, numberArg, startApp, startNats, stats } = require('./lib');
+const { build, closedLoop, cpuMs, dropDatabases, fmt, numberArg, startApp, startNats, stats } = require('./lib');
 
 const EVENTS = numberArg('events', 10_000);
 const RATE = numberArg('rate', 1_000);
@@ -29,6 +34,10 @@ const SEED = numberArg('seed', 1_000_000);
 const CALLS = numberArg('calls', 400);
 const RUN = `keyway_bench_audit_${Date.now().toString(36)}`;
 const CHAIN_KEY = randomBytes(32).toString('hex');
+const choice = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+};
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -91,6 +100,41 @@ async function freshStream(nats, name) {
   return { nc, ctx };
 }
 
+/** CPU ms so far of the service processes and of the Postgres backends serving this database. */
+async function cpuOf(pg, apps) {
+  const pids = (await pg.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)).rows.map((r) => r.pid);
+  const safe = (pid) => {
+    try {
+      return cpuMs(pid);
+    } catch {
+      return 0; // a backend that ended meanwhile
+    }
+  };
+  return { app: apps.reduce((s, a) => s + safe(a.pid), 0), pg: new Map(pids.map((p) => [p, safe(p)])) };
+}
+
+async function tableStats(pg) {
+  const t = (await pg.query(`SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'audit_events'`)).rows[0] ?? {};
+  const d = (await pg.query(`SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`)).rows[0];
+  return { upd: Number(t.n_tup_upd ?? 0), hot: Number(t.n_tup_hot_upd ?? 0), xact: Number(d.xact_commit) };
+}
+
+/** Per event of the drain: service and Postgres CPU, committed transactions, and the HOT share of updates. */
+async function drainCost(pg, apps, before, statsBefore) {
+  await sleep(600); // pg_stat counters are flushed at most every 500 ms
+  const after = await cpuOf(pg, apps);
+  const st = await tableStats(pg);
+  let pgMs = 0;
+  for (const [pid, ms] of after.pg) pgMs += ms - (before.pg.get(pid) ?? 0);
+  const upd = st.upd - statsBefore.upd;
+  return {
+    appUs: ((after.app - before.app) * 1000) / EVENTS,
+    pgUs: (pgMs * 1000) / EVENTS,
+    xacts: (st.xact - statsBefore.xact) / EVENTS,
+    hot: upd > 0 ? (100 * (st.hot - statsBefore.hot)) / upd : NaN,
+  };
+}
+
 /** One ingestion run: its own stream, database and replicas. */
 async function ingestRun(nats, { replicas, chain, spread }, index) {
   const { serviceDatabaseUrl } = require('@keyway/database');
@@ -107,10 +151,14 @@ async function ingestRun(nats, { replicas, chain, spread }, index) {
     await publishAll(ctx, EVENTS, tenantOf, 0);
     for (let r = 0; r < replicas; r++) apps.push(await startApp('audit-log', env));
     await pg.connect();
+    // The replicas booted and published nothing yet: what they use from here on is the drain's.
+    const cpuBefore = await cpuOf(pg, apps);
+    const statsBefore = await tableStats(pg);
     const count = async () => Number((await pg.query(`SELECT count(*) AS n FROM audit_events WHERE ${done}`)).rows[0].n);
     await until('the backlog', async () => (await count()) === EVENTS, numberArg('timeout', 600_000), 20);
     const span = (await pg.query(`SELECT extract(epoch FROM max(${at}) - min(recorded_at)) AS s FROM audit_events`)).rows[0].s;
     const drain = EVENTS / Number(span);
+    const cost = await drainCost(pg, apps, cpuBefore, statsBefore);
 
     // One unmeasured second at the rate, then the measured run.
     await publishAll(ctx, RATE, tenantOf, RATE);
@@ -120,7 +168,7 @@ async function ingestRun(nats, { replicas, chain, spread }, index) {
     const rows = (await pg.query(`SELECT id, extract(epoch FROM ${at}) * 1000 AS ms FROM audit_events WHERE id = ANY($1)`, [[...sentAt.keys()]])).rows;
     const lat = stats(rows.map((r) => Number(r.ms) - sentAt.get(r.id)));
     const dupes = Number((await pg.query('SELECT count(*) - count(DISTINCT id) AS d FROM audit_events')).rows[0].d);
-    return { drain, lat, dupes };
+    return { drain, lat, dupes, cost };
   } catch (err) {
     for (const a of apps) console.error(a.output().slice(-3_000));
     throw err;
@@ -200,8 +248,11 @@ async function main() {
     console.log(`audit-log ingestion: ${EVENTS.toLocaleString('en')} lifecycle events drained, then ${EVENTS.toLocaleString('en')} at ${RATE.toLocaleString('en')}/s; 4 writers per replica`);
     const results = [];
     let index = 0;
-    for (const spread of [true, false]) {
-      for (const replicas of [1, 2]) {
+    const tenants = choice('tenants', 'both');
+    const reps = choice('replicas', 'both');
+    for (const spread of [true, false].filter((sp) => tenants === 'both' || (tenants === 'spread') === sp)) {
+      if (choice('ingest', '1') === '0') break;
+      for (const replicas of [1, 2].filter((r) => reps === 'both' || String(r) === reps)) {
         for (const chain of [true, false]) {
           const r = await ingestRun(nats, { replicas, chain, spread }, index++);
           results.push({ spread, replicas, chain, ...r });
@@ -209,16 +260,24 @@ async function main() {
           console.log(
             `  ${label.padEnd(40)} drain ${Math.round(r.drain).toLocaleString('en').padStart(7)} events/s   publish → ${chain ? 'linked' : 'stored'} p50 ${fmt(r.lat.p50)} ms  p99 ${fmt(r.lat.p99)} ms  max ${fmt(r.lat.max)} ms   duplicates ${r.dupes}`,
           );
+          console.log(
+            `  ${''.padEnd(40)} per event drained: service ${fmt(r.cost.appUs, 0)} µs CPU, Postgres ${fmt(r.cost.pgUs, 0)} µs CPU, ${fmt(r.cost.xacts, 3)} transactions; HOT updates ${fmt(r.cost.hot, 0)} %`,
+          );
         }
       }
     }
     console.log('  cost of the chain (drain with chain on / off):');
     for (const on of results.filter((r) => r.chain)) {
       const off = results.find((r) => !r.chain && r.spread === on.spread && r.replicas === on.replicas);
-      console.log(`    ${on.spread ? '1,000 tenants' : 'one hot tenant'}, ${on.replicas} replica${on.replicas > 1 ? 's' : ''}: ${fmt((100 * on.drain) / off.drain, 0)} % (target ≥ 80 %)`);
+      const cpu = (r) => r.cost.appUs + r.cost.pgUs;
+      console.log(
+        `    ${on.spread ? '1,000 tenants' : 'one hot tenant'}, ${on.replicas} replica${on.replicas > 1 ? 's' : ''}: ${fmt((100 * on.drain) / off.drain, 0)} % (target ≥ 80 %); CPU per event off / on ${fmt((100 * cpu(off)) / cpu(on), 0)} %`,
+      );
     }
-    console.log(`\nGET /v1/audit-events (the list RPC over NATS) with ${SEED.toLocaleString('en')} entries in one tenant`);
-    await listRun(nats);
+    if (choice('list', '1') !== '0') {
+      console.log(`\nGET /v1/audit-events (the list RPC over NATS) with ${SEED.toLocaleString('en')} entries in one tenant`);
+      await listRun(nats);
+    }
   } finally {
     await nats.stop();
     await dropDatabases(RUN).catch((err) => console.error('could not drop the scratch databases:', err.message));

@@ -30,8 +30,13 @@ const INSERT_BATCH = `
   ON CONFLICT (id) DO UPDATE SET stream_seq = EXCLUDED.stream_seq, seal = EXCLUDED.seal
     WHERE audit_events.chain_pos IS NULL AND EXCLUDED.stream_seq < audit_events.stream_seq`;
 
-/** The tenant trail: newest first by chain position (unique within the tenant). */
-const TRAIL = new Keyset({ list: 'audit-events', columns: [{ column: 'chain_pos', type: 'bigint' }], direction: 'desc' });
+/**
+ * The tenant trail: newest first by stream sequence, which among a tenant's linked rows is chain
+ * order (the linker links in stream order and never behind a head). Not the position itself: no
+ * index names the chain columns, so linking is a HOT update. (A new list name: cursors made on
+ * the position are refused, not misread.)
+ */
+const TRAIL = new Keyset({ list: 'audit-trail', columns: [{ column: 'stream_seq', type: 'bigint' }], direction: 'desc' });
 /** A key's trail: newest first by occurred_at, then stream order, then id (unique). */
 const KEY_LOGS = new Keyset({
   list: 'key-logs',
@@ -111,9 +116,10 @@ export class AuditEventsRepository {
   }
 
   /**
-   * One page of the tenant's trail, newest first by chain position: each filter narrows an index
-   * that ends in chain_pos, so a page costs the same at the top of 10 rows or of 1,000,000, and
-   * `after` (a cursor on the position) walks it all at that cost. The unfiltered trail's total is
+   * One page of the tenant's trail, newest first in chain order (by stream sequence): each filter
+   * narrows an index that ends in stream_seq, so a page costs the same at the top of 10 rows or of
+   * 1,000,000, and `after` (a cursor on the sequence) walks it all at that cost; `from`/`to` have
+   * their own index (tenant_id, occurred_at). The unfiltered trail's total is
    * exact at any size (the head row counts it as it links); a filtered one's is exact up to 1,000
    * rows, above that the planner's estimate, flagged `total_is_estimate`.
    */

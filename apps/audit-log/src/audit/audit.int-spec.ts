@@ -114,7 +114,8 @@ describe('audit-log over NATS and JetStream', () => {
 
     const page = await eventually(async () => {
       const r = await logs('ten_a', key, { pageSize: '10' });
-      return r.response?.total === 4 ? r.response : undefined;
+      // The page and its total are two reads: wait until both saw every entry linked.
+      return r.response?.total === 4 && r.response.data.length === 4 ? r.response : undefined;
     });
     expect(page.data.map((e) => e.id)).toEqual([enabledSameInstant.id, disabledFirst.id, updated.id, created.id]);
     expect(page).toMatchObject({ page: 1, pageSize: 10, total: 4, hasMore: false });
@@ -246,7 +247,8 @@ describe('audit-log over NATS and JetStream', () => {
     // and an ack lost in the crash holds the floor until that message's redelivery (ack wait).
     const newest = await eventually(async () => {
       const r = (await logs('ten_r', key, { pageSize: '1' })).response;
-      return r?.total === 600 ? r : undefined;
+      // The page and its total are two concurrent reads: wait until both saw the last one linked.
+      return r?.total === 600 && r.data[0]?.id === after[299]?.id ? r : undefined;
     }, 30_000, 100);
     expect(newest.data[0]?.id).toBe(after[299]?.id);
     await eventually(async () => (await fetch(`${httpAddress(app)}/health/ready`)).status === 200);

@@ -49,9 +49,9 @@ export class ChainService implements OnModuleInit {
     this.linker.start();
   }
 
-  /** A batch was stored. */
-  stored(): void {
-    this.linker?.wake();
+  /** A batch was stored, up to stream sequence `seq`. */
+  stored(seq: number): void {
+    this.linker?.wake(seq);
   }
 
   /** Stops linking and publishes the heads still queued. */

@@ -54,6 +54,10 @@ export class ChainLinker {
   private readonly refused = new Set<string>();
   /** The last round found another replica linking. */
   private busyElsewhere = false;
+  /** The linker's cursor as last read or written: every row at or below it is linked or refused. */
+  private cursor = -1;
+  /** The highest stream sequence this replica stored: above the cursor, the floor is polled often. */
+  private storedUpTo = 0;
 
   constructor(private readonly o: LinkerOptions) {}
 
@@ -61,8 +65,9 @@ export class ChainLinker {
     this.loop = this.run();
   }
 
-  /** A batch was stored: link soon. */
-  wake(): void {
+  /** A batch was stored (up to stream sequence `seq`): link soon. */
+  wake(seq = 0): void {
+    this.storedUpTo = Math.max(this.storedUpTo, seq);
     this.woken = true;
     this.wakeUp?.();
   }
@@ -92,15 +97,16 @@ export class ChainLinker {
       try {
         const floor = await this.o.floor();
         this.busyElsewhere = false;
-        if ((await this.linkUpTo(floor)) > 0) continue;
+        // Nothing new at or below the floor since the last round: no transaction at all.
+        if (floor > this.cursor && (await this.linkUpTo(floor)) > 0) continue;
         if (this.busyElsewhere) {
           await this.sleep(PENDING_POLL_MS * 4);
           continue;
         }
-        // Stored but above the floor: the acks of those rows are on their way to the server (or,
-        // after a crash, their redeliveries): look again soon, at a steady pace, not a growing one,
-        // so a busy trail is linked within milliseconds of its acks.
-        await this.sleep((await this.hasUnlinkedAbove(floor)) ? PENDING_POLL_MS : this.o.idleMs);
+        // Rows this replica stored wait above the floor: their acks are on their way to the server
+        // (or, after a crash, their redeliveries): look again soon, at a steady pace, not a growing
+        // one, so a busy trail is linked within milliseconds of its acks.
+        await this.sleep(this.storedUpTo > this.cursor ? PENDING_POLL_MS : this.o.idleMs);
       } catch (err) {
         if (this.stopped) break;
         this.o.logger.warn({ err }, 'linking the audit chain failed; retrying');
@@ -109,106 +115,109 @@ export class ChainLinker {
     }
   }
 
-  private async hasUnlinkedAbove(floor: number): Promise<boolean> {
-    const rows = await this.o.ds.query<unknown[]>(`SELECT 1 FROM audit_events WHERE chain_pos IS NULL AND stream_seq > $1 LIMIT 1`, [floor]);
-    return rows.length > 0;
-  }
-
   /** Links what lies at or below `floor`, repeating until nothing is left there; returns rows linked. */
   async linkUpTo(floor: number): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await this.linkOnce(floor);
-      total += n;
-      if (n === 0) return total;
+      const { linked, read } = await this.linkOnce(floor);
+      total += linked;
+      if (read === 0 || this.cursor >= floor) return total;
     }
   }
 
-  private async linkOnce(floor: number): Promise<number> {
+  /**
+   * One round, six round trips whatever the number of rows and tenants: the turn and the cursor;
+   * the new rows past the cursor up to the floor (in stream order, through the stream_seq index);
+   * their tenants' heads, locked; one statement that links every row (a HOT update: no index names
+   * the chain columns), moves every head and the cursor; begin and commit.
+   */
+  private async linkOnce(floor: number): Promise<{ linked: number; read: number }> {
     const qr = this.o.ds.createQueryRunner();
     await qr.connect();
     const advanced: LinkedHead[] = [];
     let linked = 0;
+    let read = 0;
     try {
       await qr.startTransaction();
-      // One linker at a time across replicas: a second one would find every tenant locked and
-      // spin on the floor, taking the CPU the writers need. It waits its turn instead.
-      const turn = (await qr.query(`SELECT pg_try_advisory_xact_lock(${LINKER_LOCK}) AS mine`)) as Array<{ mine: boolean }>;
+      // One linker at a time across replicas: a second one waits its turn instead of spinning.
+      const turn = (await qr.query(`SELECT pg_try_advisory_xact_lock(${LINKER_LOCK}) AS mine, (SELECT stream_seq FROM audit_linker) AS cursor`)) as Array<{
+        mine: boolean;
+        cursor: string | null;
+      }>;
       if (!turn[0]?.mine) {
         await qr.commitTransaction();
         this.busyElsewhere = true;
-        return 0;
+        return { linked: 0, read: 0 };
       }
-      const heads = (await qr.query(
-        `SELECT tenant_id, position, hash, stream_seq FROM audit_heads
-         WHERE tenant_id IN (SELECT DISTINCT tenant_id FROM audit_events WHERE chain_pos IS NULL AND stream_seq <= $1)
-         ORDER BY tenant_id FOR UPDATE SKIP LOCKED LIMIT ${MAX_TENANTS}`,
-        [floor],
-      )) as HeadRow[];
-      if (heads.length === 0) {
+      const cursor = Number(turn[0].cursor ?? 0);
+      if (cursor >= floor) {
         await qr.commitTransaction();
-        return 0;
+        this.cursor = cursor;
+        return { linked: 0, read: 0 };
       }
       const rows = (await qr.query(
         // bigint columns come back as text (pg's default), and are ordered as the numbers they are.
         `SELECT id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq, seal, environment
-         FROM audit_events WHERE tenant_id = ANY($1) AND chain_pos IS NULL AND stream_seq <= $2
-         ORDER BY tenant_id, stream_seq, id LIMIT ${MAX_ROWS}`,
-        [heads.map((h) => h.tenant_id), floor],
+         FROM audit_events WHERE stream_seq > $1 AND stream_seq <= $2 AND chain_pos IS NULL
+         ORDER BY stream_seq, id LIMIT ${MAX_ROWS}`,
+        [cursor, floor],
       )) as UnlinkedRow[];
+      // All of (cursor, floor] when the page was not full; else up to the last row read.
+      const nextCursor = rows.length === MAX_ROWS ? rows[rows.length - 1]!.stream_seq : String(floor);
+      const tenants = [...new Set(rows.map((r) => r.tenant_id))].sort();
+      const heads = (
+        tenants.length === 0
+          ? []
+          : await qr.query(`SELECT tenant_id, position, hash, stream_seq FROM audit_heads WHERE tenant_id = ANY($1) ORDER BY tenant_id FOR UPDATE`, [tenants])
+      ) as HeadRow[];
+      const headOf = new Map(heads.map((h) => [h.tenant_id, { position: Number(h.position), prev: h.hash ?? GENESIS, lastSeq: h.stream_seq, live: 0, test: 0 }]));
 
       const ids: string[] = [];
       const positions: string[] = [];
       const hashes: Buffer[] = [];
-      const head = { tenants: [] as string[], positions: [] as string[], hashes: [] as Buffer[], seqs: [] as string[], live: [] as number[], test: [] as number[] };
-      let i = 0;
-      for (const h of heads) {
-        let position = Number(h.position);
-        let prev = h.hash ?? GENESIS;
-        let lastSeq = h.stream_seq;
-        let live = 0;
-        let test = 0;
-        for (; i < rows.length && rows[i]!.tenant_id === h.tenant_id; i++) {
-          const row = rows[i]!;
-          const content = chainContentOfRow(row);
-          if (BigInt(row.stream_seq) <= BigInt(lastSeq) || !this.o.key.sealIsValid(content, row.stream_seq, row.seal)) {
-            this.refuse(row);
-            continue;
-          }
-          position += 1;
-          prev = this.o.key.link(prev, content, position);
-          lastSeq = row.stream_seq;
-          ids.push(row.id);
-          positions.push(String(position));
-          hashes.push(prev);
-          if (row.environment === 'test') test += 1;
-          else live += 1;
+      for (const row of rows) {
+        const h = headOf.get(row.tenant_id);
+        const content = chainContentOfRow(row);
+        if (!h || BigInt(row.stream_seq) <= BigInt(h.lastSeq) || !this.o.key.sealIsValid(content, row.stream_seq, row.seal)) {
+          this.refuse(row);
+          continue;
         }
-        if (live + test === 0) continue;
-        head.tenants.push(h.tenant_id);
-        head.positions.push(String(position));
-        head.hashes.push(prev);
-        head.seqs.push(lastSeq);
-        head.live.push(live);
-        head.test.push(test);
-        advanced.push({ tenantId: h.tenant_id, position, hash: prev });
+        h.position += 1;
+        h.prev = this.o.key.link(h.prev, content, h.position);
+        h.lastSeq = row.stream_seq;
+        ids.push(row.id);
+        positions.push(String(h.position));
+        hashes.push(h.prev);
+        if (row.environment === 'test') h.test += 1;
+        else h.live += 1;
       }
-      if (ids.length > 0) {
-        await qr.query(
-          `UPDATE audit_events e SET chain_pos = u.pos, hash = u.hash, linked_at = clock_timestamp()
-           FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(id, pos, hash) WHERE e.id = u.id`,
-          [ids, positions, hashes],
-        );
-        await qr.query(
-          `UPDATE audit_heads h SET position = u.pos, hash = u.hash, stream_seq = u.seq,
+      const head = { tenants: [] as string[], positions: [] as string[], hashes: [] as Buffer[], seqs: [] as string[], live: [] as number[], test: [] as number[] };
+      for (const [tenantId, h] of headOf) {
+        if (h.live + h.test === 0) continue;
+        head.tenants.push(tenantId);
+        head.positions.push(String(h.position));
+        head.hashes.push(h.prev);
+        head.seqs.push(h.lastSeq);
+        head.live.push(h.live);
+        head.test.push(h.test);
+        advanced.push({ tenantId, position: h.position, hash: h.prev });
+      }
+      await qr.query(
+        `WITH linked AS (
+           UPDATE audit_events e SET chain_pos = u.pos, hash = u.hash, linked_at = clock_timestamp()
+           FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(id, pos, hash) WHERE e.id = u.id RETURNING 1),
+         moved AS (
+           UPDATE audit_heads h SET position = u.pos, hash = u.hash, stream_seq = u.seq,
              live_count = h.live_count + u.live, test_count = h.test_count + u.test
-           FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(tenant_id, pos, hash, seq, live, test)
-           WHERE h.tenant_id = u.tenant_id`,
-          [head.tenants, head.positions, head.hashes, head.seqs, head.live, head.test],
-        );
-      }
+           FROM unnest($4::text[], $5::bigint[], $6::bytea[], $7::bigint[], $8::bigint[], $9::bigint[]) AS u(tenant_id, pos, hash, seq, live, test)
+           WHERE h.tenant_id = u.tenant_id RETURNING 1)
+         UPDATE audit_linker SET stream_seq = $10`,
+        [ids, positions, hashes, head.tenants, head.positions, head.hashes, head.seqs, head.live, head.test, nextCursor],
+      );
       await qr.commitTransaction();
+      this.cursor = Number(nextCursor);
       linked = ids.length;
+      read = rows.length;
     } catch (err) {
       if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
       throw err;
@@ -216,7 +225,7 @@ export class ChainLinker {
       await qr.release();
     }
     this.o.heads.mark(advanced);
-    return linked;
+    return { linked, read };
   }
 
   private refuse(row: UnlinkedRow): void {

@@ -40,9 +40,54 @@ const bad = (id: string | null, reason: string, env?: 'live' | 'test'): VerifyRe
  * coalesced), as long as the entry at its position carries its hash; a tenant whose first head is
  * not published yet (within AUDIT_HEAD_PUBLISH_MS of its first link) is verified on its links alone.
  */
-export async function verifyChain(o: VerifyOptions, tenantId: string): Promise<VerifyResult> {
-  // The head first: anything linked after this read is newer than the head, never missing from it.
-  const published = await o.publishedHead(tenantId);
+interface Walked {
+  position: number;
+  prev: Buffer;
+  lastSeq: string;
+  atPublished: Buffer | null;
+}
+
+/**
+ * The usual walk: the tenant's rows in stream order, through the (tenant_id, stream_seq) index
+ * (no index names the position: linking stays a HOT update). An honest chain reads positions 1..n
+ * in that order with no unlinked row between them, and then this walk is the walk by position.
+ * On anything else it returns null, and the walk by position names the first bad entry.
+ */
+async function walkInStreamOrder(o: VerifyOptions, tenantId: string, published: AuditHead | null): Promise<Walked | null> {
+  let prev = GENESIS;
+  let position = 0;
+  let lastSeq = '0';
+  let after: [string, string] = ['-1', ''];
+  let atPublished: Buffer | null = null;
+  let unlinkedSeen = false;
+  for (;;) {
+    const rows = await o.ds.query<Array<AuditEventEntity>>(
+      `SELECT * FROM audit_events WHERE tenant_id = $1 AND (stream_seq, id) > ($2::bigint, $3) ORDER BY stream_seq, id LIMIT ${CHUNK}`,
+      [tenantId, ...after],
+    );
+    for (const row of rows) {
+      if (row.chain_pos === null) {
+        unlinkedSeen = true;
+        continue;
+      }
+      const expected = position + 1;
+      if (unlinkedSeen || Number(row.chain_pos) !== expected) return null;
+      const link = o.key.link(prev, chainContentOfRow(row), expected);
+      if (!row.hash || !link.equals(row.hash)) return null;
+      prev = link;
+      position = expected;
+      lastSeq = row.stream_seq;
+      if (published && published.position === position) atPublished = link;
+    }
+    if (rows.length < CHUNK) break;
+    const last = rows[rows.length - 1]!;
+    after = [last.stream_seq, last.id];
+  }
+  return { position, prev, lastSeq, atPublished };
+}
+
+/** The exact walk, by position (a sort per chunk: only when the walk in stream order found a fault). */
+async function walkByPosition(o: VerifyOptions, tenantId: string, published: AuditHead | null): Promise<Walked | VerifyResult> {
   let prev = GENESIS;
   let position = 0;
   let lastSeq = '0';
@@ -69,7 +114,16 @@ export async function verifyChain(o: VerifyOptions, tenantId: string): Promise<V
     }
     if (rows.length < CHUNK) break;
   }
+  return { position, prev, lastSeq, atPublished };
+}
 
+export async function verifyChain(o: VerifyOptions, tenantId: string): Promise<VerifyResult> {
+  // The head first: anything linked after this read is newer than the head, never missing from it.
+  const published = await o.publishedHead(tenantId);
+  const fast = await walkInStreamOrder(o, tenantId, published);
+  const walk = fast ?? (await walkByPosition(o, tenantId, published));
+  if ('verification' in walk) return walk;
+  const { position, prev, lastSeq, atPublished } = walk;
   const outside = await o.ds.query<Array<ChainRow>>(
     `SELECT * FROM audit_events
      WHERE tenant_id = $1 AND chain_pos IS NULL AND stream_seq <= $2::bigint ORDER BY stream_seq LIMIT 1`,
