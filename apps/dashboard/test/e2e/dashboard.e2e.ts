@@ -252,7 +252,7 @@ describe('dashboard: Settings → API access in headless Chromium', () => {
     await axe('key usage');
   });
 
-  it('members: an admin adds a viewer, who sees no "Create key"; at 360 px nothing overflows', async () => {
+  it('members: an admin adds, re-roles and removes members; a viewer sees no "Create key"; at 360 px nothing overflows', async () => {
     page = await openPage(360, 740);
     // A deep link before sign-in: after it, the member is where the link pointed.
     await page.goto('/dashboard/members');
@@ -261,20 +261,34 @@ describe('dashboard: Settings → API access in headless Chromium', () => {
     await page.getByRole('cell', { name: 'alice@acme.test' }).waitFor();
     expect(await overflowing(page)).toEqual([]);
     await axe('members at 360 px');
-    await page.getByRole('button', { name: 'Add member' }).click();
-    const add = page.getByRole('dialog', { name: 'Add a member' });
-    await add.getByLabel('Name').fill('Victor Viewer');
-    await add.getByLabel('Email').fill('victor@acme.test');
-    await add.getByLabel('Password').fill('viewer-password');
-    await add.getByLabel('Viewer: read only').check();
-    await add.getByRole('button', { name: 'Add member' }).click();
-    await add.waitFor({ state: 'detached' });
-    await page.getByRole('cell', { name: 'victor@acme.test' }).waitFor();
+    const addMember = async (name: string, email: string, role: string) => {
+      await page.getByRole('button', { name: 'Add member' }).click();
+      const add = page.getByRole('dialog', { name: 'Add a member' });
+      await add.getByLabel('Name').fill(name);
+      await add.getByLabel('Email').fill(email);
+      await add.getByLabel('Password').fill('member-password');
+      await add.getByLabel(role).check();
+      await add.getByRole('button', { name: 'Add member' }).click();
+      await add.waitFor({ state: 'detached' });
+      await page.getByRole('cell', { name: email }).waitFor();
+    };
+    // A developer added, made a viewer, then removed.
+    await addMember('Dora Developer', 'dora@acme.test', 'Developer: keys and data, not members');
+    await page.getByLabel('Role of Dora Developer').selectOption('viewer');
+    await eventually(async () => {
+      const users = await fetch(`${gateway.url}/v1/users?pageSize=50`, { headers: { authorization: `Bearer ${acme.root_key.key}` } });
+      return ((await users.json()) as { data: { email: string; role: string }[] }).data.some((u) => u.email === 'dora@acme.test' && u.role === 'viewer');
+    });
+    await page.getByRole('button', { name: 'Remove Dora Developer' }).click();
+    await page.getByRole('alertdialog', { name: 'Remove Dora Developer?' }).getByRole('button', { name: 'Remove' }).click();
+    await page.getByRole('cell', { name: 'dora@acme.test' }).waitFor({ state: 'detached' });
+
+    await addMember('Victor Viewer', 'victor@acme.test', 'Viewer: read only');
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in to Keyway' }).waitFor();
     await page.goto('/dashboard/');
-    await signIn(page, 'victor@acme.test', 'viewer-password');
+    await signIn(page, 'victor@acme.test', 'member-password');
     await page.getByRole('heading', { name: 'API access' }).waitFor();
     await page.getByRole('row').filter({ hasText: 'Root key' }).waitFor();
     expect(await overflowing(page)).toEqual([]);
