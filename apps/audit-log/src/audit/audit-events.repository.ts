@@ -118,8 +118,9 @@ export class AuditEventsRepository {
   /**
    * One page of the tenant's trail, newest first in chain order (by stream sequence): each filter
    * narrows an index that ends in stream_seq, so a page costs the same at the top of 10 rows or of
-   * 1,000,000, and `after` (a cursor on the sequence) walks it all at that cost; `from`/`to` have
-   * their own index (tenant_id, occurred_at). The unfiltered trail's total is
+   * 1,000,000, and `after` (a cursor on the sequence) walks it all at that cost; `from`/`to` are
+   * read through their own index (tenant_id, occurred_at) and sorted: a page costs the rows in
+   * the range. The unfiltered trail's total is
    * exact at any size (the head row counts it as it links); a filtered one's is exact up to 1,000
    * rows, above that the planner's estimate, flagged `total_is_estimate`.
    */
@@ -127,7 +128,13 @@ export class AuditEventsRepository {
     const { where, params } = this.tenantWhere(f, q);
     const filters = { environment: f.environment ?? null, key_id: q.key_id, type: q.type, actor_type: q.actor_type, actor_id: q.actor_id, from: q.from, to: q.to };
     const filtered = [q.key_id, q.type, q.actor_type, q.actor_id, q.from, q.to].some((v) => v !== undefined);
-    const page = await fetchPage<TrailRow>(this.ds, { select: '*', from: 'audit_events', where, params, keyset: TRAIL, query: q, filters });
+    // A time range is read through its own index and then sorted: left to itself, the planner walks
+    // the trail from its newest end expecting the range to be spread evenly, and a range in the
+    // past (entries arrive in time order) costs every newer row first. OFFSET 0 keeps the range
+    // query apart (its own plan, no ORDER BY/LIMIT pulled in); its cost is the rows in the range.
+    const timed = q.from !== undefined || q.to !== undefined;
+    const source = timed ? { from: `(SELECT * FROM audit_events WHERE ${where} OFFSET 0) AS audit_events`, where: 'true' } : { from: 'audit_events', where };
+    const page = await fetchPage<TrailRow>(this.ds, { select: '*', ...source, params, keyset: TRAIL, query: q, filters });
     if (filtered) return page;
     const col = f.environment === 'test' ? 'test_count' : f.environment === 'live' ? 'live_count' : 'position';
     const rows = await this.ds.query<Array<{ n: string }>>(`SELECT ${col} AS n FROM audit_heads WHERE tenant_id = $1`, [f.tenantId]);
