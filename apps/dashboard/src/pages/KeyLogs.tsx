@@ -14,6 +14,12 @@ const WHAT: Record<AuditEntry['type'], string> = {
   revoked: 'Revoked the key',
   expired: 'The key expired',
   used: 'Used the key',
+  // Member entries never name a key, so a key's logs do not show them; the labels keep the table whole.
+  'member.created': 'Added a member',
+  'member.updated': 'Changed a member',
+  'member.deleted': 'Removed a member',
+  'member.signed_in': 'Signed in',
+  'member.sign_in_failed': 'Failed to sign in',
 };
 
 /** The members' names, to say who did what (every role may read members). */
