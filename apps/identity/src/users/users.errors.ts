@@ -22,6 +22,16 @@ export class UserError extends KeywayError {
     return new UserError('conflict', 'A tenant keeps at least one admin: make another member admin first');
   }
 
+  /** Members span both modes: a test key may not add, change or remove one (it would act live through them). */
+  static testKey(): UserError {
+    return new UserError('forbidden', 'A test key cannot add, change or remove members: members act in live mode too. Use a live key or a session');
+  }
+
+  /** The member's role changed between the grant check and the write: the check is retried by the client. */
+  static changedMeanwhile(id: string): UserError {
+    return new UserError('conflict', `Member ${id} changed while this request ran: read it again and retry`);
+  }
+
   static currentPasswordNeeded(): UserError {
     return new UserError('invalid_request', 'The request is invalid', {
       details: [{ field: 'current_password', message: 'give your current password to change your own email or password' }],

@@ -90,4 +90,18 @@ describe('tenant members', () => {
     expect((await h.call(Rpc.usersUpdate, { ctx, params: { id }, body: { name: 'x' } })).err?.code).toBe('not_found');
     expect((await h.call(Rpc.usersDelete, { ctx, params: { id } })).err?.code).toBe('not_found');
   });
+
+  it('refuses every member write to a test key: members act live, so a test key would step out of test mode through one', async () => {
+    const live = h.ctx(tenant);
+    const test = { ...live, environment: 'test' as const };
+    const member = (await h.call<UserView>(Rpc.usersCreate, { ctx: live, body: { name: 'Tess', email: 'tess@example.com', password: 'long enough', role: 'developer' } })).response!;
+    const created = await h.call(Rpc.usersCreate, { ctx: test, body: { name: 'Mallory', email: 'mallory@example.com', password: 'long enough', role: 'admin' } });
+    expect(created.err).toMatchObject({ code: 'forbidden' });
+    expect((await h.call(Rpc.usersUpdate, { ctx: test, params: { id: member.id }, body: { password: 'taken over' } })).err).toMatchObject({ code: 'forbidden' });
+    expect((await h.call(Rpc.usersUpdate, { ctx: test, params: { id: member.id }, body: { name: 'renamed' } })).err).toMatchObject({ code: 'forbidden' });
+    expect((await h.call(Rpc.usersDelete, { ctx: test, params: { id: member.id } })).err).toMatchObject({ code: 'forbidden' });
+    const rows = (await h.ds.query(`SELECT email FROM users WHERE tenant_id = $1 AND email = 'mallory@example.com'`, [tenant])) as unknown[];
+    expect(rows).toHaveLength(0);
+    expect((await h.call<UserView>(Rpc.usersGet, { ctx: live, params: { id: member.id } })).response).toMatchObject({ name: 'Tess', role: 'developer' });
+  });
 });

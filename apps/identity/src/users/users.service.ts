@@ -32,7 +32,7 @@ export interface UserRow {
 }
 
 type Db = Pick<DataSource, 'query'>;
-type Caller = Pick<RequestContext, 'tenant_id' | 'actor' | 'scopes' | 'session_hash'>;
+type Caller = Pick<RequestContext, 'tenant_id' | 'actor' | 'scopes' | 'session_hash' | 'environment'>;
 
 const view = (u: UserRow): UserView => ({
   id: u.id,
@@ -51,8 +51,18 @@ const USER_LIST = new Keyset({ list: 'users', columns: [{ column: 'created_at', 
  * is a grant of the role's scopes: the caller must hold every one (DESIGN "Dashboard and members").
  */
 function requireGrant(caller: Caller, role: Role): void {
+  requireNotTestKey(caller);
   const missing = missingScopeForRole(caller.scopes, role);
   if (missing !== undefined) throw UserError.cannotGrant(role, missing);
+}
+
+/**
+ * Members span both modes, so a member made or changed by a test key would carry it out of test
+ * mode (a session acts live). Every write of a member is refused to a test key; a session in test
+ * mode is a member already and may manage members as its role allows.
+ */
+function requireNotTestKey(caller: Caller): void {
+  if (caller.actor.type === 'key' && caller.environment === 'test') throw UserError.testKey();
 }
 
 /**
@@ -118,6 +128,7 @@ export class UsersService {
       if (body.current_password === undefined) throw UserError.currentPasswordNeeded();
       if (!(await verifyPassword(before.password_hash, body.current_password))) throw UserError.currentPasswordWrong();
     }
+    requireNotTestKey(ctx);
     const passwordHash = body.password === undefined ? undefined : await hashPassword(body.password);
 
     const { row, ended } = await this.ds.transaction(async (tx) => {
@@ -125,14 +136,17 @@ export class UsersService {
       // TypeORM answers UPDATE … RETURNING with [rows, count].
       const [rows] = await this.unique<[UserRow[], number]>(() =>
         tx.query(
+          // The grant was checked against the role read before the slow hash: the write holds only
+          // while that role is still the member's (a promotion in between must not let a
+          // developer-level caller set a new admin's password).
           `UPDATE users SET name = COALESCE($3, name), email = COALESCE($4, email), role = COALESCE($5, role),
                   password_hash = COALESCE($6, password_hash), updated_at = now()
-            WHERE tenant_id = $1 AND id = $2 RETURNING *`,
-          [ctx.tenant_id, id, body.name ?? null, body.email ?? null, body.role ?? null, passwordHash ?? null],
+            WHERE tenant_id = $1 AND id = $2 AND role = $7 RETURNING *`,
+          [ctx.tenant_id, id, body.name ?? null, body.email ?? null, body.role ?? null, passwordHash ?? null, before.role],
         ),
       );
       const updated = rows[0];
-      if (!updated) throw UserError.notFound(id);
+      if (!updated) throw (await this.exists(tx, ctx.tenant_id, id)) ? UserError.changedMeanwhile(id) : UserError.notFound(id);
       let sessionsEnded: number | undefined;
       if (passwordHash !== undefined) {
         // Every session of the member but the one making the change (their own, when it is theirs).
@@ -165,12 +179,18 @@ export class UsersService {
     await this.ds.transaction(async (tx) => {
       await this.keepAnAdmin(tx, ctx.tenant_id, id);
       // TypeORM answers DELETE … RETURNING with [rows, count]; the sessions go with the member (cascade).
-      const [rows] = (await tx.query(`DELETE FROM users WHERE tenant_id = $1 AND id = $2 RETURNING *`, [ctx.tenant_id, id])) as [UserRow[], number];
+      // Only while the member still has the role the grant was checked against (see update).
+      const [rows] = (await tx.query(`DELETE FROM users WHERE tenant_id = $1 AND id = $2 AND role = $3 RETURNING *`, [ctx.tenant_id, id, before.role])) as [UserRow[], number];
       const gone = rows[0];
-      if (!gone) throw UserError.notFound(id);
+      if (!gone) throw (await this.exists(tx, ctx.tenant_id, id)) ? UserError.changedMeanwhile(id) : UserError.notFound(id);
       await recordMemberEvent(tx, { type: 'deleted', tenant_id: ctx.tenant_id, member_id: id, actor: ctx.actor, data: { email: gone.email, role: gone.role } });
     });
     await this.dropSessions(id);
+  }
+
+  private async exists(tx: Db, tenantId: string, id: string): Promise<boolean> {
+    const rows = (await tx.query(`SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2`, [tenantId, id])) as unknown[];
+    return rows.length > 0;
   }
 
   /**
