@@ -23,19 +23,9 @@ export function idempotencyOf(route: Pick<Route, 'method' | 'name'>, req: Fastif
     });
   }
   const body_hash = createHash('sha256')
-    .update(canonicalJson({ route: route.name, params, body: withoutPasswords(body ?? null) }))
+    .update(canonicalJson({ route: route.name, params, body: body ?? null }))
     .digest('hex');
   return { key, body_hash };
-}
-
-/**
- * A password is left out of the hash: the service stores the hash beside the member's name and
- * email, and a fast SHA-256 over them would be an offline oracle for the password that argon2id
- * protects. The cost: a retry with the same key and only another password replays the first answer.
- */
-function withoutPasswords(body: unknown): unknown {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return body;
-  return Object.fromEntries(Object.entries(body as Record<string, unknown>).filter(([k]) => !/password/i.test(k)));
 }
 
 /** Marks an answer (success or error) that the service replayed from the first call. */
@@ -43,12 +33,18 @@ export function markReplayed(reply: FastifyReply | undefined, replayed: boolean 
   if (replayed === true && reply !== undefined) void reply.header(REPLAYED_HEADER, 'true');
 }
 
-/** JSON with object keys sorted at every level: one text per value. */
+/**
+ * JSON with object keys sorted at every level: one text per value. A password, at any depth (a
+ * member's, or the first admin's inside a tenant creation), is left out: the service stores the
+ * hash beside the member's name and email, and a fast SHA-256 over them would be an offline oracle
+ * for the password that argon2id protects. The cost: a retry with the same key and only another
+ * password replays the first answer.
+ */
 function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
+    .filter(([k, v]) => v !== undefined && !/password/i.test(k))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
