@@ -97,4 +97,17 @@ describe('contacts: idempotent POSTs', () => {
     const plain = await h.ok<ContactBatchResult>(Rpc.contactsBatch, { ctx: h.ctx(T), body });
     expect(plain.results.map((r) => r.status)).toEqual([200, 400]);
   });
+
+  it('the test-data purge forgets the test records with the test contacts: a retried create makes the contact again, live records stay', async () => {
+    const T = 'ten_idem_purge';
+    const body = { type: 'lead', name: 'Temp', email: 'temp@example.com' };
+    const testFirst = await post<ContactView>(Rpc.contactsCreate, T, 'purge-key-1', body, 'test');
+    const liveFirst = await post<ContactView>(Rpc.contactsCreate, T, 'purge-key-1', body, 'live');
+    await h.ok(Rpc.contactsPurgeTestData, { ctx: { ...h.ctx(T), environment: 'test' } });
+    const testAgain = await post<ContactView>(Rpc.contactsCreate, T, 'purge-key-1', body, 'test');
+    expect(testAgain.replayed).toBeUndefined();
+    expect(testAgain.response!.id).not.toBe(testFirst.response!.id);
+    expect(await count(T, Rpc.contactsList, 'test')).toBe(1);
+    expect(await post<ContactView>(Rpc.contactsCreate, T, 'purge-key-1', body, 'live')).toMatchObject({ response: liveFirst.response, replayed: true });
+  });
 });

@@ -20,6 +20,8 @@ export class TestDataService {
     await this.ds.transaction(async (m) => {
       await m.query(`DELETE FROM contacts WHERE tenant_id = $1 AND environment = 'test'`, [caller.tenantId]);
       await m.query(`DELETE FROM accounts WHERE tenant_id = $1 AND environment = 'test'`, [caller.tenantId]);
+      // With the records they answered: a retried create must not replay a contact that is gone.
+      await m.query(`DELETE FROM idempotency_keys WHERE tenant_id = $1 AND mode = 'test'`, [caller.tenantId]);
     });
   }
 }

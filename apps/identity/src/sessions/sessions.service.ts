@@ -105,11 +105,15 @@ export class SessionsService implements OnModuleInit, OnModuleDestroy {
     for (const c of candidates) if (await verifyPassword(c.password_hash, req.password)) matched.push(c);
 
     if (matched.length === 0) {
-      if (candidates.length > 0) {
-        await this.ds.transaction(async (tx) => {
-          // Not the member's doing: whoever tried is unknown, so the actor is the sign-in itself.
-          for (const c of candidates) await recordMemberEvent(tx, { type: 'sign_in_failed', tenant_id: c.tenant_id, member_id: c.id, actor: SIGN_IN, data: { client_address: req.client_address }, at: now });
-        });
+      // Recorded only where the attempt is known to be meant: the tenant was named, or one tenant
+      // has a member with this email. Otherwise any tenant could add a member with someone's email
+      // and read that person's mistyped sign-ins elsewhere, address and time, in its own trail.
+      const meant = candidates.length === 1 ? candidates[0] : undefined;
+      if (meant !== undefined) {
+        // Not the member's doing: whoever tried is unknown, so the actor is the sign-in itself.
+        await this.ds.transaction((tx) =>
+          recordMemberEvent(tx, { type: 'sign_in_failed', tenant_id: meant.tenant_id, member_id: meant.id, actor: SIGN_IN, data: { client_address: req.client_address }, at: now }),
+        );
       }
       throw SessionError.invalidCredentials();
     }
