@@ -287,6 +287,7 @@ async function main() {
     `Keyway is ready in ${seconds(Date.now() - startedAt)} (services: ${seconds(Date.now() - spawnedAt)} from spawn to ready).`,
     `  gateway:  ${base}`,
     `  API docs: ${base}/docs`,
+    `  Dashboard: ${base}/dashboard/`,
     `  rate limits: ${services.redis ? `Redis at ${services.urls.REDIS_URL}` : 'in memory (Redis does not answer)'}`,
   ];
   if (source === 'new') {
