@@ -58,6 +58,9 @@ export function classify(op, req, validators) {
   // DESIGN's page window (400 beyond, naming `after`) comes with cursors, after issue 8: until then
   // either answer is right, as long as it is not a 5xx.
   if (Number.isFinite(page) && Number.isFinite(pageSize) && page * pageSize > SIZES.pageWindow) uncertain.push(`page × pageSize = ${page * pageSize} > ${SIZES.pageWindow}`);
+  // A cursor is opaque: only a next_cursor of the same list and filters is one (any other is a
+  // 400 naming after), and `page` beside it is a 400 too. The fuzzer makes its own up.
+  if (req.query?.after !== undefined) uncertain.push('an after cursor not taken from a next_cursor');
 
   const sendsBody = req.rawBody !== undefined || req.body !== undefined;
   if (!op.body) {
@@ -87,6 +90,8 @@ export function classify(op, req, validators) {
       }
     }
   }
+  // The gateway's JSON parser refuses any body nested deeper than 64 levels (DESIGN's conventions).
+  if (isObject(req.body) && depthOf(req.body) > 64) reasons.push(`body nested ${depthOf(req.body)} levels deep > 64`);
   if (req.bodyBytes > SIZES.bodyBytes) reasons.push(`body of ${req.bodyBytes} bytes > 1 MiB`);
   else if (req.bodyBytes >= SIZES.busBand[0]) uncertain.push(`body of ${req.bodyBytes} bytes, at the bus's edge`);
   return { valid: reasons.length === 0, reasons, uncertain };

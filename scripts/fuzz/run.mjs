@@ -193,6 +193,9 @@ export class Fuzzer {
   /** The answer the document (and DESIGN's order: key, scope, input, state) allows for this request. */
   expectation(op, req, cls, ctx) {
     const caller = req.caller;
+    // /auth/v1 answers by the session cookie and the credentials, which this fuzzer does not
+    // model: the document's own checks only (test/e2e/sessions.e2e.ts holds their promises).
+    if (op.path.startsWith('/auth/')) return { kind: 'any' };
     if (op.security.kind === 'admin' && !caller?.operator) return { kind: 'unauthorized', why: 'no operator token' };
     if (op.security.kind === 'apiKey') {
       if (!caller || caller.operator || caller.invalid) return { kind: 'unauthorized', why: caller ? `caller ${caller.label}` : 'no key' };
@@ -202,8 +205,11 @@ export class Fuzzer {
     }
     if (!cls.valid) return { kind: 'client_error', why: cls.reasons.join('; ') };
     if (cls.uncertain.length > 0) return { kind: 'any' };
-    if (ctx.id === 'foreign') return { kind: 'not_found', why: "another tenant's id", onAccept: 'cross_tenant_leak' };
-    if (ctx.id === 'gone' || ctx.id === 'unknown') return { kind: 'not_found', why: ctx.id === 'gone' ? 'deleted before' : 'an id nobody created' };
+    // A PUT by the customer's own id creates what it does not find (an upsert): no id is unknown
+    // to it, and another tenant's external id is a new record of this tenant's.
+    const upsert = op.method === 'PUT';
+    if (ctx.id === 'foreign' && !upsert) return { kind: 'not_found', why: "another tenant's id", onAccept: 'cross_tenant_leak' };
+    if ((ctx.id === 'gone' || ctx.id === 'unknown') && !upsert) return { kind: 'not_found', why: ctx.id === 'gone' ? 'deleted before' : 'an id nobody created' };
     if (ctx.refs === 'foreign' || ctx.refs === 'unknown') return { kind: 'client_error', why: ctx.refsWhy, onAccept: `${ctx.refs}_reference_accepted` };
     const keysOp = op.collection === '/v1/keys';
     return {
@@ -214,6 +220,8 @@ export class Fuzzer {
         (s === 403 && code === 'forbidden' && keysOp) ||
         (s === 403 && code === 'insufficient_scope' && keysOp && !caller?.omnipotent) ||
         (s === 404 && ctx.id === 'maybe') ||
+        // DESIGN: DELETE /v1/test-data takes a test key (or a session) only; the run's keys are live.
+        (s === 403 && code === 'forbidden' && op.path === '/v1/test-data') ||
         // The audit trail is fed from the event stream: a key made a moment ago may have none yet.
         (s === 404 && op.path.endsWith('/logs') && this.eventual(op)),
     };
