@@ -117,15 +117,23 @@ export class ContactsService {
       idempotent(this.ds, caller.request, async (m) => {
         for (const { at, item } of valid) {
           const { external_id, ...body } = item;
-          await m.query('SAVEPOINT item');
-          try {
-            const r = await this.records.upsert(m, caller, external_id, body);
-            await m.query('RELEASE SAVEPOINT item');
-            results[at] = { status: r.status, id: r.body.id };
-          } catch (err) {
-            if (!(err instanceof KeywayError)) throw err;
-            await m.query('ROLLBACK TO SAVEPOINT item');
-            results[at] = { status: itemStatus(err), error: err.toBody() };
+          // Two batches inserting the same new person at once: the upsert's arbiter is the external
+          // id, so the loser meets the winner's email first (a unique violation, raised once the
+          // winner committed). Tried again, it finds the external id and updates: one retry.
+          for (let attempt = 1; ; attempt++) {
+            await m.query('SAVEPOINT item');
+            try {
+              const r = await this.records.upsert(m, caller, external_id, body);
+              await m.query('RELEASE SAVEPOINT item');
+              results[at] = { status: r.status, id: r.body.id };
+              break;
+            } catch (err) {
+              if (!(err instanceof KeywayError)) throw err;
+              await m.query('ROLLBACK TO SAVEPOINT item');
+              if (err.code === 'conflict' && attempt === 1) continue;
+              results[at] = { status: itemStatus(err), error: err.toBody() };
+              break;
+            }
           }
         }
         return { results };
