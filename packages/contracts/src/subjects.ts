@@ -1,5 +1,6 @@
 import { KEY_EVENT_TYPES, type KeyEventType } from './events';
 import { MEMBER_EVENT_TYPES, memberEventSubject } from './members';
+import { TENANT_EVENT_TYPES, tenantEventSubject } from './tenant-events';
 
 /**
  * Every NATS subject, in one table. Event subjects (captured by JetStream streams) and request
@@ -15,6 +16,8 @@ export const LIFECYCLE_EVENT_TYPES = KEY_EVENT_TYPES.filter((t): t is Exclude<Ke
 export const KEY_LIFECYCLE_SUBJECTS = LIFECYCLE_EVENT_TYPES.map(eventSubject);
 /** `keyway.members.<type>`: tenant members' lifecycle, in `KEYWAY` too. */
 export const MEMBER_EVENT_SUBJECTS = MEMBER_EVENT_TYPES.map(memberEventSubject);
+/** `keyway.tenants.<type>`: what an operator changed on a tenant, in `KEYWAY` too. */
+export const TENANT_EVENT_SUBJECTS = TENANT_EVENT_TYPES.map(tenantEventSubject);
 /** `used` events: their own stream, `KEYWAY_USAGE`, kept 35 days. */
 export const USAGE_SUBJECT = eventSubject('used');
 
@@ -24,8 +27,8 @@ export const USAGE_SUBJECT = eventSubject('used');
  * two streams cannot share a subject, so `KEYWAY` lists its lifecycle subjects one by one.
  */
 export const STREAMS = {
-  /** Key and member lifecycle events, kept for good. Owner: identity. */
-  keys: { name: 'KEYWAY', owner: 'identity', subjects: [...KEY_LIFECYCLE_SUBJECTS, ...MEMBER_EVENT_SUBJECTS] },
+  /** Key, member and tenant lifecycle events, kept for good. Owner: identity. */
+  keys: { name: 'KEYWAY', owner: 'identity', subjects: [...KEY_LIFECYCLE_SUBJECTS, ...MEMBER_EVENT_SUBJECTS, ...TENANT_EVENT_SUBJECTS] },
   /** `keyway.keys.used`, kept 35 days. Owner: identity. */
   usage: { name: 'KEYWAY_USAGE', owner: 'identity', subjects: [USAGE_SUBJECT], maxAgeDays: 35 },
   /** Messages no consumer can ever process, with the reason. Owner: identity. */
