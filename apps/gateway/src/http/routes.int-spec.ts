@@ -238,7 +238,7 @@ describe('gateway routing to fake services on NATS', () => {
   describe('POST /admin/v1/tenants', () => {
     const token = 'operator-token-for-tests-0123456789';
     it('creates a tenant with the operator token as an operator', async () => {
-      const r = await http(gw.url, 'POST', '/admin/v1/tenants', { headers: { authorization: `Bearer ${token}` }, body: { name: 'Acme' } });
+      const r = await http(gw.adminUrl, 'POST', '/admin/v1/tenants', { headers: { authorization: `Bearer ${token}` }, body: { name: 'Acme' } });
       expect(r.status).toBe(201);
       const echo = (r.body as Echo).echo;
       expect(echo.subject).toBe(Rpc.tenantsCreate);
@@ -246,19 +246,34 @@ describe('gateway routing to fake services on NATS', () => {
       expect(echo.data.body).toEqual({ name: 'Acme' });
     });
     it('refuses API keys, wrong tokens and invalid bodies', async () => {
-      const apiKey = await http(gw.url, 'POST', '/admin/v1/tenants', { key: keys.get('keys:write')!.key, body: { name: 'x' } });
+      const apiKey = await http(gw.adminUrl, 'POST', '/admin/v1/tenants', { key: keys.get('keys:write')!.key, body: { name: 'x' } });
       expect([apiKey.status, err(apiKey.body).code]).toEqual([401, 'unauthorized']);
-      const wrong = await http(gw.url, 'POST', '/admin/v1/tenants', { headers: { authorization: `Bearer ${token}x` }, body: { name: 'x' } });
+      const wrong = await http(gw.adminUrl, 'POST', '/admin/v1/tenants', { headers: { authorization: `Bearer ${token}x` }, body: { name: 'x' } });
       expect(wrong.status).toBe(401);
-      const none = await http(gw.url, 'POST', '/admin/v1/tenants', { body: { name: 'x' } });
+      const none = await http(gw.adminUrl, 'POST', '/admin/v1/tenants', { body: { name: 'x' } });
       expect(none.status).toBe(401);
-      const bad = await http(gw.url, 'POST', '/admin/v1/tenants', { headers: { authorization: `Bearer ${token}` }, body: { name: '' } });
+      const bad = await http(gw.adminUrl, 'POST', '/admin/v1/tenants', { headers: { authorization: `Bearer ${token}` }, body: { name: '' } });
       expect([bad.status, err(bad.body).code]).toEqual([400, 'invalid_request']);
+    });
+    it('answers on the admin listener only: on the public port /admin/v1 is an unknown route (404), and the admin listener serves nothing public', async () => {
+      const auth = { authorization: `Bearer ${token}` };
+      for (const [method, path] of [['POST', '/admin/v1/tenants'], ['GET', '/admin/v1/tenants'], ['PATCH', '/admin/v1/tenants/ten_1'], ['POST', '/%61dmin/v1/tenants'], ['GET', '/admin/v1/keys?prefix=kw_live_x']] as const) {
+        const pub = await http(gw.url, method, path, { headers: auth, ...(method === 'GET' ? {} : { body: { name: 'Acme' } }) });
+        expect([path, pub.status, pub.body]).toEqual([path, 404, { error: 'No such route', code: 'not_found' }]);
+        expect(pub.headers.get('x-request-id')).toMatch(/^req_/);
+      }
+      const listed = await http(gw.adminUrl, 'GET', '/admin/v1/tenants', { headers: auth });
+      expect([listed.status, (listed.body as Echo).echo.subject]).toEqual([200, Rpc.tenantsList]);
+      for (const path of ['/v1/whoami', '/health/ready', '/docs/json', '/nowhere']) {
+        const r = await http(gw.adminUrl, 'GET', path, { key: keys.get('keys:write')!.key });
+        expect([path, r.status, r.body]).toEqual([path, 404, { error: 'No such route', code: 'not_found' }]);
+        expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+      }
     });
     it('answers 503 when no operator token is configured', async () => {
       const off = await startGateway(infra, { KEYWAY_ADMIN_TOKEN: '' });
       try {
-        const r = await http(off.url, 'POST', '/admin/v1/tenants', { headers: { authorization: 'Bearer anything-at-all-here' }, body: { name: 'x' } });
+        const r = await http(off.adminUrl, 'POST', '/admin/v1/tenants', { headers: { authorization: 'Bearer anything-at-all-here' }, body: { name: 'x' } });
         expect([r.status, err(r.body).code]).toEqual([503, 'unavailable']);
       } finally {
         await off.close();
@@ -266,16 +281,26 @@ describe('gateway routing to fake services on NATS', () => {
     });
   });
 
-  it('health: live always, ready when NATS and identity answer', async () => {
+  it('health: live always; ready without identity, which the body reports; cached keys keep working, uncached ones get 503', async () => {
     expect((await http(gw.url, 'GET', '/health/live')).status).toBe(200);
     const ready = await http(gw.url, 'GET', '/health/ready');
     expect(ready.status).toBe(200);
+    expect(ready.body).toMatchObject({ status: 'ok', details: { nats: { status: 'up' }, identity: { status: 'up' } } });
+    const cached = keys.get('keys:read')!;
+    expect((await http(gw.url, 'GET', '/v1/whoami', { key: cached.key })).status).toBe(200);
+    const uncached = fake.mint(['keys:read']);
     fake.overrides.set(Rpc.keysVerify, 'silent');
     try {
-      const down = await http(gw.url, 'GET', '/health/ready');
-      expect([down.status, err(down.body).code]).toEqual([503, 'unavailable']);
+      const degraded = await http(gw.url, 'GET', '/health/ready');
+      expect(degraded.status).toBe(200);
+      expect(degraded.body).toMatchObject({ status: 'ok', details: { nats: { status: 'up' }, identity: { status: 'down', message: 'identity: unavailable' } } });
+      expect((degraded.body as { error: object }).error).toEqual({});
+      expect((await http(gw.url, 'GET', '/v1/whoami', { key: cached.key })).status).toBe(200);
+      const refused = await http(gw.url, 'GET', '/v1/whoami', { key: uncached.key });
+      expect([refused.status, err(refused.body).code]).toEqual([503, 'unavailable']);
     } finally {
       fake.overrides.delete(Rpc.keysVerify);
     }
+    expect((await http(gw.url, 'GET', '/v1/whoami', { key: uncached.key })).status).toBe(200);
   });
 });
