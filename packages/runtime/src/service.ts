@@ -6,6 +6,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import type { BaseEnv } from './config';
+import { gateOnDatabase, type DbGate, type DbGateOptions, type QueueMembership } from './db-gate';
 import { RpcErrorFilter } from './rpc';
 import { TurnQueue } from './turn-queue';
 
@@ -43,6 +44,8 @@ export interface ServiceOptions {
   name: string;
   module: Type<unknown> | import('@nestjs/common').DynamicModule;
   config: BaseEnv;
+  /** How the replica watches its database to leave the queue group while it is down (db-gate.ts). */
+  dbGate?: DbGateOptions;
 }
 
 /**
@@ -55,7 +58,8 @@ export interface ServiceOptions {
  * - a reply the connection refuses (over NATS's max_payload, 1 MiB by default) is answered with a
  *   small error at once rather than left to the caller's timeout (DESIGN, Sizes).
  */
-class RpcServer extends ServerNats {
+class RpcServer extends ServerNats implements QueueMembership {
+  gate: DbGate | undefined;
   private readonly replies = new TurnQueue((err) =>
     this.logger.error(`a reply could not be sent: ${err instanceof Error ? err.message : String(err)}`),
   );
@@ -82,6 +86,29 @@ class RpcServer extends ServerNats {
           publish({ err: tooLarge ? REPLY_TOO_LARGE : REPLY_FAILED, isDisposed: true });
         }
       });
+  }
+
+  /** Out of the queue group (db-gate.ts): messages already routed here are still answered. */
+  leave(): void {
+    const subs = (this as unknown as { subscriptions: Array<{ drain(): Promise<void> }> }).subscriptions;
+    for (const sub of subs.splice(0)) void sub.drain().catch(() => undefined);
+  }
+
+  join(): void {
+    const subs = (this as unknown as { subscriptions: unknown[] }).subscriptions;
+    if (subs.length > 0) return;
+    let nc: NatsConnection;
+    try {
+      nc = this.unwrap<NatsConnection>();
+    } catch {
+      return; // closed
+    }
+    this.bindEvents(nc);
+  }
+
+  override async close(): Promise<void> {
+    this.gate?.stop();
+    await super.close();
   }
 
   private maxPayload(): number | undefined {
@@ -111,23 +138,20 @@ export async function startService(opts: ServiceOptions): Promise<NestFastifyApp
   app.useLogger(app.get(Logger));
   // Before connectMicroservice: inheritAppConfig copies the global filters at that moment.
   app.useGlobalFilters(new RpcErrorFilter());
-  app.connectMicroservice<MicroserviceOptions>(
-    {
-      strategy: new RpcServer({
-        servers: opts.config.NATS_URL.split(','),
-        name: `${opts.name}-rpc`,
-        queue: opts.name,
-        gracefulShutdown: true,
-        gracePeriod: Math.min(opts.config.SHUTDOWN_GRACE_MS, 2_000),
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
-        noAsyncTraces: true,
-      }),
-    },
-    { inheritAppConfig: true },
-  );
+  const rpc = new RpcServer({
+    servers: opts.config.NATS_URL.split(','),
+    name: `${opts.name}-rpc`,
+    queue: opts.name,
+    gracefulShutdown: true,
+    gracePeriod: Math.min(opts.config.SHUTDOWN_GRACE_MS, 2_000),
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    noAsyncTraces: true,
+  });
+  app.connectMicroservice<MicroserviceOptions>({ strategy: rpc }, { inheritAppConfig: true });
   app.enableShutdownHooks();
   await app.startAllMicroservices();
+  rpc.gate = gateOnDatabase(app, rpc, opts.dbGate);
   await app.listen({ port: opts.config.HEALTH_PORT ?? 0, host: opts.config.HOST });
   return app;
 }
