@@ -16,6 +16,7 @@ export * from './rpc';
 export * from './sessions';
 export * from './sizes';
 export * from './subjects';
+export * from './nats-permissions';
 export * from './tenant-events';
 export * from './tenants';
 export * from './usage';
