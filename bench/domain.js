@@ -37,7 +37,7 @@ async function call(base, token, method, path, body) {
 
 /** A tenant (operator API) and a key of it with every domain scope and limits that never bind. */
 async function tenantWithKey(gw, adminToken, name) {
-  const made = await fetch(`${gw.url}/admin/v1/tenants`, {
+  const made = await fetch(`${gw.adminUrl}/admin/v1/tenants`, {
     method: 'POST',
     headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({ name, rate_limit_ceiling: ROOMY }),

@@ -58,7 +58,7 @@ async function startStack({ gateways = 1, gatewayEnv = {}, services = ['identity
     };
     const gws = [];
     for (let i = 0; i < gateways; i++) gws.push(await startGateway());
-    const created = await http(gws[0].url, 'POST', '/admin/v1/tenants', { name: 'Bench', rate_limit_ceiling: NEVER_HIT }, { authorization: `Bearer ${adminToken}` });
+    const created = await http(gws[0].adminUrl, 'POST', '/admin/v1/tenants', { name: 'Bench', rate_limit_ceiling: NEVER_HIT }, { authorization: `Bearer ${adminToken}` });
     if (created.status !== 201) throw new Error(`POST /admin/v1/tenants: ${created.status} ${JSON.stringify(created.body)}`);
     const stopOne = async (app) => {
       const i = started.indexOf(app);

@@ -61,8 +61,20 @@ async function startChild(name, nodeArgs, env, { portVar = 'PORT', ready, signal
   };
 }
 
-/** An app from its build, ready once its /health/ready answers 200. */
-function startApp(app, env, extraNodeArgs = []) {
+/**
+ * An app from its build, ready once its /health/ready answers 200. The gateway also gets a free
+ * ADMIN_PORT (unless `env` names one): its operator API answers there only, at `adminUrl`.
+ */
+async function startApp(app, env, extraNodeArgs = []) {
+  if (app === 'gateway') {
+    const adminPort = env.ADMIN_PORT ?? String(await freePort());
+    const child = await startAppOn(app, { ...env, ADMIN_PORT: adminPort }, extraNodeArgs);
+    return { ...child, adminUrl: `http://127.0.0.1:${adminPort}` };
+  }
+  return startAppOn(app, env, extraNodeArgs);
+}
+
+function startAppOn(app, env, extraNodeArgs) {
   // BENCH_NODE_ARGS reaches the services, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to profile them.
   // The V8 flags the app ships with (apps/<app>/package.json keyway.nodeOptions), then the bench's.
   const shipped = require(join(ROOT, 'apps', app, 'package.json')).keyway?.nodeOptions ?? '';

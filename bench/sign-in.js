@@ -29,7 +29,7 @@ async function main() {
     const gw = await startApp('gateway', { ...common, KEYWAY_ADMIN_TOKEN: adminToken, TRUST_PROXY: 'true', ADMIN_RATE_LIMIT_PER_MINUTE: '100000' });
     started.push(gw);
     const password = 'bench-password-1';
-    const made = await post(gw.url, '/admin/v1/tenants', { name: 'Bench', admin: { name: 'Admin', email: 'admin@bench.test', password } }, { authorization: `Bearer ${adminToken}` });
+    const made = await post(gw.adminUrl, '/admin/v1/tenants', { name: 'Bench', admin: { name: 'Admin', email: 'admin@bench.test', password } }, { authorization: `Bearer ${adminToken}` });
     if (made.status !== 201) throw new Error(`POST /admin/v1/tenants: ${made.status} ${JSON.stringify(made.body)}`);
     // The parameters as stored: read from the member's hash in identity's own database.
     const { Client } = require('pg');

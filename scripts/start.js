@@ -6,6 +6,7 @@
  * fresh clone before `npm install`.
  *
  * Environment: DATABASE_URL, NATS_URL, REDIS_URL, LOG_LEVEL, PORT (gateway, 3000),
+ * ADMIN_PORT (the gateway's operator listener, 3100, always on loopback),
  * KEYWAY_ADMIN_TOKEN (generated and kept in .keyway/admin-token when unset),
  * KEYWAY_LOG_FORMAT=json (raw pino lines instead of the short form),
  * KEYWAY_READY_TIMEOUT_MS (60000), KEYWAY_STOP_TIMEOUT_MS (10000).
@@ -21,6 +22,7 @@ const { ROOT, log, warn, step, seconds, installDependencies, ensureServices, pro
 const startedAt = Date.now();
 const HOST = process.env.HOST || '127.0.0.1';
 const GATEWAY_PORT = Number(process.env.PORT || 3000);
+const ADMIN_PORT = Number(process.env.ADMIN_PORT || 3100);
 const READY_TIMEOUT_MS = Number(process.env.KEYWAY_READY_TIMEOUT_MS || 60_000);
 const STOP_TIMEOUT_MS = Number(process.env.KEYWAY_STOP_TIMEOUT_MS || 10_000);
 const JSON_LOGS = process.env.KEYWAY_LOG_FORMAT === 'json';
@@ -33,7 +35,8 @@ const APPS = [
   { name: 'journeys', healthPort: 3003 },
   { name: 'audit-log', healthPort: 3004 },
   // The gateway answers /health on its public port; an inherited HEALTH_PORT must not reach it.
-  { name: 'gateway', healthPort: GATEWAY_PORT, env: { PORT: String(GATEWAY_PORT), HEALTH_PORT: '' } },
+  // Its operator API (/admin/v1, /metrics) answers on ADMIN_PORT, on loopback whatever HOST says.
+  { name: 'gateway', healthPort: GATEWAY_PORT, adminPort: ADMIN_PORT, env: { PORT: String(GATEWAY_PORT), HEALTH_PORT: '', ADMIN_PORT: String(ADMIN_PORT), ADMIN_HOST: '127.0.0.1' } },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -253,9 +256,10 @@ async function main() {
   const busy = [];
   for (const app of apps) {
     if (await probe('127.0.0.1', app.healthPort, { timeoutMs: 300 })) busy.push(`${app.healthPort} (${app.name})`);
+    if (app.adminPort && (await probe('127.0.0.1', app.adminPort, { timeoutMs: 300 }))) busy.push(`${app.adminPort} (${app.name} admin)`);
   }
   if (busy.length > 0) {
-    warn(`port ${busy.join(', ')} already in use: is another \`npm start\` running? Stop it, or set PORT for the gateway.`);
+    warn(`port ${busy.join(', ')} already in use: is another \`npm start\` running? Stop it, or set PORT and ADMIN_PORT for the gateway.`);
     process.exit(1);
   }
 
@@ -282,12 +286,14 @@ async function main() {
   if (stopping) return;
 
   const base = `http://127.0.0.1:${GATEWAY_PORT}`;
+  const adminBase = `http://127.0.0.1:${ADMIN_PORT}`;
   const lines = [
     '',
     `Keyway is ready in ${seconds(Date.now() - startedAt)} (services: ${seconds(Date.now() - spawnedAt)} from spawn to ready).`,
     `  gateway:  ${base}`,
     `  API docs: ${base}/docs`,
     `  Dashboard: ${base}/dashboard/`,
+    `  operator API: ${adminBase}/admin/v1 (loopback only; KEYWAY_ADMIN_URL=${adminBase} for the keyway CLI)`,
     `  rate limits: ${services.redis ? `Redis at ${services.urls.REDIS_URL}` : 'in memory (Redis does not answer)'}`,
   ];
   if (source === 'new') {
@@ -299,7 +305,7 @@ async function main() {
     '',
     'Create the first tenant (its root key is in the answer, shown once):',
     ...(source === 'env' ? [] : ['  export KEYWAY_ADMIN_TOKEN=$(cat .keyway/admin-token)']),
-    `  curl -X POST ${base}/admin/v1/tenants -H "Authorization: Bearer $KEYWAY_ADMIN_TOKEN" -H 'content-type: application/json' -d '{"name":"Acme"}'`,
+    `  curl -X POST ${adminBase}/admin/v1/tenants -H "Authorization: Bearer $KEYWAY_ADMIN_TOKEN" -H 'content-type: application/json' -d '{"name":"Acme"}'`,
     '',
     'Ctrl-C stops every service.',
     '',

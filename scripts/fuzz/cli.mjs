@@ -5,7 +5,7 @@
  * sequences, and prints what broke the document's promises. Exit code 1 when anything did.
  *
  *   --url <base>          public base URL        (KEYWAY_URL, default http://127.0.0.1:3000)
- *   --admin-url <base>    admin listener         (KEYWAY_ADMIN_URL, default: the public URL)
+ *   --admin-url <base>    admin listener         (KEYWAY_ADMIN_URL, default http://127.0.0.1:3100)
  *   --token <token>       operator token         (KEYWAY_ADMIN_TOKEN, else .keyway/admin-token)
  *   --seed <n>            the run's seed         (FUZZ_SEED, default: random, printed)
  *   --requests <n>        request budget         (FUZZ_REQUESTS, default 2000; coverage and probes always run)
@@ -62,7 +62,7 @@ async function main() {
   const seed = int(values.seed ?? process.env.FUZZ_SEED, Math.floor(Math.random() * 2 ** 31));
   const fuzzer = new Fuzzer({
     baseUrl,
-    adminUrl: values['admin-url'] ?? process.env.KEYWAY_ADMIN_URL,
+    adminUrl: values['admin-url'] ?? process.env.KEYWAY_ADMIN_URL ?? 'http://127.0.0.1:3100',
     adminToken,
     seed,
     requests: int(values.requests ?? process.env.FUZZ_REQUESTS, 2000),

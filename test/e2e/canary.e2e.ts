@@ -20,7 +20,7 @@ describe('secrets never leak', () => {
   });
 
   it('is found nowhere but as a hash in the credential table', async () => {
-    const tenant = await request<CreatedTenant>(p.url, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Canary' } });
+    const tenant = await request<CreatedTenant>(p.adminUrl, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Canary' } });
     const root = tenant.body.root_key.key;
     const created = await request<IssuedKey>(p.url, 'POST', '/v1/keys', { token: root, body: { name: 'canary', scopes: ['contacts:write'] } });
     const canary = created.body.key;

@@ -17,7 +17,7 @@ describe('contacts and accounts through the gateway', () => {
 
   beforeAll(async () => {
     p = await startPlatform('contactsgw');
-    const admin = <T>(path: string, body: unknown) => request<T>(p.url, 'POST', path, { token: p.adminToken, body });
+    const admin = <T>(path: string, body: unknown) => request<T>(p.adminUrl, 'POST', path, { token: p.adminToken, body });
     const t = await admin<CreatedTenant>('/admin/v1/tenants', { name: 'Contacts', rate_limit_ceiling: LIMITS });
     const testRoot = await admin<IssuedRootKey>(`/admin/v1/tenants/${t.body.tenant.id}/root-key`, { environment: 'test' });
     // Root keys run under the default limits (100 a minute): keys with room for the race.

@@ -39,7 +39,7 @@ describe('two gateway replicas', () => {
     const contacts = new ServiceProcess('contacts', infra.env);
     processes.push(contacts, ...gateways);
     await Promise.all([contacts, ...gateways].map((p) => p.start()));
-    const tenant = await request<CreatedTenant>(gateways[0]!.url, 'POST', '/admin/v1/tenants', { token: adminToken, body: { name: 'Replicas', rate_limit_ceiling: HIGH_CEILING } });
+    const tenant = await request<CreatedTenant>(gateways[0]!.adminUrl, 'POST', '/admin/v1/tenants', { token: adminToken, body: { name: 'Replicas', rate_limit_ceiling: HIGH_CEILING } });
     expect(tenant.status).toBe(201);
     root = tenant.body.root_key.key;
   }, 60_000);

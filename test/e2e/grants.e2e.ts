@@ -69,6 +69,7 @@ describe('grants and revocation at two gateways: a property over key commands', 
   let infra: TestInfra | undefined;
   const processes: ServiceProcess[] = [];
   let gateways: string[] = [];
+  let adminUrl = '';
 
   beforeAll(async () => {
     infra = await startInfra('grants');
@@ -81,6 +82,7 @@ describe('grants and revocation at two gateways: a property over key commands', 
     processes.push(...gws);
     await Promise.all(gws.map((g) => g.start()));
     gateways = gws.map((g) => g.url);
+    adminUrl = gws[0]!.adminUrl;
   }, 60_000);
 
   afterAll(async () => {
@@ -88,7 +90,7 @@ describe('grants and revocation at two gateways: a property over key commands', 
     await infra?.stop();
   });
 
-  const admin = <T>(method: string, path: string, body: unknown) => request<T>(gateways[0]!, method, path, { token: adminToken, body });
+  const admin = <T>(method: string, path: string, body: unknown) => request<T>(adminUrl, method, path, { token: adminToken, body });
 
   /** A fresh tenant with a live and a test root key and a few narrower callers, as the model starts. */
   async function freshTenant(): Promise<MKey[]> {
@@ -235,7 +237,7 @@ describe('grants and revocation at two gateways: a property over key commands', 
     for (const gw of gateways) expect((await whoami(gw, made.body.key)).body.rate_limit.per_minute).toBe(HIGH);
 
     // Only the operator token reaches the admin routes; an API key (even the root key) is refused.
-    expect((await request(gateways[0]!, 'PATCH', `/admin/v1/tenants/${tenantId}`, { token: oldRoot, body: { name: 'x' } })).status).toBe(401);
+    expect((await request(adminUrl, 'PATCH', `/admin/v1/tenants/${tenantId}`, { token: oldRoot, body: { name: 'x' } })).status).toBe(401);
     const lowered = await admin<{ rate_limit_ceiling: Record<string, number> }>('PATCH', `/admin/v1/tenants/${tenantId}`, { rate_limit_ceiling: { per_minute: 500, burst_per_second: 10 } });
     expect(lowered.status).toBe(200);
     expect(lowered.body.rate_limit_ceiling).toMatchObject({ per_minute: 500, burst_per_second: 10, per_hour: 1_000_000 });

@@ -151,13 +151,13 @@ describe('Idempotency-Key on POST, gateway → identity', () => {
 
   it('the operator creates a tenant once per key: the replay has the same root key with key: null', async () => {
     const admin = { authorization: `Bearer ${gw.config.KEYWAY_ADMIN_TOKEN}`, 'idempotency-key': `tenant-${randomUUID()}` };
-    const first = await http(gw.url, 'POST', '/admin/v1/tenants', { headers: admin, body: { name: 'Once Inc' } });
-    const again = await http(gw.url, 'POST', '/admin/v1/tenants', { headers: admin, body: { name: 'Once Inc' } });
+    const first = await http(gw.adminUrl, 'POST', '/admin/v1/tenants', { headers: admin, body: { name: 'Once Inc' } });
+    const again = await http(gw.adminUrl, 'POST', '/admin/v1/tenants', { headers: admin, body: { name: 'Once Inc' } });
     expect([first.status, replayed(first), again.status, replayed(again)]).toEqual([201, false, 201, true]);
     const made = body<CreatedTenant>(first);
     expect(made.root_key.key).toMatch(/^kw_live_/);
     expect(body<CreatedTenant>(again)).toEqual({ ...made, root_key: { ...made.root_key, key: null } });
-    expect((await http(gw.url, 'POST', '/admin/v1/tenants', { headers: admin, body: { name: 'Twice Inc' } })).status).toBe(422);
+    expect((await http(gw.adminUrl, 'POST', '/admin/v1/tenants', { headers: admin, body: { name: 'Twice Inc' } })).status).toBe(422);
   });
 
   it('refuses a malformed Idempotency-Key with 400 naming the header, before anything runs', async () => {

@@ -49,7 +49,7 @@ describe('keyway (operator CLI) and @keyway/sdk against the gateway and identity
     }
     h = await startIdentity('operator_cli');
     gw = await startGateway(h.infra, { RPC_TIMEOUT_MS: '5000', KEYWAY_ADMIN_TOKEN: ADMIN_TOKEN });
-    env = { KEYWAY_ADMIN_URL: gw.url, KEYWAY_ADMIN_TOKEN: ADMIN_TOKEN };
+    env = { KEYWAY_ADMIN_URL: gw.adminUrl, KEYWAY_ADMIN_TOKEN: ADMIN_TOKEN };
   }, 120_000);
   afterAll(async () => {
     await gw?.close();
@@ -61,7 +61,7 @@ describe('keyway (operator CLI) and @keyway/sdk against the gateway and identity
       const none = await keyway(['tenants', 'list']);
       expect(none.code).toBe(2);
       expect(none.err).toContain('Set KEYWAY_ADMIN_URL (the admin API, e.g. http://127.0.0.1:3100) and KEYWAY_ADMIN_TOKEN (the operator token).');
-      const noToken = await keyway(['tenants', 'list'], { env: { KEYWAY_ADMIN_URL: gw.url } });
+      const noToken = await keyway(['tenants', 'list'], { env: { KEYWAY_ADMIN_URL: gw.adminUrl } });
       expect(noToken.code).toBe(2);
       expect(noToken.err).toContain('Set KEYWAY_ADMIN_TOKEN');
       expect(noToken.err).not.toContain('KEYWAY_ADMIN_URL (');
@@ -187,7 +187,7 @@ describe('keyway (operator CLI) and @keyway/sdk against the gateway and identity
   describe('@keyway/sdk', () => {
     let root = '';
     beforeAll(async () => {
-      const made = await createKeywayClient({ baseUrl: gw.url, apiKey: ADMIN_TOKEN }).POST('/admin/v1/tenants', { body: { name: 'SDK tenant' } });
+      const made = await createKeywayClient({ baseUrl: gw.adminUrl, apiKey: ADMIN_TOKEN }).POST('/admin/v1/tenants', { body: { name: 'SDK tenant' } });
       root = made.root_key.key!;
     });
 

@@ -9,6 +9,8 @@ export interface Platform {
   services: ServiceProcess[];
   adminToken: string;
   url: string;
+  /** The gateway's operator listener (ADMIN_PORT): `/admin/v1` answers here, 404 on `url`. */
+  adminUrl: string;
   /** Everything every process has printed so far. */
   output(): string;
   stop(): Promise<void>;
@@ -40,6 +42,7 @@ export async function startPlatform(label: string, env: Record<string, string> =
     services,
     adminToken,
     url: gateway.url,
+    adminUrl: gateway.adminUrl,
     output: () => all.map((s) => s.output).join('\n'),
     async stop() {
       await Promise.all(all.map((s) => s.kill('SIGTERM')));

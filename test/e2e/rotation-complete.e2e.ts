@@ -14,6 +14,7 @@ describe('rotate/complete at two gateway replicas', () => {
   const adminToken = `kwadm_${randomBytes(24).toString('hex')}`;
   let stack: { infra: TestInfra; procs: ServiceProcess[] } | undefined;
   let gateways: string[] = [];
+  let adminUrl = '';
   let root = '';
   let tenantId = '';
 
@@ -26,7 +27,8 @@ describe('rotate/complete at two gateway replicas', () => {
     for (const id of ['gw_complete_a', 'gw_complete_b']) procs.push(new ServiceProcess('gateway', { ...env, GATEWAY_ID: id }));
     await Promise.all(procs.slice(1).map((g) => g.start()));
     gateways = procs.slice(1).map((g) => g.url);
-    const tenant = await request<CreatedTenant>(gateways[0]!, 'POST', '/admin/v1/tenants', { token: adminToken, body: { name: 'Completes' } });
+    adminUrl = procs[1]!.adminUrl;
+    const tenant = await request<CreatedTenant>(adminUrl, 'POST', '/admin/v1/tenants', { token: adminToken, body: { name: 'Completes' } });
     expect(tenant.status).toBe(201);
     root = tenant.body.root_key.key;
     tenantId = tenant.body.tenant.id;
@@ -84,7 +86,7 @@ describe('rotate/complete at two gateway replicas', () => {
     const other = await create(0, root, 'billing sync 2');
     const rename = await request(gateways[1]!, 'PATCH', `/v1/keys/${other.body.id}`, { token: root, body: { name: 'billing sync' } });
     expect(rename).toMatchObject({ status: 409, body: { code: 'conflict' } });
-    const testRoot = await request<IssuedRootKey>(gateways[0]!, 'POST', `/admin/v1/tenants/${tenantId}/root-key`, { token: adminToken, body: { environment: 'test' } });
+    const testRoot = await request<IssuedRootKey>(adminUrl, 'POST', `/admin/v1/tenants/${tenantId}/root-key`, { token: adminToken, body: { environment: 'test' } });
     expect(testRoot.status).toBe(201);
     expect((await create(1, testRoot.body.root_key.key, 'billing sync')).status).toBe(201);
     expect((await request(gateways[0]!, 'POST', `/v1/keys/${first.body.id}/revoke`, { token: root, body: {} })).status).toBe(200);

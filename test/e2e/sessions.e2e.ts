@@ -60,7 +60,7 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
     b = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gw_sessions_b', TRUST_PROXY: 'true', SIGN_IN_RATE_LIMIT_PER_MINUTE: '30' });
     await Promise.all([a.start(), b.start()]);
     const tenant = async (name: string, email: string) => {
-      const r = await request<CreatedTenant>(a.url, 'POST', '/admin/v1/tenants', { token: adminToken, body: { name, admin: { name: `${name} admin`, email, password: 'admin-password' } } });
+      const r = await request<CreatedTenant>(a.adminUrl, 'POST', '/admin/v1/tenants', { token: adminToken, body: { name, admin: { name: `${name} admin`, email, password: 'admin-password' } } });
       expect(r.status).toBe(201);
       return r.body;
     };

@@ -16,7 +16,7 @@ describe('walking skeleton', () => {
   });
 
   it('operator → tenant → key → whoami → contacts → revoke → 401 → logs from the audit log', async () => {
-    const tenant = await request<CreatedTenant>(p.url, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Acme' } });
+    const tenant = await request<CreatedTenant>(p.adminUrl, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Acme' } });
     expect(tenant.status).toBe(201);
     const root = tenant.body.root_key.key;
     expect(parseKey(root)).not.toBeNull();
@@ -70,7 +70,7 @@ describe('walking skeleton', () => {
   });
 
   it('answers client mistakes in the documented error shape', async () => {
-    const tenant = await request<CreatedTenant>(p.url, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Shapes' } });
+    const tenant = await request<CreatedTenant>(p.adminUrl, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Shapes' } });
     const root = tenant.body.root_key.key;
     const broken = await request(p.url, 'POST', '/v1/keys', { token: root, rawBody: '{"name": "x", ' });
     expect(broken.status).toBe(400);
@@ -93,7 +93,7 @@ describe('walking skeleton', () => {
   });
 
   it('shows a use in last_used_at within a few seconds, and null again after a rotation', async () => {
-    const tenant = await request<CreatedTenant>(p.url, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Usage' } });
+    const tenant = await request<CreatedTenant>(p.adminUrl, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Usage' } });
     const root = tenant.body.root_key.key;
     const created = await request<IssuedKey>(p.url, 'POST', '/v1/keys', { token: root, body: { name: 'used', scopes: [] } });
     for (let i = 0; i < 3; i++) expect((await request(p.url, 'GET', '/v1/whoami', { token: created.body.key })).status).toBe(200);

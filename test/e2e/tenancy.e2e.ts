@@ -16,7 +16,7 @@ describe('tenant isolation on every id-bearing route', () => {
   });
 
   it("answers 404 for another tenant's id everywhere", async () => {
-    const mk = async (name: string) => (await request<CreatedTenant>(p.url, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name } })).body;
+    const mk = async (name: string) => (await request<CreatedTenant>(p.adminUrl, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name } })).body;
     const a = await mk('Owner');
     const b = await mk('Intruder');
     const owner = a.root_key.key;

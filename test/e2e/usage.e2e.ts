@@ -16,8 +16,8 @@ describe('key usage and the scope report', () => {
   });
 
   it('counts the calls of a key, reports the scopes it needed, and hides both from another tenant', async () => {
-    const tenant = await request<CreatedTenant>(p.url, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Usage' } });
-    const other = await request<CreatedTenant>(p.url, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Other' } });
+    const tenant = await request<CreatedTenant>(p.adminUrl, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Usage' } });
+    const other = await request<CreatedTenant>(p.adminUrl, 'POST', '/admin/v1/tenants', { token: p.adminToken, body: { name: 'Other' } });
     const root = tenant.body.root_key.key;
     const created = await request<IssuedKey>(p.url, 'POST', '/v1/keys', { token: root, body: { name: 'writer', scopes: ['contacts:write', 'keys:read'] } });
     expect(created.status).toBe(201);

@@ -2,6 +2,7 @@ import fastifyCookie from '@fastify/cookie';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger as NestLogger } from '@nestjs/common';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import type { GatewayConfig } from './config';
@@ -12,6 +13,7 @@ import { registerAuthRoutes } from './http/auth.routes';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
 import { registerDashboard } from './http/dashboard.routes';
 import { applyConventions, fastifyOptions } from './http/conventions';
+import { sendError } from './http/error-reply';
 import { registerV1Routes } from './http/v1.routes';
 import { registerDocs } from './openapi/docs';
 
@@ -30,7 +32,18 @@ export interface GatewayOptions {
   dashboardDir?: string;
 }
 
-export async function createGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<NestFastifyApplication> {
+/**
+ * The gateway's two listeners, one process: `app` is the public API (PORT: /v1, /auth/v1, /health,
+ * /docs, /dashboard), `admin` the operator's (ADMIN_PORT: /admin/v1 and /metrics). Listen on
+ * `admin` first, then `app` (a caller that waits for the public /health/ready then finds both);
+ * closing `app` (SIGTERM included) closes `admin` too.
+ */
+export interface GatewayListeners {
+  app: NestFastifyApplication;
+  admin: FastifyInstance;
+}
+
+export async function createGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<GatewayListeners> {
   const adapter = new FastifyAdapter(fastifyOptions(config.BODY_LIMIT_BYTES, config.TRUST_PROXY));
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,
@@ -43,29 +56,44 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   // Cookies are parsed only where a route asks (no hook): the Bearer hot path never pays for it.
   await app.register(fastifyCookie, { hook: false });
   applyConventions(fastify);
-  registerAdminRateLimit(fastify, config.ADMIN_RATE_LIMIT_PER_MINUTE);
-  if (config.HTTP_LOGS) {
-    // The /v1 routes live on Fastify itself, outside Nest's middleware: log them here. Path only
-    // (a query string could carry anything), the key's public prefix, never a header.
-    const http = new NestLogger('http');
-    fastify.addHook('onResponse', (req, reply, done) => {
-      http.log({
-        req_id: req.id,
-        method: req.method,
-        path: req.url.split('?')[0],
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 100) / 100,
-        key: req.caller?.key.record.prefix,
-      });
-      done();
-    });
-  }
+  if (config.HTTP_LOGS) logRequests(fastify);
   await app.init();
   const core = app.get(GatewayCore);
   registerV1Routes(fastify, core);
-  registerAdminRoutes(fastify, core);
   registerAuthRoutes(fastify, core);
   if (options.docs !== false) registerDocs(fastify);
   registerDashboard(fastify, options.dashboardDir);
-  return app;
+
+  // The operator listener: plain Fastify on the same conventions (request id, JSON only, error
+  // shape), sharing the core (RPC, cache, invalidation) with the public one.
+  const admin = Fastify(fastifyOptions(config.BODY_LIMIT_BYTES, config.TRUST_PROXY));
+  applyConventions(admin);
+  registerAdminRateLimit(admin, config.ADMIN_RATE_LIMIT_PER_MINUTE);
+  if (config.HTTP_LOGS) logRequests(admin);
+  admin.setNotFoundHandler((_req, reply) => sendError(reply, { error: 'No such route', code: 'not_found' }));
+  registerAdminRoutes(admin, core);
+  // GET /metrics mounts here (helper H1: http/metrics.routes.ts) — METRICS-ON-ADMIN-LISTENER
+  fastify.addHook('onClose', async () => {
+    await admin.close();
+  });
+  return { app, admin };
+}
+
+/**
+ * The gateway's routes live on Fastify itself, outside Nest's middleware: log them here. Path
+ * only (a query string could carry anything), the key's public prefix, never a header.
+ */
+function logRequests(fastify: FastifyInstance): void {
+  const http = new NestLogger('http');
+  fastify.addHook('onResponse', (req, reply, done) => {
+    http.log({
+      req_id: req.id,
+      method: req.method,
+      path: req.url.split('?')[0],
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+      key: req.caller?.key.record.prefix,
+    });
+    done();
+  });
 }

@@ -9,6 +9,14 @@ const ms = (min: number, max: number) => z.coerce.number().int().min(min).max(ma
 /** Everything the gateway reads from the environment, validated once at boot. */
 export const GatewayEnv = BaseEnv.extend({
   PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+  /**
+   * The operator listener: `/admin/v1/*` and `/metrics` answer here only, never on PORT (there
+   * `/admin/v1` is an unknown route, 404). Keep it off the public network: loopback in `npm start`,
+   * its own Service in k8s.
+   */
+  ADMIN_PORT: z.coerce.number().int().min(0).max(65_535).default(3100),
+  /** The operator listener's address; unset: HOST. */
+  ADMIN_HOST: z.string().min(1).optional(),
   /** Unset: limits are counted in this process only; set: shared by every replica. */
   REDIS_URL: z.string().url().optional(),
   REDIS_PREFIX: z.string().default('keyway:'),

@@ -49,7 +49,7 @@ export class FakeServices {
   static async start(natsUrl: string, opts: { skip?: string[] } = {}): Promise<FakeServices> {
     const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const fake = new FakeServices(nc);
-    const subjects = new Set<string>([Rpc.keysVerify, Rpc.tenantsCreate, Rpc.tenantsUpdate, Rpc.tenantsRootKey, ...ROUTES.flatMap((r) => [r.subject, ...(r.alsoSubjects ?? [])])]);
+    const subjects = new Set<string>([Rpc.keysVerify, Rpc.tenantsCreate, Rpc.tenantsList, Rpc.tenantsUpdate, Rpc.tenantsRootKey, ...ROUTES.flatMap((r) => [r.subject, ...(r.alsoSubjects ?? [])])]);
     for (const s of opts.skip ?? []) subjects.delete(s);
     for (const subject of subjects) {
       fake.subs.set(subject, nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : void fake.answer(subject, msg)) }));
@@ -130,6 +130,8 @@ export class FakeServices {
 export interface RunningGateway {
   app: NestFastifyApplication;
   url: string;
+  /** The operator listener (ADMIN_PORT): `/admin/v1`, `/metrics`. */
+  adminUrl: string;
   config: GatewayConfig;
   close(): Promise<void>;
 }
@@ -142,11 +144,13 @@ export async function startGateway(infra: TestInfra, env: Record<string, string>
     RPC_TIMEOUT_MS: '400',
     ...env,
   });
-  const app = await createGateway(config, { docs: false });
+  const { app, admin } = await createGateway(config, { docs: false });
+  await admin.listen({ port: 0, host: '127.0.0.1' });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.getHttpServer().address();
-  if (addr === null || typeof addr === 'string') throw new Error('not listening');
-  return { app, url: `http://127.0.0.1:${addr.port}`, config, close: () => app.close() };
+  const adminAddr = admin.server.address();
+  if (addr === null || typeof addr === 'string' || adminAddr === null || typeof adminAddr === 'string') throw new Error('not listening');
+  return { app, url: `http://127.0.0.1:${addr.port}`, adminUrl: `http://127.0.0.1:${adminAddr.port}`, config, close: () => app.close() };
 }
 
 export interface HttpResult {

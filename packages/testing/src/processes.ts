@@ -27,6 +27,8 @@ export class ServiceProcess {
   output = '';
   private child: ChildProcess | undefined;
   healthPort = 0;
+  /** The gateway's operator listener (ADMIN_PORT), picked free at each start; 0 for the other apps. */
+  adminPort = 0;
 
   constructor(
     readonly app: string,
@@ -35,7 +37,8 @@ export class ServiceProcess {
 
   async start(): Promise<void> {
     this.healthPort = await freePort();
-    const port = this.app === 'gateway' ? { PORT: String(this.healthPort) } : { HEALTH_PORT: String(this.healthPort) };
+    if (this.app === 'gateway') this.adminPort = await freePort();
+    const port = this.app === 'gateway' ? { PORT: String(this.healthPort), ADMIN_PORT: String(this.adminPort) } : { HEALTH_PORT: String(this.healthPort) };
     const child = spawn(process.execPath, [appEntry(this.app)], {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? '', ...this.env, ...port },
@@ -49,6 +52,12 @@ export class ServiceProcess {
 
   get url(): string {
     return `http://127.0.0.1:${this.healthPort}`;
+  }
+
+  /** The gateway's operator listener: `/admin/v1`, `/metrics` (a gateway answers /admin/v1 only here). */
+  get adminUrl(): string {
+    if (this.app !== 'gateway') throw new Error(`${this.app} has no admin listener`);
+    return `http://127.0.0.1:${this.adminPort}`;
   }
 
   private async waitReady(timeoutMs: number): Promise<void> {

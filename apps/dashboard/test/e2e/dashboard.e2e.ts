@@ -149,7 +149,7 @@ describe('dashboard: Settings → API access in headless Chromium', () => {
     gateway = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, USAGE_FLUSH_MS: '200' });
     processes = [identity, audit, gateway];
     await Promise.all([audit.start(), gateway.start(), (async () => (browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })))()]);
-    const r = await fetch(`${gateway.url}/admin/v1/tenants`, {
+    const r = await fetch(`${gateway.adminUrl}/admin/v1/tenants`, {
       method: 'POST',
       headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'Acme', admin: { name: 'Alice Admin', email: 'alice@acme.test', password } }),

@@ -103,7 +103,7 @@ describe('the edge refuses what the services cannot take, in the documented shap
     });
 
     it('in the admin tenant name', async () => {
-      const r = await http(gw.url, 'POST', '/admin/v1/tenants', { headers: { ...ADMIN, 'content-type': 'application/json' }, rawBody: '{"name":"Acme\\u0000"}' });
+      const r = await http(gw.adminUrl, 'POST', '/admin/v1/tenants', { headers: { ...ADMIN, 'content-type': 'application/json' }, rawBody: '{"name":"Acme\\u0000"}' });
       expect(r.status).toBe(400);
       expect(err(r.body)).toMatchObject({ code: 'invalid_request', details: [{ field: 'name' }] });
     });
@@ -255,7 +255,7 @@ describe('the edge refuses what the services cannot take, in the documented shap
         await http(gw.url, 'GET', '/health/live'),
         await http(gw.url, 'POST', '/v1/contacts', { key: key.key, rawBody: 'x', headers: { 'content-type': 'text/plain' } }),
         await http(gw.url, 'GET', '/v1/contacts/%E0%A4%A', { key: key.key }),
-        await http(gw.url, 'POST', '/admin/v1/tenants', { body: { name: 'x' } }),
+        await http(gw.adminUrl, 'POST', '/admin/v1/tenants', { body: { name: 'x' } }),
       ];
       expect(answers.map((a) => [a.status, a.headers.get('x-content-type-options')])).toEqual(answers.map((a) => [a.status, 'nosniff']));
       const bad = parseRaw(await rawExchange(gw.url, 'GET /v1/whoami HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n'));
@@ -283,12 +283,12 @@ describe('the edge refuses what the services cannot take, in the documented shap
 
     it('429 rate_limited with Retry-After once an address spent its calls, wrong tokens counted too; other addresses and /v1 unaffected', async () => {
       const body = JSON.stringify({ name: 'Acme' });
-      const first = await postFrom('127.0.0.1', limited.url, '/admin/v1/tenants', ADMIN, body);
+      const first = await postFrom('127.0.0.1', limited.adminUrl, '/admin/v1/tenants', ADMIN, body);
       expect(first.status).toBe(201);
-      const wrong = await postFrom('127.0.0.1', limited.url, '/admin/v1/tenants', { authorization: 'Bearer nope' }, body);
+      const wrong = await postFrom('127.0.0.1', limited.adminUrl, '/admin/v1/tenants', { authorization: 'Bearer nope' }, body);
       expect(wrong.status).toBe(401);
-      expect((await postFrom('127.0.0.1', limited.url, '/admin/v1/tenants', ADMIN, body)).status).toBe(201);
-      const refused = await postFrom('127.0.0.1', limited.url, '/admin/v1/tenants', ADMIN, body);
+      expect((await postFrom('127.0.0.1', limited.adminUrl, '/admin/v1/tenants', ADMIN, body)).status).toBe(201);
+      const refused = await postFrom('127.0.0.1', limited.adminUrl, '/admin/v1/tenants', ADMIN, body);
       expect(refused.status).toBe(429);
       expect(refused.body).toMatchObject({ code: 'rate_limited', error: expect.any(String), retry_after: expect.any(Number) });
       const retryAfter = Number(refused.headers['retry-after']);
@@ -297,14 +297,14 @@ describe('the edge refuses what the services cannot take, in the documented shap
       expect((refused.body as { retry_after: number }).retry_after).toBe(retryAfter);
       expect(refused.headers['x-request-id']).toMatch(/^req_/);
 
-      expect((await postFrom('127.0.0.2', limited.url, '/admin/v1/tenants', ADMIN, body)).status).toBe(201);
+      expect((await postFrom('127.0.0.2', limited.adminUrl, '/admin/v1/tenants', ADMIN, body)).status).toBe(201);
       expect((await http(limited.url, 'GET', '/v1/whoami', { key: key.key })).status).toBe(200);
     });
 
     it('an encoded path reaches the same routes and the same limit (the review found /%61dmin unlimited)', async () => {
       const body = JSON.stringify({ name: 'Acme' });
       const answers = [];
-      for (let i = 0; i < 4; i++) answers.push((await postFrom('127.0.0.3', limited.url, '/%61dmin/v1/tenants', { authorization: 'Bearer nope' }, body)).status);
+      for (let i = 0; i < 4; i++) answers.push((await postFrom('127.0.0.3', limited.adminUrl, '/%61dmin/v1/tenants', { authorization: 'Bearer nope' }, body)).status);
       expect(answers).toEqual([401, 401, 401, 429]);
     });
   });

@@ -673,6 +673,7 @@ function operationObject(op: Operation, names: SchemaNames, usedResponses: Set<s
     ...(description ? { description } : {}),
     ...(op.scopes !== undefined ? { 'x-required-scopes': [...op.scopes] } : {}),
     security: security(op),
+    ...(op.family === 'admin' ? { servers: ADMIN_SERVERS } : {}),
     parameters: [
       ...parameters(op.params, 'path'),
       ...parameters(op.query, 'query'),
@@ -694,6 +695,19 @@ function operationObject(op: Operation, names: SchemaNames, usedResponses: Set<s
   };
 }
 
+/**
+ * Where the operator API answers: the gateway's admin listener (`ADMIN_PORT`), never the public
+ * port (there `/admin/v1` is 404). Said on each admin operation (an operation-level `servers`),
+ * so one document still describes the whole gateway and a client generated from it has them all.
+ */
+const ADMIN_SERVERS: Json[] = [
+  {
+    url: '{admin}',
+    description: "The gateway's admin listener (ADMIN_PORT, default 3100; loopback in `npm start`, its own Service in k8s). `/admin/v1` answers 404 on the public port.",
+    variables: { admin: { default: 'http://127.0.0.1:3100', description: 'The admin listener\'s base URL' } },
+  },
+];
+
 const TAG_DESCRIPTIONS: Record<string, string> = {
   keys: 'API keys: create, scope, limit, rotate, revoke; and the calling key (`/v1/whoami`).',
   users: 'Tenant members, who sign in to the dashboard.',
@@ -702,7 +716,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   journeys: "A visitor's path of touchpoints to one or more conversions.",
   'test-data': "Test mode: empty the tenant's test data at once.",
   audit: "The tenant's audit trail: every key lifecycle event, newest first, and the walk of its hash chain.",
-  admin: 'Operators only, with the operator token.',
+  admin: "Operators only, with the operator token, on the gateway's admin listener (`ADMIN_PORT`, default 3100): `/admin/v1` answers 404 on the public port.",
   sessions: "Tenant members' dashboard sessions: sign in, read the session and its CSRF token, sign out.",
   health: 'Liveness and readiness, without a key.',
 };
