@@ -12,6 +12,15 @@ import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, 
 import { lookupIdOfPrefix, parseKeyEvent, type KeyEvent, type KeyLifecycleEvent } from '@keyway/contracts';
 
 /**
+ * How a team's consumer connects: as Keyway's read-only NATS user `reader` (docs/operations/walls.md),
+ * which may consume KEYWAY and KEYWAY_DOMAIN and publish no event. Its inbox is `_INBOX.reader.…`,
+ * the only one it may read. Pass the result to `connect` from `@nats-io/transport-node`.
+ */
+export function readerConnectionOptions(servers: string, password: string): { servers: string[]; user: string; pass: string; inboxPrefix: string; name: string } {
+  return { servers: servers.split(','), user: 'reader', pass: password, inboxPrefix: '_INBOX.reader', name: 'keyway-reader' };
+}
+
+/**
  * What your service remembers of the events it applied. Keep it in your own database and write
  * `record` in the same transaction as the handler's side effect: then a crash between the two
  * cannot apply an event twice or lose it.

@@ -30,7 +30,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         LoggerModule.forRoot(loggerParams(SERVICE, config.LOG_LEVEL)),
-        NatsModule.forRoot(config.NATS_URL, `${SERVICE}-${config.GATEWAY_ID}`),
+        NatsModule.forRoot(config, `${SERVICE}-${config.GATEWAY_ID}`),
         CoreModule.forRoot(config),
         HealthModule.forChecks({
           inject: [NATS_CONNECTION, GatewayCore],

@@ -60,12 +60,15 @@ export const natsPasswordEnv = (user: string): string => `NATS_PASSWORD_${user.t
 
 const api = (rest: string): string => `$JS.API.${rest}`;
 
-/** What the owner of a stream needs: create/update/inspect it, read single messages back. */
+/**
+ * What the owner of a stream needs: create/update/inspect it, read single messages back, and its
+ * consumers (inspect their lag, read the stream back, remove a retired durable).
+ */
 function streamOwner(stream: string): string[] {
   return [
     api(`STREAM.CREATE.${stream}`),
     api(`STREAM.UPDATE.${stream}`),
-    api(`STREAM.INFO.${stream}`),
+    ...streamReader(stream, true),
     api(`STREAM.MSG.GET.${stream}`),
     api(`DIRECT.GET.${stream}`),
     api(`DIRECT.GET.${stream}.>`),

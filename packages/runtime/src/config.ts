@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NatsAuthEnv, natsAuthProblems } from './nats-options';
 
 class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -24,6 +25,7 @@ const port = z.coerce.number().int().min(0).max(65_535);
 /** What every service reads. Each service extends it with its own variables. */
 export const BaseEnv = z.object({
   NATS_URL: url(['nats:', 'tls:', 'ws:', 'wss:']).default('nats://127.0.0.1:4222'),
+  ...NatsAuthEnv.shape,
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/keyway'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** The JetStream stream of key events; tests give each run its own. */
@@ -40,7 +42,11 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Record<string, s
   // An empty variable means "unset" to an operator: treat it so, rather than as an invalid value.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const result = schema.safeParse(cleaned);
-  if (result.success) return result.data;
+  if (result.success) {
+    const problems = natsAuthProblems(result.data as NatsAuthEnv);
+    if (problems.length > 0) throw new ConfigError(problems);
+    return result.data;
+  }
   throw new ConfigError(
     result.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`),
   );

@@ -5,3 +5,4 @@ export * from './nats.module';
 export * from './rpc';
 export * from './service';
 export * from './turn-queue';
+export * from './nats-options';

@@ -1,5 +1,6 @@
 import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { natsConnectionOptions, type NatsAuthEnv } from './nats-options';
 
 export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
 export const InjectNats = (): ParameterDecorator => Inject(NATS_CONNECTION);
@@ -10,7 +11,8 @@ export const InjectNats = (): ParameterDecorator => Inject(NATS_CONNECTION);
 export class NatsModule implements OnApplicationShutdown {
   constructor(@Inject(NATS_CONNECTION) private readonly nc: NatsConnection) {}
 
-  static forRoot(url: string, name: string): DynamicModule {
+  /** `config`: the service's validated configuration (its NATS_URL and credentials, nats-options.ts). */
+  static forRoot(config: NatsAuthEnv & { NATS_URL: string }, name: string): DynamicModule {
     return {
       module: NatsModule,
       providers: [
@@ -19,7 +21,7 @@ export class NatsModule implements OnApplicationShutdown {
           useFactory: () =>
             // noAsyncTraces: the client would otherwise capture a stack trace for every request
             // (about a tenth of the gateway's CPU on a proxied call); our errors carry codes instead.
-            connect({ servers: url.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true }),
+            connect({ ...natsConnectionOptions(config, name), maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true }),
         },
       ],
       exports: [NATS_CONNECTION],

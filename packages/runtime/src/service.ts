@@ -6,6 +6,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import type { BaseEnv } from './config';
+import { natsConnectionOptions } from './nats-options';
 import { gateOnDatabase, type DbGate, type DbGateOptions, type QueueMembership } from './db-gate';
 import { RpcErrorFilter } from './rpc';
 import { TurnQueue } from './turn-queue';
@@ -139,8 +140,7 @@ export async function startService(opts: ServiceOptions): Promise<NestFastifyApp
   // Before connectMicroservice: inheritAppConfig copies the global filters at that moment.
   app.useGlobalFilters(new RpcErrorFilter());
   const rpc = new RpcServer({
-    servers: opts.config.NATS_URL.split(','),
-    name: `${opts.name}-rpc`,
+    ...natsConnectionOptions(opts.config, `${opts.name}-rpc`),
     queue: opts.name,
     gracefulShutdown: true,
     gracePeriod: Math.min(opts.config.SHUTDOWN_GRACE_MS, 2_000),

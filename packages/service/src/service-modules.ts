@@ -28,7 +28,7 @@ export function serviceModules(opts: ServiceModulesOptions): DynamicModule[] {
   const extra = opts.checks;
   return [
     LoggerModule.forRoot(loggerParams(opts.service, opts.config.LOG_LEVEL)),
-    NatsModule.forRoot(opts.config.NATS_URL, opts.service),
+    NatsModule.forRoot(opts.config, opts.service),
     TypeOrmModule.forRootAsync({
       useFactory: async () => {
         await ensureDatabase(url);

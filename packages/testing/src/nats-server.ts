@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, portAnswers } from './ports';
@@ -7,27 +8,52 @@ import { freePort, portAnswers } from './ports';
 const NATS_BINARIES = [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
 export const natsServerBinary = (): string | undefined => NATS_BINARIES.find((p): p is string => !!p && existsSync(p));
 
+export interface PrivateNatsOptions {
+  /**
+   * Server configuration included as is (e.g. infra/nats/auth.conf's `authorization` block); the
+   * address, JetStream and the store still come from the command line.
+   */
+  config?: string;
+  /** Files written beside the config, for its `include`s (which resolve relative to it): name → content. */
+  files?: Record<string, string>;
+  /** The server's environment: the `$VAR`s the config refers to (NATS_PASSWORD_<USER>). */
+  env?: Record<string, string>;
+}
+
 /** A private nats-server with JetStream: its own port and store, stoppable and restartable. */
 export class PrivateNats {
   private child: ChildProcess | undefined;
   private readonly storeDir = mkdtempSync(join(tmpdir(), 'keyway-nats-'));
-  private constructor(readonly port: number, private readonly binary: string) {}
+  private constructor(
+    readonly port: number,
+    private readonly binary: string,
+    private readonly options: PrivateNatsOptions = {},
+  ) {}
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<PrivateNats> {
+  static async start(options: PrivateNatsOptions = {}): Promise<PrivateNats> {
     const binary = natsServerBinary();
     if (!binary) throw new Error('nats-server is not installed (apt-get install nats-server)');
-    const nats = new PrivateNats(await freePort(), binary);
+    const nats = new PrivateNats(await freePort(), binary, options);
     await nats.startProcess();
     return nats;
   }
 
   async startProcess(): Promise<void> {
-    this.child = spawn(this.binary, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir], {
+    const args = ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir];
+    if (this.options.config !== undefined) {
+      // Beside the store, so an `include` in it resolves there too.
+      const file = join(this.storeDir, 'server.conf');
+      writeFileSync(file, this.options.config);
+      for (const [name, content] of Object.entries(this.options.files ?? {})) writeFileSync(join(this.storeDir, name), content);
+      args.unshift('-c', file);
+    }
+    this.child = spawn(this.binary, args, {
       stdio: 'ignore',
+      env: this.options.env ? { PATH: process.env.PATH ?? '', ...this.options.env } : process.env,
     });
     const deadline = Date.now() + 10_000;
     while (!(await portAnswers('127.0.0.1', this.port, 200))) {
@@ -54,4 +80,32 @@ export class PrivateNats {
     await this.kill();
     rmSync(this.storeDir, { recursive: true, force: true });
   }
+}
+
+/** A private nats-server locked down by an auth config (infra/nats/auth.conf), with a fresh password per user. */
+export interface LockedNats {
+  nats: PrivateNats;
+  url: string;
+  password(user: string): string;
+  /** What a process connecting as `user` is given (runtime's natsConnectionOptions reads it). */
+  env(user: string): Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startLockedNats(authConf: string): Promise<LockedNats> {
+  const vars = [...new Set([...authConf.matchAll(/\$(NATS_PASSWORD_[A-Z0-9_]+)/g)].map((m) => m[1]!))];
+  const env = Object.fromEntries(vars.map((v) => [v, `pw${randomBytes(18).toString('hex')}`]));
+  const nats = await PrivateNats.start({ config: 'include auth.conf\n', files: { 'auth.conf': authConf }, env });
+  const password = (user: string): string => {
+    const v = env[`NATS_PASSWORD_${user.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`];
+    if (v === undefined) throw new Error(`no NATS user ${user} in the auth config`);
+    return v;
+  };
+  return {
+    nats,
+    url: nats.url,
+    password,
+    env: (user) => ({ NATS_URL: nats.url, NATS_USER: user, NATS_PASSWORD: password(user) }),
+    stop: () => nats.stop(),
+  };
 }

@@ -1,6 +1,6 @@
 import { serviceDatabaseUrl } from '@keyway/database';
 import { jetStreamContext } from '@keyway/messaging';
-import { NATS_CONNECTION } from '@keyway/runtime';
+import { NATS_CONNECTION, natsConnectionOptions } from '@keyway/runtime';
 import { serviceModules } from '@keyway/service';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -89,7 +89,7 @@ export async function rebuildTrail(base: AuditLogConfig, opts: { timeoutMs?: num
     await app.close();
     // The app's connection is drained by now (and deleting earlier would let the running consumer
     // create it again): a connection of its own.
-    const nc = await connect({ servers: config.NATS_URL.split(','), name: 'audit-log-rebuild' });
+    const nc = await connect(natsConnectionOptions(config, 'audit-log-rebuild'));
     try {
       await (await jetStreamContext(nc)).jsm.consumers.delete(config.KEYWAY_STREAM, durable);
     } finally {

@@ -35,7 +35,8 @@ interface Pending {
  * proxied GET). No answer (timeout, no responders, connection gone) is `unavailable`.
  */
 export class RpcClient {
-  private readonly inbox = `${createInbox()}.`;
+  /** Under the connection's inbox prefix: a NATS user may read its own inbox only (nats-options.ts). */
+  private readonly inbox: string;
   private readonly pending = new Map<string, Pending>();
   private readonly sub: Subscription;
   /**
@@ -51,6 +52,10 @@ export class RpcClient {
     private readonly gatewayId: string,
     private readonly timeoutMs: number,
   ) {
+    // The client's own inbox prefix (set with a NATS user): not on the NatsConnection interface,
+    // but on the connection, where the client's own request() reads it too.
+    const prefix = (nc as NatsConnection & { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
+    this.inbox = `${createInbox(prefix)}.`;
     this.sub = nc.subscribe(`${this.inbox}*`, { callback: (err, msg) => (err ? undefined : this.onReply(msg)) });
   }
 
