@@ -2,7 +2,10 @@
 # One image per app from the same file: docker build --build-arg APP=gateway -t keyway/gateway .
 # Stages: prune the monorepo to the app and the workspace packages it uses (turbo prune), install
 # and build that, drop dev dependencies, and copy only the result into a slim runtime image.
-ARG NODE_IMAGE=node:20-slim
+# The gateway image also carries the dashboard's static build, which it serves at /dashboard/.
+# Images run on the active Node LTS; the code also runs on Node 20.19+ (package.json engines),
+# which our development and CI machines use, so nothing here may need a newer Node than that.
+ARG NODE_IMAGE=node:24-slim
 
 FROM ${NODE_IMAGE} AS base
 ENV TURBO_TELEMETRY_DISABLED=1 \
@@ -17,7 +20,9 @@ RUN test -n "${APP}" || (echo "build with --build-arg APP=<gateway|identity|cont
 RUN npm install -g turbo@2.11.11
 COPY . .
 # out/json: package.json files and the pruned lockfile (cached install layer); out/full: sources.
-RUN turbo prune "@keyway/${APP}" --docker
+# The gateway also takes the dashboard (apps/dashboard, a Vite app): dashboard.routes.ts serves its dist.
+RUN if [ "${APP}" = gateway ]; then turbo prune @keyway/gateway @keyway/dashboard --docker; \
+    else turbo prune "@keyway/${APP}" --docker; fi
 
 FROM base AS build
 ARG APP
@@ -27,8 +32,19 @@ COPY --from=prune /repo/out/json/ ./
 RUN npm ci || npm install --no-save
 COPY --from=prune /repo/out/full/ ./
 COPY .swcrc tsconfig.base.json tsconfig.json ./
-RUN npx turbo run build --filter="@keyway/${APP}..." \
+RUN filters="--filter=@keyway/${APP}..." \
+ && if [ "${APP}" = gateway ]; then filters="${filters} --filter=@keyway/dashboard..."; fi \
+ && npx turbo run build ${filters} \
  && npm prune --omit=dev
+# What the runtime image takes of the app: its folder, and for the gateway the dashboard's build
+# where dashboard.routes.ts looks for it (apps/dashboard/dist, beside apps/gateway). A gateway
+# image without it would answer /dashboard/ with 404: fail the build instead.
+RUN mkdir -p /out/apps \
+ && cp -a "apps/${APP}" /out/apps/ \
+ && if [ "${APP}" = gateway ]; then \
+      test -f apps/dashboard/dist/index.html \
+      && mkdir -p /out/apps/dashboard && cp -a apps/dashboard/dist /out/apps/dashboard/dist; \
+    fi
 
 FROM ${NODE_IMAGE} AS runtime
 ARG APP
@@ -39,7 +55,7 @@ WORKDIR /app
 COPY --from=build --chown=node:node /repo/package.json ./package.json
 COPY --from=build --chown=node:node /repo/node_modules ./node_modules
 COPY --from=build --chown=node:node /repo/packages ./packages
-COPY --from=build --chown=node:node /repo/apps/${APP} ./apps/${APP}
+COPY --from=build --chown=node:node /out/apps ./apps
 USER node
 WORKDIR /app/apps/${APP}
 # Services answer /health on HEALTH_PORT, the gateway on PORT; the probe asks whichever is set.
