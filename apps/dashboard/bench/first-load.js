@@ -33,7 +33,7 @@ async function main() {
     const gw = await startApp('gateway', { ...common, KEYWAY_ADMIN_TOKEN: adminToken });
     started.push(gw);
     const password = 'bench-password-1';
-    const made = await call(gw.url, 'POST', '/admin/v1/tenants', { body: { name: 'Bench', admin: { name: 'Admin', email: 'admin@bench.test', password } }, headers: { authorization: `Bearer ${adminToken}` } });
+    const made = await call(gw.adminUrl, 'POST', '/admin/v1/tenants', { body: { name: 'Bench', admin: { name: 'Admin', email: 'admin@bench.test', password } }, headers: { authorization: `Bearer ${adminToken}` } });
     if (made.status !== 201) throw new Error(`POST /admin/v1/tenants: ${made.status} ${JSON.stringify(made.body)}`);
     // The root key is one; 49 more, made with it.
     for (let i = 1; i < KEYS; i++) {
