@@ -72,6 +72,7 @@ export const Rpc = {
   sessionsCreate: 'keyway.rpc.identity.sessions.create',
   sessionsVerify: 'keyway.rpc.identity.sessions.verify',
   sessionsDelete: 'keyway.rpc.identity.sessions.delete',
+  sessionsChangePassword: 'keyway.rpc.identity.sessions.password',
   contactsList: 'keyway.rpc.contacts.contacts.list',
   contactsGet: 'keyway.rpc.contacts.contacts.get',
   contactsCreate: 'keyway.rpc.contacts.contacts.create',

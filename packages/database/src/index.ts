@@ -3,3 +3,4 @@ export * from './pg-errors';
 export * from './service-database';
 export * from './pagination';
 export * from './idempotency';
+export * from './roles';

@@ -1,4 +1,4 @@
-import { dropDatabases } from '@keyway/database';
+import { dropDatabases, dropRoles, provisionServiceDatabase, serviceRoleUrl } from '@keyway/database';
 import { natsServerBinary, PrivateNats } from './nats-server';
 import { portAnswers } from './ports';
 
@@ -31,6 +31,13 @@ export interface TestInfra {
   nats: PrivateNats | undefined;
   /** Environment for a service started by this test (in-process or as a child process). */
   env: Record<string, string>;
+  /**
+   * Gives `service` its own role owning its database (packages/database roles.ts), named after
+   * this run's database so no other run shares it, and returns the DATABASE_URL it connects with.
+   */
+  provisionRole(service: string): Promise<string>;
+  /** The admin's URL of the same base (what provisioning and clean-up connect with). */
+  adminDatabaseUrl: string;
   stop(): Promise<void>;
 }
 
@@ -66,7 +73,9 @@ export async function startInfra(label: string): Promise<TestInfra> {
   }
   const dbBase = `keyway_t${run}_${safeLabel}`;
   const databaseUrl = Object.assign(new URL(pgUrl), { pathname: `/${dbBase}` }).toString();
-  // The trailing `_`: label `relay` must not take `relaycrash`'s databases with it.
+  // The trailing `_`: label `relay` must not take `relaycrash`'s databases with it. Roles after
+  // their databases: a role that owns one cannot be dropped.
+  stopFns.push(() => dropRoles(pgUrl, `${dbBase}_`));
   stopFns.push(() => dropDatabases(pgUrl, `${dbBase}_`));
 
   let nats: PrivateNats | undefined;
@@ -110,6 +119,11 @@ export async function startInfra(label: string): Promise<TestInfra> {
     stream,
     nats,
     env,
+    adminDatabaseUrl: databaseUrl,
+    async provisionRole(service) {
+      await provisionServiceDatabase(databaseUrl, service);
+      return serviceRoleUrl(databaseUrl, service);
+    },
     async stop() {
       for (const fn of stopFns.reverse()) await fn().catch(() => undefined);
     },
