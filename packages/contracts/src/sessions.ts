@@ -59,3 +59,20 @@ export type SignInRequest = z.infer<typeof SignInRequest>;
 export const SessionHashRequest = z.object({ session_hash: z.string().regex(/^[0-9a-f]{64}$/) });
 export const SessionReply = z.object({ record: SessionRecord.nullable() });
 export type SessionReply = z.infer<typeof SessionReply>;
+
+/**
+ * `POST /auth/v1/password`: a signed-in member changes their own password with the current one
+ * (any role: a viewer too). The new one follows the members' rule (8 to 1,024 characters, users.ts).
+ */
+export const ChangePasswordBody = z.strictObject({
+  current_password: z.string().min(1).max(1024),
+  new_password: z.string().min(8).max(1024),
+});
+export type ChangePasswordBody = z.infer<typeof ChangePasswordBody>;
+
+/** Gateway → identity: the change, for the session behind `session_hash`, counted per (email, client address) as sign-in is. */
+export const ChangePasswordRequest = ChangePasswordBody.extend({
+  client_address: z.string().max(64),
+  session_hash: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type ChangePasswordRequest = z.infer<typeof ChangePasswordRequest>;
