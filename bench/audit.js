@@ -18,6 +18,9 @@
  * Each ingestion run has its own stream, consumer and scratch database; every database is
  * dropped at the end. Options (node bench/audit.js …): --events 10000 --rate 1000 --seed 1000000 --calls 400;
  * to run a part: --tenants spread|hot|both, --replicas 1|2|both, --list 0 (no list run), --ingest 0.
+ * Before/after in one run: `--baseline <dir>`, a copy of an earlier apps/audit-log/dist (e.g.
+ * `cp -r apps/audit-log/dist /tmp/audit-before` before a change): every ingestion case also runs
+ * on it, interleaved, under the same load. Profiles: BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=…'.
  *
  * Besides the wall rates (noisy on a loaded 2-core box), each drain reports what is steadier: the
  * CPU per event of the service (its processes) and of Postgres (the backends of its database),
@@ -26,7 +29,8 @@
 const { randomBytes } = require('node:crypto');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
-const { build, closedLoop, cpuMs, dropDatabases, fmt, numberArg, startApp, startNats, stats } = require('./lib');
+const { join, resolve } = require('node:path');
+const { build, closedLoop, cpuMs, dropDatabases, fmt, numberArg, startApp, startChild, startNats, stats } = require('./lib');
 
 const EVENTS = numberArg('events', 10_000);
 const RATE = numberArg('rate', 1_000);
@@ -40,6 +44,25 @@ const choice = (name, fallback) => {
 };
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const BASELINE = choice('baseline', undefined);
+
+/** The service from its build, or from `dist` (the `--baseline` build). */
+function startAudit(env, dist) {
+  if (!dist) return startApp('audit-log', env);
+  const shipped = require('../apps/audit-log/package.json').keyway?.nodeOptions ?? '';
+  const nodeArgs = [...shipped.split(' '), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ')].filter(Boolean);
+  // Outside the repo, it finds the workspace's packages through NODE_PATH.
+  return startChild('audit-log (baseline)', [...nodeArgs, join(resolve(dist), 'main.js')], { LOG_LEVEL: 'warn', NODE_PATH: join(__dirname, '..', 'node_modules'), ...env }, {
+    portVar: 'HEALTH_PORT',
+    ready: async (port) => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200;
+      } catch {
+        return false;
+      }
+    },
+  });
+}
 
 async function until(what, fn, timeoutMs = 300_000, everyMs = 20) {
   const deadline = Date.now() + timeoutMs;
@@ -136,7 +159,7 @@ async function drainCost(pg, apps, before, statsBefore) {
 }
 
 /** One ingestion run: its own stream, database and replicas. */
-async function ingestRun(nats, { replicas, chain, spread }, index) {
+async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
   const { serviceDatabaseUrl } = require('@keyway/database');
   const stream = `KEYWAY_BENCH${index}`;
   const base = `postgres://postgres@127.0.0.1:5432/${RUN}_${index}`;
@@ -149,7 +172,7 @@ async function ingestRun(nats, { replicas, chain, spread }, index) {
   const pg = new Client({ connectionString: serviceDatabaseUrl(base, 'audit-log') });
   try {
     await publishAll(ctx, EVENTS, tenantOf, 0);
-    for (let r = 0; r < replicas; r++) apps.push(await startApp('audit-log', env));
+    for (let r = 0; r < replicas; r++) apps.push(await startAudit(env, dist));
     await pg.connect();
     // The replicas booted and published nothing yet: what they use from here on is the drain's.
     const cpuBefore = await cpuOf(pg, apps);
@@ -253,25 +276,25 @@ async function main() {
     for (const spread of [true, false].filter((sp) => tenants === 'both' || (tenants === 'spread') === sp)) {
       if (choice('ingest', '1') === '0') break;
       for (const replicas of [1, 2].filter((r) => reps === 'both' || String(r) === reps)) {
-        for (const chain of [true, false]) {
-          const r = await ingestRun(nats, { replicas, chain, spread }, index++);
-          results.push({ spread, replicas, chain, ...r });
-          const label = `${spread ? '1,000 tenants' : 'one hot tenant'}, ${replicas} replica${replicas > 1 ? 's' : ''}, chain ${chain ? 'on ' : 'off'}`;
+        for (const [chain, dist] of [true, false].flatMap((c) => [[c, undefined], ...(BASELINE ? [[c, BASELINE]] : [])])) {
+          const r = await ingestRun(nats, { replicas, chain, spread, dist }, index++);
+          results.push({ spread, replicas, chain, baseline: Boolean(dist), ...r });
+          const label = `${dist ? 'baseline: ' : ''}${spread ? '1,000 tenants' : 'one hot tenant'}, ${replicas} replica${replicas > 1 ? 's' : ''}, chain ${chain ? 'on ' : 'off'}`;
           console.log(
-            `  ${label.padEnd(40)} drain ${Math.round(r.drain).toLocaleString('en').padStart(7)} events/s   publish → ${chain ? 'linked' : 'stored'} p50 ${fmt(r.lat.p50)} ms  p99 ${fmt(r.lat.p99)} ms  max ${fmt(r.lat.max)} ms   duplicates ${r.dupes}`,
+            `  ${label.padEnd(50)} drain ${Math.round(r.drain).toLocaleString('en').padStart(7)} events/s   publish → ${chain ? 'linked' : 'stored'} p50 ${fmt(r.lat.p50)} ms  p99 ${fmt(r.lat.p99)} ms  max ${fmt(r.lat.max)} ms   duplicates ${r.dupes}`,
           );
           console.log(
-            `  ${''.padEnd(40)} per event drained: service ${fmt(r.cost.appUs, 0)} µs CPU, Postgres ${fmt(r.cost.pgUs, 0)} µs CPU, ${fmt(r.cost.xacts, 3)} transactions; HOT updates ${fmt(r.cost.hot, 0)} %`,
+            `  ${''.padEnd(50)} per event drained: service ${fmt(r.cost.appUs, 0)} µs CPU, Postgres ${fmt(r.cost.pgUs, 0)} µs CPU, ${fmt(r.cost.xacts, 3)} transactions; HOT updates ${fmt(r.cost.hot, 0)} %`,
           );
         }
       }
     }
     console.log('  cost of the chain (drain with chain on / off):');
     for (const on of results.filter((r) => r.chain)) {
-      const off = results.find((r) => !r.chain && r.spread === on.spread && r.replicas === on.replicas);
+      const off = results.find((r) => !r.chain && r.spread === on.spread && r.replicas === on.replicas && r.baseline === on.baseline);
       const cpu = (r) => r.cost.appUs + r.cost.pgUs;
       console.log(
-        `    ${on.spread ? '1,000 tenants' : 'one hot tenant'}, ${on.replicas} replica${on.replicas > 1 ? 's' : ''}: ${fmt((100 * on.drain) / off.drain, 0)} % (target ≥ 80 %); CPU per event off / on ${fmt((100 * cpu(off)) / cpu(on), 0)} %`,
+        `    ${on.baseline ? 'baseline: ' : ''}${on.spread ? '1,000 tenants' : 'one hot tenant'}, ${on.replicas} replica${on.replicas > 1 ? 's' : ''}: ${fmt((100 * on.drain) / off.drain, 0)} % (target ≥ 80 %); CPU per event off / on ${fmt((100 * cpu(off)) / cpu(on), 0)} %`,
       );
     }
     if (choice('list', '1') !== '0') {

@@ -35,6 +35,11 @@ export const AuditLogEnv = BaseEnv.extend({
   AUDIT_CHAIN: z.enum(['on', 'off']).default('on'),
   /** How often the linker looks for rows stored by any replica when nothing woke it. */
   AUDIT_LINK_IDLE_MS: int(10, 60_000).default(500),
+  /**
+   * The shortest gap between two linking rounds: what is acked meanwhile is linked in one round
+   * (a round costs the same for one row as for hundreds). Adds at most this much to publish → linked.
+   */
+  AUDIT_LINK_PACE_MS: int(0, 1_000).default(10),
   /** Each tenant's head is published at most this often (and on every change, coalesced). */
   AUDIT_HEAD_PUBLISH_MS: int(10, 60_000).default(1_000),
   /** `off`: heads are not published (the rebuild compares with the published heads, never adds to them). */

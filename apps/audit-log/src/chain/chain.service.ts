@@ -43,7 +43,7 @@ export class ChainService implements OnModuleInit {
   async startLinker(floor: () => Promise<number>): Promise<void> {
     if (!this.enabled || !this.heads) return;
     const heads = this.config.AUDIT_HEADS_PUBLISH === 'on' ? this.heads : { mark: () => undefined };
-    this.linker = new ChainLinker({ ds: this.ds, key: this.key, heads, floor, idleMs: this.config.AUDIT_LINK_IDLE_MS, logger: minimalLogger(this.log) });
+    this.linker = new ChainLinker({ ds: this.ds, key: this.key, heads, floor, idleMs: this.config.AUDIT_LINK_IDLE_MS, paceMs: this.config.AUDIT_LINK_PACE_MS, logger: minimalLogger(this.log) });
     const sealed = await this.linker.sealLegacyRows();
     if (sealed > 0) this.log.warn({ rows: sealed }, 'sealed audit rows stored before the chain existed');
     this.linker.start();
@@ -60,9 +60,10 @@ export class ChainService implements OnModuleInit {
     await this.heads?.flushNow();
   }
 
-  async verify(tenantId: string): Promise<VerifyResult> {
+  /** `environment` `test`: answered with the test mode's entries only (the walk covers the whole chain). */
+  async verify(tenantId: string, environment?: 'live' | 'test'): Promise<VerifyResult> {
     const heads = this.heads;
     if (!heads) throw new Error('the chain is not started');
-    return verifyChain({ ds: this.ds, key: this.key, publishedHead: (t) => heads.latest(t) }, tenantId);
+    return verifyChain({ ds: this.ds, key: this.key, publishedHead: (t) => heads.latest(t) }, tenantId, environment);
   }
 }
