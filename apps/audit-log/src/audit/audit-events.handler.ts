@@ -17,9 +17,13 @@ export class AuditEventsHandler {
     return { ...page, data: page.data.map(toEntry) };
   }
 
-  /** The whole tenant's chain; a mode-bound caller is not told the id of another mode's entry. */
+  /**
+   * The whole tenant's chain is walked; a test key is answered with the test entries' count and
+   * last link (not the live trail's size), and a mode-bound caller is not told the id of another
+   * mode's entry.
+   */
   async verify(trail: TrailFilter): Promise<AuditVerification> {
-    const r = await this.chain.verify(trail.tenantId);
+    const r = await this.chain.verify(trail.tenantId, trail.environment);
     if (r.verification.verified || trail.environment === undefined || r.badEnvironment === undefined || r.badEnvironment === trail.environment) {
       return r.verification;
     }
