@@ -45,6 +45,16 @@ export class AppModule {
               if (!r.ok) throw new Error(`identity: ${r.error.code}`);
               VerifyReply.parse(r.response);
             },
+            // Reported too: without Redis the limiter counts in per-replica memory (limits per
+            // replica, not shared), which the body and the fallback metric say; refusing traffic
+            // for it would be worse.
+            ...(core.config.REDIS_URL
+              ? {
+                  redis: async () => {
+                    if (core.limiter.mode !== 'redis') throw new Error('rate limits are counted in per-replica memory: Redis does not answer');
+                  },
+                }
+              : {}),
           }),
         }),
       ],

@@ -1,5 +1,5 @@
 import { ALL_SCOPES, grants, ROUTES, Rpc, type ErrorBody, type Scope } from '@keyway/contracts';
-import { startInfra, type TestInfra } from '@keyway/testing';
+import { eventually, startInfra, type TestInfra } from '@keyway/testing';
 import { FakeServices, http, startGateway, type MintedKey, type RunningGateway } from '../../test/fakes';
 import { urlOf, validBody } from '../../test/samples';
 import { awayFromBoundary } from '../rate-limit/testing';
@@ -270,6 +270,36 @@ describe('gateway routing to fake services on NATS', () => {
         expect(r.headers.get('x-content-type-options')).toBe('nosniff');
       }
     });
+    it('the incident tools: a key found by prefix only (a whole key is refused), a revoke only with a reason, the relay, and a tenant\'s verify in that tenant', async () => {
+      const auth = { authorization: `Bearer ${token}` };
+      const found = await http(gw.adminUrl, 'GET', '/admin/v1/keys?prefix=kw_live_abcd1234', { headers: auth });
+      expect([found.status, (found.body as Echo).echo.subject, (found.body as Echo).echo.data.query]).toEqual([200, Rpc.adminKeysFind, { prefix: 'kw_live_abcd1234' }]);
+      const whole = mintKey('live').key;
+      for (const q of [`prefix=${whole}`, 'prefix=kw_live_ABCD1234', 'prefix=', '', 'prefix=kw_live_abcd1234&x=1']) {
+        const r = await http(gw.adminUrl, 'GET', `/admin/v1/keys?${q}`, { headers: auth });
+        expect([q, r.status, err(r.body).code]).toEqual([q, 400, 'invalid_request']);
+        expect(r.text).not.toContain(whole);
+      }
+      const revoked = await http(gw.adminUrl, 'POST', '/admin/v1/keys/key_1/revoke', { headers: auth, body: { reason: 'leaked' } });
+      expect([revoked.status, (revoked.body as Echo).echo.subject, (revoked.body as Echo).echo.data.body, (revoked.body as Echo).echo.data.ctx.actor]).toEqual([
+        200,
+        Rpc.adminKeysRevoke,
+        { reason: 'leaked' },
+        { type: 'operator', id: 'operator' },
+      ]);
+      for (const body of [{}, { reason: '' }, { reason: '   ' }, { reason: 'x'.repeat(501) }, { reason: 'leaked', extra: 1 }, undefined]) {
+        const r = await http(gw.adminUrl, 'POST', '/admin/v1/keys/key_1/revoke', { headers: auth, ...(body === undefined ? {} : { body }) });
+        expect([JSON.stringify(body), r.status]).toEqual([JSON.stringify(body), 400]);
+      }
+      const relay = await http(gw.adminUrl, 'GET', '/admin/v1/relay', { headers: auth });
+      expect([relay.status, (relay.body as Echo).echo.subject]).toEqual([200, Rpc.adminRelayStatus]);
+      const verify = await http(gw.adminUrl, 'GET', '/admin/v1/tenants/ten_acme/audit/verify', { headers: auth });
+      expect([verify.status, (verify.body as Echo).echo.subject, (verify.body as Echo).echo.data.ctx.tenant_id, (verify.body as Echo).echo.data.ctx.actor.type]).toEqual([200, Rpc.auditEventsVerify, 'ten_acme', 'operator']);
+      // An API key never reaches them, not even to ask about its own tenant.
+      for (const [method, path] of [['GET', '/admin/v1/keys?prefix=kw_live_abcd1234'], ['GET', '/admin/v1/relay'], ['GET', '/admin/v1/tenants/ten_acme/audit/verify']] as const) {
+        expect((await http(gw.adminUrl, method, path, { key: keys.get('audit:read')!.key })).status).toBe(401);
+      }
+    });
     it('answers 503 when no operator token is configured', async () => {
       const off = await startGateway(infra, { KEYWAY_ADMIN_TOKEN: '' });
       try {
@@ -302,5 +332,27 @@ describe('gateway routing to fake services on NATS', () => {
       fake.overrides.delete(Rpc.keysVerify);
     }
     expect((await http(gw.url, 'GET', '/v1/whoami', { key: uncached.key })).status).toBe(200);
+  });
+
+  it('health: Redis is reported, not required: with it unreachable the gateway stays ready and says limits are per replica', async () => {
+    // startGateway leaves Redis out unless asked: this gateway has none, so nothing to report.
+    expect((await http(gw.url, 'GET', '/health/ready')).body).not.toHaveProperty('details.redis');
+    if (infra.redisUrl) {
+      const withRedis = await startGateway(infra, { REDIS_URL: infra.redisUrl });
+      try {
+        // Up once the limiter's connection is ready (the boot waits for it up to 2 s).
+        await eventually(async () => (await http(withRedis.url, 'GET', '/health/ready')).text.includes('"redis":{"status":"up"}'), 5_000);
+      } finally {
+        await withRedis.close();
+      }
+    }
+    const noRedis = await startGateway(infra, { REDIS_URL: 'redis://127.0.0.1:1' });
+    try {
+      const r = await http(noRedis.url, 'GET', '/health/ready');
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ status: 'ok', details: { nats: { status: 'up' }, redis: { status: 'down', message: expect.stringMatching(/per-replica memory/) } } });
+    } finally {
+      await noRedis.close();
+    }
   });
 });
