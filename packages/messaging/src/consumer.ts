@@ -1,5 +1,6 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
+import { Counter, Gauge, register } from 'prom-client';
 import type { JetStreamContext, MinimalLogger } from './connection';
 import { errorText, isAlreadyThere, isNotFound, nanos } from './jetstream-errors';
 
@@ -98,6 +99,35 @@ type Parsed<T> = { ok: true; value: T } | { ok: false };
  * also replaces `ack_wait` for each delivery, which would cut short a batch that is still being
  * written.
  */
+/**
+ * Consumer metrics (DESIGN "Operations"), in prom-client's default registry with the service's:
+ * lag as the server reports it (num_pending + num_ack_pending, asked at scrape time), and the
+ * redeliveries and dead letters this replica saw. Labels: stream and durable names, both bounded.
+ */
+type ConsumerLabels = 'stream' | 'durable';
+const once = <M>(name: string, make: () => M): M => (register.getSingleMetric(name) as M | undefined) ?? make();
+const redeliveries = () =>
+  once('keyway_consumer_redeliveries_total', () => new Counter<ConsumerLabels>({ name: 'keyway_consumer_redeliveries_total', help: 'Messages delivered again (not their first delivery), by stream and durable', labelNames: ['stream', 'durable'] }));
+const deadLetters = () =>
+  once('keyway_consumer_dead_letters_total', () => new Counter<ConsumerLabels>({ name: 'keyway_consumer_dead_letters_total', help: 'Messages that could never be processed, dead-lettered and terminated, by stream and durable', labelNames: ['stream', 'durable'] }));
+
+/** The consumers of this process, asked for their lag when Prometheus scrapes. */
+const running = new Set<DurableConsumer<unknown>>();
+const registerPendingGauge = () =>
+  once('keyway_consumer_pending', () =>
+    new Gauge<ConsumerLabels>({
+      name: 'keyway_consumer_pending',
+      help: 'Messages the durable consumer has not yet had acked (num_pending + num_ack_pending), by stream and durable',
+      labelNames: ['stream', 'durable'],
+      async collect() {
+        await Promise.all([...running].map(async (c) => {
+          const pending = await c.lag();
+          if (pending !== undefined) this.labels(c.labels).set(pending);
+        }));
+      },
+    }),
+  );
+
 export class DurableConsumer<T> {
   private readonly maxBatch: number;
   private readonly writers: number;
@@ -126,7 +156,30 @@ export class DurableConsumer<T> {
     const consumer = new DurableConsumer(opts);
     await consumer.ensureConsumer();
     consumer.loop = consumer.supervise();
+    registerPendingGauge();
+    running.add(consumer as DurableConsumer<unknown>);
     return consumer;
+  }
+
+  /** The metric labels of this consumer. */
+  get labels(): Record<ConsumerLabels, string> {
+    return { stream: this.opts.stream, durable: this.opts.durable };
+  }
+
+  /** num_pending + num_ack_pending from the server, or undefined if it does not answer within a second. */
+  async lag(): Promise<number | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), 1_000);
+      timer.unref();
+    });
+    const info = this.opts.ctx.jsm.consumers.info(this.opts.stream, this.opts.durable).then(
+      (i) => i.num_pending + i.num_ack_pending,
+      () => undefined,
+    );
+    const r = await Promise.race([info, timeout]);
+    clearTimeout(timer);
+    return r;
   }
 
   /** True while a pull subscription is open; for readiness. */
@@ -137,6 +190,7 @@ export class DurableConsumer<T> {
   /** Stops pulling, lets batches in hand finish (written and acked), and resolves when the loop ended. */
   async stop(): Promise<void> {
     this.stopping = true;
+    running.delete(this as DurableConsumer<unknown>);
     await this.messages?.close().catch(() => undefined);
     await this.loop;
   }
@@ -245,6 +299,7 @@ export class DurableConsumer<T> {
   }
 
   private async parse(msg: JsMsg): Promise<Parsed<T>> {
+    if (msg.info.redelivered) redeliveries().inc(this.labels);
     let raw: unknown;
     try {
       raw = msg.json();
@@ -341,6 +396,7 @@ export class DurableConsumer<T> {
       }
     }
     this.opts.logger.error(log, subject === undefined ? 'message cannot be processed, terminated' : 'message cannot be processed, dead-lettered and terminated');
+    deadLetters().inc(this.labels);
     // No reason argument: nats-server 2.9 does not parse `+TERM <reason>` and would leave the
     // message pending, to be redelivered after ack_wait. The reason is in the dead letter and the log.
     msg.term();

@@ -1,4 +1,5 @@
 import { Controller, Get, Inject, Module, ServiceUnavailableException, type DynamicModule, type INestApplicationContext, type Provider } from '@nestjs/common';
+import { watchDependencies } from './metrics';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TerminusModule, type HealthCheckResult, type HealthIndicatorResult } from '@nestjs/terminus';
 
 const READINESS_CHECKS = Symbol('READINESS_CHECKS');
@@ -84,7 +85,8 @@ export class HealthModule {
       imports: [TerminusModule.forRoot({ logger: false })],
       controllers: [HealthController],
       providers: [
-        { provide: READINESS_CHECKS, inject, useFactory: checks.useFactory } as Provider,
+        // The same probes feed keyway_dependency_up{dependency} at scrape time (metrics.ts).
+        { provide: READINESS_CHECKS, inject, useFactory: (...deps: never[]) => watchDependencies(checks.useFactory(...deps)) } as Provider,
         { provide: REPORTED_CHECKS, inject, useFactory: checks.reported ?? (() => ({})) } as Provider,
       ],
     };

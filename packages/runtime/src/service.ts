@@ -6,9 +6,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import type { BaseEnv } from './config';
-import { natsConnectionOptions } from './nats-options';
 import { gateOnDatabase, type DbGate, type DbGateOptions, type QueueMembership } from './db-gate';
+import { natsConnectionOptions } from './nats-options';
+import { initMetrics, registerMetricsRoute } from './metrics';
 import { RpcErrorFilter } from './rpc';
+import { startTracing } from './tracing';
+import { traceDeserializer, traceRpcServer } from './tracing-rpc';
 import { TurnQueue } from './turn-queue';
 
 /** What the caller gets when the real reply could not be sent (see RpcServer.getPublisher). */
@@ -133,13 +136,15 @@ class RpcServer extends ServerNats implements QueueMembership {
  * requests, lets in-flight ones finish within SHUTDOWN_GRACE_MS, and drains NATS.
  */
 export async function startService(opts: ServiceOptions): Promise<NestFastifyApplication> {
+  startTracing(opts.name);
+  initMetrics(opts.name);
   const app = await NestFactory.create<NestFastifyApplication>(opts.module, new FastifyAdapter(), {
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));
   // Before connectMicroservice: inheritAppConfig copies the global filters at that moment.
   app.useGlobalFilters(new RpcErrorFilter());
-  const rpc = new RpcServer({
+  const rpc = traceRpcServer(new RpcServer({
     ...natsConnectionOptions(opts.config, `${opts.name}-rpc`),
     queue: opts.name,
     gracefulShutdown: true,
@@ -147,9 +152,11 @@ export async function startService(opts: ServiceOptions): Promise<NestFastifyApp
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     noAsyncTraces: true,
-  });
+    deserializer: traceDeserializer(),
+  }));
   app.connectMicroservice<MicroserviceOptions>({ strategy: rpc }, { inheritAppConfig: true });
   app.enableShutdownHooks();
+  registerMetricsRoute(app.getHttpAdapter().getInstance());
   await app.startAllMicroservices();
   rpc.gate = gateOnDatabase(app, rpc, opts.dbGate);
   await app.listen({ port: opts.config.HEALTH_PORT ?? 0, host: opts.config.HOST });
