@@ -1,12 +1,19 @@
-import { useState } from 'react';
+import { lazy, Suspense, useState } from 'react';
 import { Button, Link, RouterProvider } from 'react-aria-components';
-import { ModalDialog, Spinner } from './components/ui';
-import { KeyPage } from './pages/KeyPage';
+import { Spinner } from './components/ui';
 import { KeysPage } from './pages/KeysPage';
-import { MembersPage } from './pages/MembersPage';
-import { SignInForm } from './pages/SignIn';
 import { href, navigate, usePath } from './router';
 import { useCan, useSession, useSessionApi } from './session';
+
+/**
+ * The first load carries the key list only (the page most loads show, and the one the speed target
+ * is about): every other page, sign-in and the dialogs load with their first use, each a small
+ * chunk from this origin.
+ */
+const KeyPage = lazy(() => import('./pages/KeyPage').then((m) => ({ default: m.KeyPage })));
+const MembersPage = lazy(() => import('./pages/MembersPage').then((m) => ({ default: m.MembersPage })));
+const SignInForm = lazy(() => import('./pages/SignIn').then((m) => ({ default: m.SignInForm })));
+const SessionEnded = lazy(() => import('./pages/SessionEnded').then((m) => ({ default: m.SessionEnded })));
 
 export function App() {
   const { state } = useSessionApi();
@@ -15,24 +22,21 @@ export function App() {
       <a className="skip" href="#main">
         Skip to content
       </a>
-      {state.status === 'loading' ? (
-        <main id="main" className="main">
-          <Spinner />
-        </main>
-      ) : state.status === 'signed-out' ? (
+      {state.status === 'signed-out' ? (
         <main id="main" className="main narrow">
           <h1>Sign in to Keyway</h1>
-          <SignInForm />
+          <Suspense fallback={<Spinner />}>
+            <SignInForm />
+          </Suspense>
         </main>
       ) : (
         <>
           <Shell />
           {state.status === 'expired' && (
             // Over the page, which stays as it was (an open form keeps what was typed).
-            <ModalDialog title="Your session has ended" onClose={() => undefined} locked>
-              <p>Sign in again to go on where you were.</p>
-              <SignInForm email={state.session.member.email} />
-            </ModalDialog>
+            <Suspense fallback={null}>
+              <SessionEnded email={state.session.member.email} />
+            </Suspense>
           )}
         </>
       )}
@@ -83,7 +87,9 @@ function Shell() {
         </div>
       </header>
       <main id="main" className="main">
-        <Page path={path} isAdmin={isAdmin} />
+        <Suspense fallback={<Spinner />}>
+          <Page path={path} isAdmin={isAdmin} />
+        </Suspense>
       </main>
     </>
   );

@@ -3,7 +3,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
 import { prefetchKeys } from './pages/KeysPage';
-import { SessionProvider } from './session';
+import { checkSession, SessionProvider } from './session';
 import './styles.css';
 
 const queryClient = new QueryClient({
@@ -13,14 +13,23 @@ const queryClient = new QueryClient({
   },
 });
 
-prefetchKeys(queryClient);
+function render(session: Awaited<ReturnType<typeof checkSession>>): void {
+  createRoot(document.getElementById('root')!).render(
+    <StrictMode>
+      <QueryClientProvider client={queryClient}>
+        <SessionProvider initial={session}>
+          <App />
+        </SessionProvider>
+      </QueryClientProvider>
+    </StrictMode>,
+  );
+}
 
-createRoot(document.getElementById('root')!).render(
-  <StrictMode>
-    <QueryClientProvider client={queryClient}>
-      <SessionProvider>
-        <App />
-      </SessionProvider>
-    </QueryClientProvider>
-  </StrictMode>,
-);
+/**
+ * One first render of what the page shows, rather than a spinner and then two more renders (each a
+ * React commit, costly on a slow CPU): who is signed in, and on the list page its keys, are usually
+ * here already (src/boot.ts asked for both before this bundle ran). The keys are waited for a
+ * short while at most: the list shows its own "Loading keys…" after that. Not a top-level await:
+ * that splits the bundle into more chunks, so more requests on the first load.
+ */
+void Promise.all([checkSession(), Promise.race([prefetchKeys(queryClient), new Promise((r) => setTimeout(r, 300))])]).then(([session]) => render(session));

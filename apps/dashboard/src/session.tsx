@@ -10,11 +10,11 @@ export interface Session {
 }
 
 /**
- * `loading`: asking `GET /auth/v1/session` on load. `signed-out`: nobody yet (the sign-in page).
+ * `signed-out`: nobody yet (the sign-in page).
  * `expired`: a call answered that the session ended while pages are open: sign-in shows over them,
  * so the page and whatever was typed into an open form stay, and the user goes on where they were.
  */
-type State = { status: 'loading' } | { status: 'signed-out' } | { status: 'signed-in'; session: Session } | { status: 'expired'; session: Session };
+type State = { status: 'signed-out' } | { status: 'signed-in'; session: Session } | { status: 'expired'; session: Session };
 
 interface SessionApi {
   state: State;
@@ -42,27 +42,25 @@ export function useCan(scope: (typeof ROLE_SCOPES)[Role][number]): boolean {
   return ROLE_SCOPES[useSession().role].includes(scope);
 }
 
-export function SessionProvider({ children }: { children: ReactNode }) {
-  const [state, setState] = useState<State>({ status: 'loading' });
-  const queryClient = useQueryClient();
+/** `GET /auth/v1/session`: who is signed in (with the CSRF token again), or null (nobody, or no answer). */
+export async function checkSession(): Promise<(Session & { csrf_token: string }) | null> {
+  try {
+    return await api().GET('/auth/v1/session');
+  } catch {
+    // 401: nobody is signed in. Anything else (the API unreachable): sign-in says so when tried.
+    return null;
+  }
+}
 
-  useEffect(() => {
-    let live = true;
-    api()
-      .GET('/auth/v1/session')
-      .then((s) => {
-        if (!live) return;
-        setCsrfToken(s.csrf_token);
-        setState({ status: 'signed-in', session: s });
-      })
-      .catch(() => {
-        // 401: nobody is signed in. Anything else (the API unreachable): sign-in says so when tried.
-        if (live) setState({ status: 'signed-out' });
-      });
-    return () => {
-      live = false;
-    };
-  }, []);
+/** `initial`: the answer of `checkSession()` the page was started with (src/main.tsx). */
+export function SessionProvider({ initial, children }: { initial: (Session & { csrf_token: string }) | null; children: ReactNode }) {
+  const [state, setState] = useState<State>(() => {
+    if (initial === null) return { status: 'signed-out' };
+    const { csrf_token, ...session } = initial;
+    setCsrfToken(csrf_token);
+    return { status: 'signed-in', session };
+  });
+  const queryClient = useQueryClient();
 
   const ended = useCallback(() => {
     setCsrfToken(null);

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { Button } from 'react-aria-components';
-import { ModalDialog } from './ui';
+import { ModalDialog } from './ModalDialog';
 
 /**
  * The one place a secret is ever shown. It arrives as a prop from the call that created or

@@ -1,7 +1,10 @@
-import type { ReactNode } from 'react';
-import { Dialog, Heading, Modal, ModalOverlay } from 'react-aria-components';
 import { plainWords } from '../errors';
 import type { KeyView } from '../api';
+
+/**
+ * Small pieces every page uses. The modal dialog is in ModalDialog.tsx: react-aria's overlays are
+ * only loaded with the first dialog, not with the key list (src/App.tsx, first load).
+ */
 
 /** An API error in plain words, announced to screen readers. Nothing when there is no error. */
 export function ErrorNote({ error }: { error: unknown }) {
@@ -10,23 +13,6 @@ export function ErrorNote({ error }: { error: unknown }) {
     <p role="alert" className="error">
       {plainWords(error)}
     </p>
-  );
-}
-
-/**
- * A modal dialog: focus moves in and stays there, Escape closes it (unless `locked`), the page
- * behind is inert. `onClose` runs whichever way it closes.
- */
-export function ModalDialog({ title, children, onClose, locked = false, role = 'dialog' }: { title: string; children: ReactNode; onClose: () => void; locked?: boolean; role?: 'dialog' | 'alertdialog' }) {
-  return (
-    <ModalOverlay className="overlay" isOpen isDismissable={!locked} isKeyboardDismissDisabled={locked} onOpenChange={(open) => !open && onClose()}>
-      <Modal className="modal">
-        <Dialog className="dialog" role={role}>
-          <Heading slot="title">{title}</Heading>
-          {children}
-        </Dialog>
-      </Modal>
-    </ModalOverlay>
   );
 }
 

@@ -20,6 +20,8 @@ const WHAT: Record<AuditEntry['type'], string> = {
   'member.deleted': 'Removed a member',
   'member.signed_in': 'Signed in',
   'member.sign_in_failed': 'Failed to sign in',
+  // Spread: accepted whether or not the SDK in hand lists the tenant entries yet (no excess-property check).
+  ...{ 'tenant.updated': 'An operator changed the tenant' },
 };
 
 /** The members' names, to say who did what (every role may read members). */

@@ -4,7 +4,8 @@ import { Button, Link, Switch, Tab, TabList, TabPanel, Tabs } from 'react-aria-c
 import { api, type Environment, type KeyView } from '../api';
 import { KeyForm, type KeyFormValues } from '../components/KeyForm';
 import { SecretDialog } from '../components/SecretDialog';
-import { ErrorNote, ModalDialog, Spinner, StatusBadge } from '../components/ui';
+import { ModalDialog } from '../components/ModalDialog';
+import { ErrorNote, Spinner, StatusBadge } from '../components/ui';
 import { count, when } from '../format';
 import { href } from '../router';
 import { useCan } from '../session';

@@ -1,13 +1,25 @@
-import { infiniteQueryOptions, useInfiniteQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
-import { useMemo, useState } from 'react';
-import { Button, Link } from 'react-aria-components';
+import { infiniteQueryOptions, useInfiniteQuery, type QueryClient } from '@tanstack/react-query';
+import { lazy, Suspense, useMemo, useState, type MouseEvent } from 'react';
+import { Button } from 'react-aria-components';
 import { api, type Environment, type KeyView } from '../api';
-import { KeyForm, type KeyFormValues } from '../components/KeyForm';
-import { SecretDialog } from '../components/SecretDialog';
-import { ErrorNote, ModalDialog, Spinner, StatusBadge } from '../components/ui';
+import { ErrorNote, Spinner, StatusBadge } from '../components/ui';
 import { day, when } from '../format';
-import { href } from '../router';
+import { href, navigate } from '../router';
 import { useCan } from '../session';
+
+/** The create dialog (the key form, react-aria's overlays) loads when first opened, not with the list. */
+const CreateKey = lazy(() => import('./CreateKey').then((m) => ({ default: m.CreateKey })));
+
+/**
+ * A key's name in the list: a plain link the app routes itself (a modified or middle click opens a
+ * tab as usual). Not react-aria's Link: 50 rows of its press and hover hooks were a good part of
+ * the first render.
+ */
+function openInApp(e: MouseEvent<HTMLAnchorElement>): void {
+  if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  e.preventDefault();
+  navigate(e.currentTarget.pathname + e.currentTarget.search);
+}
 
 type SortKey = 'name' | 'created_at' | 'last_used_at' | 'expires_at';
 type StatusFilter = 'all' | KeyView['status'];
@@ -28,8 +40,8 @@ const keysQuery = (mode: Environment) =>
  * the list is the page most loads show, and one round trip less is most of its time to show.
  * Without a session it answers 401, which changes nothing (sign-in shows either way).
  */
-export function prefetchKeys(queryClient: QueryClient): void {
-  if (window.location.pathname.replace(/\/+$/, '').endsWith('/dashboard')) void queryClient.prefetchInfiniteQuery(keysQuery('live'));
+export async function prefetchKeys(queryClient: QueryClient): Promise<void> {
+  if (window.location.pathname.replace(/\/+$/, '').endsWith('/dashboard')) await queryClient.prefetchInfiniteQuery(keysQuery('live'));
 }
 
 const compare = (a: KeyView, b: KeyView, key: SortKey): number => {
@@ -128,7 +140,9 @@ export function KeysPage() {
                 {rows.map((k) => (
                   <tr key={k.id}>
                     <td>
-                      <Link href={href(`/keys/${k.id}?mode=${mode}`)}>{k.name}</Link>
+                      <a href={href(`/keys/${k.id}?mode=${mode}`)} onClick={openInApp}>
+                        {k.name}
+                      </a>
                     </td>
                     <td>
                       <code>{k.prefix}</code>
@@ -154,52 +168,11 @@ export function KeysPage() {
         </>
       )}
 
-      {creating && <CreateKey mode={mode} onDone={() => setCreating(false)} />}
+      {creating && (
+        <Suspense fallback={<Spinner />}>
+          <CreateKey mode={mode} onDone={() => setCreating(false)} />
+        </Suspense>
+      )}
     </section>
-  );
-}
-
-/**
- * Create key, then its secret once. The answer is kept in this component's state for the dialog
- * and nowhere else: not `useMutation` (its cache keeps results) and not `setQueryData`; the list is
- * refetched instead.
- */
-function CreateKey({ mode, onDone }: { mode: Environment; onDone: () => void }) {
-  const queryClient = useQueryClient();
-  const [pending, setPending] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const [issued, setIssued] = useState<{ secret: string; name: string } | null>(null);
-
-  const create = async (v: KeyFormValues) => {
-    setPending(true);
-    setError(null);
-    const env = v.environment ?? mode;
-    try {
-      const r = await api(env).POST('/v1/keys', { body: { name: v.name, scopes: v.scopes, environment: env, ...(v.expires_at && { expires_at: v.expires_at }), ...(v.rate_limit && { rate_limit: v.rate_limit }) } });
-      if (r.key === null) throw new Error('the API answered no secret');
-      setIssued({ secret: r.key, name: r.name });
-      void queryClient.invalidateQueries({ queryKey: ['keys'] });
-    } catch (err) {
-      setError(err);
-    } finally {
-      setPending(false);
-    }
-  };
-
-  if (issued !== null)
-    return (
-      <SecretDialog
-        secret={issued.secret}
-        name={issued.name}
-        onClose={() => {
-          setIssued(null);
-          onDone();
-        }}
-      />
-    );
-  return (
-    <ModalDialog title="Create an API key" onClose={onDone}>
-      <KeyForm isNew submitLabel="Create key" pending={pending} error={error} onSubmit={(v) => void create(v)} onCancel={onDone} defaultEnvironment={mode} />
-    </ModalDialog>
   );
 }

@@ -3,7 +3,8 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { Button } from 'react-aria-components';
 import { api, type UserView } from '../api';
-import { ErrorNote, ModalDialog, Spinner } from '../components/ui';
+import { ModalDialog } from '../components/ModalDialog';
+import { ErrorNote, Spinner } from '../components/ui';
 import { day } from '../format';
 import { useSession } from '../session';
 
