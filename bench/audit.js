@@ -227,7 +227,9 @@ async function listRun(nats) {
        SELECT 'ten_big', $1, sha256('x'), $1, count(*) FILTER (WHERE environment = 'live'), count(*) FILTER (WHERE environment = 'test') FROM audit_events WHERE tenant_id = 'ten_big'`,
       [SEED],
     );
-    await pg.query('ANALYZE audit_events');
+    // As the linker leaves it: every seeded row is at or below its cursor (from/to reads up to it).
+    await pg.query('UPDATE audit_linker SET stream_seq = $1', [SEED]);
+    await pg.query('VACUUM ANALYZE audit_events');
     console.log(`  seeded ${SEED.toLocaleString('en')} entries in one tenant in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
     const call = async (query, environment) => {
@@ -240,6 +242,10 @@ async function listRun(nats) {
     // A cursor deep in the trail: walk 20 pages of 50, then keep the cursor.
     let cursor;
     for (let i = 0; i < 20; i++) cursor = (await call({ pageSize: '50', ...(cursor ? { after: cursor } : {}) })).next_cursor;
+    let dayCursor;
+    for (let i = 0; i < 10; i++) {
+      dayCursor = (await call({ from: '2025-01-05T00:00:00Z', to: '2025-01-06T00:00:00Z', pageSize: '50', ...(dayCursor ? { after: dayCursor } : {}) }, 'live')).next_cursor;
+    }
     const cases = [
       ['first page (operator: both modes), 50 rows', () => call({ pageSize: '50' })],
       ['first page, a live key (its mode only)', () => call({ pageSize: '50' }, 'live')],
@@ -249,6 +255,10 @@ async function listRun(nats) {
       ['filter type=revoked', () => call({ type: 'revoked', pageSize: '50' }, 'live')],
       ['filter actor_type=member, actor_id', () => call({ actor_type: 'member', actor_id: 'actor10', pageSize: '50' })],
       ['filter from/to (one day)', () => call({ from: '2025-01-05T00:00:00Z', to: '2025-01-06T00:00:00Z', pageSize: '50' })],
+      ['filter from/to (one day), a live key', () => call({ from: '2025-01-05T00:00:00Z', to: '2025-01-06T00:00:00Z', pageSize: '50' }, 'live')],
+      ['filter from/to (one hour), a test key', () => call({ from: '2025-01-05T10:00:00Z', to: '2025-01-05T11:00:00Z', pageSize: '50' }, 'test')],
+      ['filter from/to (one day), after a cursor', () => call({ from: '2025-01-05T00:00:00Z', to: '2025-01-06T00:00:00Z', pageSize: '50', after: dayCursor }, 'live')],
+      ['filter from only (the last 30 days)', () => call({ from: '2025-01-01T00:00:00Z', pageSize: '50' }, 'live')],
     ];
     const sample = await call({ pageSize: '1' });
     console.log(`  total ${sample.total.toLocaleString('en')} (exact: the head row's count), total_is_estimate on a wide filter: ${(await call({ type: 'revoked' })).total_is_estimate === true}`);
