@@ -15,7 +15,9 @@ const SCALED = ['gateway', 'contacts', 'journeys'] as const;
 /* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects, checked field by field */
 type K8s = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any; data?: any; stringData?: any };
 
-const kubectl = (args: string[], input?: string) => spawnSync('kubectl', args, { encoding: 'utf8', input, timeout: 30_000, maxBuffer: 32 * 1024 * 1024 });
+/** The binary; KUBECTL points elsewhere (a system tool, not an npm dependency). */
+const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+const kubectl = (args: string[], input?: string) => spawnSync(KUBECTL, args, { encoding: 'utf8', input, timeout: 30_000, maxBuffer: 32 * 1024 * 1024 });
 
 /** kubectl prints one pretty JSON object after another: split them at the top-level braces. */
 function toObjects(yamlText: string): K8s[] {

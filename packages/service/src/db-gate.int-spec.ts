@@ -4,7 +4,6 @@ import { eventually, pgAdminUrl, startInfra, type TestInfra } from '@keyway/test
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Controller, Inject, Module, type DynamicModule } from '@nestjs/common';
 import { MessagePattern } from '@nestjs/microservices';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { serviceModules } from './service-modules';
@@ -12,6 +11,7 @@ import { serviceModules } from './service-modules';
 const SERVICE = 'gatetest';
 const SUBJECT = 'keyway.test.dbgate.who';
 const REPLICA = Symbol('REPLICA');
+type NestFastifyApplication = Awaited<ReturnType<typeof startService>>;
 
 /** Answers which replica it is, after a round trip to its database (as every real handler does). */
 @Controller()
