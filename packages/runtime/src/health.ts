@@ -1,5 +1,6 @@
 import { Controller, Get, Inject, Module, ServiceUnavailableException, type DynamicModule, type INestApplicationContext, type Provider } from '@nestjs/common';
 import { watchDependencies } from './metrics';
+import { ModulesContainer } from '@nestjs/core';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TerminusModule, type HealthCheckResult, type HealthIndicatorResult } from '@nestjs/terminus';
 
 const READINESS_CHECKS = Symbol('READINESS_CHECKS');
@@ -7,13 +8,17 @@ const REPORTED_CHECKS = Symbol('REPORTED_CHECKS');
 /** Named probes: each resolves when its dependency answers, rejects (or times out) when not. */
 export type ReadinessChecks = Record<string, () => Promise<unknown>>;
 
-/** The app's readiness checks, if it has a HealthModule (the database gate reuses `database`). */
+/**
+ * The app's readiness checks, if it has a HealthModule (the database gate reuses `database`).
+ * Looked up in the module graph: `app.get` of a missing provider does not throw but ends the
+ * process (Nest's abortOnError), and an app without health is allowed.
+ */
 export function readinessChecksOf(app: INestApplicationContext): ReadinessChecks | undefined {
-  try {
-    return app.get<ReadinessChecks>(READINESS_CHECKS, { strict: false });
-  } catch {
-    return undefined;
+  for (const module of app.get(ModulesContainer, { strict: false }).values()) {
+    const wrapper = module.providers.get(READINESS_CHECKS);
+    if (wrapper) return wrapper.instance as ReadinessChecks;
   }
+  return undefined;
 }
 
 const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
