@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { EVENT_SUBJECTS, eventSubject, MEMBER_EVENT_SUBJECTS, newId, type KeyEvent } from '@keyway/contracts';
+import { EVENT_SUBJECTS, eventSubject, MEMBER_EVENT_SUBJECTS, newId, TENANT_EVENT_SUBJECTS, type KeyEvent } from '@keyway/contracts';
 import { ensureStream, jetStreamContext, publishEvent, type JetStreamClient, type JetStreamContext } from '@keyway/messaging';
 import { loadConfig } from '@keyway/runtime';
 import { startInfra, type TestInfra } from '@keyway/testing';
@@ -74,7 +74,7 @@ export async function chainTestBed(label: string, env: Record<string, string> = 
   const infra = await startInfra(label);
   const nc = await connect({ servers: infra.natsUrl });
   const jet = await jetStreamContext(nc);
-  await ensureStream(jet.jsm, { name: infra.stream, subjects: [EVENT_SUBJECTS, ...MEMBER_EVENT_SUBJECTS], duplicateWindowMs: 10 * 60_000 });
+  await ensureStream(jet.jsm, { name: infra.stream, subjects: [EVENT_SUBJECTS, ...MEMBER_EVENT_SUBJECTS, ...TENANT_EVENT_SUBJECTS], duplicateWindowMs: 10 * 60_000 });
   const config = loadConfig(AuditLogEnv, {
     ...infra.env,
     AUDIT_CHAIN_KEY: randomBytes(32).toString('hex'),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Actor, KEY_EVENT_TYPES } from './events';
 import type { MemberEventType } from './members';
+import type { TenantEventType } from './tenant-events';
 import { PageQuery } from './pagination';
 import { STREAMS } from './subjects';
 
@@ -12,8 +13,10 @@ export const MEMBER_AUDIT_TYPES = [
   'member.signed_in',
   'member.sign_in_failed',
 ] as const satisfies ReadonlyArray<`member.${MemberEventType}`>;
-/** Every entry type the trail holds: key lifecycle events and `member.*` events. */
-export const AuditEntryType = z.enum([...KEY_EVENT_TYPES, ...MEMBER_AUDIT_TYPES]);
+/** A tenant event's type in the trail: `tenant.<type>` (what an operator changed on the tenant). */
+export const TENANT_AUDIT_TYPES = ['tenant.updated'] as const satisfies ReadonlyArray<`tenant.${TenantEventType}`>;
+/** Every entry type the trail holds: key lifecycle events, `member.*` and `tenant.*` events. */
+export const AuditEntryType = z.enum([...KEY_EVENT_TYPES, ...MEMBER_AUDIT_TYPES, ...TENANT_AUDIT_TYPES]);
 export type AuditEntryType = z.infer<typeof AuditEntryType>;
 
 /**
@@ -21,17 +24,18 @@ export type AuditEntryType = z.infer<typeof AuditEntryType>;
  * lifecycle event or a member event as the trail shows it. A key's entry: `environment` is the
  * key's mode, from its prefix; `changes` is the event's payload. A member's entry (`member.*`):
  * `key_id` and `prefix` are null, `environment` is `live` (members are the tenant's, not a mode's:
- * a test key does not see them), `changes` is `{member_id, ...}` with the event's payload. Never a
- * secret, a password, a session or a hash.
+ * a test key does not see them), `changes` is `{member_id, ...}` with the event's payload. A
+ * tenant's entry (`tenant.*`, an operator's change): likewise no key and `live`, `changes` the
+ * event's payload. Never a secret, a password, a session or a hash.
  */
 export const AuditEntry = z.object({
   id: z.string(),
   type: AuditEntryType,
   occurred_at: z.string(),
   actor: Actor,
-  /** null for a member's entry. */
+  /** null for a member's or a tenant's entry. */
   key_id: z.string().nullable(),
-  /** null for a member's entry. */
+  /** null for a member's or a tenant's entry. */
   prefix: z.string().nullable(),
   environment: z.enum(['live', 'test']),
   changes: z.record(z.string(), z.unknown()),
@@ -51,7 +55,8 @@ export type AuditEventsQuery = z.infer<typeof AuditEventsQuery>;
 
 /**
  * `GET /v1/audit-events/verify`: the walk of the tenant's hash chain against its latest published
- * head. `entries` counts the whole chain (both modes); `head` is the last link, hex. `first_bad.id`
+ * head. `entries` counts the whole chain (both modes), or for a test key its test entries only;
+ * `head` is the last link, hex (for a test key, the last test entry's link). `first_bad.id`
  * is the first entry that breaks the chain (null when none can be named: a deleted tail, or an
  * entry of the other mode for a mode-bound key).
  */

@@ -31,6 +31,34 @@ describe('parseAuditEvent', () => {
   });
 });
 
+describe('parseAuditEvent: tenant events', () => {
+  const tenant = {
+    id: 'evt_t',
+    type: 'updated',
+    schema_version: 1,
+    occurred_at: '2025-01-01T00:00:00.000Z',
+    tenant_id: 'ten_1',
+    actor: { type: 'operator', id: 'operator' },
+    data: { name: 'Acme' },
+  };
+
+  it('reads an operator\'s tenant event as tenant.<type>, without a key, its data as the contract names it', () => {
+    expect(parseAuditEvent({ ...tenant, data: { name: 'Acme', token: 'secret' }, token: 'x' })).toEqual({
+      ...tenant,
+      type: 'tenant.updated',
+      key_id: null,
+      prefix: null,
+    });
+  });
+
+  it('never reads a key event missing its key as a tenant event', () => {
+    const { key_id: _key, ...keyless } = valid;
+    expect(() => parseAuditEvent({ ...keyless, type: 'updated', data: { name: 'x' } })).toThrow();
+    expect(() => parseAuditEvent({ ...tenant, schema_version: 2 })).toThrow();
+    expect(() => parseAuditEvent({ ...tenant, type: 'deleted' })).toThrow();
+  });
+});
+
 describe('toEntry', () => {
   it('maps a row to the public entry, without tenant, stream or chain internals', () => {
     const row: AuditEventEntity = {

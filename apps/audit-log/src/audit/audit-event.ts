@@ -1,12 +1,13 @@
-import { type Actor, type AuditEntry, parseKeyEvent, parseMemberEvent } from '@keyway/contracts';
+import { type Actor, type AuditEntry, parseKeyEvent, parseMemberEvent, parseTenantEvent } from '@keyway/contracts';
 import { z } from 'zod';
 import type { ChainContent } from '../chain/chain';
 import type { AuditEventEntity } from './audit-event.entity';
 
 /**
- * An event as the trail stores it: a key lifecycle event as it is, or a member event
+ * An event as the trail stores it: a key lifecycle event as it is, a member event
  * (`keyway.members.<type>`) as `member.<type>` with no key (`key_id`, `prefix` null: its mode is
- * `live`) and `{member_id, ...data}` for its data.
+ * `live`) and `{member_id, ...data}` for its data, or a tenant event an operator caused
+ * (`keyway.tenants.<type>`) as `tenant.<type>`, likewise without a key, its data as it is.
  */
 export interface TrailEvent {
   id: string;
@@ -39,7 +40,7 @@ const NUL = /\\u0000/;
  * session can reach the trail even from a faulty writer.
  */
 export function parseAuditEvent(raw: unknown): TrailEvent {
-  const event = isMemberEvent(raw) ? memberTrailEvent(raw) : (parseKeyEvent(raw) as TrailEvent);
+  const event = isMemberEvent(raw) ? memberTrailEvent(raw) : isTenantEvent(raw) ? tenantTrailEvent(raw) : (parseKeyEvent(raw) as TrailEvent);
   Timestamp.parse(event.occurred_at);
   if (NUL.test(JSON.stringify(event))) throw new Error('event contains a NUL character');
   return event;
@@ -47,6 +48,30 @@ export function parseAuditEvent(raw: unknown): TrailEvent {
 
 function isMemberEvent(raw: unknown): boolean {
   return typeof raw === 'object' && raw !== null && 'member_id' in raw && !('key_id' in raw);
+}
+
+/**
+ * A tenant event names neither a key nor a member (nor a prefix): a key event missing its key is
+ * refused as a key event, not read as a tenant's.
+ */
+function isTenantEvent(raw: unknown): boolean {
+  return typeof raw === 'object' && raw !== null && !('key_id' in raw) && !('member_id' in raw) && !('prefix' in raw);
+}
+
+/** Its data is what the tenant contract names and nothing else (zod drops unknown fields). */
+function tenantTrailEvent(raw: unknown): TrailEvent {
+  const t = parseTenantEvent(raw);
+  return {
+    id: t.id,
+    tenant_id: t.tenant_id,
+    key_id: null,
+    type: `tenant.${t.type}`,
+    schema_version: t.schema_version,
+    occurred_at: t.occurred_at,
+    prefix: null,
+    actor: t.actor,
+    data: { ...t.data },
+  };
 }
 
 function memberTrailEvent(raw: unknown): TrailEvent {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { eventSubject, memberEventEnvelope, memberEventSubject, newId, Rpc, type AuditEntry, type AuditVerification, type KeyEvent, type Page } from '@keyway/contracts';
+import { eventSubject, memberEventEnvelope, memberEventSubject, newId, Rpc, tenantEventEnvelope, tenantEventSubject, type AuditEntry, type AuditVerification, type KeyEvent, type Page } from '@keyway/contracts';
 import { publishEvent, type JetStreamContext } from '@keyway/messaging';
 import { startService } from '@keyway/runtime';
 import { eventually, type TestInfra } from '@keyway/testing';
@@ -97,11 +97,19 @@ describe('the audit chain: two replicas, the list and verify', () => {
     const key = new ChainKey(chainKey);
     const head = (await verify('ten_c1')) as { head: string };
     let prev = GENESIS;
+    let lastTest = GENESIS;
     const c1 = events.filter((e) => e.tenant_id === 'ten_c1').sort((a, b) => firstSeq.get(a.id)! - firstSeq.get(b.id)!);
     c1.forEach((e, i) => {
       prev = key.link(prev, { ...e, actor_type: e.actor.type, actor_id: e.actor.id, data: e.data }, i + 1);
+      if (e.prefix.startsWith('kw_test_')) lastTest = prev;
     });
     expect(prev.toString('hex')).toBe(head.head);
+    // A test key is answered with the test entries alone (their count, the last of their links):
+    // nothing that moves with the live trail. A live key and the operator get the whole chain.
+    const tests = c1.filter((e) => e.prefix.startsWith('kw_test_')).length;
+    expect(tests).toBe(100);
+    expect(await verify('ten_c1', 'test')).toEqual({ verified: true, entries: tests, head: lastTest.toString('hex') });
+    expect(await verify('ten_c1', 'live')).toEqual({ verified: true, entries: 300, head: head.head });
   });
 
   it('lists the tenant trail newest first, filtered, in the caller mode only', async () => {
@@ -217,6 +225,90 @@ describe('the audit chain: two replicas, the list and verify', () => {
     // A test key sees only test entries: no member's.
     expect((await list({ tenant_id: t, environment: 'test' })).response?.total).toBe(0);
     expect(await verify(t)).toMatchObject({ verified: true, entries: 4 });
+  });
+
+  it("an operator's tenant events and revokes join the trail: tenant.updated without a key, actor operator, filtered, chained", async () => {
+    const t = 'ten_operated';
+    const at = (s: number): string => new Date(Date.UTC(2025, 2, 1, 0, 0, s)).toISOString();
+    const operator = { type: 'operator' as const, id: 'operator' };
+    const renamed = tenantEventEnvelope({ id: newId('event'), type: 'updated', occurred_at: at(1), tenant_id: t, actor: operator, data: { name: 'Acme' } });
+    // A faulty writer's extra fields never reach the trail: only what the tenant contract names.
+    const leaky = { ...renamed, id: newId('event'), occurred_at: at(2), data: { name: 'Acme 2', admin_token: 'tok_secret' }, admin_token: 'tok_secret' };
+    const revoked = { ...lifecycleEvent(6, { tenant: t, at: at(3), actor: operator }) };
+    expect(revoked.type).toBe('revoked');
+    await publishKeyEvent(jet.js, lifecycleEvent(0, { tenant: t, at: at(0) }));
+    await publishEvent(jet.js, tenantEventSubject('updated'), renamed);
+    await publishEvent(jet.js, tenantEventSubject('updated'), leaky);
+    await publishKeyEvent(jet.js, revoked);
+    await settled(t, 4);
+
+    const all = (await list({ tenant_id: t })).response;
+    expect(all?.data.map((e) => e.type)).toEqual(['revoked', 'tenant.updated', 'tenant.updated', 'created']);
+    expect(all?.data[2]).toEqual({
+      id: renamed.id,
+      type: 'tenant.updated',
+      occurred_at: renamed.occurred_at,
+      actor: operator,
+      key_id: null,
+      prefix: null,
+      environment: 'live',
+      changes: { name: 'Acme' },
+    });
+    expect(all?.data[1]?.changes).toEqual({ name: 'Acme 2' });
+    expect(JSON.stringify(all)).not.toMatch(/tok_secret|admin_token/);
+    const byType = (await list({ tenant_id: t, environment: 'live' }, { type: 'tenant.updated' })).response;
+    expect(byType?.data.map((e) => e.id)).toEqual([leaky.id, renamed.id]);
+    const byOperator = (await list({ tenant_id: t }, { actor_type: 'operator' })).response;
+    expect(byOperator?.data.map((e) => e.id)).toEqual([revoked.id, leaky.id, renamed.id]);
+    const inTime = (await list({ tenant_id: t, environment: 'live' }, { from: at(1), to: at(3) })).response;
+    expect(inTime?.data.map((e) => e.id)).toEqual([leaky.id, renamed.id]);
+    // Not a test key's: tenant entries are live, like members'.
+    expect((await list({ tenant_id: t, environment: 'test' }, { type: 'tenant.updated' })).response?.total).toBe(0);
+    expect(await verify(t)).toMatchObject({ verified: true, entries: 4 });
+  });
+
+  it('from/to deep in a large trail: the range through its own index, newest first, paged by cursor, unlinked rows left out', async () => {
+    const t = 'ten_range';
+    // Straight into Postgres as the linker leaves rows, below its cursor (negative sequences): one
+    // entry a minute, more than RECENT after the range, so the range is read through its index.
+    await ds.query(
+      `INSERT INTO audit_events (id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq, chain_pos, hash, linked_at)
+       SELECT 'evt_range' || g, $1, 'key_r', 'updated', 1, timestamptz '2024-01-01' + g * interval '1 minute',
+              CASE WHEN g % 2 = 0 THEN 'kw_test_range000' ELSE 'kw_live_range000' END, 'key', 'key_root', '{}'::jsonb, g - 100000, g, sha256(g::text::bytea), now()
+       FROM generate_series(1, 3000) AS g`,
+      [t],
+    );
+    const range = { from: '2024-01-01T10:00:00Z', to: '2024-01-01T12:00:00Z' };
+    const ids = (from: number, to: number, keep: (g: number) => boolean = () => true): string[] => {
+      const out: string[] = [];
+      for (let g = from; g >= to; g--) if (keep(g)) out.push(`evt_range${g}`);
+      return out;
+    };
+    const walk = async (c: Ctx, query: Record<string, unknown>): Promise<string[]> => {
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = (await list(c, { ...query, pageSize: '50', ...(after ? { after } : {}) })).response!;
+        seen.push(...page.data.map((e) => e.id));
+        if (!page.next_cursor) return seen;
+        after = page.next_cursor;
+      }
+    };
+    const first = (await list({ tenant_id: t }, { ...range, pageSize: '50' })).response;
+    expect(first).toMatchObject({ total: 120, hasMore: true });
+    expect(first?.data.map((e) => e.id)).toEqual(ids(719, 670));
+    expect(await walk({ tenant_id: t }, range)).toEqual(ids(719, 600));
+    expect(await walk({ tenant_id: t, environment: 'live' }, range)).toEqual(ids(719, 600, (g) => g % 2 === 1));
+    expect((await list({ tenant_id: t, environment: 'test' }, { ...range, page: '2', pageSize: '10' })).response?.data.map((e) => e.id)).toEqual(ids(698, 680, (g) => g % 2 === 0));
+
+    // Unlinked rows in the range (written outside the service) are never shown; more of them than
+    // the candidates' slack still gives the exact page.
+    await ds.query(`UPDATE audit_events SET chain_pos = NULL WHERE tenant_id = $1 AND id = 'evt_range715'`, [t]);
+    expect(await walk({ tenant_id: t }, range)).toEqual(ids(719, 600, (g) => g !== 715));
+    await ds.query(`UPDATE audit_events SET chain_pos = NULL WHERE tenant_id = $1 AND stream_seq BETWEEN $2 AND $3`, [t, 650 - 100000, 719 - 100000]);
+    const rest = (await list({ tenant_id: t }, { ...range, pageSize: '50' })).response;
+    expect(rest?.data.map((e) => e.id)).toEqual(ids(649, 600));
+    expect(rest?.hasMore).toBe(false);
   });
 
   it('a replica that dies after its commit and before its ack: the redelivery changes nothing', async () => {
