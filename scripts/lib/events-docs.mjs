@@ -8,6 +8,9 @@
  * its checked-in v1 schema stays as it was (stored events are never rewritten, and a replay still
  * delivers v1 messages); the test requires a file for every version from 1 to the current one.
  *
+ * Member and tenant events (`keyway.members.<type>`, `keyway.tenants.<type>`, also in KEYWAY) get
+ * the same: a JSON Schema per type and version, an AsyncAPI channel, a generated section.
+ *
  * Streams: each subject's stream comes from the contracts' STREAMS table (lifecycle events in
  * KEYWAY, kept for good; `used` in KEYWAY_USAGE, kept 35 days; dead letters in KEYWAY_DLQ).
  */
@@ -76,6 +79,94 @@ const DATA_NOTES = {
     secret: '`current`, or `previous`: an older secret still inside a rotation grace. One event per (key, secret) per interval from each gateway.',
   },
 };
+
+/**
+ * Member and tenant events (also on `KEYWAY`): their own envelopes (no key: a member's names the
+ * member; a tenant's only the tenant) and payloads, described like the keys'.
+ */
+const FAMILY_ENVELOPE_NOTES = {
+  id: ENVELOPE_NOTES.id,
+  schema_version: 'Version of `data`\'s shape for this type (`parseMemberEvent`, `parseTenantEvent`); stored events are never rewritten.',
+  occurred_at: ENVELOPE_NOTES.occurred_at,
+  tenant_id: 'The tenant.',
+  member_id: 'The member (`usr_…`); member events only.',
+  actor: ENVELOPE_NOTES.actor,
+  type: 'The event type; the subject is `keyway.members.<type>` or `keyway.tenants.<type>`.',
+  data: ENVELOPE_NOTES.data,
+};
+const MEMBER_DATA_NOTES = {
+  created: { name: 'Display name.', email: 'Sign-in email.', role: '`admin`, `developer` or `viewer`.' },
+  updated: {
+    name: 'New name, when changed.',
+    email: 'New email, when changed.',
+    role: 'New role, when changed.',
+    password_changed: '`true` when the password changed (never the password).',
+    sessions_ended: 'Sessions the change ended (a password change ends the member\'s other sessions).',
+  },
+  deleted: { email: 'The removed member\'s email.', role: 'The role they had.' },
+  signed_in: { client_address: 'The client address the sign-in came from.' },
+  sign_in_failed: { client_address: 'The client address of the attempt (the email matched, the password did not).' },
+};
+const TENANT_DATA_NOTES = {
+  updated: {
+    name: 'New tenant name, when changed.',
+    rate_limit_ceiling: 'The new ceiling of every key\'s limits, as the operator set it (null: back to the defaults), when changed.',
+  },
+};
+
+/** Event families besides the keys': each with its union, types, versions and subjects. */
+function families(contracts) {
+  return [
+    { family: 'member', union: contracts.MemberEvent, types: [...contracts.MEMBER_EVENT_TYPES], versions: contracts.MEMBER_EVENT_VERSIONS, subject: contracts.memberEventSubject, notes: MEMBER_DATA_NOTES },
+    { family: 'tenant', union: contracts.TenantEvent, types: [...contracts.TENANT_EVENT_TYPES], versions: contracts.TENANT_EVENT_VERSIONS, subject: contracts.tenantEventSubject, notes: TENANT_DATA_NOTES },
+  ];
+}
+
+/** A JSON Schema for one member or tenant event type at its current version. */
+function familySchemaOf(contracts, z, f, type) {
+  const version = f.versions[type];
+  const subject = f.subject(type);
+  const stream = streamOf(contracts, subject).name;
+  const option = f.union.options.find((o) => o.shape.type.value === type);
+  if (!option) throw new Error(`the ${f.family} event union has no member for type ${type}`);
+  const schema = z.toJSONSchema(option.extend({ schema_version: z.literal(version) }), { io: 'input' });
+  const { $schema, ...rest } = schema;
+  return {
+    $schema,
+    title: `${subject} v${version}`,
+    description: `A \`${type}\` ${f.family} event, schema_version ${version}, as published on \`${subject}\` (stream ${stream}). Generated from packages/contracts by \`npm run docs:events\`; do not edit.`,
+    ...rest,
+  };
+}
+
+/** The generated section on member and tenant events: subjects, envelopes, payloads. */
+function familySections(contracts, z, fams, schemas) {
+  const out = ['| Subject | Type | Stream | Current `schema_version` | JSON Schema |', '| --- | --- | --- | --- | --- |'];
+  for (const f of fams) {
+    for (const type of f.types) {
+      const subject = f.subject(type);
+      out.push(`| \`${subject}\` | \`${type}\` | \`${streamOf(contracts, subject).name}\` | ${f.versions[type]} | [v${f.versions[type]}](events/${schemaFile(subject, f.versions[type])}) |`);
+    }
+  }
+  for (const f of fams) {
+    const first = z.toJSONSchema(f.union.options[0], { io: 'input' });
+    const props = { ...first.properties, type: { enum: f.types }, data: { type: 'object' } };
+    // member_id is the member family's alone.
+    const envNotes = Object.fromEntries(Object.entries(FAMILY_ENVELOPE_NOTES).filter(([k]) => k !== 'member_id' || f.family === 'member'));
+    checkNotes(`the ${f.family} envelope`, props, envNotes, 'The fields');
+    out.push('', `### The ${f.family} envelope`, '', fieldTable(props, first.required, envNotes));
+    for (const type of f.types) {
+      const data = schemas.get(`${f.family}.${type}`).properties.data;
+      const notes = f.notes[type] ?? {};
+      checkNotes(`${f.family} ${type}`, data.properties ?? {}, notes, 'The data fields');
+      const subject = f.subject(type);
+      const file = schemaFile(subject, f.versions[type]);
+      const body = Object.keys(data.properties ?? {}).length === 0 ? '`data` is an empty object `{}`.' : fieldTable(data.properties, data.required, notes);
+      out.push('', `#### \`${type}\` (\`${subject}\`, schema_version ${f.versions[type]})`, '', body, '', `Schema: [${file}](events/${file})`);
+    }
+  }
+  return out.join('\n');
+}
 
 /** The dead-letter headers (`DEAD_LETTER_HEADERS` of @keyway/messaging), by their key there. */
 const DEAD_LETTER_NOTES = {
@@ -169,9 +260,10 @@ function fieldTable(properties, required, notes) {
  * the dead-letter channel (its message is the original one, byte for byte, with headers that say
  * why).
  */
-function asyncApi(contracts, types, deadLetterHeaders) {
+function asyncApi(contracts, types, deadLetterHeaders, fams) {
   const channels = {};
   const operations = {};
+  const camel = (text) => text.split(/[_.]/).map((w) => w[0].toUpperCase() + w.slice(1)).join('');
   for (const type of types) {
     const subject = contracts.eventSubject(type);
     const stream = streamOf(contracts, subject);
@@ -200,6 +292,37 @@ function asyncApi(contracts, types, deadLetterHeaders) {
       channel: { $ref: `#/channels/${type}` },
       messages: Object.keys(messages).map((m) => ({ $ref: `#/channels/${type}/messages/${m}` })),
     };
+  }
+  for (const f of fams) {
+    for (const type of f.types) {
+      const subject = f.subject(type);
+      const stream = streamOf(contracts, subject);
+      const id = `${f.family}_${type}`;
+      const messages = {
+        [`${camel(id)}V${f.versions[type]}`]: {
+          name: `${subject}.v${f.versions[type]}`,
+          title: `${f.family} ${type} (schema_version ${f.versions[type]})`,
+          contentType: 'application/json',
+          headers: {
+            type: 'object',
+            properties: { 'Nats-Msg-Id': { type: 'string', description: 'The event id: JetStream drops a republished event within the duplicate window.' } },
+          },
+          payload: { schemaFormat: 'application/schema+json;version=draft-2020-12', schema: { $ref: `./${schemaFile(subject, f.versions[type])}` } },
+        },
+      };
+      channels[id] = {
+        address: subject,
+        title: subject,
+        description: `\`${type}\` ${f.family} events, captured by the JetStream stream ${stream.name} (kept ${retention(stream)}).`,
+        messages,
+      };
+      operations[`receive${camel(id)}`] = {
+        action: 'receive',
+        summary: `A consumer reads ${f.family} \`${type}\` events through a durable JetStream consumer on ${stream.name}.`,
+        channel: { $ref: `#/channels/${id}` },
+        messages: Object.keys(messages).map((m) => ({ $ref: `#/channels/${id}/messages/${m}` })),
+      };
+    }
   }
   const dlq = contracts.STREAMS.dlq;
   channels.deadLetters = {
@@ -234,9 +357,9 @@ function asyncApi(contracts, types, deadLetterHeaders) {
     info: {
       title: 'Keyway key events',
       // The schema versions it describes: any change of one is a new document version.
-      version: types.map((t) => `${t}.v${contracts.KEY_EVENT_VERSIONS[t]}`).join(' '),
+      version: [...types.map((t) => `${t}.v${contracts.KEY_EVENT_VERSIONS[t]}`), ...fams.flatMap((f) => f.types.map((t) => `${f.family}.${t}.v${f.versions[t]}`))].join(' '),
       description:
-        `Lifecycle events of API keys on NATS JetStream stream ${contracts.STREAMS.keys.name} (kept ${retention(contracts.STREAMS.keys)}), usage events on ${contracts.STREAMS.usage.name} (kept ${retention(contracts.STREAMS.usage)}), dead letters on ${contracts.STREAMS.dlq.name}. Delivery is at least once, deduplicated by \`id\`; stored in order per key, possibly out of order after a redelivery, so order a key's events by \`version\`. See docs/events.md. Generated from packages/contracts by \`npm run docs:events\`; do not edit.`,
+        `Lifecycle events of API keys, and tenant members' and tenants' events, on NATS JetStream stream ${contracts.STREAMS.keys.name} (kept ${retention(contracts.STREAMS.keys)}), usage events on ${contracts.STREAMS.usage.name} (kept ${retention(contracts.STREAMS.usage)}), dead letters on ${contracts.STREAMS.dlq.name}. Delivery is at least once, deduplicated by \`id\`; stored in order per key, possibly out of order after a redelivery, so order a key's events by \`version\`. See docs/events.md. Generated from packages/contracts by \`npm run docs:events\`; do not edit.`,
     },
     defaultContentType: 'application/json',
     channels,
@@ -322,7 +445,16 @@ export function eventDocs({ contracts, z, markdown, deadLetterHeaders }) {
   for (const [type, schema] of schemas) {
     files.set(`${EVENTS_DIR}/${schemaFile(contracts.eventSubject(type), contracts.KEY_EVENT_VERSIONS[type])}`, json(schema));
   }
-  files.set(ASYNCAPI_FILE, json(asyncApi(contracts, types, deadLetterHeaders)));
-  files.set(EVENTS_MD, splice(markdown, sections(contracts, z, types, schemas)));
+  const fams = families(contracts);
+  const familySchemas = new Map();
+  for (const f of fams) {
+    for (const type of f.types) {
+      const schema = familySchemaOf(contracts, z, f, type);
+      familySchemas.set(`${f.family}.${type}`, schema);
+      files.set(`${EVENTS_DIR}/${schemaFile(f.subject(type), f.versions[type])}`, json(schema));
+    }
+  }
+  files.set(ASYNCAPI_FILE, json(asyncApi(contracts, types, deadLetterHeaders, fams)));
+  files.set(EVENTS_MD, splice(markdown, { ...sections(contracts, z, types, schemas), 'member-and-tenant-events': familySections(contracts, z, fams, familySchemas) }));
   return files;
 }

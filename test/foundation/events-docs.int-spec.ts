@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as contracts from '@keyway/contracts';
-import { KEY_EVENT_TYPES, KEY_EVENT_VERSIONS, KeyEvent, STREAMS, deadLetterSubject, eventSubject, keyEventEnvelope, type KeyEventType } from '@keyway/contracts';
+import { KEY_EVENT_TYPES, KEY_EVENT_VERSIONS, KeyEvent, MEMBER_EVENT_TYPES, MEMBER_EVENT_VERSIONS, STREAMS, TENANT_EVENT_TYPES, TENANT_EVENT_VERSIONS, deadLetterSubject, eventSubject, keyEventEnvelope, memberEventEnvelope, memberEventSubject, tenantEventEnvelope, tenantEventSubject, type KeyEventType } from '@keyway/contracts';
 import { DEAD_LETTER_HEADERS } from '@keyway/messaging';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
@@ -157,6 +157,32 @@ describe('the published key-event contract (docs/events)', () => {
     });
   });
 
+  it('has a JSON Schema per member and tenant event type that accepts what identity publishes and refuses what the contract refuses', () => {
+    const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
+    addFormats(ajv);
+    const at = base.occurred_at;
+    const memberSamples = [
+      memberEventEnvelope({ id: base.id, type: 'created', occurred_at: at, tenant_id: base.tenant_id, member_id: 'usr_1', actor: { type: 'member', id: 'usr_0' }, data: { name: 'Ada', email: 'ada@example.com', role: 'developer' } }),
+      memberEventEnvelope({ id: base.id, type: 'updated', occurred_at: at, tenant_id: base.tenant_id, member_id: 'usr_1', actor: { type: 'member', id: 'usr_1' }, data: { password_changed: true, sessions_ended: 2 } }),
+      memberEventEnvelope({ id: base.id, type: 'deleted', occurred_at: at, tenant_id: base.tenant_id, member_id: 'usr_1', actor: { type: 'operator', id: 'operator' }, data: { email: 'ada@example.com', role: 'viewer' } }),
+      memberEventEnvelope({ id: base.id, type: 'signed_in', occurred_at: at, tenant_id: base.tenant_id, member_id: 'usr_1', actor: { type: 'member', id: 'usr_1' }, data: { client_address: '203.0.113.7' } }),
+      memberEventEnvelope({ id: base.id, type: 'sign_in_failed', occurred_at: at, tenant_id: base.tenant_id, member_id: 'usr_1', actor: { type: 'system', id: 'identity' }, data: { client_address: '203.0.113.7' } }),
+    ];
+    const tenantSamples = [tenantEventEnvelope({ id: base.id, type: 'updated', occurred_at: at, tenant_id: base.tenant_id, actor: { type: 'operator', id: 'operator' }, data: { name: 'Acme' } })];
+    expect(memberSamples.map((m) => m.type)).toEqual(MEMBER_EVENT_TYPES);
+    expect(tenantSamples.map((t) => t.type)).toEqual(TENANT_EVENT_TYPES);
+    const cases = [
+      ...memberSamples.map((m) => ({ sample: m as Record<string, unknown>, file: schemaFile(memberEventSubject(m.type), MEMBER_EVENT_VERSIONS[m.type]) })),
+      ...tenantSamples.map((t) => ({ sample: t as Record<string, unknown>, file: schemaFile(tenantEventSubject(t.type), TENANT_EVENT_VERSIONS[t.type]) })),
+    ];
+    for (const { sample, file } of cases) {
+      const validate = ajv.compile(JSON.parse(read(`${EVENTS_DIR}/${file}`)) as object);
+      expect({ file, errors: validate(sample) ? null : validate.errors }).toEqual({ file, errors: null });
+      for (const k of Object.keys(sample)) expect({ file, without: k, valid: validate(Object.fromEntries(Object.entries(sample).filter(([f]) => f !== k))) }).toEqual({ file, without: k, valid: false });
+      expect(validate({ ...sample, schema_version: 2 })).toBe(false);
+    }
+  });
+
   it('names the streams: lifecycle subjects in KEYWAY for good, used in KEYWAY_USAGE for 35 days, the DLQ', () => {
     const md = read(EVENTS_MD);
     expect(md).toContain(`| \`KEYWAY\` | key lifecycle events: each key's event-sourced history | ${STREAMS.keys.subjects.map((x) => `\`${x}\``).join(', ')} | for good |`);
@@ -177,11 +203,18 @@ describe('the published key-event contract (docs/events)', () => {
     };
     expect(doc.asyncapi).toBe('3.0.0');
     const dlq = deadLetterSubject('{stream}', '{durable}');
-    expect(Object.values(doc.channels).map((c) => c.address).sort()).toEqual([...KEY_EVENT_TYPES.map(eventSubject), dlq].sort());
+    const others = [...MEMBER_EVENT_TYPES.map(memberEventSubject), ...TENANT_EVENT_TYPES.map(tenantEventSubject)];
+    expect(Object.values(doc.channels).map((c) => c.address).sort()).toEqual([...KEY_EVENT_TYPES.map(eventSubject), ...others, dlq].sort());
     const dead = Object.values(doc.channels).find((c) => c.address === dlq) as unknown as { messages: { deadLetter: { headers: { properties: object } } } };
     expect(Object.keys(dead.messages.deadLetter.headers.properties).sort()).toEqual(Object.values(DEAD_LETTER_HEADERS).sort());
     for (const channel of Object.values(doc.channels)) {
       if (channel.address === dlq) continue;
+      if (others.includes(channel.address)) {
+        const refs = Object.values(channel.messages).map((m) => m.payload.schema.$ref);
+        expect(refs).toEqual([`./${schemaFile(channel.address, 1)}`]);
+        for (const ref of refs) expect(existsSync(join(ROOT, EVENTS_DIR, ref))).toBe(true);
+        continue;
+      }
       const type = channel.address.replace('keyway.keys.', '') as KeyEventType;
       const refs = Object.values(channel.messages).map((m) => m.payload.schema.$ref);
       expect(refs).toEqual(Array.from({ length: KEY_EVENT_VERSIONS[type] }, (_, i) => `./${schemaFile(channel.address, i + 1)}`));
