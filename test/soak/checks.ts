@@ -38,6 +38,19 @@ interface StoredEvent {
 
 const inFlightDuring = (a: Attempt, w: FaultWindow): boolean => a.sentAt <= w.readyAt + GRACE_MS && a.answeredAt >= w.killAt;
 
+/**
+ * The 5xx answers and cut connections a kill does not explain. A 5xx is explained only as `503
+ * unavailable` in flight during any fault (a dead identity or NATS shows at either gateway); no
+ * answer at all, only during a kill of that very gateway.
+ */
+export function unexcusedFaults(attempts: readonly Attempt[], windows: readonly FaultWindow[]): Attempt[] {
+  return attempts.filter((a) => {
+    if (a.status === 0) return !windows.some((w) => w.target === a.gateway && inFlightDuring(a, w));
+    if (a.status < 500) return false;
+    return !(a.status === 503 && a.code === 'unavailable' && windows.some((w) => inFlightDuring(a, w)));
+  });
+}
+
 async function query<T>(databaseUrl: string, service: string, sql: string, params: unknown[] = []): Promise<T[]> {
   const pg = new Client({ connectionString: serviceDatabaseUrl(databaseUrl, service) });
   await pg.connect();
@@ -75,7 +88,7 @@ async function readStream(natsUrl: string, stream: string): Promise<Map<string, 
 }
 
 /** The largest number of admitted calls that certainly fell inside one window (sent and answered in it). */
-function maxAdmittedInWindow(admitted: Attempt[], windowMs: number): number {
+export function maxAdmittedInWindow(admitted: Attempt[], windowMs: number): number {
   const bySent = [...admitted].sort((a, b) => a.sentAt - b.sentAt);
   let max = 0;
   for (let i = 0; i < bySent.length; i++) {
@@ -200,12 +213,11 @@ export async function check(topology: Topology, attempts: Attempt[], load: LoadR
 
   // --- every 5xx a 503 unavailable while a kill was in progress; no cut connection otherwise
   const fiveXx = attempts.filter((a) => a.status >= 500);
-  const excused = (a: Attempt): boolean => a.status === 503 && a.code === 'unavailable' && windows.some((w) => inFlightDuring(a, w));
-  const outside = fiveXx.filter((a) => !excused(a));
+  const outside = unexcusedFaults(fiveXx, windows);
   counts.push(['5xx during a kill / outside', `${fiveXx.length - outside.length} / ${outside.length}`]);
   for (const a of outside.slice(0, 5)) fail(`${a.op} at ${a.gateway} answered ${a.status} ${a.code ?? ''} at +${Math.round(a.sentAt)} ms, outside every kill window`);
   const cut = attempts.filter((a) => a.status === 0);
-  const cutOutside = cut.filter((a) => !windows.some((w) => w.target === a.gateway && inFlightDuring(a, w)));
+  const cutOutside = unexcusedFaults(cut, windows);
   counts.push(['no answer (connection cut): during its gateway kill / outside', `${cut.length - cutOutside.length} / ${cutOutside.length}`]);
   for (const a of cutOutside.slice(0, 5)) fail(`${a.op} at ${a.gateway} got no answer at +${Math.round(a.sentAt)} ms, and that gateway was not being killed`);
 

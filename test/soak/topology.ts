@@ -87,7 +87,7 @@ export async function startTopology(label: string): Promise<Topology> {
     // The default 50 ms is for a quiet production Redis; on a loaded 2-core machine running ten
     // processes, load alone would push a call past it and the limiter would (rightly) fall back to
     // per-replica memory. The soak is about kills, not a slow Redis: a fallback here is a finding.
-    RATE_LIMIT_REDIS_TIMEOUT_MS: '2000',
+    RATE_LIMIT_REDIS_TIMEOUT_MS: process.env.SOAK_REDIS_TIMEOUT_MS ?? '2000',
   };
   const slot = (app: App, n: string): Slot =>
     new Slot(`${app}-${n}`, app, app === 'gateway' ? { ...gatewayEnv, GATEWAY_ID: `gw_soak_${n}` } : common);
