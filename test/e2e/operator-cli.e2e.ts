@@ -2,6 +2,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createKeywayClient, isKeywayError, KeywayApiError } from '@keyway/sdk';
+import { serviceDatabaseUrl } from '@keyway/database';
+import { eventually, ServiceProcess } from '@keyway/testing';
+import { Client } from 'pg';
 import { startGateway, type RunningGateway } from '../../apps/gateway/test/fakes';
 import { startIdentity, type IdentityHarness } from '../../apps/identity/test/identity-harness';
 
@@ -181,6 +184,136 @@ describe('keyway (operator CLI) and @keyway/sdk against the gateway and identity
       const missing = await keyway(['tenants', 'root-key', 'ten_00000000000000000000000000'], { env });
       expect(missing.code).toBe(1);
       expect(missing.err).toContain('(not_found, HTTP 404');
+    });
+  });
+
+  describe('incident tools: keys find|revoke, relay status, audit verify (with the audit log as a child process)', () => {
+    let audit: ServiceProcess;
+    let tenantId = '';
+    let root = '';
+    let leaked = '';
+    let leakedId = '';
+    beforeAll(async () => {
+      audit = new ServiceProcess('audit-log', { ...h.infra.env, LOG_LEVEL: 'warn' });
+      await audit.start();
+      const made = JSON.parse((await keyway(['tenants', 'create', '--name', 'Incident CLI', '--json'], { env })).out) as { tenant: { id: string }; root_key: { key: string } };
+      tenantId = made.tenant.id;
+      root = made.root_key.key;
+      const key = await createKeywayClient({ baseUrl: gw.url, apiKey: root }).POST('/v1/keys', { body: { name: 'billing sync', scopes: ['contacts:read'] } });
+      leaked = key.key!;
+      leakedId = key.id;
+    }, 60_000);
+    afterAll(async () => {
+      await audit?.kill('SIGTERM');
+    });
+    const prefixOf = (key: string) => key.slice(0, 'kw_live_'.length + 8);
+
+    it('keys find: the key a prefix names, in any tenant, never its secret; a whole key is cut to its prefix; none is exit 1', async () => {
+      const r = await keyway(['keys', 'find', prefixOf(leaked)], { env });
+      expect([r.code, r.err]).toEqual([0, '']);
+      expect(r.out).toContain(`Key ${leakedId} (${prefixOf(leaked)}): active`);
+      expect(r.out).toMatch(new RegExp(`tenant: +Incident CLI \\(${tenantId}\\)`));
+      expect(r.out).toMatch(/scopes: +contacts:read/);
+      expect(r.out).toMatch(/last used: +never/);
+      const json = JSON.parse((await keyway(['keys', 'find', prefixOf(leaked), '--json'], { env })).out) as { data: Array<Record<string, unknown>> };
+      expect(json.data).toEqual([expect.objectContaining({ id: leakedId, tenant: { id: tenantId, name: 'Incident CLI' }, status: 'active', scopes: ['contacts:read'], root: false })]);
+      expect(Object.keys(json.data[0]!).sort()).toEqual(['created_at', 'environment', 'id', 'last_used_at', 'name', 'prefix', 'root', 'scopes', 'status', 'tenant']);
+
+      const whole = await keyway(['keys', 'find', leaked], { env });
+      expect(whole.code).toBe(0);
+      expect(whole.err).toContain(`only its prefix ${prefixOf(leaked)} is sent`);
+      expect(whole.out).not.toContain(leaked);
+
+      const none = await keyway(['keys', 'find', 'kw_live_zzzzzzzz'], { env });
+      expect([none.code, none.err]).toEqual([1, 'keyway: no key has the prefix kw_live_zzzzzzzz.\n']);
+      const wrong = await keyway(['keys', 'find', 'kw_prod_abc'], { env });
+      expect(wrong.code).toBe(2);
+    });
+
+    it('keys revoke: refused without --reason; with it the key stops at once (the gateway had it cached), and again is nothing to do', async () => {
+      const sdk = createKeywayClient({ baseUrl: gw.url, apiKey: leaked, retries: 0 });
+      await expect(sdk.GET('/v1/whoami')).resolves.toMatchObject({ api_key_id: leakedId });
+      for (const args of [['keys', 'revoke', prefixOf(leaked)], ['keys', 'revoke', prefixOf(leaked), '--reason', '  ']]) {
+        const refused = await keyway(args, { env });
+        expect([refused.code, refused.err]).toEqual([2, expect.stringContaining('keys revoke needs --reason <why>')]);
+      }
+      await expect(sdk.GET('/v1/whoami')).resolves.toMatchObject({ api_key_id: leakedId });
+
+      const r = await keyway(['keys', 'revoke', prefixOf(leaked), '--reason', 'leaked'], { env });
+      expect([r.code, r.err]).toEqual([0, '']);
+      expect(r.out).toContain(`Revoked key ${leakedId} (${prefixOf(leaked)}, "billing sync") of tenant Incident CLI (${tenantId}).`);
+      expect(r.out).toContain('reason: leaked');
+      // Answered only once every gateway dropped it: the very next call is refused.
+      expect(await sdk.GET('/v1/whoami').catch((e: unknown) => e)).toMatchObject({ status: 401, code: 'key_revoked' });
+
+      const again = await keyway(['keys', 'revoke', prefixOf(leaked), '--reason', 'leaked'], { env });
+      expect(again.code).toBe(0);
+      expect(again.out).toContain(`Key ${leakedId} (${prefixOf(leaked)}): revoked`);
+      expect(again.out).toContain('Already revoked: nothing to do.');
+      expect((await keyway(['keys', 'revoke', 'kw_live_zzzzzzzz', '--reason', 'leaked'], { env })).code).toBe(1);
+    });
+
+    it("the tenant's trail records the operator: the revoke with its reason, a root key issued, the tenant renamed and re-limited", async () => {
+      const admin = createKeywayClient({ baseUrl: gw.adminUrl, apiKey: ADMIN_TOKEN });
+      await admin.PATCH('/admin/v1/tenants/{id}', { params: { path: { id: tenantId } }, body: { name: 'Incident CLI renamed', rate_limit_ceiling: { per_minute: 5_000 } } });
+      const issued = JSON.parse((await keyway(['tenants', 'root-key', tenantId, '--json'], { env })).out) as { root_key: { id: string; key: string } };
+      const reader = createKeywayClient({ baseUrl: gw.url, apiKey: issued.root_key.key });
+      type Entry = { type: string; actor: { type: string; id: string }; key_id: string | null; changes: unknown };
+      const trail = await eventually(async () => {
+        const page = (await reader.GET('/v1/audit-events', { params: { query: { actor_type: 'operator', pageSize: 50 } } })) as unknown as { data: Entry[] };
+        const types = page.data.map((e) => e.type);
+        return ['revoked', 'created', 'tenant.updated'].every((t) => types.includes(t)) ? page.data : undefined;
+      }, 20_000);
+      const revoked = trail.find((e) => e.type === 'revoked' && e.key_id === leakedId);
+      expect(revoked).toMatchObject({ actor: { type: 'operator', id: 'operator' } });
+      expect(JSON.stringify(revoked!.changes)).toContain('leaked');
+      expect(trail.find((e) => e.type === 'created' && e.key_id === issued.root_key.id)).toMatchObject({ actor: { type: 'operator', id: 'operator' } });
+      const updated = trail.find((e) => e.type === 'tenant.updated');
+      expect(updated).toMatchObject({ actor: { type: 'operator', id: 'operator' }, key_id: null });
+      expect(JSON.stringify(updated!.changes)).toContain('Incident CLI renamed');
+      // The operator's token is nowhere in what the tenant can read.
+      expect(JSON.stringify(trail)).not.toContain(ADMIN_TOKEN);
+    });
+
+    it('relay status: each outbox relay, its backlog and lag, and the session that leads', async () => {
+      const r = await keyway(['relay', 'status'], { env });
+      expect([r.code, r.err]).toEqual([0, '']);
+      const lines = r.out.trim().split('\n');
+      expect(lines[0]).toMatch(/^RELAY\s+BACKLOG\s+OLDEST WAITING\s+LAG\s+LEADER$/);
+      expect(lines.slice(1, 3).map((l) => l.split(/\s+/)[0])).toEqual(['jetstream', 'members']);
+      expect(lines[1]).toMatch(/session pid \d+/);
+      expect(lines[3]).toMatch(/^Answered by identity replica /);
+      const json = JSON.parse((await keyway(['relay', 'status', '--json'], { env })).out) as { relays: Array<{ name: string; backlog: number; lag_seconds: number; leader: unknown }> };
+      for (const relay of json.relays) expect(relay).toMatchObject({ backlog: expect.any(Number), lag_seconds: expect.any(Number), leader: expect.objectContaining({ pid: expect.any(Number) }) });
+
+      // A backlog shows: the members relay's checkpoint gone (put back after), its rows count as waiting.
+      const saved = (await h.ds.query(`SELECT name, last_tx, last_position FROM relay_checkpoints WHERE name = 'members'`)) as Array<{ name: string; last_tx: string; last_position: string }>;
+      expect(saved).toHaveLength(1);
+      await h.ds.query(`DELETE FROM relay_checkpoints WHERE name = 'members'`);
+      try {
+        const behind = JSON.parse((await keyway(['relay', 'status', '--json'], { env })).out) as { relays: Array<{ name: string; backlog: number; oldest_unpublished_at: string | null }> };
+        expect(behind.relays.find((x) => x.name === 'members')!.backlog).toBeGreaterThan(0);
+      } finally {
+        await h.ds.query(`INSERT INTO relay_checkpoints (name, last_tx, last_position) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, [saved[0]!.name, saved[0]!.last_tx, saved[0]!.last_position]);
+      }
+    });
+
+    it('audit verify: exit 0 on an intact trail, 1 once a row is edited', async () => {
+      const ok = await keyway(['audit', 'verify', '--tenant', tenantId], { env });
+      expect([ok.code, ok.err]).toEqual([0, '']);
+      expect(ok.out).toMatch(new RegExp(`^The audit trail of ${tenantId} is verified: \\d+ entries, head [0-9a-f]+\\.`));
+      expect((await keyway(['audit', 'verify'], { env })).code).toBe(2);
+
+      const pg = new Client({ connectionString: serviceDatabaseUrl(h.infra.databaseUrl, 'audit-log') });
+      await pg.connect();
+      try {
+        await pg.query(`UPDATE audit_events SET actor_id = 'someone-else' WHERE id = (SELECT id FROM audit_events WHERE tenant_id = $1 AND type = 'revoked' LIMIT 1)`, [tenantId]);
+      } finally {
+        await pg.end();
+      }
+      const bad = await keyway(['audit', 'verify', '--tenant', tenantId], { env });
+      expect(bad.code).toBe(1);
+      expect(bad.out).toContain(`The audit trail of ${tenantId} is NOT verified`);
     });
   });
 

@@ -32,6 +32,20 @@ KEYWAY_ADMIN_TOKEN:
   keyway tenants root-key <tenant-id> [--environment live|test]
       Issue a new root key of that mode (shown once) and revoke the mode's older root keys.
 
+Incident tools:
+
+  keyway keys find <prefix>
+      The key a prefix (kw_live_xxxxxxxx) names, in any tenant: tenant, name, status, scopes,
+      created and last used. Given a whole key, only its prefix is sent. Exit 1 when none.
+  keyway keys revoke <prefix> --reason <why>
+      Find the key, then revoke it (every gateway drops it before this answers). The reason
+      (e.g. leaked) is required: it goes into the tenant's audit trail with the operator.
+  keyway relay status
+      Identity's outbox relays: events waiting for JetStream, the oldest one's wait (lag), and the
+      replica that holds the relay's lock. Exit 1 when a relay has no leader.
+  keyway audit verify --tenant <tenant-id>
+      Walk the tenant's audit hash chain. Exit 0 verified, 1 not (or refused).
+
 Options: --json (the API's answer as JSON, for scripts), --help, --version.
 Environment: KEYWAY_ADMIN_URL (the gateway's admin listener, e.g. http://127.0.0.1:3100),
 KEYWAY_ADMIN_TOKEN (the operator token; npm start keeps it in .keyway/admin-token).
@@ -188,6 +202,120 @@ async function tenantsRootKey(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+/** A prefix; a whole key is cut to its prefix here, so its secret never leaves this process. */
+function prefixOf(arg: string | undefined, io: Io, command: string): string {
+  if (!arg) throw new UsageError(`${command} needs the key's prefix: keyway ${command} kw_live_xxxxxxxx.`);
+  const m = /^(kw_(?:live|test)_[a-z0-9]{8})(_.*)?$/.exec(arg.trim());
+  if (!m) throw new UsageError(`"${arg.slice(0, 16)}…" is not a key prefix: kw_live_ or kw_test_ and 8 lowercase letters or digits.`);
+  if (m[2]) io.err(`keyway: that is a whole key: only its prefix ${m[1]} is sent. Treat the key as leaked.\n`);
+  return m[1]!;
+}
+
+type FoundKey = { id: string; tenant: { id: string; name: string | null }; name: string; prefix: string; environment: string; status: string; scopes: string[]; root: boolean; created_at: string; last_used_at: string | null };
+
+const utc = (iso: string | null): string => (iso === null ? 'never' : `${iso.slice(0, 19).replace('T', ' ')} UTC`);
+
+function keyLines(k: FoundKey, asked: string): string[] {
+  return [
+    `Key ${k.id} (${k.prefix}${k.prefix === asked ? '' : `, found by the rotated-away prefix ${asked}`}): ${k.status}`,
+    `  tenant:     ${k.tenant.name ?? '(unnamed)'} (${k.tenant.id})`,
+    `  name:       ${k.name}${k.root ? ' (a root key)' : ''}`,
+    `  mode:       ${k.environment}`,
+    `  scopes:     ${k.scopes.length > 0 ? k.scopes.join(', ') : '(none)'}`,
+    `  created:    ${utc(k.created_at)}`,
+    `  last used:  ${utc(k.last_used_at)}`,
+  ];
+}
+
+async function findKey(io: Io, prefix: string): Promise<FoundKey | undefined> {
+  const found = await adminClient(io).GET('/admin/v1/keys', { params: { query: { prefix } } });
+  return found.data[0] as FoundKey | undefined;
+}
+
+async function keysFind(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {}, 1);
+  if (values.help) return help(io);
+  const prefix = prefixOf(positionals[0], io, 'keys find');
+  const key = await findKey(io, prefix);
+  if (values.json) {
+    io.out(`${JSON.stringify({ data: key ? [key] : [] }, null, 2)}\n`);
+    return key ? 0 : EXIT_API;
+  }
+  if (!key) {
+    io.err(`keyway: no key has the prefix ${prefix}.\n`);
+    return EXIT_API;
+  }
+  io.out(`${keyLines(key, prefix).join('\n')}\n`);
+  return 0;
+}
+
+async function keysRevoke(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, { reason: { type: 'string' } }, 1);
+  if (values.help) return help(io);
+  const prefix = prefixOf(positionals[0], io, 'keys revoke');
+  const reason = values.reason?.trim();
+  if (!reason) throw new UsageError('keys revoke needs --reason <why> (e.g. --reason leaked): it goes into the tenant\'s audit trail.');
+  const key = await findKey(io, prefix);
+  if (!key) {
+    io.err(`keyway: no key has the prefix ${prefix}: nothing revoked.\n`);
+    return EXIT_API;
+  }
+  if (key.status === 'revoked') {
+    if (values.json) io.out(`${JSON.stringify(key, null, 2)}\n`);
+    else io.out(`${[...keyLines(key, prefix), '', `Already revoked: nothing to do.`].join('\n')}\n`);
+    return 0;
+  }
+  const revoked = await adminClient(io).POST('/admin/v1/keys/{id}/revoke', { params: { path: { id: key.id } }, body: { reason } });
+  if (values.json) {
+    io.out(`${JSON.stringify(revoked, null, 2)}\n`);
+    return 0;
+  }
+  io.out(
+    `${[
+      `Revoked key ${key.id} (${revoked.prefix}, "${key.name}") of tenant ${key.tenant.name ?? ''} (${key.tenant.id}).`,
+      `  reason: ${reason}`,
+      'Every gateway dropped it before the API answered: it is refused from now on (401 key_revoked).',
+      `The tenant's audit trail records the revoke, by the operator, with the reason.`,
+    ].join('\n')}\n`,
+  );
+  return 0;
+}
+
+async function relayStatus(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, {}, 0);
+  if (values.help) return help(io);
+  const status = await adminClient(io).GET('/admin/v1/relay');
+  const leaderless = status.relays.filter((r) => r.leader === null).length;
+  if (values.json) {
+    io.out(`${JSON.stringify(status, null, 2)}\n`);
+    return leaderless > 0 ? EXIT_API : 0;
+  }
+  const rows = status.relays.map((r) => [
+    r.name,
+    String(r.backlog),
+    r.oldest_unpublished_at === null ? '-' : utc(r.oldest_unpublished_at),
+    `${r.lag_seconds} s`,
+    r.leader === null ? 'NONE: no replica relays' : `${r.leader.replica ?? r.leader.client ?? 'unnamed'} (session pid ${r.leader.pid}${r.leader.since ? `, since ${utc(r.leader.since)}` : ''})`,
+  ]);
+  const header = ['RELAY', 'BACKLOG', 'OLDEST WAITING', 'LAG', 'LEADER'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  io.out(`${[line(header), ...rows.map(line), `Answered by identity replica ${status.answered_by}.`].join('\n')}\n`);
+  return leaderless > 0 ? EXIT_API : 0;
+}
+
+async function auditVerify(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, { tenant: { type: 'string' } }, 0);
+  if (values.help) return help(io);
+  const tenantId = values.tenant?.trim();
+  if (!tenantId) throw new UsageError('audit verify needs --tenant <tenant-id>.');
+  const result = await adminClient(io).GET('/admin/v1/tenants/{id}/audit/verify', { params: { path: { id: tenantId } } });
+  if (values.json) io.out(`${JSON.stringify(result, null, 2)}\n`);
+  else if (result.verified) io.out(`The audit trail of ${tenantId} is verified: ${result.entries ?? 0} entries, head ${result.head ?? '(empty trail)'}.\n`);
+  else io.out(`The audit trail of ${tenantId} is NOT verified: the chain breaks at ${result.first_bad?.id ?? '(its tail: entries are missing)'}: ${result.first_bad?.reason ?? 'unknown'}.\n`);
+  return result.verified ? 0 : EXIT_API;
+}
+
 function help(io: Io): number {
   io.out(USAGE);
   return 0;
@@ -197,6 +325,10 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = {
   'tenants create': tenantsCreate,
   'tenants list': tenantsList,
   'tenants root-key': tenantsRootKey,
+  'keys find': keysFind,
+  'keys revoke': keysRevoke,
+  'relay status': relayStatus,
+  'audit verify': auditVerify,
 };
 
 /** Runs one command line (without `node keyway`); resolves to the exit code. Never throws. */
@@ -210,7 +342,7 @@ export async function run(argv: string[], io: Io, version: string): Promise<numb
     }
     const handler = COMMANDS[`${group} ${command ?? ''}`];
     if (!handler) {
-      if (group === 'tenants' && (command === undefined || command === '--help' || command === '-h')) return help(io);
+      if (['tenants', 'keys', 'relay', 'audit'].includes(group) && (command === undefined || command === '--help' || command === '-h')) return help(io);
       throw new UsageError(`Unknown command: ${[group, command].filter(Boolean).join(' ')}`);
     }
     return await handler(rest, io);

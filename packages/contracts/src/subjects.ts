@@ -56,6 +56,10 @@ export const Rpc = {
   tenantsList: 'keyway.rpc.identity.tenants.list',
   tenantsUpdate: 'keyway.rpc.identity.tenants.update',
   tenantsRootKey: 'keyway.rpc.identity.tenants.root-key',
+  /** Operator incident tools (`/admin/v1/keys`, `/admin/v1/relay`): gateway → identity only. */
+  adminKeysFind: 'keyway.rpc.identity.admin.keys.find',
+  adminKeysRevoke: 'keyway.rpc.identity.admin.keys.revoke',
+  adminRelayStatus: 'keyway.rpc.identity.admin.relay.status',
   keysVerify: 'keyway.rpc.identity.keys.verify',
   keysCreate: 'keyway.rpc.identity.keys.create',
   keysList: 'keyway.rpc.identity.keys.list',

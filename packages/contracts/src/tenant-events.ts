@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Actor, EventVersionError } from './events';
+import { RateLimitOverride } from './keys';
 
 /**
  * Tenant-level events an operator causes (DESIGN, Operations: admin actions are recorded in the
@@ -11,7 +12,8 @@ export const TenantEventData = {
   /** Only what changed. */
   updated: z.object({
     name: z.string().optional(),
-    rate_limit_ceiling: z.number().int().positive().nullable().optional(),
+    /** The ceiling as the operator set it (the windows it names; null: back to the defaults). */
+    rate_limit_ceiling: RateLimitOverride.nullable().optional(),
   }),
 } satisfies Record<string, z.ZodType>;
 export type TenantEventType = keyof typeof TenantEventData;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Environment, RateLimit, RateLimitOverride, Scope } from './keys';
+import { Environment, KeyStatus, RateLimit, RateLimitOverride, Scope } from './keys';
 import { CreateUserBody, UserView } from './users';
 
 const TenantName = z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200);
@@ -38,3 +38,70 @@ export type IssueRootKeyBody = z.infer<typeof IssueRootKeyBody>;
 /** The new root key, and the old root keys of that mode it revoked. */
 export const IssuedRootKey = z.object({ root_key: RootKey, revoked_key_ids: z.array(z.string()) });
 export type IssuedRootKey = z.infer<typeof IssuedRootKey>;
+
+// --- Incident tools (DESIGN, Operations: the operator API) --------------------------------------
+
+/**
+ * A key's public prefix, `kw_<env>_<lookup id>`, and nothing longer: a whole key pasted by mistake
+ * is refused here (the CLI cuts it to its prefix first), so a secret never reaches a log or a bus.
+ */
+export const KeyPrefixParam = z.string().regex(/^kw_(live|test)_[a-z0-9]{8}$/, 'a key prefix: kw_live_ or kw_test_ and 8 lowercase letters or digits (never the whole key)');
+
+/** `GET /admin/v1/keys?prefix=`: the key a prefix names, in any tenant (the current or an older secret's). */
+export const FindKeyQuery = z.strictObject({ prefix: KeyPrefixParam });
+export type FindKeyQuery = z.infer<typeof FindKeyQuery>;
+
+/** A key as an operator finds it: who owns it and what it may do; never a secret or a hash. */
+export const OperatorKeyView = z.object({
+  id: z.string(),
+  tenant: z.object({ id: z.string(), name: z.string().nullable() }),
+  name: z.string(),
+  /** The key's current prefix (it differs from the one asked for when that one was rotated away). */
+  prefix: z.string(),
+  environment: Environment,
+  status: KeyStatus,
+  scopes: z.array(Scope),
+  root: z.boolean(),
+  created_at: z.string(),
+  last_used_at: z.string().nullable(),
+});
+export type OperatorKeyView = z.infer<typeof OperatorKeyView>;
+
+/** At most one: a prefix's look-up id names one credential. Empty when none does. */
+export const FoundKeys = z.object({ data: z.array(OperatorKeyView) });
+export type FoundKeys = z.infer<typeof FoundKeys>;
+
+/** `POST /admin/v1/keys/{id}/revoke`: why, always (e.g. `leaked`); it goes into the tenant's trail. */
+export const AdminRevokeKeyBody = z.strictObject({ reason: z.string().trim().min(1, 'say why (e.g. leaked)').max(500) });
+export type AdminRevokeKeyBody = z.infer<typeof AdminRevokeKeyBody>;
+
+/** One of identity's outbox relays as `GET /admin/v1/relay` reports it. */
+export const RelayOutboxStatus = z.object({
+  /** The relay's name (its checkpoint and lock): `jetstream` for key events, `members` for member and tenant events. */
+  name: z.string(),
+  /** Committed rows not yet acknowledged by JetStream. */
+  backlog: z.number().int(),
+  /** When the oldest of them was written (null: none waiting). */
+  oldest_unpublished_at: z.string().nullable(),
+  /** Seconds since then: how far JetStream is behind the database (0 when nothing waits). */
+  lag_seconds: z.number(),
+  /** The Postgres session holding the relay's lock (null: no replica relays). */
+  leader: z
+    .object({
+      /** The identity replica, when the replica answering is the one (else null: see `client`). */
+      replica: z.string().nullable(),
+      /** The leader's database session: its client address and port, and since when. */
+      client: z.string().nullable(),
+      pid: z.number().int(),
+      since: z.string().nullable(),
+    })
+    .nullable(),
+});
+export type RelayOutboxStatus = z.infer<typeof RelayOutboxStatus>;
+
+export const RelayStatus = z.object({
+  relays: z.array(RelayOutboxStatus),
+  /** The identity replica that answered. */
+  answered_by: z.string(),
+});
+export type RelayStatus = z.infer<typeof RelayStatus>;

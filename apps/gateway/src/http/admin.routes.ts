@@ -1,7 +1,21 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { CreateTenantBody, detailsFromZod, IdParams, IssueRootKeyBody, KeywayError, Paging, Rpc, UpdateTenantBody, type ErrorDetail, type RpcRequest, type RpcSubject } from '@keyway/contracts';
+import {
+  AdminRevokeKeyBody,
+  CreateTenantBody,
+  detailsFromZod,
+  FindKeyQuery,
+  IdParams,
+  IssueRootKeyBody,
+  KeywayError,
+  Paging,
+  Rpc,
+  UpdateTenantBody,
+  type ErrorDetail,
+  type RpcRequest,
+  type RpcSubject,
+} from '@keyway/contracts';
+import { z } from 'zod';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import type { z } from 'zod';
 import type { Gateway } from '../gateway-core';
 import { noStore } from './conventions';
 import { replyError } from './error-reply';
@@ -20,7 +34,18 @@ interface AdminRoute {
   status: 200 | 201;
   /** The answer carries a secret (a root key): never stored by a cache on the way. */
   secret: boolean;
+  /** The service acts in the tenant the path names (`:id`), e.g. audit-log's verify of its trail. */
+  inTenant?: boolean;
 }
+
+const NoQuery = z.strictObject({});
+
+/**
+ * Who the operator is in the trails: one stable id for whoever holds KEYWAY_ADMIN_TOKEN. Not a
+ * hash of the token: the trail is readable by each tenant (audit:read), and a short hash of a
+ * token an operator chose would let them test guesses offline.
+ */
+export const OPERATOR_ACTOR = { type: 'operator', id: 'operator' } as const;
 
 /**
  * The operator's routes; identity treats every call on these subjects as the operator's. A new
@@ -31,6 +56,12 @@ const ADMIN_ROUTES: readonly AdminRoute[] = [
   { method: 'GET', url: '/admin/v1/tenants', subject: Rpc.tenantsList, query: Paging, status: 200, secret: false },
   { method: 'PATCH', url: '/admin/v1/tenants/:id', subject: Rpc.tenantsUpdate, params: IdParams, body: UpdateTenantBody, status: 200, secret: false },
   { method: 'POST', url: '/admin/v1/tenants/:id/root-key', subject: Rpc.tenantsRootKey, params: IdParams, body: IssueRootKeyBody, status: 201, secret: true },
+  // Incident tools (DESIGN, Operations): a leaked key found by its prefix and revoked with a
+  // reason; the relay's backlog, lag and leader; a tenant's audit chain walked.
+  { method: 'GET', url: '/admin/v1/keys', subject: Rpc.adminKeysFind, query: FindKeyQuery, status: 200, secret: false },
+  { method: 'POST', url: '/admin/v1/keys/:id/revoke', subject: Rpc.adminKeysRevoke, params: IdParams, body: AdminRevokeKeyBody, status: 200, secret: false },
+  { method: 'GET', url: '/admin/v1/relay', subject: Rpc.adminRelayStatus, query: NoQuery, status: 200, secret: false },
+  { method: 'GET', url: '/admin/v1/tenants/:id/audit/verify', subject: Rpc.auditEventsVerify, params: IdParams, query: NoQuery, status: 200, secret: false, inTenant: true },
 ];
 
 /**
@@ -73,8 +104,8 @@ async function forward(gateway: Gateway, route: AdminRoute, req: FastifyRequest,
   if (details.length > 0) throw new KeywayError('invalid_request', 'The request is invalid', { details });
   const idempotency = idempotencyOf({ method: route.method, name: route.url }, req, params, req.body);
   const message: RpcRequest = {
-    ctx: { tenant_id: '', actor: { type: 'operator', id: 'operator' }, request_id: req.id, scopes: [], ...(idempotency && { idempotency }) },
-    params,
+    ctx: { tenant_id: route.inTenant ? params.id! : '', actor: OPERATOR_ACTOR, request_id: req.id, scopes: [], ...(idempotency && { idempotency }) },
+    params: route.inTenant ? {} : params,
     query: route.query ? query : {},
     ...(route.body ? { body: req.body === undefined ? {} : req.body } : {}),
   };

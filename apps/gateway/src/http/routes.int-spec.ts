@@ -1,4 +1,4 @@
-import { ALL_SCOPES, grants, ROUTES, Rpc, type ErrorBody, type Scope } from '@keyway/contracts';
+import { ALL_SCOPES, grants, mintKey, ROUTES, Rpc, type ErrorBody, type Scope } from '@keyway/contracts';
 import { eventually, startInfra, type TestInfra } from '@keyway/testing';
 import { FakeServices, http, startGateway, type MintedKey, type RunningGateway } from '../../test/fakes';
 import { urlOf, validBody } from '../../test/samples';
@@ -294,7 +294,7 @@ describe('gateway routing to fake services on NATS', () => {
       const relay = await http(gw.adminUrl, 'GET', '/admin/v1/relay', { headers: auth });
       expect([relay.status, (relay.body as Echo).echo.subject]).toEqual([200, Rpc.adminRelayStatus]);
       const verify = await http(gw.adminUrl, 'GET', '/admin/v1/tenants/ten_acme/audit/verify', { headers: auth });
-      expect([verify.status, (verify.body as Echo).echo.subject, (verify.body as Echo).echo.data.ctx.tenant_id, (verify.body as Echo).echo.data.ctx.actor.type]).toEqual([200, Rpc.auditEventsVerify, 'ten_acme', 'operator']);
+      expect([verify.status, (verify.body as Echo).echo.subject, (verify.body as Echo).echo.data.ctx.tenant_id, (verify.body as Echo).echo.data.ctx.actor]).toEqual([200, Rpc.auditEventsVerify, 'ten_acme', { type: 'operator', id: 'operator' }]);
       // An API key never reaches them, not even to ask about its own tenant.
       for (const [method, path] of [['GET', '/admin/v1/keys?prefix=kw_live_abcd1234'], ['GET', '/admin/v1/relay'], ['GET', '/admin/v1/tenants/ten_acme/audit/verify']] as const) {
         expect((await http(gw.adminUrl, method, path, { key: keys.get('audit:read')!.key })).status).toBe(401);

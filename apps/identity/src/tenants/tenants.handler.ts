@@ -2,6 +2,8 @@ import {
   ALL_SCOPES,
   newId,
   RATE_LIMIT_CEILING_DEFAULTS,
+  tenantEventEnvelope,
+  tenantEventSubject,
   type Actor,
   type CreatedTenant,
   type CreateTenantBody,
@@ -12,6 +14,7 @@ import {
   type Page,
   type PageQuery,
   type RateLimitOverride,
+  type TenantEventDataOf,
   type TenantView,
   type UpdateTenantBody,
 } from '@keyway/contracts';
@@ -20,6 +23,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { GatewayInvalidation } from '../gateways/gateway-invalidation';
 import { KeysHandler } from '../keys/keys.handler';
+import { MEMBER_OUTBOX_TABLE } from '../migrations/1796083400000-members-and-sessions';
 import { hashPassword } from '../users/passwords';
 import { UsersService } from '../users/users.service';
 import { TenantError } from './tenants.errors';
@@ -88,19 +92,33 @@ export class TenantsHandler {
   /**
    * A changed ceiling binds every key of the tenant from the next request: the gateways drop the
    * tenant's cached keys before this answers (the ceiling caps each key's limits when read).
+   * What actually changed goes into the tenant's trail as `keyway.tenants.updated` (actor: the
+   * operator), through the member outbox in the same transaction: recorded if and only if it
+   * commits; a PATCH that changes nothing records nothing.
    */
-  async update(id: string, body: UpdateTenantBody): Promise<TenantView> {
+  async update(id: string, body: UpdateTenantBody, actor: Actor): Promise<TenantView> {
     const ceiling = body.rate_limit_ceiling;
-    const rows: TenantRow[][] = await this.ds.query(
-      `UPDATE tenants SET name = COALESCE($2, name),
-              rate_limit_ceiling = CASE WHEN $3 THEN $4::jsonb ELSE rate_limit_ceiling END
-        WHERE id = $1 RETURNING *`,
-      [id, body.name ?? null, ceiling !== undefined, ceiling ? JSON.stringify(ceiling) : null],
-    );
-    // TypeORM answers an UPDATE … RETURNING with [rows, count].
-    const row = rows[0]?.[0];
-    if (!row) throw new TenantError('not_found', `No tenant ${id}`);
-    if (ceiling !== undefined) await this.invalidation.invalidate({ key_id: `tenant:${id}`, lookup_ids: [], tenant_id: id });
+    const { row, changes } = await this.ds.transaction(async (tx: EntityManager) => {
+      const before: TenantRow[] = await tx.query(`SELECT * FROM tenants WHERE id = $1 FOR UPDATE`, [id]);
+      if (!before[0]) throw new TenantError('not_found', `No tenant ${id}`);
+      const rows: TenantRow[][] = await tx.query(
+        `UPDATE tenants SET name = COALESCE($2, name),
+                rate_limit_ceiling = CASE WHEN $3 THEN $4::jsonb ELSE rate_limit_ceiling END
+          WHERE id = $1 RETURNING *`,
+        [id, body.name ?? null, ceiling !== undefined, ceiling ? JSON.stringify(ceiling) : null],
+      );
+      // TypeORM answers an UPDATE … RETURNING with [rows, count].
+      const after = rows[0]![0]!;
+      const data: TenantEventDataOf<'updated'> = {};
+      if (after.name !== before[0].name) data.name = after.name;
+      if (JSON.stringify(after.rate_limit_ceiling ?? null) !== JSON.stringify(before[0].rate_limit_ceiling ?? null)) data.rate_limit_ceiling = after.rate_limit_ceiling ?? null;
+      if (Object.keys(data).length > 0) {
+        const envelope = tenantEventEnvelope({ id: newId('event'), type: 'updated', occurred_at: new Date().toISOString(), tenant_id: id, actor, data });
+        await tx.query(`INSERT INTO ${MEMBER_OUTBOX_TABLE} (id, subject, payload) VALUES ($1, $2, $3)`, [envelope.id, tenantEventSubject('updated'), JSON.stringify(envelope)]);
+      }
+      return { row: after, changes: data };
+    });
+    if (changes.rate_limit_ceiling !== undefined) await this.invalidation.invalidate({ key_id: `tenant:${id}`, lookup_ids: [], tenant_id: id });
     return view(row);
   }
 

@@ -630,6 +630,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Find a key by its public prefix, in any tenant (a leak someone reported): its id, tenant, name, status, scopes, creation and last use; never a secret. A rotated-away prefix finds its key too
+         * @description Operators only: authenticate with the operator token (`KEYWAY_ADMIN_TOKEN`), never with an API key. Rate-limited per client address.
+         */
+        get: operations["admin.keys.find"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/keys/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke any tenant's key, saying why (e.g. `leaked`): like the tenant's own revoke, every gateway has dropped the key before this answers; the tenant's trail shows the operator and the reason
+         * @description Operators only: authenticate with the operator token (`KEYWAY_ADMIN_TOKEN`), never with an API key. Rate-limited per client address.
+         */
+        post: operations["admin.keys.revoke"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/relay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Identity's outbox relays: events waiting for JetStream, how long the oldest has waited, and which replica holds the relay's lock
+         * @description Operators only: authenticate with the operator token (`KEYWAY_ADMIN_TOKEN`), never with an API key. Rate-limited per client address.
+         */
+        get: operations["admin.relay.status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{id}/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Walk a tenant's audit hash chain against its published head (what the tenant's own `GET /v1/audit-events/verify` answers, both modes)
+         * @description Operators only: authenticate with the operator token (`KEYWAY_ADMIN_TOKEN`), never with an API key. Rate-limited per client address.
+         */
+        get: operations["admin.tenants.audit.verify"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/v1/session": {
         parameters: {
             query?: never;
@@ -1063,6 +1143,9 @@ export interface components {
             /** @enum {string} */
             environment?: "live" | "test";
         };
+        AdminRevokeKeyBody: {
+            reason: string;
+        };
         SignInBody: {
             email: string;
             password: string;
@@ -1149,7 +1232,7 @@ export interface components {
         AuditEntry: {
             id: string;
             /** @enum {string} */
-            type: "created" | "updated" | "enabled" | "disabled" | "rotated" | "rotation_completed" | "revoked" | "expired" | "used" | "member.created" | "member.updated" | "member.deleted" | "member.signed_in" | "member.sign_in_failed";
+            type: "created" | "updated" | "enabled" | "disabled" | "rotated" | "rotation_completed" | "revoked" | "expired" | "used" | "member.created" | "member.updated" | "member.deleted" | "member.signed_in" | "member.sign_in_failed" | "tenant.updated";
             occurred_at: string;
             actor: {
                 /** @enum {string} */
@@ -1402,6 +1485,40 @@ export interface components {
                 scopes: ("contacts:read" | "contacts:write" | "journeys:read" | "journeys:write" | "users:read" | "users:write" | "keys:read" | "keys:write" | "audit:read" | "audit:write")[];
             };
             revoked_key_ids: string[];
+        };
+        FoundKeys: {
+            data: {
+                id: string;
+                tenant: {
+                    id: string;
+                    name: string | null;
+                };
+                name: string;
+                prefix: string;
+                /** @enum {string} */
+                environment: "live" | "test";
+                /** @enum {string} */
+                status: "active" | "disabled" | "expired" | "revoked";
+                scopes: ("contacts:read" | "contacts:write" | "journeys:read" | "journeys:write" | "users:read" | "users:write" | "keys:read" | "keys:write" | "audit:read" | "audit:write")[];
+                root: boolean;
+                created_at: string;
+                last_used_at: string | null;
+            }[];
+        };
+        RelayStatus: {
+            relays: {
+                name: string;
+                backlog: number;
+                oldest_unpublished_at: string | null;
+                lag_seconds: number;
+                leader: {
+                    replica: string | null;
+                    client: string | null;
+                    pid: number;
+                    since: string | null;
+                } | null;
+            }[];
+            answered_by: string;
         };
         SessionView: {
             member: {
@@ -2652,7 +2769,7 @@ export interface operations {
                 /** @description The `next_cursor` of the page before: the page after it, at the same cost however deep (no `page` with it). Deeper than `page × pageSize` = 10,000, only `after` goes. */
                 after?: string;
                 key_id?: string;
-                type?: "created" | "updated" | "enabled" | "disabled" | "rotated" | "rotation_completed" | "revoked" | "expired" | "used" | "member.created" | "member.updated" | "member.deleted" | "member.signed_in" | "member.sign_in_failed";
+                type?: "created" | "updated" | "enabled" | "disabled" | "rotated" | "rotation_completed" | "revoked" | "expired" | "used" | "member.created" | "member.updated" | "member.deleted" | "member.signed_in" | "member.sign_in_failed" | "tenant.updated";
                 actor_type?: "key" | "member" | "operator" | "user" | "system";
                 actor_id?: string;
                 from?: string;
@@ -4423,6 +4540,147 @@ export interface operations {
             413: components["responses"]["OperatorPayloadTooLarge"];
             415: components["responses"]["OperatorUnsupportedMediaType"];
             422: components["responses"]["OperatorIdempotencyMismatch"];
+            429: components["responses"]["OperatorRateLimited"];
+            500: components["responses"]["OperatorInternal"];
+            503: components["responses"]["OperatorUnavailable"];
+        };
+    };
+    "admin.keys.find": {
+        parameters: {
+            query: {
+                prefix: string;
+            };
+            header?: {
+                /** @description Your id for this request, echoed in the answer's `X-Request-Id` when it matches `^[A-Za-z0-9._:@-]{1,128}$`. Any other value is not refused: it is replaced by a new `req_…` id, as a missing one is. */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FoundKeys"];
+                };
+            };
+            400: components["responses"]["OperatorInvalidRequest"];
+            401: components["responses"]["OperatorUnauthorized"];
+            429: components["responses"]["OperatorRateLimited"];
+            500: components["responses"]["OperatorInternal"];
+            503: components["responses"]["OperatorUnavailable"];
+        };
+    };
+    "admin.keys.revoke": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request, echoed in the answer's `X-Request-Id` when it matches `^[A-Za-z0-9._:@-]{1,128}$`. Any other value is not refused: it is replaced by a new `req_…` id, as a missing one is. */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+                /** @description Makes a retry safe: the same key with the same request within 24 hours answers what the first call answered (with `Idempotent-Replayed: true`, a stored 400/403/404 included), and never does the work twice. Another request with the key: `422 idempotency_mismatch`; while the first call runs: `409 conflict`. Scoped to your tenant and mode. A replayed key creation or rotation answers the same key with `key: null`: a secret is shown once. A 409 or 5xx is not kept: retrying runs the call again. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The resource id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminRevokeKeyBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyView"];
+                };
+            };
+            400: components["responses"]["OperatorInvalidRequest"];
+            401: components["responses"]["OperatorUnauthorized"];
+            404: components["responses"]["OperatorNotFound"];
+            409: components["responses"]["OperatorConflict"];
+            413: components["responses"]["OperatorPayloadTooLarge"];
+            415: components["responses"]["OperatorUnsupportedMediaType"];
+            422: components["responses"]["OperatorIdempotencyMismatch"];
+            429: components["responses"]["OperatorRateLimited"];
+            500: components["responses"]["OperatorInternal"];
+            503: components["responses"]["OperatorUnavailable"];
+        };
+    };
+    "admin.relay.status": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request, echoed in the answer's `X-Request-Id` when it matches `^[A-Za-z0-9._:@-]{1,128}$`. Any other value is not refused: it is replaced by a new `req_…` id, as a missing one is. */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RelayStatus"];
+                };
+            };
+            400: components["responses"]["OperatorInvalidRequest"];
+            401: components["responses"]["OperatorUnauthorized"];
+            429: components["responses"]["OperatorRateLimited"];
+            500: components["responses"]["OperatorInternal"];
+            503: components["responses"]["OperatorUnavailable"];
+        };
+    };
+    "admin.tenants.audit.verify": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request, echoed in the answer's `X-Request-Id` when it matches `^[A-Za-z0-9._:@-]{1,128}$`. Any other value is not refused: it is replaced by a new `req_…` id, as a missing one is. */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /** @description The resource id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditVerification"];
+                };
+            };
+            400: components["responses"]["OperatorInvalidRequest"];
+            401: components["responses"]["OperatorUnauthorized"];
+            404: components["responses"]["OperatorNotFound"];
             429: components["responses"]["OperatorRateLimited"];
             500: components["responses"]["OperatorInternal"];
             503: components["responses"]["OperatorUnavailable"];
