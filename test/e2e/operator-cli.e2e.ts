@@ -263,7 +263,8 @@ describe('keyway (operator CLI) and @keyway/sdk against the gateway and identity
         const page = (await reader.GET('/v1/audit-events', { params: { query: { actor_type: 'operator', pageSize: 50 } } })) as unknown as { data: Entry[] };
         const types = page.data.map((e) => e.type);
         return ['revoked', 'created', 'tenant.updated'].every((t) => types.includes(t)) ? page.data : undefined;
-      }, 20_000);
+        // Every 300 ms: within the root key's 100 calls a minute.
+      }, 20_000, 300);
       const revoked = trail.find((e) => e.type === 'revoked' && e.key_id === leakedId);
       expect(revoked).toMatchObject({ actor: { type: 'operator', id: 'operator' } });
       expect(JSON.stringify(revoked!.changes)).toContain('leaked');
