@@ -9,7 +9,8 @@
  * ADMIN_PORT (the gateway's operator listener, 3100, always on loopback),
  * KEYWAY_ADMIN_TOKEN (generated and kept in .keyway/admin-token when unset),
  * KEYWAY_LOG_FORMAT=json (raw pino lines instead of the short form),
- * KEYWAY_READY_TIMEOUT_MS (60000), KEYWAY_STOP_TIMEOUT_MS (10000).
+ * KEYWAY_READY_TIMEOUT_MS (60000), KEYWAY_STOP_TIMEOUT_MS (10000), KEYWAY_NATS_AUTH=1 (each service
+ * its own NATS user on a nats-server of our own, NATS_AUTH_PORT 4223: docs/operations/walls.md).
  */
 const { spawn } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
@@ -18,6 +19,7 @@ const http = require('node:http');
 const path = require('node:path');
 const readline = require('node:readline');
 const { ROOT, log, warn, step, seconds, installDependencies, ensureServices, probe } = require('./lib/services');
+const { walls } = require('./lib/walls');
 
 const startedAt = Date.now();
 const HOST = process.env.HOST || '127.0.0.1';
@@ -272,6 +274,9 @@ async function main() {
     LOG_LEVEL: process.env.LOG_LEVEL || 'info',
   };
   if (!services.redis) delete env.REDIS_URL;
+  // Each service its own Postgres role, and with KEYWAY_NATS_AUTH=1 its own NATS user (lib/walls.js).
+  const walled = await walls(env, apps.map((a) => a.name));
+  for (const app of apps) app.env = { ...app.env, ...walled[app.name] };
 
   running = apps;
   process.on('SIGINT', () => void shutdown(0, 'SIGINT'));

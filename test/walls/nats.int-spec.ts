@@ -77,6 +77,8 @@ describe('the NATS wall: infra/nats/auth.conf on a real nats-server', () => {
     await gateway.request(Rpc.keysList, enc.encode('{}'), { timeout: 3_000 });
     expect(calls).toEqual([Rpc.keysVerify, Rpc.keysList]);
     expect((await idCtx.jsm.streams.info(STREAMS.keys.name)).state.messages).toBe(0);
+    // The server logs each refusal (walls.e2e.ts relies on that log to catch a too-narrow permission).
+    await eventually(async () => /Violation/.test(locked.nats.log()) && locked.nats.log().includes(eventSubject('created')));
 
     // The gateway may not publish lifecycle events either: identity alone does.
     gateway.publish(eventSubject('revoked'), enc.encode('{}'));

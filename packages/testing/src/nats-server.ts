@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, portAnswers } from './ports';
@@ -18,6 +18,8 @@ export interface PrivateNatsOptions {
   files?: Record<string, string>;
   /** The server's environment: the `$VAR`s the config refers to (NATS_PASSWORD_<USER>). */
   env?: Record<string, string>;
+  /** Keep the server's log (read it with `log()`): permission violations are logged there. */
+  log?: boolean;
 }
 
 /** A private nats-server with JetStream: its own port and store, stoppable and restartable. */
@@ -44,6 +46,7 @@ export class PrivateNats {
 
   async startProcess(): Promise<void> {
     const args = ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir];
+    if (this.options.log) args.push('-l', this.logFile);
     if (this.options.config !== undefined) {
       // Beside the store, so an `include` in it resolves there too.
       const file = join(this.storeDir, 'server.conf');
@@ -60,6 +63,15 @@ export class PrivateNats {
       if (Date.now() > deadline) throw new Error(`nats-server did not start on ${this.port}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  private get logFile(): string {
+    return join(this.storeDir, 'server.log');
+  }
+
+  /** What the server logged so far (with `log: true`). */
+  log(): string {
+    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
   }
 
   /** SIGKILL, like a crash: nothing is flushed politely. */
@@ -95,7 +107,7 @@ export interface LockedNats {
 export async function startLockedNats(authConf: string): Promise<LockedNats> {
   const vars = [...new Set([...authConf.matchAll(/\$(NATS_PASSWORD_[A-Z0-9_]+)/g)].map((m) => m[1]!))];
   const env = Object.fromEntries(vars.map((v) => [v, `pw${randomBytes(18).toString('hex')}`]));
-  const nats = await PrivateNats.start({ config: 'include auth.conf\n', files: { 'auth.conf': authConf }, env });
+  const nats = await PrivateNats.start({ config: 'include auth.conf\n', files: { 'auth.conf': authConf }, env, log: true });
   const password = (user: string): string => {
     const v = env[`NATS_PASSWORD_${user.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`];
     if (v === undefined) throw new Error(`no NATS user ${user} in the auth config`);
