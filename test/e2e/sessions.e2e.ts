@@ -18,6 +18,8 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
   let identity: ServiceProcess;
   let a: ServiceProcess;
   let b: ServiceProcess;
+  /** Local http: SESSION_COOKIE_SECURE=false, so the plain `kw_session` cookie. */
+  let c: ServiceProcess;
   let nc: NatsConnection | undefined;
   let acme: CreatedTenant;
   let other: CreatedTenant;
@@ -34,7 +36,7 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
   async function signIn(gw: ServiceProcess, email: string, password: string): Promise<Session> {
     const r = await signInRaw(gw, { email, password });
     expect(r.status).toBe(200);
-    const cookie = /^(kw_session=[^;]+)/.exec(r.headers.get('set-cookie') ?? '')![1]!;
+    const cookie = /^(__Host-kw_session=[^;]+)/.exec(r.headers.get('set-cookie') ?? '')![1]!;
     return { cookie, csrf: r.body.csrf_token, view: r.body };
   }
 
@@ -58,7 +60,8 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
     await identity.start();
     a = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gw_sessions_a', ADMIN_RATE_LIMIT_PER_MINUTE: '1000' });
     b = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gw_sessions_b', TRUST_PROXY: 'true', SIGN_IN_RATE_LIMIT_PER_MINUTE: '30' });
-    await Promise.all([a.start(), b.start()]);
+    c = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gw_sessions_c', SESSION_COOKIE_SECURE: 'false' });
+    await Promise.all([a.start(), b.start(), c.start()]);
     const tenant = async (name: string, email: string) => {
       const r = await request<CreatedTenant>(a.adminUrl, 'POST', '/admin/v1/tenants', { token: adminToken, body: { name, admin: { name: `${name} admin`, email, password: 'admin-password' } } });
       expect(r.status).toBe(201);
@@ -71,16 +74,16 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
 
   afterAll(async () => {
     await nc?.close();
-    await Promise.all([a, b, identity].map((p) => p?.kill('SIGTERM')));
+    await Promise.all([a, b, c, identity].map((p) => p?.kill('SIGTERM')));
     await infra?.stop();
   });
 
-  it('signs in: a Secure, HttpOnly, SameSite=Strict cookie, the CSRF token, no-store; GET answers the same token', async () => {
+  it('signs in: a __Host- prefixed, Secure, HttpOnly, SameSite=Strict cookie, the CSRF token, no-store; GET answers the same token', async () => {
     const r = await signInRaw(a, { email: 'Alice@acme.test', password: 'admin-password' });
     expect(r.status).toBe(200);
     expect(r.headers.get('cache-control')).toBe('no-store');
     const set = r.headers.get('set-cookie')!;
-    expect(set).toMatch(/^kw_session=[A-Za-z0-9_-]{43}; Max-Age=43200; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
+    expect(set).toMatch(/^__Host-kw_session=[A-Za-z0-9_-]{43}; Max-Age=43200; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
     expect(r.body).toMatchObject({ member: { id: acme.admin!.id, email: 'alice@acme.test' }, tenant: { id: acme.tenant.id, name: 'Acme' }, role: 'admin' });
     expect(r.body.csrf_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const s: Session = { cookie: set.split(';')[0]!, csrf: r.body.csrf_token, view: r.body };
@@ -268,7 +271,85 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
 
     const out = await call(b, s1, 'DELETE', '/auth/v1/session', { csrf: true });
     expect(out.status).toBe(204);
-    expect(out.headers.get('set-cookie')).toMatch(/^kw_session=; Max-Age=0|^kw_session=;.*Expires=Thu, 01 Jan 1970/);
+    expect(out.headers.get('set-cookie')).toMatch(/^__Host-kw_session=; Max-Age=0|^__Host-kw_session=;.*Expires=Thu, 01 Jan 1970/);
     for (const gw of [a, b]) expect((await call(gw, s1, 'GET', '/v1/keys')).status).toBe(401);
   }, 60_000);
+
+  it('the cookie name follows Secure: plain kw_session only on local http; neither name stands in for the other', async () => {
+    const plain = await signInRaw(c, { email: 'alice@acme.test', password: 'admin-password' });
+    expect(plain.status).toBe(200);
+    expect(plain.headers.get('set-cookie')).toMatch(/^kw_session=[A-Za-z0-9_-]{43}; Max-Age=43200; Path=\/; HttpOnly; SameSite=Strict$/);
+    const plainId = /^kw_session=([^;]+)/.exec(plain.headers.get('set-cookie')!)![1]!;
+    const secure = await signIn(a, 'alice@acme.test', 'admin-password');
+    const secureId = secure.cookie.split('=')[1]!;
+    const keys = (gw: ServiceProcess, cookie: string) => request(gw.url, 'GET', '/v1/keys', { headers: { cookie } });
+    // Each gateway takes its own name only: the same valid id under the other name is no session.
+    expect((await keys(a, `kw_session=${secureId}`)).body.code).toBe('missing_key');
+    expect((await keys(a, `kw_session=${plainId}`)).body.code).toBe('missing_key');
+    expect((await keys(c, `__Host-kw_session=${plainId}`)).body.code).toBe('missing_key');
+    expect((await keys(c, `kw_session=${plainId}`)).status).toBe(200);
+    // A plain cookie planted beside the Secure one (first in the header, another member's) changes nothing.
+    const viewer = await addMember('shadow@acme.test', 'viewer', 'shadow-password');
+    const planted = /^kw_session=([^;]+)/.exec((await signInRaw(c, { email: 'shadow@acme.test', password: 'shadow-password' })).headers.get('set-cookie')!)![1]!;
+    const both = await request<SessionView>(a.url, 'GET', '/auth/v1/session', { headers: { cookie: `kw_session=${planted}; ${secure.cookie}` } });
+    expect(both.body.member.id).toBe(acme.admin!.id);
+    expect(both.body.member.id).not.toBe(viewer.id);
+  });
+
+  it('POST /auth/v1/password: a viewer changes their own password with the current one; the old one stops working, their other sessions end, this one goes on', async () => {
+    const viewer = await addMember('self@acme.test', 'viewer', 'old-password');
+    const from = { 'x-forwarded-for': '198.51.100.40' };
+    const s1 = await signIn(b, 'self@acme.test', 'old-password');
+    const s2 = await signIn(a, 'self@acme.test', 'old-password');
+    for (const gw of [a, b]) expect((await call(gw, s2, 'GET', '/v1/keys')).status).toBe(200);
+    const change = (body: unknown, csrf: boolean | string = true, headers: Record<string, string> = {}) => call(b, s1, 'POST', '/auth/v1/password', { body, csrf, headers: { ...from, ...headers } });
+
+    // No session: 401. A cross-site form or fetch cannot send the CSRF header: 403 csrf_failed, as every cookie route.
+    expect((await request(b.url, 'POST', '/auth/v1/password', { body: { current_password: 'old-password', new_password: 'new-password' } })).status).toBe(401);
+    for (const csrf of [false, 'x'.repeat(43)]) {
+      const r = await change({ current_password: 'old-password', new_password: 'new-password' }, csrf, { origin: 'https://evil.test' });
+      expect({ status: r.status, code: r.body.code }).toEqual({ status: 403, code: 'csrf_failed' });
+    }
+    const short = await change({ current_password: 'old-password', new_password: 'short' });
+    expect({ status: short.status, code: short.body.code, field: (short.body.details as Array<{ field: string }>)[0]?.field }).toEqual({ status: 400, code: 'invalid_request', field: 'new_password' });
+    const wrong = await change({ current_password: 'not-it', new_password: 'new-password' });
+    expect({ status: wrong.status, code: wrong.body.code }).toEqual({ status: 403, code: 'forbidden' });
+    expect(wrong.headers.get('cache-control')).toBe('no-store');
+
+    const ok = await change({ current_password: 'old-password', new_password: 'new-password' });
+    expect(ok.status).toBe(204);
+    for (const gw of [a, b]) {
+      expect((await call(gw, s2, 'GET', '/v1/keys')).status).toBe(401);
+      expect((await call(gw, s1, 'GET', '/v1/keys')).status).toBe(200);
+    }
+    expect((await signInRaw(b, { email: 'self@acme.test', password: 'old-password' }, { 'x-forwarded-for': '198.51.100.41' })).status).toBe(401);
+    expect((await signInRaw(b, { email: 'self@acme.test', password: 'new-password' }, { 'x-forwarded-for': '198.51.100.41' })).status).toBe(200);
+
+    const { jsm } = await jetStreamContext(nc!);
+    await eventually(async () => {
+      const m = await jsm.streams.getMessage(infra!.stream, { last_by_subj: 'keyway.members.updated' });
+      const raw = new TextDecoder().decode(m!.data);
+      const e = JSON.parse(raw) as { member_id: string; actor: unknown; data: unknown };
+      expect(e.member_id).toBe(viewer.id);
+      expect(e.actor).toEqual({ type: 'member', id: viewer.id });
+      expect(e.data).toEqual({ password_changed: true, sessions_ended: 1 });
+      expect(raw).not.toContain('new-password');
+      return true;
+    });
+  });
+
+  it('POST /auth/v1/password: wrong current passwords back off like sign-in (429, Retry-After), in the same run as sign-in for that email and address', async () => {
+    await addMember('guessed@acme.test', 'developer', 'right-password');
+    const from = { 'x-forwarded-for': '198.51.100.50' };
+    const s = await signIn(b, 'guessed@acme.test', 'right-password');
+    const change = (current: string) => call(b, s, 'POST', '/auth/v1/password', { body: { current_password: current, new_password: 'another-password' }, csrf: true, headers: from });
+    for (let i = 0; i < 5; i++) expect((await change(`guess-${i}`)).status).toBe(403);
+    const blocked = await change('right-password');
+    expect(blocked.status).toBe(429);
+    expect(blocked.body).toMatchObject({ code: 'rate_limited', retry_after: 1 });
+    expect(blocked.headers.get('retry-after')).toBe('1');
+    expect((await signInRaw(b, { email: 'guessed@acme.test', password: 'right-password' }, from)).status).toBe(429);
+    // From elsewhere the member is not locked out.
+    expect((await signInRaw(b, { email: 'guessed@acme.test', password: 'right-password' }, { 'x-forwarded-for': '198.51.100.51' })).status).toBe(200);
+  });
 });

@@ -1,4 +1,4 @@
-import { CSRF_HEADER, grants, KeywayError, SESSION_COOKIE, type Environment, type Scope } from '@keyway/contracts';
+import { CSRF_HEADER, grants, KeywayError, sessionCookieName, type Environment, type Scope } from '@keyway/contracts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { csrfMatches, SessionAuth, type SessionCaller } from '../auth/session-auth';
 import type { Gateway } from '../gateway-core';
@@ -12,16 +12,20 @@ const SAFE = new Set(['GET', 'HEAD']);
 const CSRF_FAILED = new KeywayError('csrf_failed', `A change made with a session needs its CSRF token in ${CSRF_HEADER} (from sign-in or GET /auth/v1/session)`);
 const BAD_MODE = new KeywayError('invalid_request', 'The request is invalid', { details: [{ field: 'Keyway-Mode', message: 'must be live or test' }] });
 
-/** The `kw_session` cookie's id, if the request carries a well-formed one. */
-export function sessionIdOf(req: FastifyRequest): string | undefined {
+/**
+ * The session cookie's id, if the request carries a well-formed one, under the one name this
+ * gateway's configuration gives (`__Host-kw_session` when Secure, `kw_session` on local http): a
+ * cookie of the other name is not a session here, so a plain one cannot stand in for the Secure one.
+ */
+export function sessionIdOf(gateway: Gateway, req: FastifyRequest): string | undefined {
   const header = req.headers.cookie;
   if (header === undefined) return undefined;
-  return SessionAuth.idOf(req.server.parseCookie(header)[SESSION_COOKIE]);
+  return SessionAuth.idOf(req.server.parseCookie(header)[sessionCookieName(gateway.config.SESSION_COOKIE_SECURE)]);
 }
 
 /** The signed-in member behind the cookie (`401 unauthorized` when it has ended), or undefined without one. */
 export async function sessionOf(gateway: Gateway, req: FastifyRequest): Promise<SessionCaller | undefined> {
-  const id = sessionIdOf(req);
+  const id = sessionIdOf(gateway, req);
   return id === undefined ? undefined : gateway.sessions.authenticate(id);
 }
 
@@ -31,7 +35,7 @@ export function requireCsrf(req: FastifyRequest, session: SessionCaller): void {
 }
 
 /**
- * The session path of `/v1` (no `Authorization` header, a `kw_session` cookie): the CSRF token on
+ * The session path of `/v1` (no `Authorization` header, a session cookie): the CSRF token on
  * a change, then the member's own limits and the role's scopes, in live mode unless the request
  * says `Keyway-Mode: test`. Counted against the member, not a key: no `used` event.
  */

@@ -1,4 +1,4 @@
-import { invalidRequest, Rpc, SessionHashRequest, SignInRequest, type SessionReply } from '@keyway/contracts';
+import { ChangePasswordRequest, invalidRequest, Rpc, SessionHashRequest, SignInRequest, type SessionReply } from '@keyway/contracts';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import type { z } from 'zod';
@@ -29,5 +29,10 @@ export class SessionsController {
   async remove(@Payload() raw: unknown): Promise<null> {
     await this.sessions.end(parse(SessionHashRequest, raw).session_hash);
     return null;
+  }
+
+  @MessagePattern(Rpc.sessionsChangePassword)
+  async changePassword(@Payload() raw: unknown): Promise<{ sessions_ended: number }> {
+    return this.sessions.changePassword(parse(ChangePasswordRequest, raw));
   }
 }

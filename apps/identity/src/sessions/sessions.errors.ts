@@ -16,4 +16,9 @@ export class SessionError extends KeywayError {
   static tenantRequired(tenants: Array<{ id: string; name: string }>): SessionError {
     return new SessionError('tenant_required', 'These credentials belong to members of several tenants: sign in again with one tenant_id', { tenants });
   }
+
+  /** The session behind the call ended (signed out, expired, member removed) before identity saw it. */
+  static ended(): SessionError {
+    return new SessionError('unauthorized', 'No session, or it has ended: sign in again');
+  }
 }

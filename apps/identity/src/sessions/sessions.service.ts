@@ -1,8 +1,9 @@
-import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, SESSION_TOUCH_MS, type Actor, type Role, type SessionRecord, type SignInRequest } from '@keyway/contracts';
+import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, SESSION_TOUCH_MS, type Actor, type ChangePasswordRequest, type Role, type SessionRecord, type SignInRequest } from '@keyway/contracts';
 import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { recordMemberEvent } from '../users/member-events';
 import { dummyHash, hashPassword, needsRehash, verifyPassword } from '../users/passwords';
+import { UserError } from '../users/users.errors';
 import { UsersService, type UserRow } from '../users/users.service';
 import { SessionClock } from './session.clock';
 import { SessionError } from './sessions.errors';
@@ -165,6 +166,39 @@ export class SessionsService implements OnModuleInit, OnModuleDestroy {
     // TypeORM answers DELETE … RETURNING with [rows, count].
     const gone = (rows as unknown as [Array<{ member_id: string }>, number])[0]?.[0];
     if (gone) await this.users.dropSessions(gone.member_id);
+  }
+
+  /**
+   * `POST /auth/v1/password`: the member behind the session changes their own password, whatever
+   * their role, by giving the current one. A wrong current password is a password guess like a
+   * failed sign-in, so it is counted in the same (email, client address) run, with the same
+   * back-off: a stolen session gets no more guesses than the sign-in page gives. The write holds only
+   * while the stored hash is still the one checked (a concurrent change: 409). Every other session
+   * of the member ends; this one goes on (its id was minted at sign-in, by the gateway, so nothing
+   * fixed it beforehand). The event says `password_changed`, never the password.
+   */
+  async changePassword(req: ChangePasswordRequest): Promise<{ sessions_ended: number }> {
+    const now = this.clock.now();
+    const session = await this.verify(req.session_hash);
+    if (session === null) throw SessionError.ended();
+    const [m] = (await this.ds.query(`SELECT * FROM users WHERE id = $1 AND tenant_id = $2`, [session.member_id, session.tenant_id])) as UserRow[];
+    if (m === undefined) throw SessionError.ended();
+    const email = m.email.trim().toLowerCase();
+    await this.countAttempt(email, req.client_address, now);
+    if (!(await verifyPassword(m.password_hash, req.current_password))) throw UserError.currentPasswordWrong();
+    // The slow hash before the transaction: no connection is held for it.
+    const passwordHash = await hashPassword(req.new_password);
+    const ended = await this.ds.transaction(async (tx) => {
+      await this.forgetAttempts(tx, email, req.client_address);
+      const [, changed] = (await tx.query(`UPDATE users SET password_hash = $3, updated_at = now() WHERE id = $1 AND password_hash = $2`, [m.id, m.password_hash, passwordHash])) as [unknown, number];
+      if (changed !== 1) throw UserError.changedMeanwhile(m.id);
+      const [, count] = (await tx.query(`DELETE FROM sessions WHERE member_id = $1 AND hash <> $2`, [m.id, req.session_hash])) as [unknown, number];
+      await recordMemberEvent(tx, { type: 'updated', tenant_id: m.tenant_id, member_id: m.id, actor: { type: 'member', id: m.id }, data: { password_changed: true, sessions_ended: count }, at: now });
+      return count;
+    });
+    // Every gateway drops the member's cached sessions before this answers: the ended ones fail on their next request.
+    await this.users.dropSessions(m.id);
+    return { sessions_ended: ended };
   }
 
   private async countAttempt(email: string, address: string, now: Date): Promise<void> {
