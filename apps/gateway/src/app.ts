@@ -3,9 +3,11 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger as NestLogger } from '@nestjs/common';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { initMetrics, startTracing, watchDependencies } from '@keyway/runtime';
+import { Rpc } from '@keyway/contracts';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
-import type { GatewayConfig } from './config';
+import { SERVICE, type GatewayConfig } from './config';
 import { GatewayCore } from './gateway-core';
 import { registerAdminRateLimit } from './http/admin-limit';
 import { registerAdminRoutes } from './http/admin.routes';
@@ -14,6 +16,9 @@ import { AllExceptionsFilter } from './http/all-exceptions.filter';
 import { registerDashboard } from './http/dashboard.routes';
 import { applyConventions, fastifyOptions } from './http/conventions';
 import { sendError } from './http/error-reply';
+import { instrumentHttp } from './http/http-metrics';
+import { registerMetricsRoutes } from './http/metrics.routes';
+import { registerRequestTrace, requestTrace } from './http/request-trace';
 import { registerV1Routes } from './http/v1.routes';
 import { registerDocs } from './openapi/docs';
 
@@ -44,6 +49,8 @@ export interface GatewayListeners {
 }
 
 export async function createGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<GatewayListeners> {
+  startTracing(SERVICE);
+  initMetrics(SERVICE);
   const adapter = new FastifyAdapter(fastifyOptions(config.BODY_LIMIT_BYTES, config.TRUST_PROXY));
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,
@@ -56,6 +63,9 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   // Cookies are parsed only where a route asks (no hook): the Bearer hot path never pays for it.
   await app.register(fastifyCookie, { hook: false });
   applyConventions(fastify);
+  // Before any route: each route's metrics hook is added as it is registered.
+  instrumentHttp(fastify);
+  registerRequestTrace(fastify);
   if (config.HTTP_LOGS) logRequests(fastify);
   await app.init();
   const core = app.get(GatewayCore);
@@ -68,11 +78,23 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   // shape), sharing the core (RPC, cache, invalidation) with the public one.
   const admin = Fastify(fastifyOptions(config.BODY_LIMIT_BYTES, config.TRUST_PROXY));
   applyConventions(admin);
+  instrumentHttp(admin);
+  registerRequestTrace(admin);
   registerAdminRateLimit(admin, config.ADMIN_RATE_LIMIT_PER_MINUTE);
   if (config.HTTP_LOGS) logRequests(admin);
   admin.setNotFoundHandler((_req, reply) => sendError(reply, { error: 'No such route', code: 'not_found' }));
   registerAdminRoutes(admin, core);
-  // GET /metrics mounts here (helper H1: http/metrics.routes.ts) — METRICS-ON-ADMIN-LISTENER
+  registerMetricsRoutes(admin);
+  // keyway_dependency_up: nats comes from the readiness checks (health.ts); identity, a reported
+  // check, and the limiter's Redis are added here.
+  watchDependencies({
+    // As the readiness report asks it: a verify for an id no key has is a healthy answer.
+    identity: async () => {
+      const r = await core.rpc.call(Rpc.keysVerify, { lookup_id: '00000000' }, 1_000);
+      if (!r.ok) throw new Error(r.error.code);
+    },
+    ...(config.REDIS_URL && { redis: () => (core.limiter.mode === 'redis' ? Promise.resolve() : Promise.reject(new Error('fallback'))) }),
+  });
   fastify.addHook('onClose', async () => {
     await admin.close();
   });
@@ -88,6 +110,7 @@ function logRequests(fastify: FastifyInstance): void {
   fastify.addHook('onResponse', (req, reply, done) => {
     http.log({
       req_id: req.id,
+      trace_id: requestTrace(req).traceId,
       method: req.method,
       path: req.url.split('?')[0],
       status: reply.statusCode,

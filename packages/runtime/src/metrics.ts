@@ -190,6 +190,8 @@ export class FastHistogram {
     const values: SampleValue[] = [];
     const bucket = `${this.name}_bucket`;
     for (const { labels, s } of this.all.values()) {
+      // A route nobody called yet is not worth its 17 lines a scrape.
+      if (s.count === 0) continue;
       let acc = 0;
       this.bounds.forEach((le, i) => {
         acc += s.counts[i]!;

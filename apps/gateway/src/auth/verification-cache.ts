@@ -1,4 +1,5 @@
 import type { VerificationRecord } from '@keyway/contracts';
+import { fastCounter, type CounterSeries } from '@keyway/runtime';
 
 /** A verified record with its instants parsed once, not on every request. */
 export interface CachedKey {
@@ -62,12 +63,21 @@ export class VerificationCache {
    */
   private readonly withSiblings = new Map<string, Set<string>>();
   private epochValue = 0;
+  /** keyway_verification_cache_total{result}: bumped in place, read by the registry at scrape. */
+  private readonly hits: CounterSeries;
+  private readonly misses: CounterSeries;
+  private readonly evictions: CounterSeries;
 
   constructor(
     private readonly ttlMs: number,
     private readonly negativeTtlMs: number,
     private readonly maxEntries: number,
-  ) {}
+  ) {
+    const total = fastCounter('keyway_verification_cache_total', 'Key verification cache look-ups (hit, miss) and entries evicted for room (eviction)');
+    this.hits = total.series({ result: 'hit' });
+    this.misses = total.series({ result: 'miss' });
+    this.evictions = total.series({ result: 'eviction' });
+  }
 
   get epoch(): number {
     return this.epochValue;
@@ -80,11 +90,16 @@ export class VerificationCache {
   /** undefined: not cached (or expired); null: cached as unknown. */
   get(lookupId: string, now: number): CachedKey | null | undefined {
     const e = this.map.get(lookupId);
-    if (e === undefined) return undefined;
-    if (e.until <= now) {
-      this.map.delete(lookupId);
+    if (e === undefined) {
+      this.misses.n += 1;
       return undefined;
     }
+    if (e.until <= now) {
+      this.map.delete(lookupId);
+      this.misses.n += 1;
+      return undefined;
+    }
+    this.hits.n += 1;
     return e.value;
   }
 
@@ -105,6 +120,7 @@ export class VerificationCache {
       const oldest = this.map.keys().next();
       if (oldest.done) break;
       this.map.delete(oldest.value);
+      this.evictions.n += 1;
     }
     return true;
   }

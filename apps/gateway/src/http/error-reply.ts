@@ -2,11 +2,14 @@ import { KeywayError, type ErrorBody } from '@keyway/contracts';
 import { HttpException, Logger } from '@nestjs/common';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { httpStatus, INTERNAL } from '../errors';
+import { noteErrorCode } from './http-metrics';
+import { requestLogFields } from './request-trace';
 
 const logger = new Logger('http');
 
 /** Every non-2xx answer of the gateway goes out here: status from the code, body `{error, code, …}`. */
 export function sendError(reply: FastifyReply, body: ErrorBody): FastifyReply {
+  noteErrorCode(reply, body.code);
   return reply.code(httpStatus(body.code)).type('application/json; charset=utf-8').send(body);
 }
 
@@ -21,9 +24,9 @@ interface FrameworkError {
  * Anything thrown on the way (Fastify's body parsing, Nest's 404, our own KeywayError, a bug) as
  * the documented error body. Unknown errors become `internal` and are logged, never shown.
  */
-export function toHttpError(err: unknown): ErrorBody {
+export function toHttpError(err: unknown, req?: FastifyRequest): ErrorBody {
   if (err instanceof KeywayError) return err.toBody();
-  if (err instanceof HttpException) return fromStatus(err.getStatus(), err);
+  if (err instanceof HttpException) return fromStatus(err.getStatus(), err, req);
   const e = (typeof err === 'object' && err !== null ? err : {}) as FrameworkError;
   const code = typeof e.code === 'string' ? e.code : '';
   switch (code) {
@@ -43,10 +46,10 @@ export function toHttpError(err: unknown): ErrorBody {
       break;
   }
   const status = typeof e.statusCode === 'number' ? e.statusCode : typeof e.status === 'number' ? e.status : 500;
-  return fromStatus(status, err);
+  return fromStatus(status, err, req);
 }
 
-function fromStatus(status: number, err: unknown): ErrorBody {
+function fromStatus(status: number, err: unknown, req: FastifyRequest | undefined): ErrorBody {
   switch (status) {
     case 400:
       return { error: 'The request is malformed', code: 'invalid_request', details: [{ field: '(request)', message: messageOf(err) }] };
@@ -63,7 +66,8 @@ function fromStatus(status: number, err: unknown): ErrorBody {
       return { error: 'Not ready', code: 'unavailable' };
     default:
       if (status >= 400 && status < 500) return { error: 'The request is malformed', code: 'invalid_request', details: [{ field: '(request)', message: messageOf(err) }] };
-      logger.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+      // With the request's id and trace id when known: the operator finds the customer's request.
+      logger.error({ ...(req && requestLogFields(req)), msg: 'internal error', err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       return INTERNAL;
   }
 }
@@ -77,6 +81,6 @@ function messageOf(err: unknown): string {
  * The one error path of the gateway's own routes (`/v1`, `/admin/v1`): a refusal a step threw
  * (KeywayError), a body Fastify could not parse, a bug; always the documented shape.
  */
-export function replyError(err: FastifyError | KeywayError, _req: FastifyRequest, reply: FastifyReply): void {
-  sendError(reply, toHttpError(err));
+export function replyError(err: FastifyError | KeywayError, req: FastifyRequest, reply: FastifyReply): void {
+  sendError(reply, toHttpError(err, req));
 }

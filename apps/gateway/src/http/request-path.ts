@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { CachedKey } from '../auth/verification-cache';
 import type { Gateway } from '../gateway-core';
 import { idempotencyOf, markReplayed } from './idempotency';
+import { requestTrace } from './request-trace';
 import { callRoute } from './route-call';
 import { rateLimitedError, rateLimitHeaders, type RateLimitDecision } from '../rate-limit';
 import { CallOutcome, neededScopes } from '../usage/usage-recorder';
@@ -95,7 +96,7 @@ export async function forward(gateway: Gateway, route: Route, caller: Caller, re
     query,
     ...(body === undefined ? {} : { body }),
   };
-  const r = await callRoute(gateway, route, message);
+  const r = await callRoute(gateway, route, message, requestTrace(req));
   markReplayed(reply, r.replayed);
   if (!r.ok) throw refusal(r.error);
   return r.response;

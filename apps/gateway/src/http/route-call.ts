@@ -1,4 +1,5 @@
 import { KeywayError, type Route, type RpcRequest } from '@keyway/contracts';
+import type { TraceContext } from '@keyway/runtime';
 import type { Gateway } from '../gateway-core';
 import type { RpcOutcome } from '../nats/rpc-client';
 import type { Caller } from './request-path';
@@ -21,9 +22,9 @@ export function requireMode(route: Route, caller: Caller): void {
  * confirm. No answer from one is `503` (the others may have done their part; the call is safe to
  * repeat); otherwise the first refusal in the row's order is the answer.
  */
-export async function callRoute(gateway: Gateway, route: Route, message: RpcRequest): Promise<RpcOutcome> {
-  if (route.alsoSubjects === undefined || route.alsoSubjects.length === 0) return gateway.rpc.call(route.subject, message);
-  const outcomes = await Promise.all([route.subject, ...route.alsoSubjects].map((s) => gateway.rpc.call(s, message)));
+export async function callRoute(gateway: Gateway, route: Route, message: RpcRequest, trace?: TraceContext): Promise<RpcOutcome> {
+  if (route.alsoSubjects === undefined || route.alsoSubjects.length === 0) return gateway.rpc.call(route.subject, message, undefined, trace);
+  const outcomes = await Promise.all([route.subject, ...route.alsoSubjects].map((s) => gateway.rpc.call(s, message, undefined, trace)));
   const failed = outcomes.filter((o) => !o.ok);
   return failed.find((o) => !o.ok && o.error.code === 'unavailable') ?? failed[0] ?? outcomes[0]!;
 }

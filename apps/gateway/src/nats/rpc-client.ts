@@ -1,6 +1,6 @@
 import type { ErrorBody } from '@keyway/contracts';
-import { TurnQueue } from '@keyway/runtime';
-import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { formatTraceparent, otel, rpcMetrics, TRACEPARENT, TurnQueue, type RpcSeries, type TraceContext } from '@keyway/runtime';
+import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { fromServiceError, UNAVAILABLE as UNAVAILABLE_BODY } from '../errors';
 
 /** `replayed`: the service answered a retried POST with its first answer (Idempotency-Key). */
@@ -24,6 +24,10 @@ const TOO_LARGE_NOW: Promise<RpcOutcome> = Promise.resolve(TOO_LARGE);
 interface Pending {
   resolve: (outcome: RpcOutcome) => void;
   timer: NodeJS.Timeout;
+  started: number;
+  metrics: RpcSeries;
+  /** The client span, when spans are exported. */
+  span: { end(error?: string): void } | undefined;
 }
 
 /**
@@ -59,22 +63,37 @@ export class RpcClient {
     this.sub = nc.subscribe(`${this.inbox}*`, { callback: (err, msg) => (err ? undefined : this.onReply(msg)) });
   }
 
-  call(subject: string, data: unknown, timeoutMs = this.timeoutMs): Promise<RpcOutcome> {
+  /**
+   * `trace`: the request's trace (the gateway's hop), sent as the `traceparent` NATS header so the
+   * service's handler and its log lines join it; with spans exported, a client span sits between.
+   */
+  call(subject: string, data: unknown, timeoutMs = this.timeoutMs, trace?: TraceContext): Promise<RpcOutcome> {
     const token = (++this.seq).toString(36);
     const payload = enc.encode(JSON.stringify({ pattern: subject, data, id: `${this.gatewayId}.${token}` }));
     const max = this.nc.info?.max_payload;
     if (max !== undefined && payload.length > max) return TOO_LARGE_NOW;
+    const metrics = rpcMetrics(subject);
+    const sdk = trace === undefined ? undefined : otel();
+    const span = sdk && trace ? sdk.clientSpan(subject, trace, { 'messaging.system': 'nats', 'messaging.destination.name': subject }) : undefined;
+    const hop = span?.ids ?? trace;
+    let h: ReturnType<typeof headers> | undefined;
+    if (hop !== undefined) {
+      h = headers();
+      h.set(TRACEPARENT, formatTraceparent(hop));
+    }
     return new Promise<RpcOutcome>((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(token);
+        metrics.timeouts.n += 1;
+        span?.end('timeout');
         resolve(UNAVAILABLE);
       }, timeoutMs);
       // A pending call never keeps a closing process alive; it just answers `unavailable`.
       timer.unref();
-      this.pending.set(token, { resolve, timer });
+      this.pending.set(token, { resolve, timer, started: performance.now(), metrics, span });
       this.outbox.push(() => {
         try {
-          this.nc.publish(subject, payload, { reply: this.inbox + token });
+          this.nc.publish(subject, payload, h === undefined ? { reply: this.inbox + token } : { reply: this.inbox + token, headers: h });
         } catch {
           // Closed or draining connection.
           this.settle(token, UNAVAILABLE);
@@ -112,6 +131,8 @@ export class RpcClient {
     if (p === undefined) return;
     this.pending.delete(token);
     clearTimeout(p.timer);
+    p.metrics.duration.observe((performance.now() - p.started) / 1000);
+    p.span?.end(outcome.ok ? undefined : outcome.error.code);
     p.resolve(outcome);
   }
 }

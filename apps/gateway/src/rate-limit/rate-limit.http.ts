@@ -1,4 +1,5 @@
 import { KeywayError, type RateLimit } from '@keyway/contracts';
+import { fastCounter } from '@keyway/runtime';
 import { WINDOW_MS, WINDOWS, type RateLimitDecision } from './windows';
 
 /**
@@ -53,7 +54,11 @@ export function rateLimitHeaders(decision: RateLimitDecision): Record<string, st
  * The error for a refused call; its body is the documented
  * `{error, code: "rate_limited", window, limit, remaining, retry_after}`. The edge maps the code to 429.
  */
+const rateLimited = () => fastCounter('keyway_rate_limited_total', 'Requests refused 429 by a key\'s limits, by the window that was full');
+
 export function rateLimitedError(decision: RateLimitDecision): KeywayError {
+  // The window names are the four of WINDOWS: a bounded label.
+  rateLimited().series({ window: decision.window }).n += 1;
   const retryAfter = decision.retryAfterSeconds ?? decision.resetSeconds;
   return new KeywayError('rate_limited', `Rate limit exceeded for the ${decision.window} window; retry in ${retryAfter} s`, {
     window: decision.window,

@@ -1,6 +1,6 @@
 import type { RateLimit } from '@keyway/contracts';
-import { TurnQueue } from '@keyway/runtime';
 import { MemoryWindowStore } from './memory-store';
+import { counter, gauge, TurnQueue } from '@keyway/runtime';
 import { RedisWindowStore } from './redis-store';
 import { decide, WINDOWS, type Clock, type RateLimitDecision, type WindowState } from './windows';
 
@@ -44,6 +44,15 @@ export type RateLimitStoreMode = 'redis' | 'memory';
  *
  * Plain class, usable without Nest; the gateway wires it in `wireGateway` (gateway-core.ts).
  */
+/** The limiters of this process (one per gateway; tests build several). */
+const live = new Set<RateLimiter>();
+const fallbacks = () => counter('keyway_rate_limit_fallbacks_total', 'Times the rate limiter fell back from Redis to per-replica memory');
+/** 1 while limits are counted in this replica's memory (Redis down, or none configured), at scrape. */
+const registerFallbackGauge = () =>
+  gauge('keyway_rate_limit_fallback', 'Whether rate limits are per-replica memory (1) rather than shared in Redis (0)', [], function collect() {
+    this.set([...live].some((l) => l.mode === 'memory') ? 1 : 0);
+  });
+
 export class RateLimiter {
   private readonly memory: MemoryWindowStore;
   private readonly redis: RedisWindowStore | undefined;
@@ -55,11 +64,16 @@ export class RateLimiter {
   private degraded = false;
   private skipRedisUntil = 0;
   private closed = false;
+  /** A fallback is counted once Redis had answered: Redis down from boot is the gauge's, not a fall. */
+  private redisEverAnswered = false;
 
   constructor(options: RateLimiterOptions) {
     this.logger = options.logger;
     this.retryRedisAfterMs = options.retryRedisAfterMs ?? 1_000;
     this.memory = new MemoryWindowStore(options.clock);
+    live.add(this);
+    registerFallbackGauge();
+    fallbacks();
     if (options.redisUrl) {
       this.redis = new RedisWindowStore(options.redisUrl, options.keyPrefix, options.commandTimeoutMs ?? 50, options.clock);
       const redis = this.redis;
@@ -142,6 +156,7 @@ export class RateLimiter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    live.delete(this);
     this.memory.close();
     this.redis?.client.removeAllListeners('close');
     await this.redis?.close();
@@ -166,6 +181,7 @@ export class RateLimiter {
   }
 
   private redisAnswered(): void {
+    this.redisEverAnswered = true;
     this.skipRedisUntil = 0;
     if (!this.degraded) return;
     this.degraded = false;
@@ -177,6 +193,7 @@ export class RateLimiter {
     this.skipRedisUntil = Date.now() + this.retryRedisAfterMs;
     if (this.degraded) return;
     this.degraded = true;
+    if (this.redisEverAnswered) fallbacks().inc();
     this.logger.warn(`Redis does not answer (${reason}): rate limits fall back to this replica's memory until it does`);
   }
 }
