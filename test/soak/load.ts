@@ -19,7 +19,7 @@ export interface Revoked {
 }
 
 /** A request with a revoked key's secret, sent after its revoke had answered, that was accepted. */
-export interface Acceptance {
+interface Acceptance {
   keyId: string;
   gateway: string;
   sentAt: number;

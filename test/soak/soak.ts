@@ -112,7 +112,9 @@ async function faults(topology: Topology, opts: SoakOptions, random: () => numbe
 /** Runs the soak and answers its counts and failures (printing is the caller's). */
 export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const random = seeded(opts.seed);
+  const bootStart = now();
   const topology = await startTopology('soak');
+  const bootMs = now() - bootStart;
   const logFile = join(tmpdir(), `keyway-soak-${process.pid}-${Date.now()}.log`);
   try {
     const { tenantId, token, limited } = await setUp(topology);
@@ -128,13 +130,16 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       await load.stop();
     }
     const loadMs = now() - loadStart;
+    const checkStart = now();
     const findings = await check(topology, client.attempts, load.record, windows, tenantId, token);
+    const checkMs = now() - checkStart;
     const statuses = client.attempts.reduce((m, a) => m.set(a.status, (m.get(a.status) ?? 0) + 1), new Map<number, number>());
     const kills = windows.filter((w) => w.target !== 'nats');
     const byApp = REPLICATED.map((app) => `${app} ${kills.filter((w) => w.target.startsWith(`${app}-`)).length}`).join(', ');
     const recovery = kills.map((w) => w.readyAt - w.killAt);
     findings.counts.unshift(
-      ['seed / load seconds', `${opts.seed} / ${(loadMs / 1_000).toFixed(1)}`],
+      ['seed', opts.seed],
+      ['seconds: boot / load / checks', [bootMs, loadMs, checkMs].map((ms) => (ms / 1_000).toFixed(1)).join(' / ')],
       ['requests (attempts)', `${client.attempts.length} (${(client.attempts.length / (loadMs / 1_000)).toFixed(0)}/s)`],
       ['by status (0: no answer)', [...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}: ${n}`).join(', ')],
       ['kills -9 / restarts', `${kills.length} / ${kills.length} (${byApp})`],
