@@ -3,6 +3,7 @@ import {
   AdminRevokeKeyBody,
   AuditVerification,
   CreatedTenant,
+  ChangePasswordBody,
   CreateTenantBody,
   ErrorBody,
   ErrorCode,
@@ -305,7 +306,7 @@ function routeRules(route: Route): string {
 }
 
 const SESSION_NOTE =
-  'Dashboard sessions: the cookie `kw_session` (HttpOnly, SameSite=Strict, Secure) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.';
+  'Dashboard sessions: the cookie `__Host-kw_session` (HttpOnly, SameSite=Strict, Secure, Path=/; plain `kw_session` without Secure only on a gateway configured for local http) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.';
 
 function session(op: Omit<Operation, 'family' | 'scopes' | 'tag' | 'errors' | 'description'>): Operation {
   return { ...op, tag: 'sessions', description: SESSION_NOTE, family: 'auth', scopes: undefined, secret: true, errors: errorStatuses('auth', op.method, false, false) };
@@ -323,6 +324,14 @@ const SESSION_OPERATIONS: Operation[] = [
   }),
   session({ name: 'sessions.get', method: 'GET', path: '/auth/v1/session', summary: 'The signed-in member, tenant, role and the CSRF token again (after a reload)', response: SessionView, status: 200 }),
   session({ name: 'sessions.delete', method: 'DELETE', path: '/auth/v1/session', summary: 'Sign out: the session ends on the server (at every gateway) and the cookie is cleared', status: 204 }),
+  session({
+    name: 'sessions.password',
+    method: 'POST',
+    path: '/auth/v1/password',
+    summary: "The signed-in member's own password, with the current one (any role; needs X-CSRF-Token). A wrong current password is 403 forbidden and counts like a failed sign-in (then 429); the member's other sessions end, this one goes on",
+    body: ChangePasswordBody,
+    status: 204,
+  }),
 ];
 
 const OPERATOR_ONLY = 'Operators only: authenticate with the operator token (`KEYWAY_ADMIN_TOKEN`), never with an API key. Rate-limited per client address.';
@@ -806,7 +815,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
         sessionCookie: {
           type: 'apiKey',
           in: 'cookie',
-          name: 'kw_session',
+          name: '__Host-kw_session',
           description: "A signed-in member's session (`POST /auth/v1/session`), with the role's scopes. A Bearer key, when sent too, decides alone. Changes also need `X-CSRF-Token` (else `403 csrf_failed`).",
         },
       },

@@ -719,20 +719,40 @@ export interface paths {
         };
         /**
          * The signed-in member, tenant, role and the CSRF token again (after a reload)
-         * @description Dashboard sessions: the cookie `kw_session` (HttpOnly, SameSite=Strict, Secure) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
+         * @description Dashboard sessions: the cookie `__Host-kw_session` (HttpOnly, SameSite=Strict, Secure, Path=/; plain `kw_session` without Secure only on a gateway configured for local http) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
          */
         get: operations["sessions.get"];
         put?: never;
         /**
          * Sign in with email and password: sets the session cookie, answers the member, tenant, role and CSRF token. A wrong email or password is the same 401 invalid_credentials
-         * @description Dashboard sessions: the cookie `kw_session` (HttpOnly, SameSite=Strict, Secure) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
+         * @description Dashboard sessions: the cookie `__Host-kw_session` (HttpOnly, SameSite=Strict, Secure, Path=/; plain `kw_session` without Secure only on a gateway configured for local http) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
          */
         post: operations["sessions.create"];
         /**
          * Sign out: the session ends on the server (at every gateway) and the cookie is cleared
-         * @description Dashboard sessions: the cookie `kw_session` (HttpOnly, SameSite=Strict, Secure) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
+         * @description Dashboard sessions: the cookie `__Host-kw_session` (HttpOnly, SameSite=Strict, Secure, Path=/; plain `kw_session` without Secure only on a gateway configured for local http) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
          */
         delete: operations["sessions.delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/v1/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The signed-in member's own password, with the current one (any role; needs X-CSRF-Token). A wrong current password is 403 forbidden and counts like a failed sign-in (then 429); the member's other sessions end, this one goes on
+         * @description Dashboard sessions: the cookie `__Host-kw_session` (HttpOnly, SameSite=Strict, Secure, Path=/; plain `kw_session` without Secure only on a gateway configured for local http) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
+         */
+        post: operations["sessions.password"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1150,6 +1170,10 @@ export interface components {
             email: string;
             password: string;
             tenant_id?: string;
+        };
+        ChangePasswordBody: {
+            current_password: string;
+            new_password: string;
         };
         KeyView: {
             id: string;
@@ -4783,6 +4807,44 @@ export interface operations {
             403: components["responses"]["SessionForbidden"];
             413: components["responses"]["SessionPayloadTooLarge"];
             415: components["responses"]["SessionUnsupportedMediaType"];
+            500: components["responses"]["SessionInternal"];
+            503: components["responses"]["SessionUnavailable"];
+        };
+    };
+    "sessions.password": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request, echoed in the answer's `X-Request-Id` when it matches `^[A-Za-z0-9._:@-]{1,128}$`. Any other value is not refused: it is replaced by a new `req_…` id, as a missing one is. */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+                /** @description With a session: its CSRF token (from sign-in or `GET /auth/v1/session`), required on every method but GET and HEAD; missing or wrong: `403 csrf_failed`. Not needed with a key. */
+                "X-CSRF-Token"?: components["parameters"]["XCsrfToken"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordBody"];
+            };
+        };
+        responses: {
+            /** @description Done, no content */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["SessionInvalidRequest"];
+            401: components["responses"]["SessionUnauthorized"];
+            409: components["responses"]["SessionTenantRequired"];
+            413: components["responses"]["SessionPayloadTooLarge"];
+            415: components["responses"]["SessionUnsupportedMediaType"];
+            429: components["responses"]["SessionRateLimited"];
             500: components["responses"]["SessionInternal"];
             503: components["responses"]["SessionUnavailable"];
         };
