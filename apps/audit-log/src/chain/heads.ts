@@ -1,6 +1,10 @@
 import { AuditHead, auditHeadSubject, STREAMS } from '@keyway/contracts';
 import type { JetStreamContext, MinimalLogger } from '@keyway/messaging';
 import { ensureStream } from '@keyway/messaging';
+import { createInbox, headers, type Msg } from '@nats-io/transport-node';
+
+/** How long a flush waits for the stream's acks before it counts the heads unstored and queues them again. */
+const ACK_TIMEOUT_MS = 5_000;
 
 export interface LinkedHead {
   tenantId: string;
@@ -62,19 +66,72 @@ export class HeadPublisher {
   private async flush(): Promise<void> {
     const batch = [...this.pending.values()];
     this.pending.clear();
-    const failed: LinkedHead[] = [];
-    await Promise.all(
-      batch.map(async (h) => {
-        const head: AuditHead = { tenant_id: h.tenantId, position: h.position, hash: h.hash.toString('hex'), linked_at: new Date().toISOString() };
-        try {
-          await this.ctx.js.publish(auditHeadSubject(h.tenantId), JSON.stringify(head), { msgID: `${h.tenantId}:${h.position}`, timeout: 5_000 });
-        } catch (err) {
-          failed.push(h);
-          this.logger.warn({ err, tenant_id: h.tenantId, position: h.position }, 'could not publish an audit chain head; retrying');
-        }
-      }),
-    );
+    if (batch.length === 0) return;
+    const failed = await this.publishAll(batch);
     if (failed.length > 0) this.mark(failed);
+  }
+
+  /**
+   * Publishes every head of a flush to the stream and waits for the stream's acks; returns the
+   * heads not stored. One reply subscription for the whole flush and plain publishes with a reply
+   * subject: the same JetStream publish as `js.publish` (message id, an ack per message naming the
+   * stream, or an error), without its per-message request, timer and error object (with 1,000
+   * active tenants the heads were as many publishes a second as the events themselves).
+   */
+  private async publishAll(batch: readonly LinkedHead[]): Promise<LinkedHead[]> {
+    const { nc } = this.ctx;
+    const inbox = createInbox();
+    const waiting = new Map(batch.map((h, i) => [String(i), h]));
+    const failed: LinkedHead[] = [];
+    let settle: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    const answered = (token: string, ok: boolean, why?: string): void => {
+      const h = waiting.get(token);
+      if (!h) return;
+      waiting.delete(token);
+      if (!ok) {
+        failed.push(h);
+        this.logger.warn({ tenant_id: h.tenantId, position: h.position, err: why }, 'could not publish an audit chain head; retrying');
+      }
+      if (waiting.size === 0) settle();
+    };
+    const sub = nc.subscribe(`${inbox}.*`, {
+      callback: (err: Error | null, m: Msg) => {
+        if (err) return;
+        const token = m.subject.slice(inbox.length + 1);
+        // No stream listens (a 503 status with no data), or the stream refused it ({error}).
+        if (m.data.length === 0) return answered(token, false, `status ${m.headers?.code ?? 'empty'}`);
+        try {
+          const ack = m.json<{ stream?: string; error?: { description?: string } }>();
+          answered(token, ack.error === undefined && ack.stream === this.stream, ack.error?.description ?? `stored in ${ack.stream}`);
+        } catch (parseErr) {
+          answered(token, false, String(parseErr));
+        }
+      },
+    });
+    const timer = setTimeout(settle, ACK_TIMEOUT_MS);
+    try {
+      const linkedAt = new Date().toISOString();
+      batch.forEach((h, i) => {
+        const head: AuditHead = { tenant_id: h.tenantId, position: h.position, hash: h.hash.toString('hex'), linked_at: linkedAt };
+        const hdrs = headers();
+        hdrs.set('Nats-Msg-Id', `${h.tenantId}:${h.position}`);
+        try {
+          nc.publish(auditHeadSubject(h.tenantId), JSON.stringify(head), { reply: `${inbox}.${i}`, headers: hdrs });
+        } catch (err) {
+          answered(String(i), false, String(err));
+        }
+      });
+      await done;
+    } finally {
+      clearTimeout(timer);
+      sub.unsubscribe();
+    }
+    for (const h of waiting.values()) {
+      failed.push(h);
+      this.logger.warn({ tenant_id: h.tenantId, position: h.position }, 'no ack for an audit chain head; retrying');
+    }
+    return failed;
   }
 
   /** The tenant's latest published head, or null if none was ever published. */
