@@ -1,9 +1,12 @@
 import { GATEWAY_HEARTBEAT, GATEWAY_INVALIDATE, GatewayHeartbeat, InvalidationAck, type Invalidation } from '@keyway/contracts';
-import { InjectNats } from '@keyway/runtime';
+import { counter, histogram, InjectNats } from '@keyway/runtime';
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { IDENTITY_CONFIG, type IdentityConfig } from '../config';
 import { Inject } from '@nestjs/common';
+
+const invalidationWait = () => histogram('keyway_invalidation_wait_seconds', 'From a revocation to every live gateway acknowledging it (or INVALIDATION_WAIT_MS)');
+const invalidationTimeouts = () => counter('keyway_invalidation_timeouts_total', 'Invalidations some live gateway did not acknowledge in time');
 
 /**
  * Revocation, disabling and rotation must hold from the next request on, at every gateway. So
@@ -45,6 +48,15 @@ export class GatewayInvalidation implements OnModuleInit, OnApplicationShutdown 
 
   /** Resolves when every live gateway has acknowledged, or after INVALIDATION_WAIT_MS. */
   async invalidate(message: Invalidation): Promise<{ acked: number; expected: number }> {
+    const started = performance.now();
+    const r = await this.invalidateEverywhere(message);
+    // keyway_invalidation_wait_seconds: revoke → every live gateway acked (or the wait ran out).
+    invalidationWait().observe((performance.now() - started) / 1000);
+    if (r.acked < r.expected) invalidationTimeouts().inc();
+    return r;
+  }
+
+  private async invalidateEverywhere(message: Invalidation): Promise<{ acked: number; expected: number }> {
     const live = new Set(this.liveGateways());
     const payload = JSON.stringify(message);
     if (live.size === 0) {
