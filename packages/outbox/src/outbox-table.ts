@@ -35,3 +35,25 @@ export function dropNotifyOnInsertSql(table: string): string[] {
   const fn = `${table}_notify_relay`;
   return [`DROP TRIGGER ${fn} ON ${table}`, `DROP FUNCTION ${fn}()`];
 }
+
+/**
+ * What the relay records on each row it relays (OutboxRelay's loss check): `stream_seq`, the
+ * JetStream sequence that acknowledged it, and for a generic outbox `created_at`, when it was
+ * written (the commit → ack lag; identity's event store has `occurred_at`). The relay updates each
+ * row once: fillfactor 90 leaves new pages room for that update to stay HOT.
+ */
+export function relaySequenceSql(table: string, opts: { createdAt: boolean }): string[] {
+  return [
+    `ALTER TABLE ${table} ADD COLUMN stream_seq bigint`,
+    ...(opts.createdAt ? [`ALTER TABLE ${table} ADD COLUMN created_at timestamptz NOT NULL DEFAULT now()`] : []),
+    `ALTER TABLE ${table} SET (fillfactor = 90)`,
+  ];
+}
+
+export function dropRelaySequenceSql(table: string, opts: { createdAt: boolean }): string[] {
+  return [
+    `ALTER TABLE ${table} RESET (fillfactor)`,
+    ...(opts.createdAt ? [`ALTER TABLE ${table} DROP COLUMN created_at`] : []),
+    `ALTER TABLE ${table} DROP COLUMN stream_seq`,
+  ];
+}

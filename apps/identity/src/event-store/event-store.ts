@@ -101,7 +101,7 @@ function envelopeOf(e: StoredEvent): KeyEvent {
  */
 export const EVENTS_OUTBOX: OutboxSource = {
   table: 'events',
-  columns: { id: 'event_id', position: 'global_position' },
+  columns: { id: 'event_id', position: 'global_position', createdAt: 'occurred_at' },
   select: EVENT_COLUMNS,
   channel: 'keyway_events',
   toMessage: (row) => {
