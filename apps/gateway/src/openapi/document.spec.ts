@@ -275,6 +275,36 @@ describe('buildOpenApiDocument', () => {
     expect(Object.keys(op('GET', '/health/ready')['responses'] as Node)).toEqual(['200', '400', '500', '503']);
   });
 
+  it('says where the operator API answers: every /admin/v1 operation, and only those, names the admin listener', () => {
+    const ops = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, o]) => ({ path, method, o })));
+    const admin = ops.filter((x) => x.path.startsWith('/admin/v1/'));
+    expect(admin.map((x) => `${x.method} ${x.path}`).sort()).toEqual(
+      [
+        'get /admin/v1/keys',
+        'get /admin/v1/relay',
+        'get /admin/v1/tenants',
+        'get /admin/v1/tenants/{id}/audit/verify',
+        'patch /admin/v1/tenants/{id}',
+        'post /admin/v1/keys/{id}/revoke',
+        'post /admin/v1/tenants',
+        'post /admin/v1/tenants/{id}/root-key',
+      ].sort(),
+    );
+    for (const { o } of admin) {
+      expect(o['servers']).toEqual([expect.objectContaining({ url: '{admin}', variables: { admin: expect.objectContaining({ default: 'http://127.0.0.1:3100' }) } })]);
+      expect(o['security']).toEqual([{ adminToken: [] }]);
+    }
+    for (const { o } of ops.filter((x) => !x.path.startsWith('/admin/'))) expect(o['servers']).toBeUndefined();
+    // The key finder takes a prefix only: a whole key (a secret) does not match its pattern.
+    const prefix = (op('GET', '/admin/v1/keys')['parameters'] as Node[]).find((p) => p['name'] === 'prefix')!;
+    expect(prefix['required']).toBe(true);
+    const pattern = new RegExp(String((prefix['schema'] as Node)['pattern']));
+    expect(pattern.test('kw_live_abcd1234')).toBe(true);
+    expect(pattern.test(`kw_live_abcd1234_${'a'.repeat(38)}`)).toBe(false);
+    const revoke = deref(((op('POST', '/admin/v1/keys/{id}/revoke')['requestBody'] as Node)['content'] as Node)['application/json'] as Node);
+    expect(deref(revoke['schema'] as Node)['required']).toEqual(['reason']);
+  });
+
   it('never exposes internal schemas (the verification record carries a hash)', () => {
     expect(Object.keys(doc.components.schemas)).not.toContain('VerificationRecord');
     expect(JSON.stringify(doc)).not.toContain('"hash"');
