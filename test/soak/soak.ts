@@ -68,8 +68,8 @@ async function setUp(topology: Topology): Promise<{ tenantId: string; token: str
 /**
  * The faults: every few seconds a replica (one of the eight, each app's turn in a shuffled order)
  * gets kill -9 and is started again; halfway through, NATS is killed and started again on the same
- * port and store. One fault at a time, so each app always has a replica up (NATS is one). Each window runs from the kill until the
- * replacement (or, for NATS, every replica) answers ready.
+ * port and store. One fault at a time, so each app always has a replica up (NATS is one). Each
+ * window runs from the kill until the replacement (or, for NATS, every replica) answers ready.
  */
 async function faults(topology: Topology, opts: SoakOptions, random: () => number, windows: FaultWindow[], errors: string[]): Promise<void> {
   const started = now();
