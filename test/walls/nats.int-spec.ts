@@ -1,12 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GATEWAY_HEARTBEAT, GATEWAY_INVALIDATE, Rpc, STREAMS, USAGE_SUBJECT, eventSubject, type NatsUser } from '@keyway/contracts';
 import { ensureStream, jetStreamContext } from '@keyway/messaging';
 import { natsConnectionOptions } from '@keyway/runtime';
-import { eventually, PrivateNats, startLockedNats, type LockedNats, REPO_ROOT } from '@keyway/testing';
-import { jetstream } from '@nats-io/jetstream';
+import { eventually, makeTestCertificates, PrivateNats, startLockedNats, type LockedNats, REPO_ROOT } from '@keyway/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { MemoryStore, consumeKeyEvents, readerConnectionOptions } from '../../examples/key-events-consumer/consumer';
 
@@ -105,7 +102,9 @@ describe('the NATS wall: infra/nats/auth.conf on a real nats-server', () => {
 
     const idCtx = await jetStreamContext(identity);
     await ensureStream(idCtx.jsm, { name: STREAMS.usage.name, subjects: [...STREAMS.usage.subjects] });
-    expect((await jetstream(gateway).publish(USAGE_SUBJECT, enc.encode('{}'))).stream).toBe(STREAMS.usage.name);
+    // A request to a stream's subject is answered by JetStream with its publish acknowledgement.
+    const ack = JSON.parse(dec.decode((await gateway.request(USAGE_SUBJECT, enc.encode('{}'), { timeout: 3_000 })).data)) as { stream?: string };
+    expect(ack.stream).toBe(STREAMS.usage.name);
 
     const journeys = await as('journeys');
     journeys.publish(GATEWAY_INVALIDATE, enc.encode('{}'));
@@ -157,12 +156,7 @@ describe('the NATS wall: infra/nats/auth.conf on a real nats-server', () => {
   });
 
   it('speaks TLS with infra/nats/auth-tls.conf: a client with NATS_TLS_CA connects as its user, one without TLS is refused', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'keyway-tls-'));
-    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=keyway-test-ca', '-keyout', 'ca.key', '-out', 'ca.pem');
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
-    writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-out', 'server.pem', '-extfile', 'san.ext');
+    const certs = makeTestCertificates();
     const auth = readFileSync(join(REPO_ROOT, 'infra/nats/auth.conf'), 'utf8');
     const tls = readFileSync(join(REPO_ROOT, 'infra/nats/auth-tls.conf'), 'utf8');
     const password = 'pw-tls-contacts';
@@ -170,16 +164,16 @@ describe('the NATS wall: infra/nats/auth.conf on a real nats-server', () => {
     const server = await PrivateNats.start({
       config: 'include auth.conf\ninclude auth-tls.conf\n',
       files: { 'auth.conf': auth, 'auth-tls.conf': tls },
-      env: { ...env, NATS_TLS_SERVER_CERT: join(dir, 'server.pem'), NATS_TLS_SERVER_KEY: join(dir, 'server.key') },
+      env: { ...env, NATS_TLS_SERVER_CERT: certs.cert, NATS_TLS_SERVER_KEY: certs.key },
     });
     try {
-      const nc = await connect({ ...natsConnectionOptions({ NATS_URL: server.url, NATS_USER: 'contacts', NATS_PASSWORD: password, NATS_TLS_CA: join(dir, 'ca.pem') }, 'tls'), timeout: 3_000 });
+      const nc = await connect({ ...natsConnectionOptions({ NATS_URL: server.url, NATS_USER: 'contacts', NATS_PASSWORD: password, NATS_TLS_CA: certs.ca }, 'tls'), timeout: 3_000 });
       expect(nc.info?.tls_required).toBe(true);
       await nc.close();
       await expect(connect({ servers: server.url, user: 'contacts', pass: password, timeout: 3_000, maxReconnectAttempts: 0, tls: null })).rejects.toThrow();
     } finally {
       await server.stop();
-      rmSync(dir, { recursive: true, force: true });
+      certs.remove();
     }
   });
 });

@@ -4,3 +4,4 @@ export * from './nats-server';
 export * from './ports';
 export * from './processes';
 export * from './rpc-service';
+export * from './tls';
