@@ -96,7 +96,12 @@ export async function startTopology(label: string): Promise<Topology> {
   const killable = pairs.flat();
   const all = [...killable, journeys];
   const stop = async (): Promise<void> => {
-    await Promise.all(all.map((s) => s.incarnations.at(-1)?.kill('SIGTERM').catch(() => undefined)));
+    // Politely, but a process that does not stop in 10 s is not left behind.
+    const end = async (p: ServiceProcess | undefined): Promise<void> => {
+      await Promise.race([p?.kill('SIGTERM'), new Promise((r) => setTimeout(r, 10_000).unref())]).catch(() => undefined);
+      await p?.kill('SIGKILL');
+    };
+    await Promise.all(all.map((s) => end(s.incarnations.at(-1))));
     await infra.stop();
   };
   try {
