@@ -11,6 +11,7 @@ import { useCan, useSession, useSessionApi } from './session';
  * chunk from this origin.
  */
 const KeyPage = lazy(() => import('./pages/KeyPage').then((m) => ({ default: m.KeyPage })));
+const AccountPage = lazy(() => import('./pages/AccountPage').then((m) => ({ default: m.AccountPage })));
 const MembersPage = lazy(() => import('./pages/MembersPage').then((m) => ({ default: m.MembersPage })));
 const SignInForm = lazy(() => import('./pages/SignIn').then((m) => ({ default: m.SignInForm })));
 const SessionEnded = lazy(() => import('./pages/SessionEnded').then((m) => ({ default: m.SessionEnded })));
@@ -68,6 +69,11 @@ function Shell() {
                 </Link>
               </li>
             )}
+            <li>
+              <Link href={href('/account')} aria-current={path === '/account' ? 'page' : undefined}>
+                Your account
+              </Link>
+            </li>
           </ul>
         </nav>
         <div className="who">
@@ -102,6 +108,7 @@ function Page({ path, isAdmin }: { path: string; isAdmin: boolean }) {
     return <KeyPage key={`${mode}:${key[1]}`} id={key[1]!} mode={mode} />;
   }
   if (path === '/members' && isAdmin) return <MembersPage />;
+  if (path === '/account') return <AccountPage />;
   if (path === '/' || path === '/members') return <KeysPage />;
   return (
     <section>
