@@ -1,7 +1,7 @@
 import { PrivateNats } from '@keyway/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetStreamContext, type JetStreamContext, type MinimalLogger } from './connection';
-import { awaitStream, ensureStream, StreamMissingError } from './streams';
+import { awaitStream, ensureStream, STREAM_MAX_MSG_BYTES, StreamMissingError } from './streams';
 
 const TEN_MINUTES_NS = 10 * 60_000 * 1_000_000;
 
@@ -27,8 +27,29 @@ describe('stream ownership: ensureStream for the owner, awaitStream for everyone
     expect((await ctx.jsm.streams.info('OWNED')).config).toMatchObject({ subjects: ['owned.>'], duplicate_window: TEN_MINUTES_NS });
   });
 
+  it('sets explicit limits, and takes one replica where the server is not clustered', async () => {
+    const info = await ensureStream(ctx.jsm, { name: 'LIMITS', subjects: ['limits.>'], duplicateWindowMs: 10 * 60_000 });
+    expect(info.config).toMatchObject({
+      num_replicas: 1,
+      retention: 'limits',
+      storage: 'file',
+      discard: 'new',
+      max_msg_size: STREAM_MAX_MSG_BYTES,
+      max_bytes: -1,
+      max_age: 0,
+      duplicate_window: TEN_MINUTES_NS,
+    });
+    // A stream made before the limits (defaults: old discard, no size cap) is brought to them.
+    await ctx.jsm.streams.add({ name: 'BARE', subjects: ['bare.>'] });
+    await ensureStream(ctx.jsm, { name: 'BARE', subjects: ['bare.>'] });
+    expect((await ctx.jsm.streams.info('BARE')).config).toMatchObject({ num_replicas: 1, discard: 'new', max_msg_size: STREAM_MAX_MSG_BYTES });
+    // Over the cap is refused at publish (the outbox keeps it), under it is stored.
+    await expect(ctx.js.publish('limits.big', new Uint8Array(STREAM_MAX_MSG_BYTES + 1))).rejects.toThrow(/maximum message size|message size exceeds/i);
+    await expect(ctx.js.publish('limits.ok', new Uint8Array(64 * 1024))).resolves.toMatchObject({ stream: 'LIMITS' });
+  });
+
   it('waits for the owner to create the stream, then goes on', async () => {
-    let created: Promise<void> | undefined;
+    let created: Promise<unknown> | undefined;
     // The owner creates the stream only once the waiter has looked and not found it.
     const logger: MinimalLogger = {
       info: () => undefined,

@@ -1,4 +1,4 @@
-import type { JetStreamManager, StreamInfo } from '@nats-io/jetstream';
+import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
 import type { MinimalLogger } from './connection';
 import { errorText, isAlreadyThere, isNotFound, nanos } from './jetstream-errors';
 
@@ -9,34 +9,98 @@ export interface StreamSpec {
   duplicateWindowMs?: number;
   /** How long a message is kept (0 or absent: for good). */
   maxAgeMs?: number;
+  /**
+   * How many copies (3). A server that is not clustered, or a cluster with fewer peers, gets one:
+   * the same code runs on a laptop and on a 3-node cluster.
+   */
+  replicas?: number;
+  /** The largest message the stream takes (STREAM_MAX_MSG_BYTES). */
+  maxMsgBytes?: number;
+  /** At most this many bytes (absent: no limit but the server's store). Full, it refuses new messages. */
+  maxBytes?: number;
 }
 
 /**
- * For the stream's one owner: creates the stream, or brings an existing one's subjects and window
- * to this spec. Every other service uses `awaitStream`.
+ * Events are bounded by the contracts (a record at most ITEM_MAX_BYTES, 20 KiB; an event with a
+ * before and after, about 41 KiB): 256 KiB leaves room, well under NATS's 1 MiB max_payload. A
+ * larger message is refused at publish, and the outbox keeps it (the backlog shows it).
  */
-export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<void> {
-  const config = {
+export const STREAM_MAX_MSG_BYTES = 256 * 1024;
+/** The duplicate window when the spec names none. */
+export const DEFAULT_DUPLICATE_WINDOW_MS = 2 * 60_000;
+export const DEFAULT_REPLICAS = 3;
+
+/**
+ * The server cannot place that many replicas: not clustered (10074), or fewer peers than asked
+ * (10023, insufficient resources).
+ */
+function isReplicaRefusal(err: unknown): boolean {
+  if (err instanceof JetStreamApiError && (err.code === 10074 || err.code === 10023)) return true;
+  return /replicas > 1 not supported|insufficient resources/i.test(errorText(err));
+}
+
+/**
+ * For the stream's one owner: creates the stream, or brings an existing one to this spec. Every
+ * other service uses `awaitStream`. The limits are explicit (docs/operations/durability.md):
+ * limits retention, file storage, `discard: new` (a stream with a byte limit refuses rather than
+ * forgets the oldest events: the outbox keeps what was refused), the message-size cap, and 3
+ * replicas where the cluster has them (1 on a single server).
+ */
+export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<StreamInfo> {
+  const desired = Math.max(1, spec.replicas ?? DEFAULT_REPLICAS);
+  const config = (replicas: number) => ({
     name: spec.name,
     subjects: spec.subjects,
-    duplicate_window: nanos(spec.duplicateWindowMs ?? 2 * 60_000),
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    duplicate_window: nanos(spec.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS),
     max_age: nanos(spec.maxAgeMs ?? 0),
+    max_msg_size: spec.maxMsgBytes ?? STREAM_MAX_MSG_BYTES,
+    max_bytes: spec.maxBytes ?? -1,
+    num_replicas: replicas,
+  });
+  // Asks for `desired` replicas, and takes one when the server cannot place them.
+  const withReplicas = async (apply: (replicas: number) => Promise<StreamInfo>): Promise<StreamInfo> => {
+    try {
+      return await apply(desired);
+    } catch (err) {
+      if (desired === 1 || !isReplicaRefusal(err)) throw err;
+      return apply(1);
+    }
   };
+  let info: StreamInfo;
   try {
-    const info = await jsm.streams.info(spec.name);
-    const same =
-      info.config.subjects?.join() === spec.subjects.join() &&
-      info.config.duplicate_window === config.duplicate_window &&
-      info.config.max_age === config.max_age;
-    if (!same) await jsm.streams.update(spec.name, config);
+    info = await jsm.streams.info(spec.name);
   } catch (err) {
     if (!isNotFound(err)) throw err;
     try {
-      await jsm.streams.add(config);
+      return await withReplicas((r) => jsm.streams.add(config(r)));
     } catch (addErr) {
       if (!isAlreadyThere(addErr)) throw addErr;
+      info = await jsm.streams.info(spec.name);
     }
   }
+  const want = config(info.config.num_replicas);
+  const c = info.config;
+  const same =
+    c.subjects?.join() === spec.subjects.join() &&
+    c.duplicate_window === want.duplicate_window &&
+    c.max_age === want.max_age &&
+    c.max_msg_size === want.max_msg_size &&
+    c.max_bytes === want.max_bytes &&
+    c.discard === want.discard;
+  // Fewer replicas than asked on a cluster (a single server grown into one): try for more; a
+  // cluster that cannot place them keeps what it has. (A server that is not clustered reports no
+  // `cluster`, and nats-server 2.9 would accept the update there without making any replica.)
+  if (c.num_replicas < desired && info.cluster?.name) {
+    try {
+      return await jsm.streams.update(spec.name, config(desired));
+    } catch (err) {
+      if (!isReplicaRefusal(err)) throw err;
+    }
+  }
+  return same ? info : jsm.streams.update(spec.name, want);
 }
 
 export interface AwaitStreamOptions {
