@@ -5,7 +5,7 @@ import { connect } from '@nats-io/transport-node';
 import { Client } from 'pg';
 import type { Attempt } from './client';
 import { TINY_LIMIT, type KeyCommand, type LoadRecord } from './load';
-import { adminUrlOf, type Topology } from './topology';
+import type { Topology } from './topology';
 
 /** A fault the soak caused: from the kill (or NATS stop) until the replacement answered ready. */
 export interface FaultWindow {
@@ -207,7 +207,7 @@ export async function check(topology: Topology, attempts: Attempt[], load: LoadR
   const fellBack = gatewayLogs.filter((l) => l.output.includes(FALLBACK_LOG));
   const metrics: string[] = [];
   for (const g of topology.gateways) {
-    const res = await fetch(`${adminUrlOf(g.current)}/metrics`).catch(() => undefined);
+    const res = await fetch(`${g.current.adminUrl}/metrics`).catch(() => undefined);
     const text = res?.status === 200 ? await res.text() : '';
     const total = metricSum(text, 'keyway_rate_limit_fallbacks_total');
     const gauge = metricSum(text, 'keyway_rate_limit_fallback');

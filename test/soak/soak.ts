@@ -6,7 +6,7 @@ import { eventually } from '@keyway/testing';
 import { check, type FaultWindow, type Findings } from './checks';
 import { now, SoakClient } from './client';
 import { Load, TINY_LIMIT } from './load';
-import { adminUrlOf, REPLICATED, startTopology, type Slot, type Topology } from './topology';
+import { REPLICATED, startTopology, type Slot, type Topology } from './topology';
 
 export interface SoakOptions {
   /** Seconds of load (and faults). */
@@ -47,7 +47,7 @@ export const soakOptions = (env: NodeJS.ProcessEnv, defaultSeconds: number): Soa
 
 /** The tenant, the load's all-scope key and the tiny-limit key. */
 async function setUp(topology: Topology): Promise<{ tenantId: string; token: string; limited: string }> {
-  const admin = await fetch(`${adminUrlOf(topology.gateways[0]!.current)}/admin/v1/tenants`, {
+  const admin = await fetch(`${topology.gateways[0]!.current.adminUrl}/admin/v1/tenants`, {
     method: 'POST',
     headers: { authorization: `Bearer ${topology.adminToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({ name: 'Soak', rate_limit_ceiling: HIGH_CEILING }),

@@ -6,13 +6,6 @@ export const REPLICATED = ['gateway', 'identity', 'contacts', 'audit-log'] as co
 type App = (typeof REPLICATED)[number] | 'journeys';
 
 /**
- * Where a gateway serves `/admin/v1` and `/metrics`. Issue 13 moves them to the admin listener
- * (ADMIN_PORT); until the harness's ServiceProcess knows that port, the public one serves them.
- * INTEGRATION: once ServiceProcess exposes `adminUrl`, this is the only line to change.
- */
-export const adminUrlOf = (gateway: ServiceProcess): string => (gateway as unknown as { adminUrl?: string }).adminUrl ?? gateway.url;
-
-/**
  * One replica's place in the topology: an app, a fixed environment (a gateway keeps its
  * GATEWAY_ID across restarts, as a pod keeps its name), and every incarnation it has had, so the
  * output of a killed one can still be searched. A restart is a new child process on a new port:
