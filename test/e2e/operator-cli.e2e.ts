@@ -304,6 +304,10 @@ describe('keyway (operator CLI) and @keyway/sdk against the gateway and identity
       expect([ok.code, ok.err]).toEqual([0, '']);
       expect(ok.out).toMatch(new RegExp(`^The audit trail of ${tenantId} is verified: \\d+ entries, head [0-9a-f]+\\.`));
       expect((await keyway(['audit', 'verify'], { env })).code).toBe(2);
+      // A tenant that does not exist is not an empty trail "verified".
+      const unknown = await keyway(['audit', 'verify', '--tenant', 'ten_00000000000000000000000000'], { env });
+      expect([unknown.code, unknown.out]).toEqual([1, '']);
+      expect(unknown.err).toContain('(not_found, HTTP 404');
 
       const pg = new Client({ connectionString: serviceDatabaseUrl(h.infra.databaseUrl, 'audit-log') });
       await pg.connect();

@@ -49,7 +49,7 @@ export class FakeServices {
   static async start(natsUrl: string, opts: { skip?: string[] } = {}): Promise<FakeServices> {
     const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const fake = new FakeServices(nc);
-    const subjects = new Set<string>([Rpc.keysVerify, Rpc.tenantsCreate, Rpc.tenantsList, Rpc.tenantsUpdate, Rpc.tenantsRootKey, Rpc.adminKeysFind, Rpc.adminKeysRevoke, Rpc.adminRelayStatus, ...ROUTES.flatMap((r) => [r.subject, ...(r.alsoSubjects ?? [])])]);
+    const subjects = new Set<string>([Rpc.keysVerify, Rpc.tenantsCreate, Rpc.tenantsList, Rpc.tenantsUpdate, Rpc.tenantsRootKey, Rpc.adminKeysFind, Rpc.adminKeysRevoke, Rpc.adminRelayStatus, Rpc.tenantsGet, ...ROUTES.flatMap((r) => [r.subject, ...(r.alsoSubjects ?? [])])]);
     for (const s of opts.skip ?? []) subjects.delete(s);
     for (const subject of subjects) {
       fake.subs.set(subject, nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : void fake.answer(subject, msg)) }));

@@ -60,6 +60,8 @@ export const Rpc = {
   adminKeysFind: 'keyway.rpc.identity.admin.keys.find',
   adminKeysRevoke: 'keyway.rpc.identity.admin.keys.revoke',
   adminRelayStatus: 'keyway.rpc.identity.admin.relay.status',
+  /** One tenant by id (the operator's routes that act in a tenant check it exists first). */
+  tenantsGet: 'keyway.rpc.identity.tenants.get',
   keysVerify: 'keyway.rpc.identity.keys.verify',
   keysCreate: 'keyway.rpc.identity.keys.create',
   keysList: 'keyway.rpc.identity.keys.list',

@@ -34,7 +34,10 @@ interface AdminRoute {
   status: 200 | 201;
   /** The answer carries a secret (a root key): never stored by a cache on the way. */
   secret: boolean;
-  /** The service acts in the tenant the path names (`:id`), e.g. audit-log's verify of its trail. */
+  /**
+   * The service acts in the tenant the path names (`:id`), e.g. audit-log's verify of its trail;
+   * identity is asked first whether that tenant exists (else 404, not an empty trail "verified").
+   */
   inTenant?: boolean;
 }
 
@@ -110,6 +113,10 @@ async function forward(gateway: Gateway, route: AdminRoute, req: FastifyRequest,
     ...(route.body ? { body: req.body === undefined ? {} : req.body } : {}),
   };
   if (route.secret) noStore(reply);
+  if (route.inTenant) {
+    const tenant = await gateway.rpc.call(Rpc.tenantsGet, { ctx: { ...message.ctx, tenant_id: '' }, params: { id: params.id! }, query: {} });
+    if (!tenant.ok) throw refusal(tenant.error);
+  }
   const r = await gateway.rpc.call(route.subject, message);
   markReplayed(reply, r.replayed);
   if (!r.ok) throw refusal(r.error);

@@ -33,6 +33,11 @@ export class TenantsController {
     return this.tenants.list(parseRpc(raw, { query: Paging }).query);
   }
 
+  @MessagePattern(Rpc.tenantsGet)
+  get(@Payload() raw: unknown) {
+    return this.tenants.get(parseRpc(raw, { params: IdParams }).params.id);
+  }
+
   @MessagePattern(Rpc.tenantsUpdate)
   update(@Payload() raw: unknown) {
     const r = parseRpc(raw, { params: IdParams, body: UpdateTenantBody });

@@ -67,6 +67,12 @@ export class TenantsHandler {
     return { ...page, data: page.data.map(view) };
   }
 
+  async get(id: string): Promise<TenantView> {
+    const rows: TenantRow[] = await this.ds.query(`SELECT * FROM tenants WHERE id = $1`, [id]);
+    if (!rows[0]) throw new TenantError('not_found', `No tenant ${id}`);
+    return view(rows[0]);
+  }
+
   /** The tenant, its root key (every scope) and its first admin (if asked) commit together or not at all. */
   /**
    * With an Idempotency-Key (`POST /admin/v1/tenants`), once per key in the operator's scope: a
