@@ -4,6 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { ChainKey } from '../chain/chain';
+import type { SealedRow } from '../chain/linker';
 import { chainKeyOf, type AuditLogConfig } from '../config';
 import { chainContentOfEvent, type AuditRecord } from './audit-event';
 import type { AuditEventEntity } from './audit-event.entity';
@@ -72,15 +73,19 @@ export class AuditEventsRepository {
     this.chain = config.AUDIT_CHAIN === 'on' ? new ChainKey(chainKeyOf(config)) : undefined;
   }
 
-  /** Stores every record whose id is new, sealed; a known id (a redelivery) changes nothing. */
-  async insert(records: readonly AuditRecord[]): Promise<void> {
+  /**
+   * Stores every record whose id is new, sealed; a known id (a redelivery) changes nothing.
+   * Returns the rows as sealed (for the linker: see ChainLinker.sealed).
+   */
+  async insert(records: readonly AuditRecord[]): Promise<SealedRow[]> {
     // One row per id, at its first sequence (ON CONFLICT DO UPDATE may not touch a row twice).
     const byId = new Map<string, AuditRecord>();
     for (const r of records) {
       const seen = byId.get(r.event.id);
       if (!seen || r.streamSeq < seen.streamSeq) byId.set(r.event.id, r);
     }
-    if (byId.size === 0) return;
+    if (byId.size === 0) return [];
+    const sealed: SealedRow[] = [];
     const cols: [string[], string[], Array<string | null>, string[], number[], string[], Array<string | null>, string[], string[], string[], string[], Array<Buffer | null>] =
       [[], [], [], [], [], [], [], [], [], [], [], []];
     for (const { event: e, streamSeq } of byId.values()) {
@@ -96,9 +101,12 @@ export class AuditEventsRepository {
       cols[8].push(e.actor.id);
       cols[9].push(JSON.stringify(e.data));
       cols[10].push(String(streamSeq));
-      cols[11].push(this.chain ? this.chain.seal(content, streamSeq) : null);
+      const seal = this.chain ? this.chain.seal(content, streamSeq) : null;
+      cols[11].push(seal);
+      if (seal) sealed.push({ id: e.id, streamSeq: String(streamSeq), seal, content });
     }
     await this.ds.query(INSERT_BATCH, cols);
+    return sealed;
   }
 
   /**

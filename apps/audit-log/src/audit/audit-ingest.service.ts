@@ -87,10 +87,10 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
 
   private async record(items: ReadonlyArray<BatchItem<TrailEvent>>): Promise<void> {
     const lifecycle = items.filter(({ value }) => value.type !== 'used');
-    await this.events.insert(lifecycle.map(({ value, msg }) => ({ event: value, streamSeq: msg.seq })));
+    const sealed = await this.events.insert(lifecycle.map(({ value, msg }) => ({ event: value, streamSeq: msg.seq })));
     if (lifecycle.length === 0) return;
     const seq = lifecycle.reduce((max, { msg }) => Math.max(max, msg.seq), 0);
     // After this batch is acked (the consumer acks when this returns), so the floor has moved.
-    setImmediate(() => this.chain.stored(seq));
+    setImmediate(() => this.chain.stored(seq, sealed));
   }
 }

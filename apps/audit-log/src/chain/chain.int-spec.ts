@@ -322,12 +322,13 @@ describe('the audit chain: two replicas, the list and verify', () => {
       const repo = app.get(AuditEventsRepository);
       const real = repo.insert.bind(repo);
       jest.spyOn(repo, 'insert').mockImplementation(async (records) => {
-        await real(records);
+        const sealed = await real(records);
         if (records.some((r) => r.event.id === victim.id)) deliveries += 1;
         if (died === 0 && records.some((r) => r.event.id === victim.id)) {
           died += 1;
           throw new Error('the process died after its commit');
         }
+        return sealed;
       });
     }
     const seqs = await publishAll(events);
@@ -391,6 +392,38 @@ describe('the audit chain: two replicas, the list and verify', () => {
       }
       await ds.query('UPDATE audit_heads SET hash = $2 WHERE tenant_id = $1', ['ten_rechain', prev]);
       expect(await verify('ten_rechain')).toEqual({ verified: false, first_bad: { id: rows[6]!.id, reason: expect.stringMatching(/position 7 does not match/) } });
+    });
+
+    it('a row edited between its insert and its link is never chained as edited: verify names it', async () => {
+      const t = 'ten_between';
+      const events = Array.from({ length: 6 }, (_, i) => lifecycleEvent(i, { tenant: t }));
+      const victim = events[3]!;
+      // Whichever replica stores the victim edits it in the table right after its commit, before
+      // the linker (which remembers what it sealed) gets to it.
+      for (const app of apps) {
+        const repo = app.get(AuditEventsRepository);
+        const real = repo.insert.bind(repo);
+        jest.spyOn(repo, 'insert').mockImplementation(async (records) => {
+          const sealed = await real(records);
+          if (records.some((r) => r.event.id === victim.id)) await ds.query(`UPDATE audit_events SET data = '{"name":"forged"}' WHERE id = $1`, [victim.id]);
+          return sealed;
+        });
+      }
+      try {
+        await publishAll(events);
+        // All six stored and the linker past them (linked, or the victim refused).
+        const passed = async (): Promise<boolean> => {
+          const [r] = await ds.query<Array<{ n: number; top: string }>>(
+            'SELECT count(*)::int AS n, max(stream_seq) AS top FROM audit_events WHERE tenant_id = $1 AND stream_seq <= (SELECT stream_seq FROM audit_linker)',
+            [t],
+          );
+          return r?.n === 6;
+        };
+        await eventually(passed, 30_000, 50);
+        expect(await verify(t)).toEqual({ verified: false, first_bad: { id: victim.id, reason: expect.any(String) } });
+      } finally {
+        jest.restoreAllMocks();
+      }
     });
 
     it('the tail deleted', async () => {

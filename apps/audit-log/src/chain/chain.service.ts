@@ -8,7 +8,7 @@ import { AUDIT_CONFIG } from '../audit/audit-events.repository';
 import { chainKeyOf, type AuditLogConfig } from '../config';
 import { ChainKey } from './chain';
 import { HeadPublisher } from './heads';
-import { ChainLinker } from './linker';
+import { ChainLinker, type SealedRow } from './linker';
 import { verifyChain, type VerifyResult } from './verifier';
 
 /** The chain's parts in the service: its key, the head publisher, the linker and verify. */
@@ -49,9 +49,9 @@ export class ChainService implements OnModuleInit {
     this.linker.start();
   }
 
-  /** A batch was stored, up to stream sequence `seq`. */
-  stored(seq: number): void {
-    this.linker?.wake(seq);
+  /** A batch was stored, up to stream sequence `seq`, with the rows it sealed. */
+  stored(seq: number, rows: readonly SealedRow[] = []): void {
+    this.linker?.wake(seq, rows);
   }
 
   /** Stops linking and publishes the heads still queued. */
