@@ -212,7 +212,8 @@ export async function check(topology: Topology, attempts: Attempt[], load: LoadR
     const total = metricSum(text, 'keyway_rate_limit_fallbacks_total');
     const gauge = metricSum(text, 'keyway_rate_limit_fallback');
     metrics.push(`${g.name}: ${total ?? 'n/a'}/${gauge ?? 'n/a'}`);
-    if ((total ?? 0) > 0 || (gauge ?? 0) > 0) fail(`${g.name}'s /metrics shows the limiter fell back (fallbacks_total ${total}, fallback ${gauge})`);
+    if (total === undefined || gauge === undefined) fail(`${g.name}'s /metrics (${res?.status ?? 'no answer'}) has no keyway_rate_limit_fallback(s_total): the fallback cannot be checked there`);
+    else if (total > 0 || gauge > 0) fail(`${g.name}'s /metrics shows the limiter fell back (fallbacks_total ${total}, fallback ${gauge})`);
   }
   counts.push(['limiter fallbacks: logged by incarnations', `${fellBack.length} of ${gatewayLogs.length}`]);
   counts.push(['limiter fallbacks: /metrics total/gauge', metrics.join(', ')]);
