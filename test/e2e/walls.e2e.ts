@@ -85,6 +85,21 @@ describe('the platform behind its walls (own NATS user and Postgres role per ser
     }, 20_000);
     expect(trail).toEqual(expect.arrayContaining(['created', 'revoked']));
 
+    // NATS restarts: every relay reads its stream back on reconnect (the durability repair), the
+    // consumers resume, and new events still flow, all under the same permissions.
+    await nats.nats.restart();
+    const again = await eventually(async () => {
+      const r = await request<{ id: string }>(gateway.url, 'POST', '/v1/contacts', { token: root, body: { type: 'lead', name: 'Cy', email: 'cy@example.com' } });
+      return r.status === 201 ? r : undefined;
+    }, 30_000);
+    expect((await request(gateway.url, 'POST', '/v1/journeys', { token: root, body: { contact_id: again.body.id } })).status).toBe(201);
+    const second = await request<IssuedKey>(gateway.url, 'POST', '/v1/keys', { token: root, body: { name: 'after-restart', scopes: [] } });
+    expect(second.status).toBe(201);
+    await eventually(async () => {
+      const r = await request<{ data: Array<{ type: string }> }>(gateway.url, 'GET', `/v1/audit-events?key_id=${second.body.id}`, { token: root });
+      return r.status === 200 && r.body.data.some((e) => e.type === 'created');
+    }, 20_000);
+
     // Nothing any service did was refused by the server, and each connected as itself.
     const log = nats.nats.log();
     expect(log).not.toMatch(/Violation/i);

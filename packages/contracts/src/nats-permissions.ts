@@ -42,6 +42,20 @@ const READS: Readonly<Record<NatsUser, ReadonlyArray<keyof typeof STREAMS>>> = {
   reader: ['keys', 'domain'],
 };
 
+/**
+ * The streams each user's outbox relays publish into. A relay reads its stream back after a
+ * reconnect, to find what the broker lost (packages/outbox): it finds the stream by subject
+ * (`STREAM.NAMES`) and reads single messages (`STREAM.MSG.GET`).
+ */
+const RELAYS: Readonly<Record<NatsUser, ReadonlyArray<keyof typeof STREAMS>>> = {
+  gateway: [],
+  identity: ['keys'],
+  contacts: ['domain'],
+  journeys: ['domain'],
+  'audit-log': [],
+  reader: [],
+};
+
 export interface NatsUserPermissions {
   user: NatsUser;
   /** The environment variable nats-server reads the password from (never checked in). */
@@ -113,6 +127,10 @@ export function natsPermissions(names: StreamNames = {}): NatsUserPermissions[] 
       ...(user === 'reader' ? [] : [deadLetterSubject(streamName(k), '>')]),
     ]);
   const jsInfo = (user: NatsUser): string[] => (user === 'gateway' ? [] : [api('INFO')]);
+  const relays = (user: NatsUser): string[] =>
+    RELAYS[user].length === 0
+      ? []
+      : [api('STREAM.NAMES'), ...RELAYS[user].flatMap((k) => [api(`STREAM.INFO.${streamName(k)}`), api(`STREAM.MSG.GET.${streamName(k)}`)])];
   // A service serves its whole namespace (the spec checks that every Rpc subject is in one).
   const served = (service: Service): string[] => [rpcNamespace(service)];
   const calls = (service: Service): string[] => SERVICE_CALLS.filter((c) => c.from === service).map((c) => c.subject);
@@ -122,7 +140,7 @@ export function natsPermissions(names: StreamNames = {}): NatsUserPermissions[] 
   const service = (user: Service, publish: string[], subscribe: string[]): NatsUserPermissions => ({
     user,
     passwordEnv: natsPasswordEnv(user),
-    publish: unique([...publish, ...domainPublishes(user), ...calls(user), ...owned(user), ...reads(user), ...jsInfo(user)]),
+    publish: unique([...publish, ...domainPublishes(user), ...calls(user), ...owned(user), ...reads(user), ...relays(user), ...jsInfo(user)]),
     subscribe: unique([...served(user), ...subscribe, `${natsInboxPrefix(user)}.>`]),
     allowResponses: true,
   });

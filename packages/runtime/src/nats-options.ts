@@ -1,4 +1,4 @@
-import type { ConnectionOptions } from '@nats-io/transport-node';
+import { createInbox, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 
 /**
@@ -49,4 +49,14 @@ export function natsConnectionOptions(env: NatsAuthEnv & { NATS_URL: string }, n
     };
   }
   return opts;
+}
+
+/**
+ * A new inbox subject under the connection's inbox prefix, for code that subscribes to replies
+ * itself (rather than through `request`): `createInbox()` alone gives `_INBOX.<nuid>`, which a
+ * NATS user may not subscribe to. The prefix is on the connection's options (not on the
+ * NatsConnection interface), where the client's own `request` reads it too.
+ */
+export function connectionInbox(nc: NatsConnection): string {
+  return createInbox((nc as NatsConnection & { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
 }

@@ -1,7 +1,8 @@
 import { AuditHead, auditHeadSubject, STREAMS } from '@keyway/contracts';
 import type { JetStreamContext, MinimalLogger } from '@keyway/messaging';
 import { ensureStream } from '@keyway/messaging';
-import { createInbox, headers, type Msg } from '@nats-io/transport-node';
+import { connectionInbox } from '@keyway/runtime';
+import { headers, type Msg } from '@nats-io/transport-node';
 
 /** How long a flush waits for the stream's acks before it counts the heads unstored and queues them again. */
 const ACK_TIMEOUT_MS = 5_000;
@@ -80,7 +81,7 @@ export class HeadPublisher {
    */
   private async publishAll(batch: readonly LinkedHead[]): Promise<LinkedHead[]> {
     const { nc } = this.ctx;
-    const inbox = createInbox();
+    const inbox = connectionInbox(nc); // under the user's own inbox prefix: the only one it may read
     const waiting = new Map(batch.map((h, i) => [String(i), h]));
     const failed: LinkedHead[] = [];
     let settle: () => void = () => undefined;

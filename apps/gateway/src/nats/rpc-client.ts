@@ -1,6 +1,6 @@
 import type { ErrorBody } from '@keyway/contracts';
-import { formatTraceparent, otel, rpcMetrics, TRACEPARENT, TurnQueue, type RpcSeries, type TraceContext } from '@keyway/runtime';
-import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connectionInbox, formatTraceparent, otel, rpcMetrics, TRACEPARENT, TurnQueue, type RpcSeries, type TraceContext } from '@keyway/runtime';
+import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { fromServiceError, UNAVAILABLE as UNAVAILABLE_BODY } from '../errors';
 
 /** `replayed`: the service answered a retried POST with its first answer (Idempotency-Key). */
@@ -56,10 +56,7 @@ export class RpcClient {
     private readonly gatewayId: string,
     private readonly timeoutMs: number,
   ) {
-    // The client's own inbox prefix (set with a NATS user): not on the NatsConnection interface,
-    // but on the connection, where the client's own request() reads it too.
-    const prefix = (nc as NatsConnection & { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
-    this.inbox = `${createInbox(prefix)}.`;
+    this.inbox = `${connectionInbox(nc)}.`;
     this.sub = nc.subscribe(`${this.inbox}*`, { callback: (err, msg) => (err ? undefined : this.onReply(msg)) });
   }
 
