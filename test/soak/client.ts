@@ -39,6 +39,8 @@ const now = (): number => performance.now();
  */
 export class SoakClient {
   readonly attempts: Attempt[] = [];
+  /** Calls answered only on a later attempt (after no answer or a 503), and calls never answered. */
+  readonly retries = { answeredOnRetry: 0, onOtherGateway: 0, gaveUp: 0 };
   private turn = 0;
 
   constructor(private readonly gateways: readonly Slot[]) {}
@@ -55,13 +57,26 @@ export class SoakClient {
 
   async call(op: string, method: string, path: string, opts: CallOptions): Promise<Answer | undefined> {
     const idempotencyKey = opts.idempotencyKey ?? (method === 'POST' ? `soak-${randomUUID()}` : undefined);
-    for (let attempt = 0; attempt < (opts.once ? 1 : ATTEMPTS); attempt++) {
-      const g = opts.once ? (opts.prefer ?? 0) : this.pick(opts.prefer, attempt);
+    if (opts.once) {
+      // A probe aims at one gateway; while that one is known to be down there is nothing to probe.
+      const g = opts.prefer ?? 0;
+      if (!this.gateways[g]!.up) return undefined;
       const answer = await this.send(op, g, method, path, opts.token, opts.body, idempotencyKey);
+      return answer.status === 0 ? undefined : answer;
+    }
+    const tried = new Set<string>();
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const answer = await this.send(op, this.pick(opts.prefer, attempt), method, path, opts.token, opts.body, idempotencyKey);
       const retry = answer.status === 0 || answer.status === 503 || (answer.status === 409 && answer.body?.code === 'conflict' && isInFlight(answer));
-      if (!retry || opts.once) return answer.status === 0 ? undefined : answer;
+      if (!retry) {
+        if (attempt > 0) this.retries.answeredOnRetry++;
+        if (tried.size > 0 && !tried.has(answer.gateway)) this.retries.onOtherGateway++;
+        return answer;
+      }
+      tried.add(answer.gateway);
       await new Promise((r) => setTimeout(r, 100 + 100 * attempt));
     }
+    this.retries.gaveUp++;
     return undefined;
   }
 

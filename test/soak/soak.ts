@@ -144,6 +144,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       ['seed', opts.seed],
       ['seconds: boot / load / checks', [bootMs, loadMs, checkMs].map((ms) => (ms / 1_000).toFixed(1)).join(' / ')],
       ['requests (attempts)', `${client.attempts.length} (${(client.attempts.length / (loadMs / 1_000)).toFixed(0)}/s)`],
+      ['calls answered on a retry / on the other gateway / never', `${client.retries.answeredOnRetry} / ${client.retries.onOtherGateway} / ${client.retries.gaveUp}`],
       ['by status (0: no answer)', [...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}: ${n}`).join(', ')],
       ['kills -9 / restarts', `${kills.length} / ${kills.length} (${byApp})`],
       ['replica back ready after kill, ms (max / mean)', recovery.length ? `${Math.round(Math.max(...recovery))} / ${Math.round(recovery.reduce((a, b) => a + b, 0) / recovery.length)}` : 'n/a'],
