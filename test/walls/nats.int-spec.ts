@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GATEWAY_HEARTBEAT, GATEWAY_INVALIDATE, Rpc, STREAMS, USAGE_SUBJECT, eventSubject, type NatsUser } from '@keyway/contracts';
+import { deadLetterSubject, GATEWAY_HEARTBEAT, GATEWAY_INVALIDATE, Rpc, STREAMS, USAGE_SUBJECT, eventSubject, type NatsUser } from '@keyway/contracts';
 import { ensureStream, jetStreamContext } from '@keyway/messaging';
 import { natsConnectionOptions } from '@keyway/runtime';
 import { eventually, makeTestCertificates, PrivateNats, startLockedNats, type LockedNats, REPO_ROOT } from '@keyway/testing';
@@ -111,6 +111,19 @@ describe('the NATS wall: infra/nats/auth.conf on a real nats-server', () => {
     await refused(journeys, GATEWAY_INVALIDATE);
     journeys.publish(USAGE_SUBJECT, enc.encode('{}'));
     await refused(journeys, USAGE_SUBJECT);
+  });
+
+  it('lets a consumer park a poison message in KEYWAY_DLQ for the streams it reads, and no other', async () => {
+    const identity = await as('identity');
+    const { jsm } = await jetStreamContext(identity);
+    await ensureStream(jsm, { name: STREAMS.dlq.name, subjects: [...STREAMS.dlq.subjects] });
+    const audit = await as('audit-log');
+    const ack = JSON.parse(dec.decode((await audit.request(deadLetterSubject(STREAMS.keys.name, 'audit-log'), enc.encode('{}'), { timeout: 3_000 })).data)) as { stream?: string };
+    expect(ack.stream).toBe(STREAMS.dlq.name);
+    // Audit-log does not read KEYWAY_DOMAIN, so it has no dead letters there.
+    audit.publish(deadLetterSubject(STREAMS.domain.name, 'audit-log'), enc.encode('{}'));
+    await refused(audit, deadLetterSubject(STREAMS.domain.name, 'audit-log'));
+    expect((await jsm.streams.info(STREAMS.dlq.name)).state.messages).toBe(1);
   });
 
   it('lets journeys ask contacts whether a contact exists, and nothing else of contacts', async () => {
