@@ -9,7 +9,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, register, type Metric
  */
 
 /** Seconds: from a cache-hit whoami (well under a millisecond) to the 5 s RPC timeout. */
-export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 let initialised: string | undefined;
 
@@ -26,7 +26,7 @@ export function initMetrics(service: string): void {
 }
 
 /** The text exposition and its content type, for a GET /metrics. */
-export async function metricsText(): Promise<{ contentType: string; body: string }> {
+async function metricsText(): Promise<{ contentType: string; body: string }> {
   return { contentType: register.contentType, body: await register.metrics() };
 }
 
@@ -34,7 +34,7 @@ export async function metricsText(): Promise<{ contentType: string; body: string
  * GET /metrics on a Fastify instance (a service's health server, the gateway's admin listener).
  * Structural type: @keyway/runtime does not depend on fastify's types beyond what Nest brings.
  */
-export interface MetricsRouteHost {
+interface MetricsRouteHost {
   get(path: string, handler: (req: unknown, reply: MetricsReply) => Promise<unknown>): unknown;
 }
 interface MetricsReply {
@@ -125,7 +125,7 @@ export interface CounterSeries {
 }
 
 /** A counter whose series are held by the caller: `series(labels)` once, then `s.n += 1`. */
-export class FastCounter {
+class FastCounter {
   private readonly all = new Map<string, { labels: Labels; s: CounterSeries }>();
   constructor(
     readonly name: string,
@@ -168,7 +168,7 @@ export class HistogramSeries {
 }
 
 /** A histogram whose series are held by the caller: `series(labels)` once, then `s.observe(seconds)`. */
-export class FastHistogram {
+class FastHistogram {
   private readonly all = new Map<string, { labels: Labels; s: HistogramSeries }>();
   constructor(
     readonly name: string,

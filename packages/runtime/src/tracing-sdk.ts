@@ -47,7 +47,7 @@ function idsOf(span: Span, parent: TraceContext): TraceContext {
   return { traceId: sc.traceId, spanId: sc.spanId, sampled: (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED || parent.sampled };
 }
 
-export interface OpenSpan {
+interface OpenSpan {
   /** The span's own ids: what a request it makes carries as `traceparent`. */
   readonly ids: TraceContext;
   end(error?: string): void;

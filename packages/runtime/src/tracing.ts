@@ -72,7 +72,7 @@ export interface RequestLogFields {
 let sdk: typeof Sdk | undefined;
 
 /** Whether OTEL_EXPORTER_OTLP_ENDPOINT asked for spans (read once, at load). */
-export const TRACING_ENABLED = (process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? '') !== '';
+const TRACING_ENABLED = (process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? '') !== '';
 
 if (TRACING_ENABLED) {
   // At import of @keyway/runtime (main.ts imports it before the app's modules): the pg
