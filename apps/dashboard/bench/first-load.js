@@ -52,7 +52,9 @@ async function main() {
     let files = [];
     for (let i = 0; i < RUNS + 1; i++) {
       const context = await browser.newContext({ baseURL: gw.url });
-      await context.addCookies([{ name: '__Host-kw_session', value: cookie, url: gw.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
+      // A Secure, host-only cookie (as __Host- requires) can only be set for an https URL here; Chromium
+      // sends it to http://127.0.0.1 as well (loopback is a secure origin), as after a real sign-in.
+      await context.addCookies([{ name: '__Host-kw_session', value: cookie, url: gw.url.replace(/^http:/, 'https:'), httpOnly: true, secure: true, sameSite: 'Strict' }]);
       const page = await context.newPage();
       const responses = [];
       page.on('response', (r) => responses.push(r));
