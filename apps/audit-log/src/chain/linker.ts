@@ -295,8 +295,13 @@ export class ChainLinker {
 
   /** Forgets sealed rows at or below `cursor` (linked by another replica, or refused). */
   private forgetUpTo(cursor: string): void {
-    const c = BigInt(cursor);
-    for (const [id, r] of this.sealed) if (BigInt(r.streamSeq) <= c) this.sealed.delete(id);
+    const c = Number(cursor);
+    // Remembered in the order batches were stored (about stream order): stop at the first newer
+    // one rather than walk them all every round; MAX_SEALED bounds what a straggler keeps.
+    for (const [id, r] of this.sealed) {
+      if (Number(r.streamSeq) > c) break;
+      this.sealed.delete(id);
+    }
   }
 
   private refuse(row: UnlinkedRow): void {
