@@ -80,7 +80,9 @@ export async function startTopology(label: string): Promise<Topology> {
     // The default 50 ms is for a quiet production Redis; on a loaded 2-core machine running ten
     // processes, load alone would push a call past it and the limiter would (rightly) fall back to
     // per-replica memory. The soak is about kills, not a slow Redis: a fallback here is a finding.
-    RATE_LIMIT_REDIS_TIMEOUT_MS: process.env.SOAK_REDIS_TIMEOUT_MS ?? '2000',
+    // 2 s was not enough for a gateway just restarted on a machine at load 20 (its first command
+    // waits for the connection: "Command timed out" once, before Redis had ever answered).
+    RATE_LIMIT_REDIS_TIMEOUT_MS: process.env.SOAK_REDIS_TIMEOUT_MS ?? '5000',
   };
   const slot = (app: App, n: string): Slot =>
     new Slot(`${app}-${n}`, app, app === 'gateway' ? { ...gatewayEnv, GATEWAY_ID: `gw_soak_${n}` } : common);
