@@ -32,7 +32,7 @@ describe('migrations under an advisory lock', () => {
 
   it('three concurrent runs on a fresh database all succeed, and the migrations ran once', async () => {
     const url = Object.assign(new URL(pgAdminUrl()), { pathname: `/${prefix}db` }).toString();
-    const open = () => openServiceDatabase({ url, entities: [], migrations: [Slow1700000000000, Second1700000000001], poolSize: 2 });
+    const open = () => openServiceDatabase({ url, entities: [], migrations: [Slow1700000000000, Second1700000000001], poolSize: 1 });
     const results = await Promise.allSettled([open(), open(), open()]);
     const sources = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     try {

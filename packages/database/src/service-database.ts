@@ -88,28 +88,34 @@ export function serviceDataSourceOptions(opts: ServiceDataSourceOptions): DataSo
 export const MIGRATION_LOCK = 'keyway-migrations';
 
 /**
- * Creates the database if missing, connects, and applies every pending migration in one
- * transaction, one replica at a time: the run holds a session advisory lock, so a replica that
- * starts while another migrates waits for it and then finds nothing pending (without it both
- * would create the migrations table or apply the same migration, and one would fail to boot).
- * Needs a session-mode connection (not a transaction-mode pooler) for the lock.
+ * Applies every pending migration in one transaction, one replica at a time: the run holds a
+ * session advisory lock on a connection of its own (not one of the pool, which may hold a single
+ * connection), so a replica that starts while another migrates waits for it and then finds nothing
+ * pending. Without it both would create the migrations table or apply the same migration, and one
+ * would fail to boot. Needs a session-mode connection (not a transaction-mode pooler).
  */
+export async function runMigrationsLocked(ds: DataSource, url: string): Promise<void> {
+  const lock = new Client({ connectionString: url });
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK]);
+    await ds.runMigrations({ transaction: 'all' });
+  } finally {
+    // Ending the session releases the lock, whatever happened.
+    await lock.end().catch(() => undefined);
+  }
+}
+
+/** Creates the database if missing, connects, and applies every pending migration (runMigrationsLocked). */
 export async function openServiceDatabase(opts: ServiceDataSourceOptions): Promise<DataSource> {
   await ensureDatabase(opts.url);
   const ds = new DataSource(serviceDataSourceOptions(opts));
   await ds.initialize();
-  const lock = ds.createQueryRunner();
   try {
-    await lock.connect();
-    await lock.query('SELECT pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK]);
-    await ds.runMigrations({ transaction: 'all' });
+    await runMigrationsLocked(ds, opts.url);
   } catch (err) {
     await ds.destroy().catch(() => undefined);
     throw err;
-  } finally {
-    // Ending the session releases the lock whatever happened.
-    await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK]).catch(() => undefined);
-    await lock.release().catch(() => undefined);
   }
   return ds;
 }

@@ -1,4 +1,4 @@
-import { ensureDatabase, serviceDatabaseUrl, serviceDataSourceOptions } from '@keyway/database';
+import { ensureDatabase, runMigrationsLocked, serviceDatabaseUrl, serviceDataSourceOptions } from '@keyway/database';
 import { HealthModule, loggerParams, NATS_CONNECTION, NatsModule, type BaseEnv, type ReadinessChecks } from '@keyway/runtime';
 import type { DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -32,11 +32,13 @@ export function serviceModules(opts: ServiceModulesOptions): DynamicModule[] {
     TypeOrmModule.forRootAsync({
       useFactory: async () => {
         await ensureDatabase(url);
-        return {
-          ...serviceDataSourceOptions({ url, entities: opts.entities, migrations: opts.migrations, ...(opts.poolSize ? { poolSize: opts.poolSize } : {}) }),
-          migrationsRun: true,
-          migrationsTransactionMode: 'all' as const,
-        };
+        return serviceDataSourceOptions({ url, entities: opts.entities, migrations: opts.migrations, ...(opts.poolSize ? { poolSize: opts.poolSize } : {}) });
+      },
+      // Migrations one replica at a time (an advisory lock), then the app.
+      dataSourceFactory: async (options) => {
+        const ds = await new DataSource(options!).initialize();
+        await runMigrationsLocked(ds, url);
+        return ds;
       },
     }),
     HealthModule.forChecks({
