@@ -171,7 +171,13 @@ export async function check(topology: Topology, attempts: Attempt[], load: LoadR
     ['not in the store: stream / trail', `${strangerInStream.length} / ${strangerInTrail.length}`],
     ['trail verify (tenant events in store)', `${verify.status} ${JSON.stringify({ verified: verification.verified, entries: verification.entries })} (${tenantEvents})`],
   );
-  if (lostInStream.length) fail(`${lostInStream.length} stored events never reached the stream, e.g. ${lostInStream.slice(0, 3).join(', ')}`);
+  if (lostInStream.length) {
+    fail(`${lostInStream.length} stored events never reached the stream, e.g. ${lostInStream.slice(0, 3).join(', ')}`);
+    // For whoever debugs the relay: where its checkpoint stands, and the first and last lost rows.
+    const checkpoints = await query(infra.databaseUrl, 'identity', `SELECT * FROM relay_checkpoints`);
+    const rows = await query(infra.databaseUrl, 'identity', `SELECT to_jsonb(e) - 'data' - 'actor' AS row FROM events e WHERE event_id = ANY($1) ORDER BY global_position`, [lostInStream]);
+    counts.push(['diagnosis: relay checkpoints', JSON.stringify(checkpoints)], ['diagnosis: first / last lost rows', JSON.stringify([rows[0], rows.at(-1)])]);
+  }
   if (dupInStream.length) fail(`${dupInStream.length} events are in the stream more than once, e.g. ${dupInStream.slice(0, 3).map(([id, n]) => `${id}×${n}`).join(', ')}`);
   if (strangerInStream.length) fail(`${strangerInStream.length} stream messages are not in the event store, e.g. ${strangerInStream.slice(0, 3).join(', ')}`);
   if (lostInTrail.length) fail(`${lostInTrail.length} stored events are missing from the audit trail, e.g. ${lostInTrail.slice(0, 3).join(', ')}`);
