@@ -18,6 +18,7 @@
  * Each ingestion run has its own stream, consumer and scratch database; every database is
  * dropped at the end. Options (node bench/audit.js …): --events 10000 --rate 1000 --seed 1000000 --calls 400;
  * to run a part: --tenants spread|hot|both, --replicas 1|2|both, --list 0 (no list run), --ingest 0.
+ * `--chain-cpu 1`: the chain's own CPU per event in-process (and the baseline's, interleaved).
  * Before/after in one run: `--baseline <dir>`, a copy of an earlier apps/audit-log/dist (e.g.
  * `cp -r apps/audit-log/dist /tmp/audit-before` before a change): every ingestion case also runs
  * on it, interleaved, under the same load. Profiles: BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=…'.
@@ -274,8 +275,48 @@ async function listRun(nats) {
   }
 }
 
+/**
+ * The chain's own CPU per event, in this process, from a build's modules (`dist`): the seal at
+ * ingest, then what the linker does per row (the baseline build: the row's content rebuilt and its
+ * seal checked, then the link; this build: the link over what it sealed). CPU time, interleaved
+ * with the baseline's when given: a same-conditions figure a loaded machine does not blur.
+ */
+function chainCpu(dist, { checkSeal }) {
+  // A baseline copied outside the repo finds the workspace's packages as its process would (NODE_PATH).
+  if (process.env.NODE_PATH !== join(__dirname, '..', 'node_modules')) {
+    process.env.NODE_PATH = join(__dirname, '..', 'node_modules');
+    require('node:module').Module._initPaths();
+  }
+  const C = require(join(resolve(dist), 'chain', 'chain.js'));
+  const E = require(join(resolve(dist), 'audit', 'audit-event.js'));
+  const key = new C.ChainKey(CHAIN_KEY);
+  const events = Array.from({ length: 2_000 }, (_, i) => ({ ...makeEvent(require('@keyway/contracts'), `ten_bench${i % 1_000}`) }));
+  const rows = events.map((e, i) => ({ ...e, actor_type: e.actor.type, actor_id: e.actor.id, occurred_at: new Date(e.occurred_at), stream_seq: String(i + 1) }));
+  const t = process.cpuUsage();
+  let prev = C.GENESIS;
+  for (let i = 0; i < events.length; i++) {
+    const content = E.chainContentOfEvent(events[i]);
+    const seal = key.seal(content, i + 1);
+    const linked = checkSeal ? E.chainContentOfRow(rows[i]) : content;
+    if (checkSeal && !key.sealIsValid(linked, rows[i].stream_seq, seal)) throw new Error('seal');
+    prev = key.link(prev, linked, i + 1);
+  }
+  const u = process.cpuUsage(t);
+  return (u.user + u.system) / events.length;
+}
+
 async function main() {
   build(['audit-log']);
+  if (choice('chain-cpu', '0') === '1') {
+    const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    const now = [];
+    const before = [];
+    for (let r = 0; r < 15; r++) {
+      now.push(chainCpu(join(__dirname, '..', 'apps', 'audit-log', 'dist'), { checkSeal: false }));
+      if (BASELINE) before.push(chainCpu(BASELINE, { checkSeal: true }));
+    }
+    console.log(`chain CPU per event (seal, then link; median of 15 × 2,000): ${fmt(median(now))} µs${BASELINE ? `, baseline ${fmt(median(before))} µs` : ''}`);
+  }
   const nats = await startNats();
   try {
     console.log(`audit-log ingestion: ${EVENTS.toLocaleString('en')} lifecycle events drained, then ${EVENTS.toLocaleString('en')} at ${RATE.toLocaleString('en')}/s; 4 writers per replica`);
