@@ -85,7 +85,7 @@ export function serviceDataSourceOptions(opts: ServiceDataSourceOptions): DataSo
 }
 
 /** The advisory lock the migration run holds (advisory locks are per database: one per service). */
-export const MIGRATION_LOCK = 'keyway-migrations';
+const MIGRATION_LOCK = 'keyway-migrations';
 
 /**
  * Applies every pending migration in one transaction, one replica at a time: the run holds a

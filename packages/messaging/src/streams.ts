@@ -27,8 +27,8 @@ export interface StreamSpec {
  */
 export const STREAM_MAX_MSG_BYTES = 256 * 1024;
 /** The duplicate window when the spec names none. */
-export const DEFAULT_DUPLICATE_WINDOW_MS = 2 * 60_000;
-export const DEFAULT_REPLICAS = 3;
+const DEFAULT_DUPLICATE_WINDOW_MS = 2 * 60_000;
+const DEFAULT_REPLICAS = 3;
 
 /**
  * The server cannot place that many replicas: not clustered (10074), or fewer peers than asked
