@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rpc, type AuditVerification, type CreatedTenant, type IssuedKey } from '@keyway/contracts';
 import { serviceDatabaseUrl } from '@keyway/database';
+import { jetStreamContext, type JetStreamContext } from '@keyway/messaging';
 import { eventually, freePort, ServiceProcess, startInfra, type TestInfra } from '@keyway/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Client } from 'pg';
 import { NatsNode, singleNodeConfig } from '../durability/nats-node';
 
@@ -23,7 +23,7 @@ describe('a NATS store restored from an old copy: the relay republishes what it 
   let infra: TestInfra;
   let node: NatsNode;
   let nc: NatsConnection;
-  let jsm: JetStreamManager;
+  let jsm: JetStreamContext['jsm'];
   let identityDb: Client;
   let auditDb: Client;
   let stream: string;
@@ -93,7 +93,7 @@ describe('a NATS store restored from an old copy: the relay republishes what it 
       await s.start();
     }
     nc = await connect({ servers: node.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-    jsm = await jetstreamManager(nc);
+    ({ jsm } = await jetStreamContext(nc));
     identityDb = new Client({ connectionString: serviceDatabaseUrl(infra.databaseUrl, 'identity') });
     auditDb = new Client({ connectionString: serviceDatabaseUrl(infra.databaseUrl, 'audit-log') });
     await Promise.all([identityDb.connect(), auditDb.connect()]);
