@@ -33,10 +33,19 @@ export class Slot {
   }
 
   async start(): Promise<void> {
-    const p = new ServiceProcess(this.app, this.env);
-    this.incarnations.push(p);
-    await p.start();
-    this.up = true;
+    for (let attempt = 1; ; attempt++) {
+      const p = new ServiceProcess(this.app, this.env);
+      this.incarnations.push(p);
+      try {
+        await p.start();
+        this.up = true;
+        return;
+      } catch (err) {
+        // The harness picks a free port, then the child binds it: another process may take it in
+        // between (EADDRINUSE). That is the harness's race, not the platform's: one more try.
+        if (attempt >= 2 || !p.output.includes('EADDRINUSE')) throw err;
+      }
+    }
   }
 
   /** kill -9, like a crashed pod. */
