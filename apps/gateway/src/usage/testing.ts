@@ -4,8 +4,9 @@ import { ensureStream, type JetStreamContext } from '@keyway/messaging';
 export type UsedEvent = Extract<KeyEvent, { type: 'used' }>;
 
 /** Test helper: the usage stream as identity, its owner, configures it. */
-export const ensureUsageStream = (jet: JetStreamContext): Promise<void> =>
-  ensureStream(jet.jsm, { name: STREAMS.usage.name, subjects: [...STREAMS.usage.subjects], duplicateWindowMs: 10 * 60_000 });
+export async function ensureUsageStream(jet: JetStreamContext): Promise<void> {
+  await ensureStream(jet.jsm, { name: STREAMS.usage.name, subjects: [...STREAMS.usage.subjects], duplicateWindowMs: 10 * 60_000 });
+}
 
 /** Test helper: every `used` event in the usage stream, read through the contract. */
 export async function publishedUsage(jet: JetStreamContext): Promise<UsedEvent[]> {
