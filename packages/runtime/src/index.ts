@@ -7,6 +7,6 @@ export * from './metrics';
 export * from './nats.module';
 export * from './rpc';
 export * from './service';
-export { requestLogFields, traceOf } from './tracing-rpc';
+export { traceOf } from './tracing-rpc';
 export * from './turn-queue';
 export * from './nats-options';

@@ -48,7 +48,7 @@ const NoQuery = z.strictObject({});
  * hash of the token: the trail is readable by each tenant (audit:read), and a short hash of a
  * token an operator chose would let them test guesses offline.
  */
-export const OPERATOR_ACTOR = { type: 'operator', id: 'operator' } as const;
+const OPERATOR_ACTOR = { type: 'operator', id: 'operator' } as const;
 
 /**
  * The operator's routes; identity treats every call on these subjects as the operator's. A new
