@@ -34,7 +34,21 @@ export class AppModule {
         CoreModule.forRoot(config),
         HealthModule.forChecks({
           inject: [NATS_CONNECTION, GatewayCore],
-          useFactory: (nc: NatsConnection) => ({ nats: () => nc.flush() }),
+          useFactory: (nc: NatsConnection, core: GatewayCore) => ({
+            nats: () => nc.flush(),
+            // Required when configured (DESIGN, Health): a replica that counts limits in its own
+            // memory admits up to N times a shared limit, so it leaves the load balancer until
+            // Redis answers, boot included (the soak caught a just-restarted gateway admitting on
+            // per-replica limits before Redis had ever answered). The limiter itself keeps
+            // falling back, so requests already routed to it are still limited, per replica.
+            ...(core.config.REDIS_URL
+              ? {
+                  redis: async () => {
+                    if (core.limiter.mode !== 'redis') throw new Error('rate limits are counted in per-replica memory: Redis does not answer');
+                  },
+                }
+              : {}),
+          }),
           // Reported, not required (DESIGN, Health): while identity is down a gateway keeps
           // serving cached keys (uncached ones get 503), so taking it out of the load balancer
           // would turn a partial outage into a whole one. The body still says identity is down.
@@ -45,16 +59,6 @@ export class AppModule {
               if (!r.ok) throw new Error(`identity: ${r.error.code}`);
               VerifyReply.parse(r.response);
             },
-            // Reported too: without Redis the limiter counts in per-replica memory (limits per
-            // replica, not shared), which the body and the fallback metric say; refusing traffic
-            // for it would be worse.
-            ...(core.config.REDIS_URL
-              ? {
-                  redis: async () => {
-                    if (core.limiter.mode !== 'redis') throw new Error('rate limits are counted in per-replica memory: Redis does not answer');
-                  },
-                }
-              : {}),
           }),
         }),
       ],

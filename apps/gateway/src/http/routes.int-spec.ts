@@ -334,7 +334,7 @@ describe('gateway routing to fake services on NATS', () => {
     expect((await http(gw.url, 'GET', '/v1/whoami', { key: uncached.key })).status).toBe(200);
   });
 
-  it('health: Redis is reported, not required: with it unreachable the gateway stays ready and says limits are per replica', async () => {
+  it('health: Redis is required when configured (DESIGN, Health): unreachable, the gateway is unready and says limits are per replica', async () => {
     // startGateway leaves Redis out unless asked: this gateway has none, so nothing to report.
     expect((await http(gw.url, 'GET', '/health/ready')).body).not.toHaveProperty('details.redis');
     if (infra.redisUrl) {
@@ -349,8 +349,10 @@ describe('gateway routing to fake services on NATS', () => {
     const noRedis = await startGateway(infra, { REDIS_URL: 'redis://127.0.0.1:1' });
     try {
       const r = await http(noRedis.url, 'GET', '/health/ready');
-      expect(r.status).toBe(200);
-      expect(r.body).toMatchObject({ status: 'ok', details: { nats: { status: 'up' }, redis: { status: 'down', message: expect.stringMatching(/per-replica memory/) } } });
+      expect(r.status).toBe(503);
+      expect(r.body).toMatchObject({ checks: { status: 'error', details: { nats: { status: 'up' }, redis: { status: 'down', message: expect.stringMatching(/per-replica memory/) } } } });
+      // Live all the same: the process is fine, only its limits would not be shared.
+      expect((await http(noRedis.url, 'GET', '/health/live')).status).toBe(200);
     } finally {
       await noRedis.close();
     }
