@@ -199,7 +199,9 @@ export class KeysHandler {
   /**
    * Like `execute`, once per Idempotency-Key: the append and the record in one transaction (a lost
    * race rolls both back and retries). A retry answers the first answer without the secret
-   * (`key: null`) and invalidates nothing: this call committed nothing.
+   * (`key: null`), and tells the gateways again about every secret the key ever had: the first
+   * call may have committed and died before its invalidation, and a replayed "revoked" must not
+   * answer while a gateway still serves the key from its cache.
    */
   private async executeOnce<A>(
     ctx: CommandContext,
@@ -216,8 +218,15 @@ export class KeysHandler {
         async (tx) => answer((committed = await this.commit(ctx, id, plan, this.store.within(tx)))),
         stored ? { stored } : {},
       );
-      return { committed: result instanceof IdempotentReplay ? undefined : committed, result };
+      const replayed = result instanceof IdempotentReplay;
+      if (replayed) await this.invalidateEverySecret(id);
+      return { committed: replayed ? undefined : committed, result };
     });
+  }
+
+  private async invalidateEverySecret(id: string): Promise<void> {
+    const lookupIds = new Set((await this.store.read(id)).map((e) => lookupIdOf(e.prefix)));
+    if (lookupIds.size > 0) await this.invalidation.invalidate({ key_id: id, lookup_ids: [...lookupIds] });
   }
 
   private async withRetries<R>(id: string, run: () => Promise<{ committed: Committed | undefined; result: R }>): Promise<R> {

@@ -129,6 +129,24 @@ describe('identity: key lifecycle over NATS', () => {
     ]);
   });
 
+  it('a replayed revoke (same Idempotency-Key) tells the gateways again before it answers: the first call may have died before its invalidation', async () => {
+    const ctx = h.ctx(tenant.tenant.id);
+    const k = (await h.call<IssuedKey>(Rpc.keysCreate, { ctx, body: { name: 'replayed revoke', scopes: [] } })).response!;
+    const rotated = (await h.call<IssuedKey>(Rpc.keysRotate, { ctx, params: { id: k.id }, body: { grace_period_seconds: 600 } })).response!;
+    const once = { ...ctx, idempotency: { key: `revoke-${k.id}`, body_hash: 'a'.repeat(64) } };
+    const first = await h.call<KeyView>(Rpc.keysRevoke, { ctx: once, params: { id: k.id }, body: {} });
+    expect(first.response?.status).toBe('revoked');
+    const told: string[][] = [];
+    const sub = h.nc.subscribe(GATEWAY_INVALIDATE, { callback: (_e, m) => void told.push((JSON.parse(m.string()) as { lookup_ids: string[] }).lookup_ids) });
+    await h.nc.flush();
+    const again = await h.call<KeyView>(Rpc.keysRevoke, { ctx: once, params: { id: k.id }, body: {} });
+    sub.unsubscribe();
+    expect(again.replayed).toBe(true);
+    const lookup = (key: string) => parseKey(key)!.lookupId;
+    expect(told.flat()).toEqual(expect.arrayContaining([lookup(k.key), lookup(rotated.key)]));
+    expect(await h.ds.query(`SELECT count(*)::int AS n FROM events WHERE stream_id = $1 AND type = 'revoked'`, [k.id])).toEqual([{ n: 1 }]);
+  });
+
   it("answers not_found for another tenant's key on every command", async () => {
     const other = (await h.call<CreatedTenant>(Rpc.tenantsCreate, { ctx: h.ctx(''), body: { name: 'Other' } })).response!;
     const id = tenant.root_key.id;
