@@ -11,6 +11,10 @@
 //   turns, and each figure printed is the median of its rounds, since the machine's speed drifts);
 //   BENCH_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/gw-prof", profiles the gateway
 //   of (c) and (d) (the profile is written when it exits); BENCH_NODE_ARGS reaches every service.
+//   BENCH_TRACING=1 sets OTEL_EXPORTER_OTLP_ENDPOINT on the gateway and the services, pointed at a
+//   sink in this process that takes every OTLP/HTTP export (so (c) and (d) pay for spans made and
+//   exported); without it tracing is off, as by default. Metrics are always on (GET /metrics on the
+//   admin listener and each health port). Compare (c)/(b) between runs: each run has its own (b).
 const { randomBytes } = require('node:crypto');
 const { readFileSync } = require('node:fs');
 const { build, cpuMs, startNats, startApp, startChild, dropDatabases, fmt, clearRedis } = require('./lib');
@@ -32,7 +36,7 @@ function rssMb(pid) {
  * A private stack: nats-server, identity, contacts (scratch databases `<run>_*`), and `gateways`
  * gateway processes on the same NATS and Redis; a tenant created through POST /admin/v1/tenants.
  */
-async function startStack({ gateways = 1, gatewayEnv = {}, services = ['identity', 'contacts'], identityEnv = {} } = {}) {
+async function startStack({ gateways = 1, gatewayEnv = {}, services = ['identity', 'contacts'], identityEnv = {}, commonEnv = {} } = {}) {
   build(['gateway', ...services]);
   const run = `keyway_bench_${Date.now().toString(36)}`;
   const adminToken = randomBytes(24).toString('hex');
@@ -47,7 +51,7 @@ async function startStack({ gateways = 1, gatewayEnv = {}, services = ['identity
     await clearRedis(REDIS_URL, redisPrefix).catch(() => undefined);
   };
   try {
-    const common = { NATS_URL: nats.url, DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${run}` };
+    const common = { NATS_URL: nats.url, DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${run}`, ...commonEnv };
     const serviceApps = {};
     for (const app of services) started.push((serviceApps[app] = await startApp(app, { ...common, ...(app === 'identity' ? identityEnv : {}) })));
     const gatewayEnvAll = { ...common, REDIS_URL, REDIS_PREFIX: redisPrefix, KEYWAY_ADMIN_TOKEN: adminToken, ...gatewayEnv };
@@ -146,8 +150,26 @@ const line = (label, r) =>
   `  ${label.padEnd(52)} ${fmt(r.rps, 0).padStart(7)} req/s   p50 ${fmt(r.p50, 2)} ms   p99 ${fmt(r.p99, 2).padStart(5)} ms   server CPU ${fmt(r.cpuUsPerReq, 0).padStart(3)} µs/req` +
   (r.non2xx || r.errors ? `   (non-2xx ${r.non2xx}, errors ${r.errors})` : '');
 
+/** An OTLP/HTTP receiver that takes every export and counts it (BENCH_TRACING=1). */
+async function startOtlpSink() {
+  const server = require('node:http').createServer((req, res) => {
+    let bytes = 0;
+    req.on('data', (d) => (bytes += d.length));
+    req.on('end', () => {
+      sink.posts += 1;
+      sink.bytes += bytes;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  const sink = { posts: 0, bytes: 0, url: '', close: () => new Promise((r) => server.close(r)) };
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  sink.url = `http://127.0.0.1:${server.address().port}`;
+  return sink;
+}
+
 async function main() {
-  const stack = await startStack();
+  const sink = process.env.BENCH_TRACING === '1' ? await startOtlpSink() : undefined;
+  const stack = await startStack(sink ? { commonEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } } : {});
   try {
     let gateway = stack.gateways[0];
     const key = await createKey(gateway.url, stack.rootKey, { name: 'bench', scopes: ['contacts:write'], rate_limit: NEVER_HIT });
@@ -203,8 +225,10 @@ async function main() {
     console.log(`  server CPU per request (c)/(b): ${fmt(c.cpuUsPerReq / b.cpuUsPerReq, 2)}×   (d) counts the gateway only, not contacts or Postgres`);
     console.log(`  load average at the end (1 min): ${require('node:os').loadavg()[0].toFixed(2)}   (other work on the machine skews req/s)`);
     console.log(`  gateway RSS after the last round: ${fmt(rss, 1)} MB`);
+    console.log(sink ? `  tracing: on, exporting over OTLP/HTTP (${sink.posts} exports, ${fmt(sink.bytes / 1e6, 1)} MB received)` : '  tracing: off (BENCH_TRACING=1 turns it on, exporting); metrics: on');
   } finally {
     await stack.stop();
+    await sink?.close();
   }
 }
 
