@@ -171,6 +171,10 @@ describe('outbox relay: what the stream lost is republished, in order, before an
     await write(12);
     await relayed(before + 12);
     await eventually(async () => first.published >= 12, 10_000);
+    // Recorded too (sequence and checkpoint), else the next relay relays them as not yet sent, not
+    // as lost: on a busy machine the stop could land between the ack and the record.
+    const ids = Array.from({ length: 12 }, (_, i) => `evt_${String(before + i).padStart(5, '0')}`);
+    await eventually(async () => (await pg.query(`SELECT count(*)::int AS n FROM outbox WHERE id = ANY($1) AND stream_seq IS NOT NULL`, [ids])).rows[0].n === 12, 10_000);
     await first.stop();
     // Restored while no relay runs; another publisher writes 15 messages first, past the old end:
     // the stream's last sequence is above every recorded one again, but those are not our events.
