@@ -18,7 +18,7 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
   let identity: ServiceProcess;
   let a: ServiceProcess;
   let b: ServiceProcess;
-  /** Local http: SESSION_COOKIE_SECURE=false, so the plain `kw_session` cookie. */
+  /** SESSION_COOKIE_HOST_PREFIX=true: the cookie is `__Host-kw_session`. */
   let c: ServiceProcess;
   let nc: NatsConnection | undefined;
   let acme: CreatedTenant;
@@ -36,7 +36,7 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
   async function signIn(gw: ServiceProcess, email: string, password: string): Promise<Session> {
     const r = await signInRaw(gw, { email, password });
     expect(r.status).toBe(200);
-    const cookie = /^(__Host-kw_session=[^;]+)/.exec(r.headers.get('set-cookie') ?? '')![1]!;
+    const cookie = /^((?:__Host-)?kw_session=[^;]+)/.exec(r.headers.get('set-cookie') ?? '')![1]!;
     return { cookie, csrf: r.body.csrf_token, view: r.body };
   }
 
@@ -60,7 +60,7 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
     await identity.start();
     a = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gw_sessions_a', ADMIN_RATE_LIMIT_PER_MINUTE: '1000' });
     b = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gw_sessions_b', TRUST_PROXY: 'true', SIGN_IN_RATE_LIMIT_PER_MINUTE: '30' });
-    c = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gw_sessions_c', SESSION_COOKIE_SECURE: 'false' });
+    c = new ServiceProcess('gateway', { ...infra.env, KEYWAY_ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gw_sessions_c', SESSION_COOKIE_HOST_PREFIX: 'true' });
     await Promise.all([a.start(), b.start(), c.start()]);
     const tenant = async (name: string, email: string) => {
       const r = await request<CreatedTenant>(a.adminUrl, 'POST', '/admin/v1/tenants', { token: adminToken, body: { name, admin: { name: `${name} admin`, email, password: 'admin-password' } } });
@@ -78,12 +78,12 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
     await infra?.stop();
   });
 
-  it('signs in: a __Host- prefixed, Secure, HttpOnly, SameSite=Strict cookie, the CSRF token, no-store; GET answers the same token', async () => {
+  it('signs in: a kw_session cookie, Secure, HttpOnly, SameSite=Strict, the CSRF token, no-store; GET answers the same token', async () => {
     const r = await signInRaw(a, { email: 'Alice@acme.test', password: 'admin-password' });
     expect(r.status).toBe(200);
     expect(r.headers.get('cache-control')).toBe('no-store');
     const set = r.headers.get('set-cookie')!;
-    expect(set).toMatch(/^__Host-kw_session=[A-Za-z0-9_-]{43}; Max-Age=43200; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
+    expect(set).toMatch(/^kw_session=[A-Za-z0-9_-]{43}; Max-Age=43200; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
     expect(r.body).toMatchObject({ member: { id: acme.admin!.id, email: 'alice@acme.test' }, tenant: { id: acme.tenant.id, name: 'Acme' }, role: 'admin' });
     expect(r.body.csrf_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const s: Session = { cookie: set.split(';')[0]!, csrf: r.body.csrf_token, view: r.body };
@@ -271,27 +271,28 @@ describe('sessions: sign-in, CSRF, roles and revocation at two gateways', () => 
 
     const out = await call(b, s1, 'DELETE', '/auth/v1/session', { csrf: true });
     expect(out.status).toBe(204);
-    expect(out.headers.get('set-cookie')).toMatch(/^__Host-kw_session=; Max-Age=0|^__Host-kw_session=;.*Expires=Thu, 01 Jan 1970/);
+    expect(out.headers.get('set-cookie')).toMatch(/^kw_session=; Max-Age=0|^kw_session=;.*Expires=Thu, 01 Jan 1970/);
     for (const gw of [a, b]) expect((await call(gw, s1, 'GET', '/v1/keys')).status).toBe(401);
   }, 60_000);
 
-  it('the cookie name follows Secure: plain kw_session only on local http; neither name stands in for the other', async () => {
-    const plain = await signInRaw(c, { email: 'alice@acme.test', password: 'admin-password' });
-    expect(plain.status).toBe(200);
-    expect(plain.headers.get('set-cookie')).toMatch(/^kw_session=[A-Za-z0-9_-]{43}; Max-Age=43200; Path=\/; HttpOnly; SameSite=Strict$/);
-    const plainId = /^kw_session=([^;]+)/.exec(plain.headers.get('set-cookie')!)![1]!;
-    const secure = await signIn(a, 'alice@acme.test', 'admin-password');
-    const secureId = secure.cookie.split('=')[1]!;
+  it('the cookie is kw_session (DESIGN), or __Host-kw_session where configured; neither name stands in for the other', async () => {
+    const hosted = await signInRaw(c, { email: 'alice@acme.test', password: 'admin-password' });
+    expect(hosted.status).toBe(200);
+    expect(hosted.headers.get('set-cookie')).toMatch(/^__Host-kw_session=[A-Za-z0-9_-]{43}; Max-Age=43200; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
+    const hostedId = /^__Host-kw_session=([^;]+)/.exec(hosted.headers.get('set-cookie')!)![1]!;
+    const plain = await signIn(a, 'alice@acme.test', 'admin-password');
+    const plainId = plain.cookie.split('=')[1]!;
     const keys = (gw: ServiceProcess, cookie: string) => request(gw.url, 'GET', '/v1/keys', { headers: { cookie } });
     // Each gateway takes its own name only: the same valid id under the other name is no session.
-    expect((await keys(a, `kw_session=${secureId}`)).body.code).toBe('missing_key');
-    expect((await keys(a, `kw_session=${plainId}`)).body.code).toBe('missing_key');
-    expect((await keys(c, `__Host-kw_session=${plainId}`)).body.code).toBe('missing_key');
-    expect((await keys(c, `kw_session=${plainId}`)).status).toBe(200);
-    // A plain cookie planted beside the Secure one (first in the header, another member's) changes nothing.
+    expect((await keys(c, `kw_session=${hostedId}`)).body.code).toBe('missing_key');
+    expect((await keys(c, `kw_session=${plainId}`)).body.code).toBe('missing_key');
+    expect((await keys(a, `__Host-kw_session=${plainId}`)).body.code).toBe('missing_key');
+    expect((await keys(c, `__Host-kw_session=${hostedId}`)).status).toBe(200);
+    expect((await keys(a, `kw_session=${plainId}`)).status).toBe(200);
+    // A plain cookie planted beside the __Host- one (first in the header, another member's) changes nothing there.
     const viewer = await addMember('shadow@acme.test', 'viewer', 'shadow-password');
-    const planted = /^kw_session=([^;]+)/.exec((await signInRaw(c, { email: 'shadow@acme.test', password: 'shadow-password' })).headers.get('set-cookie')!)![1]!;
-    const both = await request<SessionView>(a.url, 'GET', '/auth/v1/session', { headers: { cookie: `kw_session=${planted}; ${secure.cookie}` } });
+    const planted = /^kw_session=([^;]+)/.exec((await signInRaw(a, { email: 'shadow@acme.test', password: 'shadow-password' })).headers.get('set-cookie')!)![1]!;
+    const both = await request<SessionView>(c.url, 'GET', '/auth/v1/session', { headers: { cookie: `kw_session=${planted}; __Host-kw_session=${hostedId}` } });
     expect(both.body.member.id).toBe(acme.admin!.id);
     expect(both.body.member.id).not.toBe(viewer.id);
   });

@@ -41,7 +41,7 @@ async function main() {
       if (r.status !== 201) throw new Error(`POST /v1/keys: ${r.status} ${JSON.stringify(r.body)}`);
     }
     const signIn = await call(gw.url, 'POST', '/auth/v1/session', { body: { email: 'admin@bench.test', password } });
-    const cookie = /^__Host-kw_session=([^;]+)/.exec(signIn.headers.get('set-cookie') ?? '')?.[1];
+    const cookie = /^kw_session=([^;]+)/.exec(signIn.headers.get('set-cookie') ?? '')?.[1];
     if (signIn.status !== 200 || !cookie) throw new Error(`sign-in: ${signIn.status}`);
 
     browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
@@ -52,9 +52,9 @@ async function main() {
     let files = [];
     for (let i = 0; i < RUNS + 1; i++) {
       const context = await browser.newContext({ baseURL: gw.url });
-      // A Secure, host-only cookie (as __Host- requires) can only be set for an https URL here; Chromium
+      // A Secure, host-only cookie can only be set for an https URL here; Chromium
       // sends it to http://127.0.0.1 as well (loopback is a secure origin), as after a real sign-in.
-      await context.addCookies([{ name: '__Host-kw_session', value: cookie, url: gw.url.replace(/^http:/, 'https:'), httpOnly: true, secure: true, sameSite: 'Strict' }]);
+      await context.addCookies([{ name: 'kw_session', value: cookie, url: gw.url.replace(/^http:/, 'https:'), httpOnly: true, secure: true, sameSite: 'Strict' }]);
       const page = await context.newPage();
       const responses = [];
       page.on('response', (r) => responses.push(r));

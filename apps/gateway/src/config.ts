@@ -64,6 +64,15 @@ export const GatewayEnv = BaseEnv.extend({
     .default('true')
     .transform((v) => v === 'true'),
   /**
+   * `true`: the cookie is `__Host-kw_session` (with Secure), which a sibling subdomain or a
+   * plain-http answer cannot plant or shadow. Off by default, since DESIGN names the cookie
+   * `kw_session`: turn it on where the gateway is served only over https.
+   */
+  SESSION_COOKIE_HOST_PREFIX: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  /**
    * Sign-in attempts per client address and minute, counted by each replica, whatever the email:
    * a second bound beside identity's back-off per (email, address), against one address trying
    * many emails.

@@ -2,16 +2,16 @@ import { z } from 'zod';
 import { MemberRole } from './users';
 
 /**
- * The session cookie: an opaque id of 32 random bytes (256 bits), base64url. Its name is
- * `__Host-kw_session` whenever the cookie is `Secure` (the default, SESSION_COOKIE_SECURE): the
- * browser then keeps it only if it came Secure, with `Path=/` and no `Domain`, from a secure
- * origin, so a sibling subdomain or a plain-http answer cannot plant or shadow it. The plain
- * `kw_session` is for local http only (SESSION_COOKIE_SECURE=false). A gateway reads exactly the
- * one name its configuration gives, never the other.
+ * The session cookie: an opaque id of 32 random bytes (256 bits), base64url, named `kw_session`
+ * (DESIGN's contract). A gateway that serves only https may opt in to `__Host-kw_session`
+ * (SESSION_COOKIE_HOST_PREFIX=true, with Secure): the browser then keeps it only if it came Secure,
+ * with `Path=/` and no `Domain`, from a secure origin, so a sibling subdomain or a plain-http
+ * answer cannot plant or shadow it. A gateway reads exactly the one name its configuration gives,
+ * never the other.
  */
 export const SESSION_COOKIE = 'kw_session';
 export const SECURE_SESSION_COOKIE = '__Host-kw_session';
-export const sessionCookieName = (secure: boolean): string => (secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE);
+export const sessionCookieName = (opts: { secure: boolean; hostPrefix: boolean }): string => (opts.secure && opts.hostPrefix ? SECURE_SESSION_COOKIE : SESSION_COOKIE);
 export const CSRF_HEADER = 'x-csrf-token';
 /** Sliding: a session unused this long is over. */
 export const SESSION_IDLE_MS = 30 * 60_000;

@@ -305,8 +305,8 @@ describe('dashboard: Settings → API access in headless Chromium', () => {
     const form = page.getByRole('dialog', { name: 'Create an API key' });
     await form.getByLabel('Name').fill('Typed before the session ended');
     // The session ends on the server (as after 30 idle minutes): sign out with its cookie and token.
-    const cookie = (await context!.cookies()).find((c) => c.name === '__Host-kw_session')!;
-    const headers = { cookie: `__Host-kw_session=${cookie.value}` };
+    const cookie = (await context!.cookies()).find((c) => c.name === 'kw_session')!;
+    const headers = { cookie: `kw_session=${cookie.value}` };
     const { csrf_token } = (await (await fetch(`${gateway.url}/auth/v1/session`, { headers })).json()) as { csrf_token: string };
     expect((await fetch(`${gateway.url}/auth/v1/session`, { method: 'DELETE', headers: { ...headers, 'x-csrf-token': csrf_token } })).status).toBe(204);
 
@@ -323,7 +323,7 @@ describe('dashboard: Settings → API access in headless Chromium', () => {
     expect(acme.tenant.name).toBe('Acme');
   });
 
-  it('a viewer changes their own password under "Your account": a wrong current one is refused, then the old one stops working and this session goes on; the cookie is __Host-, Secure, on http://127.0.0.1 too', async () => {
+  it('a viewer changes their own password under "Your account": a wrong current one is refused, then the old one stops working and this session goes on; the cookie is kw_session, Secure, kept on http://127.0.0.1 too', async () => {
     const made = await fetch(`${gateway.url}/v1/users`, {
       method: 'POST',
       headers: { authorization: `Bearer ${acme.root_key.key}`, 'content-type': 'application/json' },
@@ -335,9 +335,9 @@ describe('dashboard: Settings → API access in headless Chromium', () => {
     await signIn(page, 'vic@acme.test', 'vic-first-pw');
     await page.getByRole('link', { name: 'Your account' }).click();
     await page.getByRole('heading', { name: 'Change password' }).waitFor();
-    // Chromium kept the __Host- cookie from a plain-http loopback origin (a potentially trustworthy one).
+    // Chromium kept the Secure cookie from a plain-http loopback origin (a potentially trustworthy one).
     const cookies = (await context!.cookies()).map((c) => ({ name: c.name, secure: c.secure, httpOnly: c.httpOnly, sameSite: c.sameSite, path: c.path }));
-    expect(cookies).toEqual([{ name: '__Host-kw_session', secure: true, httpOnly: true, sameSite: 'Strict', path: '/' }]);
+    expect(cookies).toEqual([{ name: 'kw_session', secure: true, httpOnly: true, sameSite: 'Strict', path: '/' }]);
     await axe('your account');
 
     const change = async (current: string) => {

@@ -23,8 +23,8 @@ const view = (id: string, r: SessionRecord): SessionView => ({
  * or says who is signed in: `Cache-Control: no-store` on all of them, errors included.
  */
 export function registerAuthRoutes(fastify: FastifyInstance, gateway: Gateway): void {
-  // `__Host-` whenever Secure: Path=/ and no Domain, as the prefix requires (contracts' sessions.ts).
-  const cookieName = sessionCookieName(gateway.config.SESSION_COOKIE_SECURE);
+  // `kw_session`, or `__Host-kw_session` where configured: Path=/ and no Domain, as the prefix requires (contracts' sessions.ts).
+  const cookieName = sessionCookieName({ secure: gateway.config.SESSION_COOKIE_SECURE, hostPrefix: gateway.config.SESSION_COOKIE_HOST_PREFIX });
   const cookie = {
     path: '/',
     httpOnly: true,

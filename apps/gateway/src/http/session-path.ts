@@ -14,13 +14,13 @@ const BAD_MODE = new KeywayError('invalid_request', 'The request is invalid', { 
 
 /**
  * The session cookie's id, if the request carries a well-formed one, under the one name this
- * gateway's configuration gives (`__Host-kw_session` when Secure, `kw_session` on local http): a
- * cookie of the other name is not a session here, so a plain one cannot stand in for the Secure one.
+ * gateway's configuration gives (`kw_session`, or `__Host-kw_session` with SESSION_COOKIE_HOST_PREFIX):
+ * a cookie of the other name is not a session here, so a plain one cannot stand in for the Secure one.
  */
 export function sessionIdOf(gateway: Gateway, req: FastifyRequest): string | undefined {
   const header = req.headers.cookie;
   if (header === undefined) return undefined;
-  return SessionAuth.idOf(req.server.parseCookie(header)[sessionCookieName(gateway.config.SESSION_COOKIE_SECURE)]);
+  return SessionAuth.idOf(req.server.parseCookie(header)[sessionCookieName({ secure: gateway.config.SESSION_COOKIE_SECURE, hostPrefix: gateway.config.SESSION_COOKIE_HOST_PREFIX })]);
 }
 
 /** The signed-in member behind the cookie (`401 unauthorized` when it has ended), or undefined without one. */

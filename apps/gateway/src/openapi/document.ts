@@ -306,7 +306,7 @@ function routeRules(route: Route): string {
 }
 
 const SESSION_NOTE =
-  'Dashboard sessions: the cookie `__Host-kw_session` (HttpOnly, SameSite=Strict, Secure, Path=/; plain `kw_session` without Secure only on a gateway configured for local http) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.';
+  'Dashboard sessions: the cookie `kw_session` (HttpOnly, SameSite=Strict, Secure unless the gateway is configured for local http, Path=/; `__Host-kw_session` on a gateway configured with SESSION_COOKIE_HOST_PREFIX) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.';
 
 function session(op: Omit<Operation, 'family' | 'scopes' | 'tag' | 'errors' | 'description'>): Operation {
   return { ...op, tag: 'sessions', description: SESSION_NOTE, family: 'auth', scopes: undefined, secret: true, errors: errorStatuses('auth', op.method, false, false) };
@@ -815,7 +815,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
         sessionCookie: {
           type: 'apiKey',
           in: 'cookie',
-          name: '__Host-kw_session',
+          name: 'kw_session',
           description: "A signed-in member's session (`POST /auth/v1/session`), with the role's scopes. A Bearer key, when sent too, decides alone. Changes also need `X-CSRF-Token` (else `403 csrf_failed`).",
         },
       },

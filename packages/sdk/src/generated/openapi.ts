@@ -719,18 +719,18 @@ export interface paths {
         };
         /**
          * The signed-in member, tenant, role and the CSRF token again (after a reload)
-         * @description Dashboard sessions: the cookie `__Host-kw_session` (HttpOnly, SameSite=Strict, Secure, Path=/; plain `kw_session` without Secure only on a gateway configured for local http) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
+         * @description Dashboard sessions: the cookie `kw_session` (HttpOnly, SameSite=Strict, Secure unless the gateway is configured for local http, Path=/; `__Host-kw_session` on a gateway configured with SESSION_COOKIE_HOST_PREFIX) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
          */
         get: operations["sessions.get"];
         put?: never;
         /**
          * Sign in with email and password: sets the session cookie, answers the member, tenant, role and CSRF token. A wrong email or password is the same 401 invalid_credentials
-         * @description Dashboard sessions: the cookie `__Host-kw_session` (HttpOnly, SameSite=Strict, Secure, Path=/; plain `kw_session` without Secure only on a gateway configured for local http) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
+         * @description Dashboard sessions: the cookie `kw_session` (HttpOnly, SameSite=Strict, Secure unless the gateway is configured for local http, Path=/; `__Host-kw_session` on a gateway configured with SESSION_COOKIE_HOST_PREFIX) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
          */
         post: operations["sessions.create"];
         /**
          * Sign out: the session ends on the server (at every gateway) and the cookie is cleared
-         * @description Dashboard sessions: the cookie `__Host-kw_session` (HttpOnly, SameSite=Strict, Secure, Path=/; plain `kw_session` without Secure only on a gateway configured for local http) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
+         * @description Dashboard sessions: the cookie `kw_session` (HttpOnly, SameSite=Strict, Secure unless the gateway is configured for local http, Path=/; `__Host-kw_session` on a gateway configured with SESSION_COOKIE_HOST_PREFIX) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
          */
         delete: operations["sessions.delete"];
         options?: never;
@@ -749,7 +749,7 @@ export interface paths {
         put?: never;
         /**
          * The signed-in member's own password, with the current one (any role; needs X-CSRF-Token). A wrong current password is 403 forbidden and counts like a failed sign-in (then 429); the member's other sessions end, this one goes on
-         * @description Dashboard sessions: the cookie `__Host-kw_session` (HttpOnly, SameSite=Strict, Secure, Path=/; plain `kw_session` without Secure only on a gateway configured for local http) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
+         * @description Dashboard sessions: the cookie `kw_session` (HttpOnly, SameSite=Strict, Secure unless the gateway is configured for local http, Path=/; `__Host-kw_session` on a gateway configured with SESSION_COOKIE_HOST_PREFIX) is set at sign-in; every `/v1` call may then send it instead of a key, with `X-CSRF-Token` on every method but GET and HEAD (else `403 csrf_failed`). A session ends 30 minutes after its last use or 12 hours after sign-in. Every answer here is `Cache-Control: no-store`.
          */
         post: operations["sessions.password"];
         delete?: never;
