@@ -21,6 +21,7 @@ import { noStore } from './conventions';
 import { replyError } from './error-reply';
 import { idempotencyOf, markReplayed } from './idempotency';
 import { refusal } from './request-path';
+import { requestTrace } from './request-trace';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
@@ -114,10 +115,10 @@ async function forward(gateway: Gateway, route: AdminRoute, req: FastifyRequest,
   };
   if (route.secret) noStore(reply);
   if (route.inTenant) {
-    const tenant = await gateway.rpc.call(Rpc.tenantsGet, { ctx: { ...message.ctx, tenant_id: '' }, params: { id: params.id! }, query: {} });
+    const tenant = await gateway.rpc.call(Rpc.tenantsGet, { ctx: { ...message.ctx, tenant_id: '' }, params: { id: params.id! }, query: {} }, undefined, requestTrace(req));
     if (!tenant.ok) throw refusal(tenant.error);
   }
-  const r = await gateway.rpc.call(route.subject, message);
+  const r = await gateway.rpc.call(route.subject, message, undefined, requestTrace(req));
   markReplayed(reply, r.replayed);
   if (!r.ok) throw refusal(r.error);
   return reply.code(route.status).send(r.response);

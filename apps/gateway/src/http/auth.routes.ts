@@ -6,6 +6,7 @@ import type { Gateway } from '../gateway-core';
 import { noStore } from './conventions';
 import { replyError } from './error-reply';
 import { refusal } from './request-path';
+import { requestTrace } from './request-trace';
 import { requireCsrf, sessionIdOf, sessionOf } from './session-path';
 
 const view = (id: string, r: SessionRecord): SessionView => ({
@@ -69,7 +70,7 @@ export function registerAuthRoutes(fastify: FastifyInstance, gateway: Gateway): 
       const id = mintSessionId();
       const hash = sessionHash(id);
       const message: SignInRequest = { ...body.data, client_address: req.ip.slice(0, 64), session_hash: hash };
-      const r = await gateway.rpc.call(Rpc.sessionsCreate, message);
+      const r = await gateway.rpc.call(Rpc.sessionsCreate, message, undefined, requestTrace(req));
       if (!r.ok) throw refusal(r.error);
       const record = SessionReply.parse(r.response).record;
       if (record === null) throw new KeywayError('internal', 'Something went wrong on our side');
@@ -104,7 +105,7 @@ export function registerAuthRoutes(fastify: FastifyInstance, gateway: Gateway): 
       });
       if (s !== undefined) {
         requireCsrf(req, s);
-        const r = await gateway.rpc.call(Rpc.sessionsDelete, { session_hash: s.hash });
+        const r = await gateway.rpc.call(Rpc.sessionsDelete, { session_hash: s.hash }, undefined, requestTrace(req));
         if (!r.ok) throw refusal(r.error);
         gateway.sessions.forget(s.hash);
       }
@@ -131,7 +132,7 @@ export function registerAuthRoutes(fastify: FastifyInstance, gateway: Gateway): 
       const body = ChangePasswordBody.safeParse(req.body ?? {});
       if (!body.success) throw new KeywayError('invalid_request', 'The request is invalid', { details: detailsFromZod(body.error) });
       const message: ChangePasswordRequest = { ...body.data, client_address: req.ip.slice(0, 64), session_hash: s.hash };
-      const r = await gateway.rpc.call(Rpc.sessionsChangePassword, message);
+      const r = await gateway.rpc.call(Rpc.sessionsChangePassword, message, undefined, requestTrace(req));
       if (!r.ok) throw refusal(r.error);
       return reply.code(204).send();
     },
