@@ -3,10 +3,11 @@ import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import type { Gateway } from '../gateway-core';
 import { noStore } from './conventions';
 import { replyError } from './error-reply';
-import { admit, authenticate, forward, whoami, type Caller } from './request-path';
+import { admit, authenticate, forward, whoamiJson, type Caller } from './request-path';
 import { answerOf, requireMode } from './route-call';
 import { admitMember, sessionOf } from './session-path';
 
+const JSON_TYPE = 'application/json; charset=utf-8';
 const WHOAMI_IS_FOR_KEYS = new KeywayError('missing_key', 'GET /v1/whoami describes an API key: send one as "Authorization: Bearer <key>" (a signed-in member reads GET /auth/v1/session)');
 
 declare module 'fastify' {
@@ -43,7 +44,15 @@ export function registerV1Routes(fastify: FastifyInstance, gateway: Gateway): vo
       if (route) requireMode(route, req.caller);
     };
 
-  fastify.route({ method: 'GET', url: '/v1/whoami', onRequest: gate([]), errorHandler: replyError, handler: async (req) => whoami(req.caller!) });
+  // The answer as text (whoamiJson: the key's part serialised once per cached key), sent from a
+  // plain handler: no promise to settle.
+  fastify.route({
+    method: 'GET',
+    url: '/v1/whoami',
+    onRequest: gate([]),
+    errorHandler: replyError,
+    handler: (req, reply) => reply.type(JSON_TYPE).send(whoamiJson(req.caller!)),
+  });
 
   for (const route of ROUTES) {
     fastify.route({

@@ -254,7 +254,9 @@ export class RedisWindowStore {
     const settled = (): void => {
       if (--left > 0) return;
       if (failure !== undefined) this.failQueued(failure);
-      this.flush();
+      // The next pipeline leaves at the end of this I/O phase, not from inside Redis's reply: the
+      // requests read after the reply in the same phase go with it instead of waiting a round trip.
+      setImmediate(this.flush);
     };
     const reply = (b: Batch) => (err: Error | null | undefined, result?: number[]): void => {
       if (err) {
