@@ -1,49 +1,6 @@
 import type { CreatedTenant, IssuedKey } from '@keyway/contracts';
-import { eventually, ServiceProcess, startInfra, type TestInfra } from '@keyway/testing';
-import { randomBytes } from 'node:crypto';
-import { request } from './platform';
-
-/** The services this test needs, started one after another (the full platform at once is slow on 2 loaded cores). */
-interface Mini {
-  infra: TestInfra;
-  gateway: ServiceProcess;
-  services: ServiceProcess[];
-  adminToken: string;
-  url: string;
-  adminUrl: string;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-async function startMini(label: string): Promise<Mini> {
-  const infra = await startInfra(label);
-  const adminToken = `kwadm_${randomBytes(24).toString('hex')}`;
-  // warn: the test reads journeys' warning line.
-  const env = { ...infra.env, LOG_LEVEL: 'warn' };
-  const services = ['identity', 'contacts', 'journeys'].map((app) => new ServiceProcess(app, env));
-  const gateway = new ServiceProcess('gateway', { ...env, KEYWAY_ADMIN_TOKEN: adminToken });
-  const all = [...services, gateway];
-  try {
-    for (const s of all) await s.start();
-  } catch (err) {
-    await Promise.all(all.map((s) => s.kill()));
-    await infra.stop();
-    throw err;
-  }
-  return {
-    infra,
-    gateway,
-    services,
-    adminToken,
-    url: gateway.url,
-    adminUrl: gateway.adminUrl,
-    output: () => all.map((s) => s.output).join('\n'),
-    async stop() {
-      await Promise.all(all.map((s) => s.kill('SIGTERM')));
-      await infra.stop();
-    },
-  };
-}
+import { eventually } from '@keyway/testing';
+import { request, startPlatform, type Platform } from './platform';
 
 /**
  * Metrics and trace ids as an operator sees them, with tracing off (the default): GET /metrics on
@@ -54,10 +11,11 @@ async function startMini(label: string): Promise<Mini> {
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 
 describe('observability: /metrics and traces', () => {
-  let p: Mini;
+  let p: Platform;
 
   beforeAll(async () => {
-    p = await startMini('observability');
+    // warn: the test reads journeys' warning line; one by one: the full platform at once is slow on 2 loaded cores.
+    p = await startPlatform('observability', { LOG_LEVEL: 'warn' }, { services: ['identity', 'contacts', 'journeys'], oneByOne: true });
   }, 180_000);
   afterAll(async () => {
     await p?.stop();

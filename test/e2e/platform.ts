@@ -20,17 +20,27 @@ export interface Platform {
  * The whole platform as an operator runs it: each service a built child process with its own
  * database, all on one private nats-server, the gateway in front.
  */
-export async function startPlatform(label: string, env: Record<string, string> = {}): Promise<Platform> {
+export async function startPlatform(
+  label: string,
+  env: Record<string, string> = {},
+  opts: {
+    /** A subset of the services (identity first, always). */
+    services?: ReadonlyArray<(typeof SERVICES)[number]>;
+    /** Start them one after another, not all at once (kinder to 2 loaded cores). */
+    oneByOne?: boolean;
+  } = {},
+): Promise<Platform> {
   const infra = await startInfra(label);
   const adminToken = `kwadm_${randomBytes(24).toString('hex')}`;
   const common = { ...infra.env, ...env };
-  const services = SERVICES.map((app) => new ServiceProcess(app, common));
+  const services = (opts.services ?? SERVICES).map((app) => new ServiceProcess(app, common));
   const gateway = new ServiceProcess('gateway', { ...common, KEYWAY_ADMIN_TOKEN: adminToken });
   const all = [...services, gateway];
   try {
     // identity first: it ensures the stream the audit log consumes.
     await services[0]!.start();
-    await Promise.all([...services.slice(1), gateway].map((s) => s.start()));
+    if (opts.oneByOne) for (const s of [...services.slice(1), gateway]) await s.start();
+    else await Promise.all([...services.slice(1), gateway].map((s) => s.start()));
   } catch (err) {
     await Promise.all(all.map((s) => s.kill()));
     await infra.stop();
