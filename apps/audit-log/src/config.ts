@@ -7,8 +7,14 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 export const AuditLogEnv = BaseEnv.extend({
   /** Most events written in one INSERT; also how many the consumer holds un-acked before it waits. */
   AUDIT_BATCH_MAX: int(1, 5_000).default(1_000),
-  /** Batches written at once, each on its own pooled connection: their commits (fsyncs) overlap. */
-  AUDIT_WRITERS: int(1, 8).default(4),
+  /**
+   * Batches handled at once. With the chain on, batches are stored one at a time in stream order
+   * (each linked in the transaction that stores it), so 1: more writers would only take smaller
+   * batches and wait their turn. More overlap the commits of a chain-off run.
+   */
+  AUDIT_WRITERS: int(1, 8).default(1),
+  /** How long the consumer lets a short batch fill before writing it (each batch is a transaction). */
+  AUDIT_BATCH_LINGER_MS: int(0, 1_000).default(5),
   /** Deliveries before a message that keeps failing is terminated (and logged). */
   AUDIT_MAX_DELIVER: int(1, 100).default(10),
   /** Delay before a failed batch's first redelivery; it doubles with each delivery, up to the max. */

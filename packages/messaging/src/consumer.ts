@@ -37,6 +37,12 @@ export interface DurableConsumerOptions<T> {
   maxBatch?: number;
   /** Batches handled at once (1: in order). */
   writers?: number;
+  /**
+   * How long a writer lets a short batch fill before taking it (0). For a handler whose cost is
+   * mostly per batch (a transaction of several round trips): without it, a writer that keeps up
+   * takes the few messages that came in during its last batch, and batches stay small.
+   */
+  lingerMs?: number;
   /** Deliveries before a message that keeps failing is dead-lettered (10). */
   maxDeliver?: number;
   /** Delay before the first redelivery of a failed message (1000). */
@@ -250,6 +256,7 @@ export class DurableConsumer<T> {
     this.consuming = true;
 
     const buffer: Array<BatchItem<T>> = [];
+    const lingerMs = this.opts.lingerMs ?? 0;
     let ended = false;
     let idleWriters: Array<() => void> = [];
     let pumpWaiting: (() => void) | undefined;
@@ -279,6 +286,10 @@ export class DurableConsumer<T> {
           if (ended) return;
           await new Promise<void>((r) => idleWriters.push(r));
           continue;
+        }
+        if (lingerMs > 0 && buffer.length < this.maxBatch && !ended) {
+          await sleep(lingerMs);
+          if (buffer.length === 0) continue;
         }
         const batch = buffer.splice(0, this.maxBatch);
         const resume = pumpWaiting;

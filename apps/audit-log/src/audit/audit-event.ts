@@ -91,9 +91,10 @@ function memberTrailEvent(raw: unknown): TrailEvent {
 
 /**
  * What the chain covers of an event as it will read back from the table: `occurred_at` in UTC
- * with milliseconds (ingest stores exactly that), `data` as JSON would carry it.
+ * with milliseconds (ingest stores exactly that), `data` as JSON would carry it (`dataJson`: its
+ * JSON text, when the caller has it already).
  */
-export function chainContentOfEvent(e: TrailEvent): ChainContent {
+export function chainContentOfEvent(e: TrailEvent, dataJson = JSON.stringify(e.data)): ChainContent {
   return {
     id: e.id,
     tenant_id: e.tenant_id,
@@ -104,7 +105,7 @@ export function chainContentOfEvent(e: TrailEvent): ChainContent {
     prefix: e.prefix,
     actor_type: e.actor.type,
     actor_id: e.actor.id,
-    data: JSON.parse(JSON.stringify(e.data)) as unknown,
+    data: JSON.parse(dataJson) as unknown,
   };
 }
 

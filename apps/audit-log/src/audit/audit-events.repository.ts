@@ -20,7 +20,8 @@ export const AUDIT_CONFIG = Symbol('AUDIT_CONFIG');
 // not linked yet: the chain follows each event's first sequence, as a rebuild from the stream would.
 const INSERT_BATCH = `
   WITH heads AS (
-    INSERT INTO audit_heads (tenant_id) SELECT DISTINCT t FROM unnest($2::text[]) AS t ORDER BY 1
+    INSERT INTO audit_heads (tenant_id) SELECT DISTINCT t FROM unnest($2::text[]) AS t
+      WHERE NOT EXISTS (SELECT 1 FROM audit_heads h WHERE h.tenant_id = t) ORDER BY 1
     ON CONFLICT (tenant_id) DO NOTHING)
   INSERT INTO audit_events
     (id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq, seal)
@@ -75,9 +76,10 @@ export class AuditEventsRepository {
 
   /**
    * Stores every record whose id is new, sealed; a known id (a redelivery) changes nothing.
-   * Returns the rows as sealed (for the linker: see ChainLinker.sealed).
+   * Returns the rows as sealed (for the linker: see ChainLinker.sealed). `query`: a transaction's
+   * client (InsertLinker's) instead of the pool.
    */
-  async insert(records: readonly AuditRecord[]): Promise<SealedRow[]> {
+  async insert(records: readonly AuditRecord[], query: (sql: string, params: unknown[]) => Promise<unknown> = (sql, params) => this.ds.query(sql, params)): Promise<SealedRow[]> {
     // One row per id, at its first sequence (ON CONFLICT DO UPDATE may not touch a row twice).
     const byId = new Map<string, AuditRecord>();
     for (const r of records) {
@@ -89,7 +91,8 @@ export class AuditEventsRepository {
     const cols: [string[], string[], Array<string | null>, string[], number[], string[], Array<string | null>, string[], string[], string[], string[], Array<Buffer | null>] =
       [[], [], [], [], [], [], [], [], [], [], [], []];
     for (const { event: e, streamSeq } of byId.values()) {
-      const content = chainContentOfEvent(e);
+      const data = JSON.stringify(e.data);
+      const content = chainContentOfEvent(e, data);
       cols[0].push(e.id);
       cols[1].push(e.tenant_id);
       cols[2].push(e.key_id);
@@ -99,13 +102,13 @@ export class AuditEventsRepository {
       cols[6].push(e.prefix);
       cols[7].push(e.actor.type);
       cols[8].push(e.actor.id);
-      cols[9].push(JSON.stringify(e.data));
+      cols[9].push(data);
       cols[10].push(String(streamSeq));
       const seal = this.chain ? this.chain.seal(content, streamSeq) : null;
       cols[11].push(seal);
       if (seal) sealed.push({ id: e.id, streamSeq: String(streamSeq), seal, content });
     }
-    await this.ds.query(INSERT_BATCH, cols);
+    await query(INSERT_BATCH, cols);
     return sealed;
   }
 

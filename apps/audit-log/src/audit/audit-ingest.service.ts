@@ -47,6 +47,17 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
       timeoutMs: this.config.AUDIT_STREAM_WAIT_MS,
       logger: minimalLogger(this.log),
     });
+    // The linker first, so the first batch is linked as it is stored; it asks for the consumer's
+    // ack floor only once rows wait unlinked (and retries while the consumer is being created).
+    const { jsm } = ctx;
+    this.linking = true;
+    await this.chain.startLinker(
+      async () => {
+        const info = await jsm.consumers.info(this.config.KEYWAY_STREAM, this.config.AUDIT_DURABLE);
+        return info.ack_floor.stream_seq;
+      },
+      (records, query) => this.events.insert(records, query),
+    );
     this.consumer = await DurableConsumer.start<TrailEvent>({
       ctx,
       stream: this.config.KEYWAY_STREAM,
@@ -60,16 +71,11 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
       logger: minimalLogger(this.log),
       maxBatch: this.config.AUDIT_BATCH_MAX,
       writers: this.config.AUDIT_WRITERS,
+      lingerMs: this.config.AUDIT_BATCH_LINGER_MS,
       maxDeliver: this.config.AUDIT_MAX_DELIVER,
       nakDelayMs: this.config.AUDIT_NAK_DELAY_MS,
       maxNakDelayMs: this.config.AUDIT_NAK_DELAY_MAX_MS,
       ackWaitMs: this.config.AUDIT_ACK_WAIT_MS,
-    });
-    const { jsm } = ctx;
-    this.linking = true;
-    await this.chain.startLinker(async () => {
-      const info = await jsm.consumers.info(this.config.KEYWAY_STREAM, this.config.AUDIT_DURABLE);
-      return info.ack_floor.stream_seq;
     });
   }
 
@@ -87,7 +93,13 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
 
   private async record(items: ReadonlyArray<BatchItem<TrailEvent>>): Promise<void> {
     const lifecycle = items.filter(({ value }) => value.type !== 'used');
-    const sealed = await this.events.insert(lifecycle.map(({ value, msg }) => ({ event: value, streamSeq: msg.seq })));
+    const records = lifecycle.map(({ value, msg }) => ({ event: value, streamSeq: msg.seq }));
+    // Called in the order the consumer hands batches out: the chain takes them in that order.
+    if (this.chain.storing) {
+      await this.chain.store(records, items.map(({ msg }) => msg.seq));
+      return;
+    }
+    const sealed = await this.events.insert(records);
     if (lifecycle.length === 0) return;
     const seq = lifecycle.reduce((max, { msg }) => Math.max(max, msg.seq), 0);
     // After this batch is acked (the consumer acks when this returns), so the floor has moved.

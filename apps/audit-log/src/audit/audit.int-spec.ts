@@ -184,13 +184,14 @@ describe('audit-log over NATS and JetStream', () => {
   });
 
   it('retries a failed batch, and a batch written but not acked changes nothing when redelivered', async () => {
-    const repo = app.get(AuditEventsRepository);
-    const real = repo.insert.bind(repo);
+    // The store path batches take with the chain on (linked as stored, or sealed for the linker).
+    const chain = app.get(ChainService);
+    const real = chain.store.bind(chain);
     const spy = jest
-      .spyOn(repo, 'insert')
+      .spyOn(chain, 'store')
       .mockRejectedValueOnce(new Error('database unavailable')) // before anything was written
-      .mockImplementationOnce(async (records) => {
-        await real(records);
+      .mockImplementationOnce(async (records, settled) => {
+        await real(records, settled);
         throw new Error('connection lost after commit'); // written, but the ack never happens
       });
 

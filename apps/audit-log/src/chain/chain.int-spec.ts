@@ -315,31 +315,35 @@ describe('the audit chain: two replicas, the list and verify', () => {
     const t = 'ten_noack';
     const events = Array.from({ length: 40 }, (_, i) => lifecycleEvent(i, { tenant: t }));
     const victim = events[17]!;
-    // Every replica's writer commits the batch holding the victim, then "dies" before the ack.
+    // Every replica's writer commits the batch holding the victim (linked as it is stored, or
+    // sealed for the linker), then "dies" before the ack.
     let died = 0;
     let deliveries = 0;
     for (const app of apps) {
-      const repo = app.get(AuditEventsRepository);
-      const real = repo.insert.bind(repo);
-      jest.spyOn(repo, 'insert').mockImplementation(async (records) => {
-        const sealed = await real(records);
+      const chain = app.get(ChainService);
+      const real = chain.store.bind(chain);
+      jest.spyOn(chain, 'store').mockImplementation(async (records, settledSeqs) => {
+        const stored = await real(records, settledSeqs);
         if (records.some((r) => r.event.id === victim.id)) deliveries += 1;
         if (died === 0 && records.some((r) => r.event.id === victim.id)) {
           died += 1;
           throw new Error('the process died after its commit');
         }
-        return sealed;
+        return stored;
       });
     }
     const seqs = await publishAll(events);
     await eventually(async () => died === 1);
     const committed = await ds.query<AuditEventEntity[]>('SELECT id, stream_seq, seal, data, occurred_at FROM audit_events WHERE id = $1', [victim.id]);
+    const linkedAtCommit = await ds.query<Array<{ chain_pos: string | null }>>('SELECT chain_pos FROM audit_events WHERE id = $1', [victim.id]);
     expect(committed).toHaveLength(1);
 
     await settled(t, 40);
     expect(deliveries).toBeGreaterThanOrEqual(2); // written, then written again: a no-op
     const after = await ds.query<AuditEventEntity[]>('SELECT id, stream_seq, seal, data, occurred_at FROM audit_events WHERE id = $1', [victim.id]);
     expect(after).toEqual(committed);
+    // Linked as it was stored: the redelivery moved nothing of the chain either.
+    if (linkedAtCommit[0]?.chain_pos) expect((await ds.query('SELECT chain_pos FROM audit_events WHERE id = $1', [victim.id]))[0]).toEqual(linkedAtCommit[0]);
     const chain = await ds.query<Array<{ id: string; chain_pos: string }>>('SELECT id, chain_pos FROM audit_events WHERE tenant_id = $1 ORDER BY chain_pos', [t]);
     expect(chain.map((r) => r.id)).toEqual([...events].sort((a, b) => seqs.get(a.id)! - seqs.get(b.id)!).map((e) => e.id));
     jest.restoreAllMocks();
@@ -398,15 +402,19 @@ describe('the audit chain: two replicas, the list and verify', () => {
       const t = 'ten_between';
       const events = Array.from({ length: 6 }, (_, i) => lifecycleEvent(i, { tenant: t }));
       const victim = events[3]!;
-      // Whichever replica stores the victim edits it in the table right after its commit, before
-      // the linker (which remembers what it sealed) gets to it.
+      // Whichever replica gets the victim stores its batch sealed and unlinked (as a batch that
+      // does not continue the chain is), and the row is edited in the table right after that
+      // commit, before the linker (which remembers what it sealed) gets to it.
       for (const app of apps) {
+        const chain = app.get(ChainService);
         const repo = app.get(AuditEventsRepository);
-        const real = repo.insert.bind(repo);
-        jest.spyOn(repo, 'insert').mockImplementation(async (records) => {
-          const sealed = await real(records);
-          if (records.some((r) => r.event.id === victim.id)) await ds.query(`UPDATE audit_events SET data = '{"name":"forged"}' WHERE id = $1`, [victim.id]);
-          return sealed;
+        const real = chain.store.bind(chain);
+        jest.spyOn(chain, 'store').mockImplementation(async (records, settledSeqs) => {
+          if (!records.some((r) => r.event.id === victim.id)) return real(records, settledSeqs);
+          const sealed = await repo.insert(records);
+          await ds.query(`UPDATE audit_events SET data = '{"name":"forged"}' WHERE id = $1`, [victim.id]);
+          chain.stored(Math.max(...records.map((r) => r.streamSeq)), sealed);
+          return { linked: 0, unlinked: sealed.length };
         });
       }
       try {

@@ -8,6 +8,8 @@ import { AUDIT_CONFIG } from '../audit/audit-events.repository';
 import { chainKeyOf, type AuditLogConfig } from '../config';
 import { ChainKey } from './chain';
 import { HeadPublisher } from './heads';
+import type { AuditRecord } from '../audit/audit-event';
+import { InsertLinker, type StoreUnlinked, type StoredBatch } from './insert-linker';
 import { ChainLinker, type SealedRow } from './linker';
 import { verifyChain, type VerifyResult } from './verifier';
 
@@ -18,6 +20,7 @@ export class ChainService implements OnModuleInit {
   private readonly key: ChainKey;
   private heads: HeadPublisher | undefined;
   private linker: ChainLinker | undefined;
+  private inserter: InsertLinker | undefined;
 
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
@@ -40,13 +43,40 @@ export class ChainService implements OnModuleInit {
   }
 
   /** Starts linking (after the consumer exists: `floor` reads its ack floor). */
-  async startLinker(floor: () => Promise<number>): Promise<void> {
+  /**
+   * Starts linking (after the consumer exists: `floor` reads its ack floor). `storeUnlinked` is the
+   * plain batch insert, for what cannot be linked as it is stored.
+   */
+  async startLinker(floor: () => Promise<number>, storeUnlinked: StoreUnlinked): Promise<void> {
     if (!this.enabled || !this.heads) return;
     const heads = this.config.AUDIT_HEADS_PUBLISH === 'on' ? this.heads : { mark: () => undefined };
-    this.linker = new ChainLinker({ ds: this.ds, key: this.key, heads, floor, idleMs: this.config.AUDIT_LINK_IDLE_MS, paceMs: this.config.AUDIT_LINK_PACE_MS, logger: minimalLogger(this.log) });
-    const sealed = await this.linker.sealLegacyRows();
+    const linker = new ChainLinker({ ds: this.ds, key: this.key, heads, floor, idleMs: this.config.AUDIT_LINK_IDLE_MS, paceMs: this.config.AUDIT_LINK_PACE_MS, logger: minimalLogger(this.log) });
+    this.linker = linker;
+    const sealed = await linker.sealLegacyRows();
     if (sealed > 0) this.log.warn({ rows: sealed }, 'sealed audit rows stored before the chain existed');
-    this.linker.start();
+    this.inserter = new InsertLinker({
+      ds: this.ds,
+      key: this.key,
+      heads,
+      storeUnlinked,
+      linkedUpTo: (seq) => linker.linkedUpTo(seq),
+      storedUnlinked: (seq, rows) => linker.wake(seq, rows),
+    });
+    linker.start();
+  }
+
+  /** True once batches go through store() (the chain is on and the linker started). */
+  get storing(): boolean {
+    return this.inserter !== undefined;
+  }
+
+  /**
+   * Stores a batch (its trail records, and the stream sequence of every message in it), linked as
+   * it is stored when it continues the chain, else sealed for the linker.
+   */
+  store(records: readonly AuditRecord[], settled: readonly number[]): Promise<StoredBatch> {
+    if (!this.inserter) throw new Error('the chain is not started');
+    return this.inserter.store(records, settled);
   }
 
   /** A batch was stored, up to stream sequence `seq`, with the rows it sealed. */

@@ -1,0 +1,118 @@
+import { eventSubject, type KeyEvent } from '@keyway/contracts';
+import type { JetStreamContext } from '@keyway/messaging';
+import { startService } from '@keyway/runtime';
+import { eventually, type TestInfra } from '@keyway/testing';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { INestApplication } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { chainTestBed, lifecycleEvent, publishKeyEvent } from '../../test/audit-fixtures';
+import { AppModule } from '../app.module';
+import { SERVICE } from '../config';
+import { ChainKey, GENESIS } from './chain';
+import { ChainService } from './chain.service';
+
+type Row = { id: string; tenant_id: string; chain_pos: string | null; stream_seq: string; sealed: boolean };
+
+/**
+ * One replica, as production runs by default: batches continue the chain, so each is linked in
+ * the transaction that stores it. What cannot continue it (a message held back for a retry, an
+ * event republished after it was linked) falls back to the linker, and linking as stored resumes.
+ */
+describe('the audit chain linked as it is stored', () => {
+  let infra: TestInfra;
+  let app: INestApplication;
+  let nc: NatsConnection;
+  let jet: JetStreamContext;
+  let ds: DataSource;
+  let key: ChainKey;
+
+  const rows = (tenant: string) =>
+    ds.query<Row[]>('SELECT id, tenant_id, chain_pos, stream_seq, seal IS NOT NULL AS sealed FROM audit_events WHERE tenant_id = $1 ORDER BY stream_seq', [tenant]);
+  const linkedCount = async (tenant: string) => (await rows(tenant)).filter((r) => r.chain_pos !== null).length;
+  const verify = (tenant: string) => app.get(ChainService).verify(tenant);
+  const publishAll = async (events: KeyEvent[]): Promise<Map<string, number>> => {
+    const seqs = new Map<string, number>();
+    for (const e of events) seqs.set(e.id, (await publishKeyEvent(jet.js, e)).seq);
+    return seqs;
+  };
+  const cursor = async () => Number((await ds.query<Array<{ s: string }>>('SELECT stream_seq AS s FROM audit_linker'))[0]?.s);
+
+  beforeAll(async () => {
+    // A newer schema version is retried twice, 100 ms apart, then dead-lettered.
+    const bed = await chainTestBed('inslink', { AUDIT_WRITERS: '1', AUDIT_BATCH_MAX: '64', AUDIT_LINK_IDLE_MS: '50', AUDIT_MAX_DELIVER: '2', AUDIT_NAK_DELAY_MS: '100', AUDIT_NAK_DELAY_MAX_MS: '100' });
+    ({ infra, nc, jet } = bed);
+    key = new ChainKey(bed.config.AUDIT_CHAIN_KEY!);
+    app = await startService({ name: SERVICE, module: AppModule.forRoot(bed.config), config: bed.config });
+    ds = app.get(DataSource);
+  }, 60_000);
+  afterAll(async () => {
+    await nc?.close();
+    await app?.close();
+    await infra?.stop();
+  });
+
+  it('links each batch in the transaction that stores it: never sealed for the linker, in stream order, the chain the key computes', async () => {
+    const tenants = ['ten_i1', 'ten_i2', 'ten_i3'];
+    const events = Array.from({ length: 300 }, (_, i) => lifecycleEvent(i, { tenant: tenants[i % 3]!, mode: i % 4 === 0 ? 'test' : 'live' }));
+    const seqs = await publishAll(events);
+    for (const t of tenants) await eventually(async () => (await linkedCount(t)) === 100, 30_000, 50);
+
+    for (const t of tenants) {
+      const mine = await rows(t);
+      // Linked on insert: a seal is only written for a row that waits for the linker.
+      expect(mine.filter((r) => r.sealed)).toEqual([]);
+      expect(mine.map((r) => Number(r.chain_pos))).toEqual(mine.map((_, i) => i + 1));
+      let prev = GENESIS;
+      events
+        .filter((e) => e.tenant_id === t)
+        .sort((a, b) => seqs.get(a.id)! - seqs.get(b.id)!)
+        .forEach((e, i) => (prev = key.link(prev, { ...e, actor_type: e.actor.type, actor_id: e.actor.id, data: e.data }, i + 1)));
+      expect((await verify(t)).verification).toEqual({ verified: true, entries: 100, head: prev.toString('hex') });
+    }
+    expect(await cursor()).toBe(Math.max(...seqs.values()));
+  });
+
+  it('a message held back for a retry: what follows it waits sealed for the linker, and linking as stored resumes once it is settled', async () => {
+    const t = 'ten_held';
+    const before = Array.from({ length: 10 }, (_, i) => lifecycleEvent(i, { tenant: t }));
+    const after = Array.from({ length: 10 }, (_, i) => lifecycleEvent(10 + i, { tenant: t }));
+    await publishAll(before);
+    // From a newer writer (a rolling deploy): redelivered with a delay, then dead-lettered.
+    const held = await jet.js.publish(eventSubject('updated'), JSON.stringify({ ...lifecycleEvent(99, { tenant: t }), schema_version: 99 }));
+    const afterSeqs = await publishAll(after);
+    await eventually(async () => (await linkedCount(t)) === 20, 30_000, 50);
+    expect(await cursor()).toBeGreaterThanOrEqual(held.seq);
+
+    const stored = await rows(t);
+    // Nothing after the held message could be linked before it was settled.
+    const waited = stored.filter((r) => afterSeqs.has(r.id));
+    expect(waited.every((r) => r.sealed)).toBe(true);
+    expect(stored.map((r) => Number(r.chain_pos))).toEqual(stored.map((_, i) => i + 1));
+
+    const later = Array.from({ length: 10 }, (_, i) => lifecycleEvent(20 + i, { tenant: t }));
+    const laterSeqs = await publishAll(later);
+    await eventually(async () => (await linkedCount(t)) === 30, 30_000, 50);
+    expect((await rows(t)).filter((r) => laterSeqs.has(r.id) && r.sealed)).toEqual([]);
+    expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 30 });
+  });
+
+  it('an event republished under a new message id after it was linked: stored once, the chain unchanged, linking as stored resumes', async () => {
+    const t = 'ten_again';
+    const first = Array.from({ length: 10 }, (_, i) => lifecycleEvent(i, { tenant: t }));
+    await publishAll(first);
+    await eventually(async () => (await linkedCount(t)) === 10, 30_000, 50);
+    const headBefore = (await verify(t)).verification;
+
+    // No message id: past the duplicate window, as a relay republishing late would.
+    const again = await jet.js.publish(eventSubject(first[3]!.type), JSON.stringify(first[3]));
+    await eventually(async () => (await cursor()) >= again.seq, 30_000, 50);
+    expect((await rows(t)).filter((r) => r.id === first[3]!.id)).toHaveLength(1);
+    expect((await verify(t)).verification).toEqual(headBefore);
+
+    const next = Array.from({ length: 10 }, (_, i) => lifecycleEvent(10 + i, { tenant: t }));
+    const nextSeqs = await publishAll(next);
+    await eventually(async () => (await linkedCount(t)) === 20, 30_000, 50);
+    expect((await rows(t)).filter((r) => nextSeqs.has(r.id) && r.sealed)).toEqual([]);
+    expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 20 });
+  });
+});
