@@ -3,7 +3,7 @@
 /**
  * `npm run bench -- audit`: the audit trail (apps/audit-log) with its hash chain.
  *
- *  1. Ingestion of key lifecycle events, with one and with two replicas (4 writers each), events
+ *  1. Ingestion of key lifecycle events, with one and with two replicas (`--writers`, default 1, each), events
  *     spread over 1,000 tenants and all in one hot tenant, each with the chain on and off
  *     (AUDIT_CHAIN=off, a bench-only switch: rows stored, never sealed nor linked):
  *       - drain: `--events` events published while the service is down, then it starts; events/s
@@ -46,8 +46,8 @@ const choice = (name, fallback) => {
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const BASELINE = choice('baseline', undefined);
-/** Writers per replica (AUDIT_WRITERS). */
-const WRITERS = numberArg('writers', 4);
+/** Writers per replica (AUDIT_WRITERS; the service's default is 1). */
+const WRITERS = numberArg('writers', 1);
 
 /** The service from its build, or from `dist` (the `--baseline` build). */
 function startAudit(env, dist) {

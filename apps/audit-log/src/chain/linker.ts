@@ -10,6 +10,11 @@ const MAX_ROWS = 5_000;
 const MAX_TENANTS = 1_000;
 /** Rows this replica sealed, remembered until linked (beyond this, the oldest are forgotten). */
 const MAX_SEALED = 100_000;
+/**
+ * Least time between two asks for the consumer's ack floor: nats-server 2.9 counts the consumer's
+ * pending messages for each, costly with a backlog. Only a gap the rows cannot close needs it.
+ */
+const FLOOR_EVERY_MS = 100;
 /** The advisory lock one linker holds for a round (any constant: the database is audit-log's own). */
 export const LINKER_LOCK = 7_361_004;
 
@@ -74,6 +79,8 @@ export class ChainLinker {
   private readonly refused = new Set<string>();
   /** The last round found another replica linking. */
   private busyElsewhere = false;
+  /** When the ack floor was last asked for. */
+  private floorAskedAt = 0;
   /** The linker's cursor as last read or written: every row at or below it is linked or refused. */
   private cursor = -1;
   /** The highest stream sequence this replica stored: above the cursor, the floor is polled often. */
@@ -162,8 +169,20 @@ export class ChainLinker {
           await this.sleep(this.o.idleMs);
           continue;
         }
-        const floor = await this.o.floor();
+        // Rows that continue the cursor without a gap need no floor: every sequence up to them is
+        // stored, so nothing earlier can still arrive (a second replica's batches, mostly).
         this.busyElsewhere = false;
+        if ((await this.linkContiguous()) > 0) continue;
+        if (this.busyElsewhere) {
+          await this.sleep(this.o.paceMs * 2);
+          continue;
+        }
+        // A gap: a message still in flight (its batch commits soon), or one settled without a row
+        // (dead-lettered, a republished copy): only the server's ack floor tells them apart.
+        // Asked at most every FLOOR_EVERY_MS; meanwhile the paced rounds look for a gapless run.
+        if (Date.now() - this.floorAskedAt < FLOOR_EVERY_MS) continue;
+        this.floorAskedAt = Date.now();
+        const floor = await this.o.floor();
         // Nothing new at or below the floor since the last round: no transaction at all.
         if (floor > this.cursor && (await this.linkUpTo(floor)) > 0) continue;
         if (this.busyElsewhere) {
@@ -191,6 +210,16 @@ export class ChainLinker {
     return found[0]?.waiting === true;
   }
 
+  /** Links the unlinked rows that continue the cursor without a gap in their sequences. */
+  private async linkContiguous(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const { linked, read } = await this.linkOnce(undefined);
+      total += linked;
+      if (read < MAX_ROWS) return total;
+    }
+  }
+
   /** Links what lies at or below `floor`, repeating until nothing is left there; returns rows linked. */
   async linkUpTo(floor: number): Promise<number> {
     let total = 0;
@@ -208,7 +237,7 @@ export class ChainLinker {
    * HOT update: no index names the chain columns), moves every head and the cursor; commit. Heads
    * are written by the linker alone, under its advisory lock, so they are read without a row lock.
    */
-  private async linkOnce(floor: number): Promise<{ linked: number; read: number }> {
+  private async linkOnce(floorOrGapless: number | undefined): Promise<{ linked: number; read: number }> {
     const qr = this.o.ds.createQueryRunner();
     const db = (await qr.connect()) as PgClient;
     const advanced: LinkedHead[] = [];
@@ -228,6 +257,9 @@ export class ChainLinker {
         return { linked: 0, read: 0 };
       }
       const cursor = Number(turn.cursor ?? 0);
+      // Without a floor: the rows of the next MAX_ROWS sequences, of which the gapless run is linked.
+      const gapless = floorOrGapless === undefined;
+      const floor = floorOrGapless ?? cursor + MAX_ROWS;
       if (cursor >= floor) {
         await db.query('COMMIT');
         open = false;
@@ -246,8 +278,22 @@ export class ChainLinker {
           [cursor, floor],
         )
       ).rows as UnlinkedRow[];
-      // All of (cursor, floor] when the page was not full; else up to the last row read.
-      const nextCursor = rows.length === MAX_ROWS ? rows[rows.length - 1]!.stream_seq : String(floor);
+      let nextCursor: string;
+      if (gapless) {
+        let run = 0;
+        while (run < rows.length && Number(rows[run]!.stream_seq) === cursor + 1 + run) run += 1;
+        rows.length = run;
+        if (run === 0) {
+          await db.query('COMMIT');
+          open = false;
+          this.cursor = cursor;
+          return { linked: 0, read: 0 };
+        }
+        nextCursor = rows[run - 1]!.stream_seq;
+      } else {
+        // All of (cursor, floor] when the page was not full; else up to the last row read.
+        nextCursor = rows.length === MAX_ROWS ? rows[rows.length - 1]!.stream_seq : String(floor);
+      }
       const headOf = new Map<string, { position: number; prev: Buffer; lastSeq: string; live: number; test: number }>();
       for (const r of rows) {
         if (r.head_position !== null && !headOf.has(r.tenant_id)) {
