@@ -63,8 +63,8 @@ describe('walking skeleton', () => {
       const types = r.status === 200 ? r.body.data.map((e) => e.type) : [];
       return types.includes('revoked') && types.includes('created') ? r : undefined;
     }, 15_000);
-    // The audit log writes batches concurrently (AUDIT_WRITERS), so under load `revoked` can be
-    // stored a moment before `created` is: wait for both. The trail also carries the gateway's
+    // The key log shows linked entries, and a batch can be linked a moment after a later one is
+    // stored (a redelivery, a second replica): wait for both. The trail also carries the gateway's
     // aggregated `used` entries; the lifecycle reads newest first (by occurred_at), once each.
     expect(logs.body.data.map((e) => e.type).filter((t) => t !== 'used')).toEqual(['revoked', 'created']);
   });

@@ -13,6 +13,13 @@ export const AuditLogEnv = BaseEnv.extend({
    * batches and wait their turn. More overlap the commits of a chain-off run.
    */
   AUDIT_WRITERS: int(1, 8).default(1),
+  /**
+   * `on`: one replica at a time writes the trail (a Postgres session lock; see WriterLease), the
+   * others stand by and take over within AUDIT_WRITER_LEASE_POLL_MS of its loss. `off`: every
+   * replica writes (correct, slower: their batches interleave).
+   */
+  AUDIT_WRITER_LEASE: z.enum(['on', 'off']).default('on'),
+  AUDIT_WRITER_LEASE_POLL_MS: int(50, 60_000).default(1_000),
   /** How long the consumer lets a short batch fill before writing it (each batch is a transaction). */
   AUDIT_BATCH_LINGER_MS: int(0, 1_000).default(5),
   /** Deliveries before a message that keeps failing is terminated (and logged). */

@@ -78,6 +78,8 @@ export async function chainTestBed(label: string, env: Record<string, string> = 
   const config = loadConfig(AuditLogEnv, {
     ...infra.env,
     AUDIT_CHAIN_KEY: randomBytes(32).toString('hex'),
+    // Every replica writes (no writer lease), four writers each: the disorder the linker is for.
+    AUDIT_WRITER_LEASE: 'off',
     AUDIT_WRITERS: '4',
     AUDIT_BATCH_MAX: '16',
     AUDIT_HEAD_PUBLISH_MS: '20',

@@ -1,13 +1,14 @@
 import { EventVersionError } from '@keyway/contracts';
-import { isDataError } from '@keyway/database';
-import { awaitStream, DurableConsumer, jetStreamContext, type BatchItem } from '@keyway/messaging';
+import { isDataError, serviceDatabaseUrl } from '@keyway/database';
+import { awaitStream, DurableConsumer, jetStreamContext, type BatchItem, type JetStreamContext } from '@keyway/messaging';
 import { minimalLogger, NATS_CONNECTION } from '@keyway/runtime';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ChainService } from '../chain/chain.service';
-import type { AuditLogConfig } from '../config';
+import { SERVICE, type AuditLogConfig } from '../config';
 import { parseAuditEvent, type TrailEvent } from './audit-event';
 import { AUDIT_CONFIG, AuditEventsRepository } from './audit-events.repository';
+import { WriterLease } from './writer-lease';
 /** The one service that creates and configures the key event stream; audit-log only reads it. */
 const STREAM_OWNER = 'identity';
 /**
@@ -29,13 +30,22 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
   private readonly log = new Logger('audit-ingest');
   private consumer: DurableConsumer<TrailEvent> | undefined;
   private linking = false;
+  /** One writing replica at a time (see WriterLease); undefined: every replica writes. */
+  private readonly lease: WriterLease | undefined;
+  private leaseLoop: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private stop: () => void = () => undefined;
+  private readonly stopped = new Promise<void>((resolve) => (this.stop = resolve));
 
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(AUDIT_CONFIG) private readonly config: AuditLogConfig,
     private readonly events: AuditEventsRepository,
     private readonly chain: ChainService,
-  ) {}
+  ) {
+    this.lease =
+      config.AUDIT_WRITER_LEASE === 'on' ? new WriterLease(serviceDatabaseUrl(config.DATABASE_URL, SERVICE), config.AUDIT_WRITER_LEASE_POLL_MS, minimalLogger(this.log)) : undefined;
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     const ctx = await jetStreamContext(this.nc);
@@ -58,7 +68,16 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
       },
       (records, query) => this.events.insert(records, query),
     );
-    this.consumer = await DurableConsumer.start<TrailEvent>({
+    if (this.lease) {
+      // Not awaited: a standby replica boots, answers reads and waits for the lease.
+      this.leaseLoop = this.holdLease(() => this.startConsumer(ctx));
+    } else {
+      this.consumer = await this.startConsumer(ctx);
+    }
+  }
+
+  private startConsumer(ctx: JetStreamContext): Promise<DurableConsumer<TrailEvent>> {
+    return DurableConsumer.start<TrailEvent>({
       ctx,
       stream: this.config.KEYWAY_STREAM,
       durable: this.config.AUDIT_DURABLE,
@@ -79,15 +98,49 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
     });
   }
 
+  /** Writes the trail while this replica holds the writer lease; stands by otherwise. */
+  private async holdLease(start: () => Promise<DurableConsumer<TrailEvent>>): Promise<void> {
+    const lease = this.lease!;
+    while (!this.stopping) {
+      let lost = (): void => undefined;
+      const gone = new Promise<void>((resolve) => (lost = resolve));
+      if (!(await lease.acquire(() => lost())) || this.stopping) return;
+      this.log.log('holds the audit writer lease: writing the trail');
+      try {
+        this.consumer = await start();
+      } catch (err) {
+        this.log.error({ err }, 'could not start the key event consumer; giving the writer lease up for a moment');
+      }
+      if (this.consumer) await Promise.race([gone, this.stopped]);
+      if (this.stopping) return;
+      this.log.warn('the audit writer lease is gone: stops writing and stands by');
+      await this.consumer?.stop();
+      this.consumer = undefined;
+      await lease.drop();
+      await new Promise((r) => setTimeout(r, this.config.AUDIT_WRITER_LEASE_POLL_MS));
+    }
+  }
+
   /** Before NatsModule drains the connection: batches in hand are written and acked first. */
   async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    this.stop();
     await this.consumer?.stop();
+    await this.lease?.release();
+    await this.leaseLoop;
     // After the consumer: the linker stops and the heads it queued are published.
     if (this.linking) await this.chain.stop();
   }
 
+  /** This replica writes the trail (it holds the writer lease, or there is none, and consumes). */
+  get writing(): boolean {
+    return (this.lease?.isHeld ?? true) && this.consumer?.isConsuming === true;
+  }
+
   /** For readiness: the pull subscription is open. */
   assertConsuming(): void {
+    // A standby (another replica holds the writer lease) is ready: it answers reads.
+    if (this.lease && !this.lease.isHeld) return;
     if (!this.consumer?.isConsuming) throw new Error('the key event consumer is not running');
   }
 

@@ -7,7 +7,8 @@ import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { chainTestBed, lifecycleEvent, publishKeyEvent } from '../../test/audit-fixtures';
 import { AppModule } from '../app.module';
-import { SERVICE } from '../config';
+import { SERVICE, type AuditLogConfig } from '../config';
+import { AuditIngestService } from '../audit/audit-ingest.service';
 import { ChainKey, GENESIS } from './chain';
 import { ChainService } from './chain.service';
 
@@ -25,6 +26,8 @@ describe('the audit chain linked as it is stored', () => {
   let jet: JetStreamContext;
   let ds: DataSource;
   let key: ChainKey;
+  let config: AuditLogConfig;
+  let standby: INestApplication | undefined;
 
   const rows = (tenant: string) =>
     ds.query<Row[]>('SELECT id, tenant_id, chain_pos, stream_seq, seal IS NOT NULL AS sealed FROM audit_events WHERE tenant_id = $1 ORDER BY stream_seq', [tenant]);
@@ -39,14 +42,25 @@ describe('the audit chain linked as it is stored', () => {
 
   beforeAll(async () => {
     // A newer schema version is retried twice, 100 ms apart, then dead-lettered.
-    const bed = await chainTestBed('inslink', { AUDIT_WRITERS: '1', AUDIT_BATCH_MAX: '64', AUDIT_LINK_IDLE_MS: '50', AUDIT_MAX_DELIVER: '2', AUDIT_NAK_DELAY_MS: '100', AUDIT_NAK_DELAY_MAX_MS: '100' });
+    const bed = await chainTestBed('inslink', {
+      AUDIT_WRITER_LEASE: 'on',
+      AUDIT_WRITER_LEASE_POLL_MS: '100',
+      AUDIT_WRITERS: '1',
+      AUDIT_BATCH_MAX: '64',
+      AUDIT_LINK_IDLE_MS: '50',
+      AUDIT_MAX_DELIVER: '2',
+      AUDIT_NAK_DELAY_MS: '100',
+      AUDIT_NAK_DELAY_MAX_MS: '100',
+    });
     ({ infra, nc, jet } = bed);
+    config = bed.config;
     key = new ChainKey(bed.config.AUDIT_CHAIN_KEY!);
     app = await startService({ name: SERVICE, module: AppModule.forRoot(bed.config), config: bed.config });
     ds = app.get(DataSource);
   }, 60_000);
   afterAll(async () => {
     await nc?.close();
+    await standby?.close();
     await app?.close();
     await infra?.stop();
   });
@@ -114,5 +128,28 @@ describe('the audit chain linked as it is stored', () => {
     await eventually(async () => (await linkedCount(t)) === 20, 30_000, 50);
     expect((await rows(t)).filter((r) => nextSeqs.has(r.id) && r.sealed)).toEqual([]);
     expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 20 });
+  });
+
+  it('a second replica stands by (ready, not writing) and takes the writer lease over when the first goes', async () => {
+    standby = await startService({ name: SERVICE, module: AppModule.forRoot(config), config });
+    const t = 'ten_lease';
+    const before = Array.from({ length: 30 }, (_, i) => lifecycleEvent(i, { tenant: t }));
+    await publishAll(before);
+    await eventually(async () => (await linkedCount(t)) === 30, 30_000, 50);
+    // Written by the first alone: every row linked as it was stored.
+    expect((await rows(t)).filter((r) => r.sealed)).toEqual([]);
+    expect(() => standby!.get(AuditIngestService).assertConsuming()).not.toThrow();
+    expect(standby.get(AuditIngestService).writing).toBe(false);
+    expect(app.get(AuditIngestService).writing).toBe(true);
+
+    await app.close();
+    ds = standby.get(DataSource);
+    const after = Array.from({ length: 30 }, (_, i) => lifecycleEvent(30 + i, { tenant: t }));
+    await publishAll(after);
+    await eventually(async () => (await linkedCount(t)) === 60, 30_000, 50);
+    expect(standby.get(AuditIngestService).writing).toBe(true);
+    expect((await standby.get(ChainService).verify(t)).verification).toMatchObject({ verified: true, entries: 60 });
+    app = standby;
+    standby = undefined;
   });
 });
