@@ -308,7 +308,8 @@ function chainCpu(dist, { checkSeal }) {
   const t = process.cpuUsage();
   let prev = C.GENESIS;
   for (let i = 0; i < events.length; i++) {
-    const content = E.chainContentOfEvent(events[i]);
+    // Builds before pushRow exported chainContentOfEvent itself.
+    const content = E.chainContentOfEvent ? E.chainContentOfEvent(events[i]) : E.pushRow(E.rowColumns(), events[i], i + 1);
     const seal = key.seal(content, i + 1);
     const linked = checkSeal ? E.chainContentOfRow(rows[i]) : content;
     if (checkSeal && !key.sealIsValid(linked, rows[i].stream_seq, seal)) throw new Error('seal');

@@ -94,7 +94,7 @@ function memberTrailEvent(raw: unknown): TrailEvent {
  * with milliseconds (ingest stores exactly that), `data` as JSON would carry it (`dataJson`: its
  * JSON text, when the caller has it already).
  */
-export function chainContentOfEvent(e: TrailEvent, dataJson = JSON.stringify(e.data)): ChainContent {
+function chainContentOfEvent(e: TrailEvent, dataJson = JSON.stringify(e.data)): ChainContent {
   return {
     id: e.id,
     tenant_id: e.tenant_id,
@@ -107,6 +107,28 @@ export function chainContentOfEvent(e: TrailEvent, dataJson = JSON.stringify(e.d
     actor_id: e.actor.id,
     data: JSON.parse(dataJson) as unknown,
   };
+}
+
+/** A batch's rows as one array per column, in the insert's order (`id` … `stream_seq`). */
+export type RowColumns = [string[], string[], Array<string | null>, string[], number[], string[], Array<string | null>, string[], string[], string[], number[]];
+export const rowColumns = (): RowColumns => [[], [], [], [], [], [], [], [], [], [], []];
+
+/** Adds an event's row to `cols`; returns its chain content (`data` as JSON once for both). */
+export function pushRow(cols: RowColumns, e: TrailEvent, streamSeq: number): ChainContent {
+  const data = JSON.stringify(e.data);
+  const content = chainContentOfEvent(e, data);
+  cols[0].push(e.id);
+  cols[1].push(e.tenant_id);
+  cols[2].push(e.key_id);
+  cols[3].push(e.type);
+  cols[4].push(e.schema_version);
+  cols[5].push(content.occurred_at);
+  cols[6].push(e.prefix);
+  cols[7].push(e.actor.type);
+  cols[8].push(e.actor.id);
+  cols[9].push(data);
+  cols[10].push(streamSeq);
+  return content;
 }
 
 export function chainContentOfRow(row: Pick<AuditEventEntity, keyof Omit<ChainContent, 'occurred_at'>> & { occurred_at: Date }): ChainContent {

@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 import { ChainKey } from '../chain/chain';
 import type { SealedRow } from '../chain/linker';
 import { chainKeyOf, type AuditLogConfig } from '../config';
-import { chainContentOfEvent, type AuditRecord } from './audit-event';
+import { pushRow, rowColumns, type AuditRecord } from './audit-event';
 import type { AuditEventEntity } from './audit-event.entity';
 
 export const AUDIT_CONFIG = Symbol('AUDIT_CONFIG');
@@ -88,27 +88,15 @@ export class AuditEventsRepository {
     }
     if (byId.size === 0) return [];
     const sealed: SealedRow[] = [];
-    const cols: [string[], string[], Array<string | null>, string[], number[], string[], Array<string | null>, string[], string[], string[], string[], Array<Buffer | null>] =
-      [[], [], [], [], [], [], [], [], [], [], [], []];
+    const cols = rowColumns();
+    const seals: Array<Buffer | null> = [];
     for (const { event: e, streamSeq } of byId.values()) {
-      const data = JSON.stringify(e.data);
-      const content = chainContentOfEvent(e, data);
-      cols[0].push(e.id);
-      cols[1].push(e.tenant_id);
-      cols[2].push(e.key_id);
-      cols[3].push(e.type);
-      cols[4].push(e.schema_version);
-      cols[5].push(content.occurred_at);
-      cols[6].push(e.prefix);
-      cols[7].push(e.actor.type);
-      cols[8].push(e.actor.id);
-      cols[9].push(data);
-      cols[10].push(String(streamSeq));
+      const content = pushRow(cols, e, streamSeq);
       const seal = this.chain ? this.chain.seal(content, streamSeq) : null;
-      cols[11].push(seal);
+      seals.push(seal);
       if (seal) sealed.push({ id: e.id, streamSeq: String(streamSeq), seal, content });
     }
-    await query(INSERT_BATCH, cols);
+    await query(INSERT_BATCH, [...cols, seals]);
     return sealed;
   }
 

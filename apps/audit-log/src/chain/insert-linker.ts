@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { chainContentOfEvent, type AuditRecord } from '../audit/audit-event';
+import { pushRow, rowColumns, type AuditRecord } from '../audit/audit-event';
 import { GENESIS, type ChainKey } from './chain';
 import type { HeadPublisher, LinkedHead } from './heads';
 import { LINKER_LOCK, type PgClient, type SealedRow } from './linker';
@@ -202,8 +202,9 @@ export class InsertLinker {
     }
 
     const moved = new Map<string, Head & { live: number; test: number; born: boolean }>();
-    const cols: [string[], string[], Array<string | null>, string[], number[], string[], Array<string | null>, string[], string[], string[], number[], number[], Buffer[]] =
-      [[], [], [], [], [], [], [], [], [], [], [], [], []];
+    const cols = rowColumns();
+    const positions: number[] = [];
+    const hashes: Buffer[] = [];
     for (const r of linked) {
       const e = r.event;
       let h = moved.get(e.tenant_id);
@@ -215,26 +216,14 @@ export class InsertLinker {
       // Behind its tenant's head: only a stream recreated under a kept table does that. The linker
       // refuses such rows (logged); this path leaves the whole batch to it.
       if (r.streamSeq <= h.lastSeq) return undefined;
-      const data = JSON.stringify(e.data);
-      const content = chainContentOfEvent(e, data);
+      const content = pushRow(cols, e, r.streamSeq);
       h.position += 1;
       h.hash = this.o.key.link(h.hash, content, h.position);
       h.lastSeq = r.streamSeq;
       if (e.prefix?.startsWith('kw_test_')) h.test += 1;
       else h.live += 1;
-      cols[0].push(e.id);
-      cols[1].push(e.tenant_id);
-      cols[2].push(e.key_id);
-      cols[3].push(e.type);
-      cols[4].push(e.schema_version);
-      cols[5].push(content.occurred_at);
-      cols[6].push(e.prefix);
-      cols[7].push(e.actor.type);
-      cols[8].push(e.actor.id);
-      cols[9].push(data);
-      cols[10].push(r.streamSeq);
-      cols[11].push(h.position);
-      cols[12].push(h.hash);
+      positions.push(h.position);
+      hashes.push(h.hash);
     }
     type HeadColumns = [string[], number[], Buffer[], number[], number[], number[]];
     const known: HeadColumns = [[], [], [], [], [], []];
@@ -252,7 +241,7 @@ export class InsertLinker {
       advanced.push({ tenantId, position: h.position, hash: h.hash });
       this.lastSeqs.set(tenantId, h.lastSeq);
     }
-    return { columns: cols, known, born, linked, taken, advanced };
+    return { columns: [...cols, positions, hashes], known, born, linked, taken, advanced };
   }
 }
 
