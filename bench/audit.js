@@ -3,8 +3,9 @@
 /**
  * `npm run bench -- audit`: the audit trail (apps/audit-log) with its hash chain.
  *
- *  1. Ingestion of key lifecycle events, with one and with two replicas (`--writers`, default 1, each), events
- *     spread over 1,000 tenants and all in one hot tenant, each with the chain on and off
+ *  1. Ingestion of key lifecycle events (`--writers` per replica, default 1), with one and with two
+ *     replicas (one writes at a time, the other stands by: started after the drain, running through
+ *     the steady part), events spread over 1,000 tenants and all in one hot tenant, each with the chain on and off
  *     (AUDIT_CHAIN=off, a bench-only switch: rows stored, never sealed nor linked):
  *       - drain: `--events` events published while the service is down, then it starts; events/s
  *         from the first row written to the last row linked (chain on) or written (chain off);
@@ -175,7 +176,9 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
   const pg = new Client({ connectionString: serviceDatabaseUrl(base, 'audit-log') });
   try {
     await publishAll(ctx, EVENTS, tenantOf, 0);
-    for (let r = 0; r < replicas; r++) apps.push(await startAudit(env, dist));
+    // One replica writes at a time (the writer lease): the others are started after the drain, so
+    // their boot does not share its CPU, and stand by through the steady run (`standby`).
+    apps.push(await startAudit(env, dist));
     await pg.connect();
     // The replicas booted and published nothing yet: what they use from here on is the drain's.
     const cpuBefore = await cpuOf(pg, apps);
@@ -197,6 +200,7 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
     const drain = EVENTS / Number(span);
     const cost = await drainCost(pg, apps, cpuBefore, statsBefore);
 
+    for (let r = 1; r < replicas; r++) apps.push(await startAudit(env, dist));
     // One unmeasured second at the rate, then the measured run.
     await publishAll(ctx, RATE, tenantOf, RATE);
     await until('the warm-up', async () => (await count()) === EVENTS + RATE, 600_000, 100);
