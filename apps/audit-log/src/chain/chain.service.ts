@@ -79,7 +79,7 @@ export class ChainService implements OnModuleInit {
     return this.inserter.store(records, settled);
   }
 
-  /** A batch was stored, up to stream sequence `seq`, with the rows it sealed. */
+  /** A batch was stored sealed outside store() (up to stream sequence `seq`): the linker links it soon. */
   stored(seq: number, rows: readonly SealedRow[] = []): void {
     this.linker?.wake(seq, rows);
   }

@@ -13,6 +13,9 @@ interface Head {
   lastSeq: number;
 }
 
+/** A head a batch moved: published once committed, and cached with its last sequence. */
+type MovedHead = LinkedHead & { lastSeq: number };
+
 /** Stores rows unlinked and sealed (the repository's batch insert), on the given client. */
 export type StoreUnlinked = (records: readonly AuditRecord[], query: PgClient['query']) => Promise<SealedRow[]>;
 
@@ -98,7 +101,7 @@ export class InsertLinker {
     const qr = this.o.ds.createQueryRunner();
     const db = (await qr.connect()) as PgClient;
     let open = false;
-    let advanced: LinkedHead[] = [];
+    let advanced: MovedHead[] = [];
     let result: StoredBatch;
     let cursorAfter = -1;
     let unlinkedRows: SealedRow[] = [];
@@ -148,7 +151,7 @@ export class InsertLinker {
       await db.query('COMMIT');
       open = false;
       if (cursorAfter >= 0) {
-        for (const h of advanced) this.heads.set(h.tenantId, { position: h.position, hash: h.hash, lastSeq: this.lastSeqs.get(h.tenantId)! });
+        for (const h of advanced) this.heads.set(h.tenantId, { position: h.position, hash: h.hash, lastSeq: h.lastSeq });
         if (this.heads.size > MAX_CACHED_HEADS) this.heads.clear();
         this.cachedAt = cursorAfter;
       }
@@ -158,7 +161,6 @@ export class InsertLinker {
       this.cachedAt = -1;
       throw err;
     } finally {
-      this.lastSeqs.clear();
       await qr.release();
     }
     if (cursorAfter >= 0) this.o.linkedUpTo(cursorAfter);
@@ -166,9 +168,6 @@ export class InsertLinker {
     if (unlinkedRows.length > 0 || unlinkedUpTo > 0) this.o.storedUnlinked(unlinkedUpTo, unlinkedRows);
     return result;
   }
-
-  /** The last stream sequence of each head the current batch moved (kept apart until commit). */
-  private readonly lastSeqs = new Map<string, number>();
 
   /**
    * The rows of (cursor, end] linked in stream order, each tenant's head moved, as columns for
@@ -228,8 +227,7 @@ export class InsertLinker {
     type HeadColumns = [string[], number[], Buffer[], number[], number[], number[]];
     const known: HeadColumns = [[], [], [], [], [], []];
     const born: HeadColumns = [[], [], [], [], [], []];
-    const advanced: LinkedHead[] = [];
-    this.lastSeqs.clear();
+    const advanced: MovedHead[] = [];
     for (const [tenantId, h] of moved) {
       const c = h.born ? born : known;
       c[0].push(tenantId);
@@ -238,8 +236,7 @@ export class InsertLinker {
       c[3].push(h.lastSeq);
       c[4].push(h.live);
       c[5].push(h.test);
-      advanced.push({ tenantId, position: h.position, hash: h.hash });
-      this.lastSeqs.set(tenantId, h.lastSeq);
+      advanced.push({ tenantId, position: h.position, hash: h.hash, lastSeq: h.lastSeq });
     }
     return { columns: [...cols, positions, hashes], known, born, linked, taken, advanced };
   }
