@@ -3,7 +3,7 @@
 /**
  * `npm run bench -- audit`: the audit trail (apps/audit-log) with its hash chain.
  *
- *  1. Ingestion of key lifecycle events (`--writers` per replica, default 1), with one and with two
+ *  1. Ingestion of key lifecycle events (`--writers` per replica, default the service's), with one and two
  *     replicas (one writes at a time, the other stands by: started after the drain, running through
  *     the steady part), events spread over 1,000 tenants and all in one hot tenant, each with the chain on and off
  *     (AUDIT_CHAIN=off, a bench-only switch: rows stored, never sealed nor linked):
@@ -19,6 +19,8 @@
  * Each ingestion run has its own stream, consumer and scratch database; every database is
  * dropped at the end. Options (node bench/audit.js …): --events 10000 --rate 1000 --seed 1000000 --calls 400;
  * to run a part: --tenants spread|hot|both, --replicas 1|2|both, --list 0 (no list run), --ingest 0.
+ * `--repeat 3`: each ingestion case three times, chain on and off interleaved (wall rates on this
+ * 2-core machine move by ±20 % between runs): the cost of the chain is the ratio of the medians.
  * `--chain-cpu 1`: the chain's own CPU per event in-process (and the baseline's, interleaved).
  * Before/after in one run: `--baseline <dir>`, a copy of an earlier apps/audit-log/dist (e.g.
  * `cp -r apps/audit-log/dist /tmp/audit-before` before a change): every ingestion case also runs
@@ -47,8 +49,10 @@ const choice = (name, fallback) => {
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const BASELINE = choice('baseline', undefined);
-/** Writers per replica (AUDIT_WRITERS; the service's default is 1). */
-const WRITERS = numberArg('writers', 1);
+/** Writers per replica (AUDIT_WRITERS; unset: the service's default). */
+const WRITERS = numberArg('writers', undefined);
+/** Each ingestion case this many times, chain on and off interleaved; the cost of the chain from their medians. */
+const REPEAT = numberArg('repeat', 1);
 
 /** The service from its build, or from `dist` (the `--baseline` build). */
 function startAudit(env, dist) {
@@ -169,7 +173,7 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
   const base = `postgres://postgres@127.0.0.1:5432/${RUN}_${index}`;
   const { nc, ctx } = await freshStream(nats, stream);
   const tenantOf = spread ? (i) => `ten_bench${String(i % 1_000).padStart(4, '0')}` : () => 'ten_benchhot';
-  const env = { NATS_URL: nats.url, DATABASE_URL: base, KEYWAY_STREAM: stream, AUDIT_CHAIN_KEY: CHAIN_KEY, AUDIT_CHAIN: chain ? 'on' : 'off', AUDIT_DURABLE: `bench${index}`, AUDIT_WRITERS: String(WRITERS), ...JSON.parse(process.env.BENCH_AUDIT_ENV ?? '{}') };
+  const env = { NATS_URL: nats.url, DATABASE_URL: base, KEYWAY_STREAM: stream, AUDIT_CHAIN_KEY: CHAIN_KEY, AUDIT_CHAIN: chain ? 'on' : 'off', AUDIT_DURABLE: `bench${index}`, ...(WRITERS ? { AUDIT_WRITERS: String(WRITERS) } : {}), ...JSON.parse(process.env.BENCH_AUDIT_ENV ?? '{}') };
   const done = chain ? 'chain_pos IS NOT NULL' : 'true';
   const at = chain ? 'linked_at' : 'recorded_at';
   const apps = [];
@@ -217,6 +221,9 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
     await pg.end().catch(() => undefined);
     for (const a of apps) await a.stop();
     await nc.close();
+    // Now, not at the end: the next run would share the cores with this database's autovacuum.
+    await dropDatabases(`${RUN}_${index}`).catch((err) => console.error('could not drop the run database:', err.message));
+    await sleep(1_000);
   }
 }
 
@@ -337,7 +344,7 @@ async function main() {
   }
   const nats = await startNats();
   try {
-    console.log(`audit-log ingestion: ${EVENTS.toLocaleString('en')} lifecycle events drained, then ${EVENTS.toLocaleString('en')} at ${RATE.toLocaleString('en')}/s; ${WRITERS} writers per replica`);
+    console.log(`audit-log ingestion: ${EVENTS.toLocaleString('en')} lifecycle events drained, then ${EVENTS.toLocaleString('en')} at ${RATE.toLocaleString('en')}/s; ${WRITERS ?? "the service's default"} writers per replica`);
     const results = [];
     let index = 0;
     const tenants = choice('tenants', 'both');
@@ -345,9 +352,9 @@ async function main() {
     for (const spread of [true, false].filter((sp) => tenants === 'both' || (tenants === 'spread') === sp)) {
       if (choice('ingest', '1') === '0') break;
       for (const replicas of [1, 2].filter((r) => reps === 'both' || String(r) === reps)) {
-        for (const [chain, dist] of [true, false].flatMap((c) => [[c, undefined], ...(BASELINE ? [[c, BASELINE]] : [])])) {
+        for (const [chain, dist, round] of Array.from({ length: REPEAT }, (_, round) => [true, false].flatMap((c) => [[c, undefined, round], ...(BASELINE ? [[c, BASELINE, round]] : [])])).flat()) {
           const r = await ingestRun(nats, { replicas, chain, spread, dist }, index++);
-          results.push({ spread, replicas, chain, baseline: Boolean(dist), ...r });
+          results.push({ spread, replicas, chain, baseline: Boolean(dist), round, ...r });
           const label = `${dist ? 'baseline: ' : ''}${spread ? '1,000 tenants' : 'one hot tenant'}, ${replicas} replica${replicas > 1 ? 's' : ''}, chain ${chain ? 'on ' : 'off'}`;
           console.log(
             `  ${label.padEnd(50)} drain ${Math.round(r.drain).toLocaleString('en').padStart(7)} events/s   publish → ${chain ? 'linked' : 'stored'} p50 ${fmt(r.lat.p50)} ms  p99 ${fmt(r.lat.p99)} ms  max ${fmt(r.lat.max)} ms   duplicates ${r.dupes}`,
@@ -358,12 +365,16 @@ async function main() {
         }
       }
     }
-    console.log('  cost of the chain (drain with chain on / off):');
-    for (const on of results.filter((r) => r.chain)) {
-      const off = results.find((r) => !r.chain && r.spread === on.spread && r.replicas === on.replicas && r.baseline === on.baseline);
-      const cpu = (r) => r.cost.appUs + r.cost.pgUs;
+    console.log(`  cost of the chain (drain with chain on / off${REPEAT > 1 ? `; medians of ${REPEAT} interleaved runs each` : ''}):`);
+    const median = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
+    const sameCase = (a, b) => a.spread === b.spread && a.replicas === b.replicas && a.baseline === b.baseline;
+    for (const on of results.filter((r) => r.chain && r.round === 0)) {
+      const runs = (chain) => results.filter((r) => r.chain === chain && sameCase(r, on));
+      const drain = (chain) => median(runs(chain).map((r) => r.drain));
+      const cpu = (chain) => median(runs(chain).map((r) => r.cost.appUs + r.cost.pgUs));
+      const each = REPEAT > 1 ? ` (runs on ${runs(true).map((r) => Math.round(r.drain).toLocaleString('en')).join(', ')}; off ${runs(false).map((r) => Math.round(r.drain).toLocaleString('en')).join(', ')})` : '';
       console.log(
-        `    ${on.baseline ? 'baseline: ' : ''}${on.spread ? '1,000 tenants' : 'one hot tenant'}, ${on.replicas} replica${on.replicas > 1 ? 's' : ''}: ${fmt((100 * on.drain) / off.drain, 0)} % (target ≥ 80 %); CPU per event off / on ${fmt((100 * cpu(off)) / cpu(on), 0)} %`,
+        `    ${on.baseline ? 'baseline: ' : ''}${on.spread ? '1,000 tenants' : 'one hot tenant'}, ${on.replicas} replica${on.replicas > 1 ? 's' : ''}: ${fmt((100 * drain(true)) / drain(false), 0)} % (target ≥ 80 %); CPU per event off / on ${fmt((100 * cpu(false)) / cpu(true), 0)} %${each}`,
       );
     }
     if (choice('list', '1') !== '0') {

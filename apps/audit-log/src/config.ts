@@ -5,14 +5,19 @@ import { z } from 'zod';
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 export const AuditLogEnv = BaseEnv.extend({
-  /** Most events written in one INSERT; also how many the consumer holds un-acked before it waits. */
-  AUDIT_BATCH_MAX: int(1, 5_000).default(1_000),
   /**
-   * Batches handled at once. With the chain on, batches are stored one at a time in stream order
-   * (each linked in the transaction that stores it), so 1: more writers would only take smaller
-   * batches and wait their turn. More overlap the commits of a chain-off run.
+   * Most events written in one INSERT; also how many the consumer holds un-acked before it waits.
+   * A backlog drains in batches this size: over many tenants, a larger batch moves each tenant's
+   * head once for more of its rows (3,000 over 1,000 tenants: 0.32 head updates a row, against
+   * 0.63 at 1,000).
    */
-  AUDIT_WRITERS: int(1, 8).default(1),
+  AUDIT_BATCH_MAX: int(1, 5_000).default(3_000),
+  /**
+   * Batches handled at once. With the chain on, batches are written one at a time in stream order
+   * (each linked in the statement that stores it), and the second writer's batch has its links
+   * computed while the first is written (see InsertLinker). More than 2 only take smaller batches.
+   */
+  AUDIT_WRITERS: int(1, 8).default(2),
   /**
    * `on`: one replica at a time writes the trail (a Postgres session lock; see WriterLease), the
    * others stand by and take over within AUDIT_WRITER_LEASE_POLL_MS of its loss. `off`: every

@@ -8,14 +8,18 @@ import { DataSource } from 'typeorm';
 import { chainTestBed, lifecycleEvent, publishKeyEvent } from '../../test/audit-fixtures';
 import { AppModule } from '../app.module';
 import { SERVICE, type AuditLogConfig } from '../config';
+import { register } from 'prom-client';
+import type { AuditRecord, TrailEvent } from '../audit/audit-event';
+import { AuditEventsRepository } from '../audit/audit-events.repository';
 import { AuditIngestService } from '../audit/audit-ingest.service';
 import { ChainKey, GENESIS } from './chain';
 import { ChainService } from './chain.service';
+import { InsertLinker } from './insert-linker';
 
 type Row = { id: string; tenant_id: string; chain_pos: string | null; stream_seq: string; sealed: boolean };
 
 /**
- * One replica, as production runs by default: batches continue the chain, so each is linked in
+ * One writing replica, as production runs by default: batches continue the chain, so each is linked in
  * the transaction that stores it. What cannot continue it (a message held back for a retry, an
  * event republished after it was linked) falls back to the linker, and linking as stored resumes.
  */
@@ -39,13 +43,19 @@ describe('the audit chain linked as it is stored', () => {
     return seqs;
   };
   const cursor = async () => Number((await ds.query<Array<{ s: string }>>('SELECT stream_seq AS s FROM audit_linker'))[0]?.s);
+  /** keyway_audit_batches_total by `how` (this process: every replica a test starts). */
+  const batches = async (how: string): Promise<number> => {
+    const m = register.getSingleMetric('keyway_audit_batches_total');
+    return (await m?.get())?.values.find((v) => v.labels.how === how)?.value ?? 0;
+  };
 
   beforeAll(async () => {
     // A newer schema version is retried twice, 100 ms apart, then dead-lettered.
     const bed = await chainTestBed('inslink', {
       AUDIT_WRITER_LEASE: 'on',
       AUDIT_WRITER_LEASE_POLL_MS: '100',
-      AUDIT_WRITERS: '1',
+      // Two writers, as production runs: a batch is planned while the one before it is written.
+      AUDIT_WRITERS: '2',
       AUDIT_BATCH_MAX: '64',
       AUDIT_LINK_IDLE_MS: '50',
       AUDIT_MAX_DELIVER: '2',
@@ -70,6 +80,10 @@ describe('the audit chain linked as it is stored', () => {
     const events = Array.from({ length: 300 }, (_, i) => lifecycleEvent(i, { tenant: tenants[i % 3]!, mode: i % 4 === 0 ? 'test' : 'live' }));
     const seqs = await publishAll(events);
     for (const t of tenants) await eventually(async () => (await linkedCount(t)) === 100, 30_000, 50);
+    // Batches after the first are planned while the one before them is written, and nothing
+    // moved the cursor meanwhile: every such plan was used.
+    expect(await batches('ahead')).toBeGreaterThan(0);
+    expect(await batches('refused')).toBe(0);
 
     for (const t of tenants) {
       const mine = await rows(t);
@@ -151,5 +165,41 @@ describe('the audit chain linked as it is stored', () => {
     expect((await standby.get(ChainService).verify(t)).verification).toMatchObject({ verified: true, entries: 60 });
     app = standby;
     standby = undefined;
+  });
+  it('a plan made ahead is refused once the cursor moved past where it was planned from: the cursor never goes back', async () => {
+    // Two writers of the same trail outside any consumer (as two replicas with no writer lease
+    // would be), on stream sequences past what the stream holds: this test runs last.
+    const repo = app.get(AuditEventsRepository);
+    const linker = () =>
+      new InsertLinker({ ds, key, heads: { mark: () => undefined }, storeUnlinked: (r, q) => repo.insert(r, q), linkedUpTo: () => undefined, storedUnlinked: () => undefined });
+    const [one, two] = [linker(), linker()];
+    const t = 'ten_refused';
+    const at = await cursor();
+    const trail = (from: number, n: number, i0: number): [AuditRecord[], number[]] => {
+      const records = Array.from({ length: n }, (_, i) => ({ event: lifecycleEvent(i0 + i, { tenant: t }) as TrailEvent, streamSeq: from + i }));
+      return [records, records.map((r) => r.streamSeq)];
+    };
+    // Messages that add no row (used events, dead letters) settle their sequences all the same.
+    const noRows = (from: number, to: number): [AuditRecord[], number[]] => [[], Array.from({ length: to - from + 1 }, (_, i) => from + i)];
+
+    expect(await one.store(...trail(at + 1, 5, 0))).toEqual({ linked: 5, unlinked: 0 });
+    // `one` plans its next batch from at + 5; `two` settles at + 6 .. at + 10 first.
+    expect(await two.store(...noRows(at + 6, at + 10))).toEqual({ linked: 0, unlinked: 0 });
+    expect(await cursor()).toBe(at + 10);
+
+    // The same messages, redelivered to `one` (at + 6 .. at + 8): planned from at + 5, applied they
+    // would move the cursor back to at + 8. Refused, and nothing in them continues the cursor.
+    const refused = await batches('refused');
+    expect(await one.store(...noRows(at + 6, at + 8))).toEqual({ linked: 0, unlinked: 0 });
+    expect(await batches('refused')).toBe(refused + 1);
+    expect(await cursor()).toBe(at + 10);
+
+    // `one` carries on from the table: its next batches continue the cursor and are linked.
+    expect(await one.store(...trail(at + 11, 5, 5))).toEqual({ linked: 5, unlinked: 0 });
+    expect(await one.store(...trail(at + 16, 5, 10))).toEqual({ linked: 5, unlinked: 0 });
+    expect(await cursor()).toBe(at + 20);
+    const mine = await rows(t);
+    expect(mine.map((r) => Number(r.chain_pos))).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+    expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 15 });
   });
 });

@@ -1,8 +1,17 @@
+import { counter } from '@keyway/runtime';
 import type { DataSource } from 'typeorm';
 import { pushRow, rowColumns, type AuditRecord } from '../audit/audit-event';
 import { GENESIS, type ChainKey } from './chain';
 import type { HeadPublisher, LinkedHead } from './heads';
 import { LINKER_LOCK, type PgClient, type SealedRow } from './linker';
+
+/**
+ * How each batch was stored: linked by a plan made while the batch before it was written
+ * (`ahead`), by one made under the linker's lock (`locked`: the first batch, a batch after one that
+ * did not continue, or a plan `refused` because the cursor moved or its projection was dropped),
+ * or stored unlinked for the floor-paced linker (`unlinked`).
+ */
+const batches = () => counter('keyway_audit_batches_total', 'Audit batches by how they were stored (ahead, locked, unlinked), and plans made ahead and refused (refused)', ['how']);
 
 /** Tenants' heads kept between batches (beyond this, forgotten and read again). */
 const MAX_CACHED_HEADS = 100_000;
@@ -11,6 +20,28 @@ interface Head {
   position: number;
   hash: Buffer;
   lastSeq: number;
+}
+
+/**
+ * A tenant's head as a batch moves it. A class, not a spread of the cached head plus counters: with
+ * a head per tenant per batch (1,000 tenants: most of a batch's rows), objects built by spreading
+ * took V8's slow path and cost as much as the rows' HMACs.
+ */
+class Moving {
+  position: number;
+  hash: Buffer;
+  lastSeq: number;
+  live = 0;
+  test = 0;
+  /** No head row yet: the batch creates it. */
+  readonly born: boolean;
+
+  constructor(cached: Head | undefined) {
+    this.position = cached?.position ?? 0;
+    this.hash = cached?.hash ?? GENESIS;
+    this.lastSeq = cached?.lastSeq ?? 0;
+    this.born = cached === undefined;
+  }
 }
 
 /** A head a batch moved: published once committed, and cached with its last sequence. */
@@ -37,27 +68,59 @@ export interface StoredBatch {
   unlinked: number;
 }
 
+/**
+ * A batch's linked rows, its tenants' heads and the cursor, in one statement, provided the cursor
+ * is still where the batch was planned from ($26; moved to $27). The linker's advisory lock is
+ * taken first (a one-time filter, before the cursor row is read), and the cursor row is checked
+ * again once it is locked (Postgres re-reads an updated row before writing it), so a linker round
+ * or another replica's batch that moved the cursor meanwhile leaves this one unapplied: `moved` 0.
+ * An id already stored fails the whole statement (unique_violation).
+ */
 const LINKED_INSERT = `
-  WITH stored AS (
+  WITH turn AS (
+    UPDATE audit_linker SET stream_seq = $27
+    WHERE stream_seq = $26 AND (SELECT true FROM pg_advisory_xact_lock(${LINKER_LOCK}))
+    RETURNING 1),
+  stored AS (
     INSERT INTO audit_events
       (id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq, chain_pos, hash, linked_at)
     SELECT u.*, clock_timestamp() FROM unnest(
       $1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
       $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bigint[], $12::bigint[], $13::bytea[]) AS u
-    ON CONFLICT (id) DO NOTHING
-    RETURNING 1),
+    WHERE EXISTS (SELECT 1 FROM turn)),
   moved AS (
     UPDATE audit_heads h SET position = u.pos, hash = u.hash, stream_seq = u.seq,
       live_count = h.live_count + u.live, test_count = h.test_count + u.test
     FROM unnest($14::text[], $15::bigint[], $16::bytea[], $17::bigint[], $18::bigint[], $19::bigint[]) AS u(tenant_id, pos, hash, seq, live, test)
-    WHERE h.tenant_id = u.tenant_id),
+    WHERE h.tenant_id = u.tenant_id AND EXISTS (SELECT 1 FROM turn)),
   born AS (
     INSERT INTO audit_heads AS h (tenant_id, position, hash, stream_seq, live_count, test_count)
     SELECT * FROM unnest($20::text[], $21::bigint[], $22::bytea[], $23::bigint[], $24::bigint[], $25::bigint[])
+    WHERE EXISTS (SELECT 1 FROM turn)
     ON CONFLICT (tenant_id) DO UPDATE SET position = EXCLUDED.position, hash = EXCLUDED.hash, stream_seq = EXCLUDED.stream_seq,
-      live_count = h.live_count + EXCLUDED.live_count, test_count = h.test_count + EXCLUDED.test_count),
-  cursor AS (UPDATE audit_linker SET stream_seq = $26)
-  SELECT count(*)::int AS stored FROM stored`;
+      live_count = h.live_count + EXCLUDED.live_count, test_count = h.test_count + EXCLUDED.test_count)
+  SELECT count(*)::int AS moved FROM turn`;
+
+/** Postgres's unique_violation: an id of the batch is stored already. */
+const isAlreadyStored = (err: unknown): boolean => (err as { code?: unknown } | undefined)?.code === '23505';
+
+/** The linked insert of a batch, planned against a cursor. */
+interface Plan {
+  /** The cursor it continues, and where it leaves it. */
+  from: number;
+  end: number;
+  /** The projection it was planned in (see InsertLinker.epoch). */
+  epoch: number;
+  columns: unknown[][];
+  known: unknown[][];
+  born: unknown[][];
+  linked: AuditRecord[];
+  taken: Set<AuditRecord>;
+  advanced: MovedHead[];
+}
+
+const SELECT_HEADS = 'SELECT tenant_id, position, hash, stream_seq FROM audit_heads WHERE tenant_id = ANY($1)';
+type HeadRow = { tenant_id: string; position: string; hash: Buffer | null; stream_seq: string };
 
 /**
  * Links rows as they are stored, when the batch continues the chain: one write per row instead of
@@ -74,16 +137,24 @@ const LINKED_INSERT = `
  * replica's) is stored unlinked and sealed, as before, and the floor-paced linker links it. Both
  * give the same chain: each is a function of the stream alone.
  *
- * Batches of this replica take their turn in the order the consumer handed them out, so its
- * batches continue each other. Heads are cached between batches while the cursor is where this
- * replica left it; anyone else moving it (another replica, the floor-paced linker) means they are
- * read again.
+ * Batches of this replica are stored in the order the consumer handed them out, so its batches
+ * continue each other. A batch's links are computed (the HMACs: most of the service's own work per
+ * row) while the batch before it is still being written: against the *projection*, the heads and
+ * cursor as they will be once every batch planned before it commits. Under the lock the plan is
+ * used only if the cursor is where it was planned from and nothing went otherwise since
+ * (`epoch`); else it is planned again there, from the table. A batch planned against nothing
+ * (none was known, or it did not continue) holds the next batch's plan back until it is stored.
  */
 export class InsertLinker {
   private turn: Promise<unknown> = Promise.resolve();
+  /** Settles when the next batch may be planned. */
+  private planTurn: Promise<unknown> = Promise.resolve();
+  /** The projection: each tenant's head once the batches planned so far commit (a cache of the table's beyond them). */
   private readonly heads = new Map<string, Head>();
-  /** The cursor the cached heads belong to (-1: none). */
-  private cachedAt = -1;
+  /** The cursor the projection is at (-1: none; plan from the table). */
+  private projectedAt = -1;
+  /** Moves whenever the projection is dropped: plans made in an earlier one are planned again. */
+  private epoch = 0;
 
   constructor(private readonly o: InsertLinkerOptions) {}
 
@@ -92,96 +163,142 @@ export class InsertLinker {
    * every message of the batch (trail events or not: each is settled once this batch commits).
    */
   store(records: readonly AuditRecord[], settled: readonly number[]): Promise<StoredBatch> {
-    const mine = this.turn.then(() => this.storeNow(records, settled));
-    this.turn = mine.catch(() => undefined);
-    return mine;
+    const prepared = this.planTurn.then(() => this.prepare(records, settled)).catch(() => undefined);
+    const stored = this.turn.then(async () => this.storeNow(records, settled, await prepared));
+    this.turn = stored.catch(() => undefined);
+    const turn = this.turn;
+    // The next batch plans on this one's plan; without one, on what this one stored.
+    this.planTurn = prepared.then((p) => (p ? undefined : turn));
+    return stored;
   }
 
-  private async storeNow(records: readonly AuditRecord[], settled: readonly number[]): Promise<StoredBatch> {
+  /** The batch's plan against the projection, while earlier batches are still being written. */
+  private prepare(records: readonly AuditRecord[], settled: readonly number[]): Promise<Plan | undefined> | undefined {
+    const from = this.projectedAt;
+    if (from < 0 || this.heads.size > MAX_CACHED_HEADS) return undefined;
+    const end = continues(settled, from);
+    return end > from ? this.plan(records, from, end, async (ids) => (await this.o.ds.query(SELECT_HEADS, [ids])) as HeadRow[]) : undefined;
+  }
+
+  /** Drops the projection: plans made on it are made again, from the table. */
+  private forget(): void {
+    this.heads.clear();
+    this.projectedAt = -1;
+    this.epoch += 1;
+  }
+
+  private async storeNow(records: readonly AuditRecord[], settled: readonly number[], prepared: Plan | undefined): Promise<StoredBatch> {
     const qr = this.o.ds.createQueryRunner();
     const db = (await qr.connect()) as PgClient;
-    let open = false;
-    let advanced: MovedHead[] = [];
-    let result: StoredBatch;
-    let cursorAfter = -1;
-    let unlinkedRows: SealedRow[] = [];
-    let unlinkedUpTo = 0;
+    const query = db.query.bind(db);
+    let stored: { plan: Plan | undefined; unlinked: SealedRow[]; unlinkedUpTo: number };
     try {
-      open = true;
-      // Waits for a linker round or another replica's batch to commit (each a few milliseconds).
-      // The cursor in a statement of its own, after the lock: its snapshot sees what the previous
-      // holder committed.
-      const begun = (await db.query(`BEGIN; SELECT pg_advisory_xact_lock(${LINKER_LOCK}); SELECT stream_seq AS cursor FROM audit_linker`)) as unknown as Array<{
-        rows: Array<{ cursor: string | null }>;
-      }>;
-      const cursor = Number(begun[2]?.rows[0]?.cursor ?? 0);
-      if (cursor !== this.cachedAt) this.heads.clear();
-
-      // How far the batch continues the cursor without a gap.
-      const seqs = new Set(settled);
-      let end = cursor;
-      while (seqs.has(end + 1)) end += 1;
-
-      const plan = end > cursor ? await this.plan(db, records, cursor, end) : undefined;
-      if (plan) {
-        const r = (await db.query(LINKED_INSERT, [...plan.columns, ...plan.known, ...plan.born, end])) as { rows: Array<{ stored: number }> };
-        if (r.rows[0]?.stored !== plan.linked.length) {
-          // An id already stored (an event republished under a new message id, stored earlier at
-          // its first sequence): nothing of this batch is linked here; the linker sorts it out.
-          await db.query('ROLLBACK');
-          await db.query('BEGIN');
-          this.heads.clear();
-          this.cachedAt = -1;
-          unlinkedRows = await this.o.storeUnlinked(records, db.query.bind(db));
-          unlinkedUpTo = maxSeq(records);
-          result = { linked: 0, unlinked: unlinkedRows.length };
-        } else {
-          const rest = records.filter((r) => !plan.taken.has(r));
-          unlinkedRows = rest.length > 0 ? await this.o.storeUnlinked(rest, db.query.bind(db)) : [];
-          unlinkedUpTo = maxSeq(rest);
-          advanced = plan.advanced;
-          cursorAfter = end;
-          result = { linked: plan.linked.length, unlinked: unlinkedRows.length };
-        }
+      // Planned on a projection still standing: one statement, its own transaction, applied if
+      // the cursor is where it was planned from.
+      const applied = prepared && prepared.epoch === this.epoch && (await this.apply(query, prepared));
+      if (applied) {
+        const rest = records.filter((r) => !prepared.taken.has(r));
+        stored = { plan: prepared, unlinked: rest.length > 0 ? await this.o.storeUnlinked(rest, query) : [], unlinkedUpTo: maxSeq(rest) };
+        batches().inc({ how: 'ahead' });
       } else {
-        unlinkedRows = await this.o.storeUnlinked(records, db.query.bind(db));
-        unlinkedUpTo = maxSeq(records);
-        result = { linked: 0, unlinked: unlinkedRows.length };
-      }
-      await db.query('COMMIT');
-      open = false;
-      if (cursorAfter >= 0) {
-        for (const h of advanced) this.heads.set(h.tenantId, { position: h.position, hash: h.hash, lastSeq: h.lastSeq });
-        if (this.heads.size > MAX_CACHED_HEADS) this.heads.clear();
-        this.cachedAt = cursorAfter;
+        if (prepared) {
+          this.forget();
+          batches().inc({ how: 'refused' });
+        }
+        stored = await this.storeLocked(query, records, settled);
+        batches().inc({ how: stored.plan ? 'locked' : 'unlinked' });
       }
     } catch (err) {
-      if (open) await db.query('ROLLBACK').catch(() => undefined);
-      this.heads.clear();
-      this.cachedAt = -1;
+      this.forget();
       throw err;
     } finally {
       await qr.release();
     }
-    if (cursorAfter >= 0) this.o.linkedUpTo(cursorAfter);
-    if (advanced.length > 0) this.o.heads.mark(advanced);
-    if (unlinkedRows.length > 0 || unlinkedUpTo > 0) this.o.storedUnlinked(unlinkedUpTo, unlinkedRows);
-    return result;
+    const { plan, unlinked, unlinkedUpTo } = stored;
+    if (plan) {
+      this.o.linkedUpTo(plan.end);
+      if (plan.advanced.length > 0) this.o.heads.mark(plan.advanced);
+    }
+    if (unlinked.length > 0 || unlinkedUpTo > 0) this.o.storedUnlinked(unlinkedUpTo, unlinked);
+    return { linked: plan?.linked.length ?? 0, unlinked: unlinked.length };
+  }
+
+  /** Writes a plan: false when the cursor moved since it was planned, or an id of it is stored already. */
+  private async apply(query: PgClient['query'], plan: Plan): Promise<boolean> {
+    try {
+      const r = (await query(LINKED_INSERT, [...plan.columns, ...plan.known, ...plan.born, plan.from, plan.end])) as { rows: Array<{ moved: number }> };
+      return r.rows[0]?.moved === 1;
+    } catch (err) {
+      if (isAlreadyStored(err)) return false;
+      throw err;
+    }
   }
 
   /**
-   * The rows of (cursor, end] linked in stream order, each tenant's head moved, as columns for
-   * LINKED_INSERT (none when the run holds no trail event: then only the cursor moves); undefined
-   * when a row would fall behind its tenant's head.
+   * Under the linker's lock: the cursor read, the batch planned from the table (the projection is
+   * used only as its cache: at the cursor, with no later batch planned on it), written; what does
+   * not continue the cursor, or a batch holding an id stored already, is stored unlinked.
    */
-  private async plan(db: PgClient, records: readonly AuditRecord[], cursor: number, end: number) {
+  private async storeLocked(
+    query: PgClient['query'],
+    records: readonly AuditRecord[],
+    settled: readonly number[],
+  ): Promise<{ plan: Plan | undefined; unlinked: SealedRow[]; unlinkedUpTo: number }> {
+    let open = true;
+    try {
+      // Waits for a linker round or another replica's batch to commit (each a few milliseconds).
+      // The cursor in a statement of its own, after the lock: its snapshot sees what the previous
+      // holder committed.
+      const begun = (await query(`BEGIN; SELECT pg_advisory_xact_lock(${LINKER_LOCK}); SELECT stream_seq AS cursor FROM audit_linker`)) as unknown as Array<{
+        rows: Array<{ cursor: string | null }>;
+      }>;
+      const cursor = Number(begun[2]?.rows[0]?.cursor ?? 0);
+      // No later batch planned on this one (it had no plan), so the projection is the table's state
+      // if it is at the cursor.
+      if (cursor !== this.projectedAt || this.heads.size > MAX_CACHED_HEADS) {
+        this.forget();
+        this.projectedAt = cursor;
+      }
+      const end = continues(settled, cursor);
+      const plan = end > cursor ? await this.plan(records, cursor, end, async (ids) => (await query(SELECT_HEADS, [ids])).rows as HeadRow[]) : undefined;
+      let result: { plan: Plan | undefined; unlinked: SealedRow[]; unlinkedUpTo: number };
+      if (plan && (await this.apply(query, plan))) {
+        const rest = records.filter((r) => !plan.taken.has(r));
+        result = { plan, unlinked: rest.length > 0 ? await this.o.storeUnlinked(rest, query) : [], unlinkedUpTo: maxSeq(rest) };
+      } else {
+        if (plan) {
+          // An id already stored (an event republished under a new message id, stored earlier at
+          // its first sequence): nothing of this batch is linked here; the linker sorts it out.
+          await query('ROLLBACK');
+          await query('BEGIN');
+          this.forget();
+        }
+        result = { plan: undefined, unlinked: await this.o.storeUnlinked(records, query), unlinkedUpTo: maxSeq(records) };
+      }
+      await query('COMMIT');
+      open = false;
+      return result;
+    } finally {
+      if (open) await query('ROLLBACK').catch(() => undefined);
+    }
+  }
+
+  /**
+   * The rows of (from, end] linked in stream order, each tenant's head moved, as columns for
+   * LINKED_INSERT (none when the run holds no trail event: then only the cursor moves), on the
+   * projection at `from` (heads it lacks read with `readHeads`), which it then moves to `end`.
+   * Undefined when a row would fall behind its tenant's head, or when the projection was dropped
+   * meanwhile.
+   */
+  private async plan(records: readonly AuditRecord[], from: number, end: number, readHeads: (ids: string[]) => Promise<HeadRow[]>): Promise<Plan | undefined> {
+    const epoch = this.epoch;
     // One row per id, at its first sequence within the run; the run's other copies of an id are
     // left out. Those at or below the cursor (redeliveries, already stored) go the plain way,
     // where a known id changes nothing.
     const byId = new Map<string, AuditRecord>();
     const taken = new Set<AuditRecord>();
     for (const r of records) {
-      if (r.streamSeq <= cursor || r.streamSeq > end) continue;
+      if (r.streamSeq <= from || r.streamSeq > end) continue;
       taken.add(r);
       const seen = byId.get(r.event.id);
       if (!seen || r.streamSeq < seen.streamSeq) byId.set(r.event.id, r);
@@ -191,16 +308,12 @@ export class InsertLinker {
     const missing = new Set<string>();
     for (const r of linked) if (!this.heads.has(r.event.tenant_id)) missing.add(r.event.tenant_id);
     if (missing.size > 0) {
-      const found = (await db.query('SELECT tenant_id, position, hash, stream_seq FROM audit_heads WHERE tenant_id = ANY($1)', [[...missing]])).rows as Array<{
-        tenant_id: string;
-        position: string;
-        hash: Buffer | null;
-        stream_seq: string;
-      }>;
+      const found = await readHeads([...missing]);
+      if (epoch !== this.epoch || from !== this.projectedAt) return undefined;
       for (const h of found) this.heads.set(h.tenant_id, { position: Number(h.position), hash: h.hash ?? GENESIS, lastSeq: Number(h.stream_seq) });
     }
 
-    const moved = new Map<string, Head & { live: number; test: number; born: boolean }>();
+    const moved = new Map<string, Moving>();
     const cols = rowColumns();
     const positions: number[] = [];
     const hashes: Buffer[] = [];
@@ -208,8 +321,7 @@ export class InsertLinker {
       const e = r.event;
       let h = moved.get(e.tenant_id);
       if (!h) {
-        const cached = this.heads.get(e.tenant_id);
-        h = { ...(cached ?? { position: 0, hash: GENESIS, lastSeq: 0 }), live: 0, test: 0, born: cached === undefined };
+        h = new Moving(this.heads.get(e.tenant_id));
         moved.set(e.tenant_id, h);
       }
       // Behind its tenant's head: only a stream recreated under a kept table does that. The linker
@@ -237,9 +349,19 @@ export class InsertLinker {
       c[4].push(h.live);
       c[5].push(h.test);
       advanced.push({ tenantId, position: h.position, hash: h.hash, lastSeq: h.lastSeq });
+      this.heads.set(tenantId, { position: h.position, hash: h.hash, lastSeq: h.lastSeq });
     }
-    return { columns: [...cols, positions, hashes], known, born, linked, taken, advanced };
+    this.projectedAt = end;
+    return { from, end, epoch, columns: [...cols, positions, hashes], known, born, linked, taken, advanced };
   }
+}
+
+/** How far `settled` continues `cursor` without a gap. */
+function continues(settled: readonly number[], cursor: number): number {
+  const seqs = new Set(settled);
+  let end = cursor;
+  while (seqs.has(end + 1)) end += 1;
+  return end;
 }
 
 const maxSeq = (records: readonly AuditRecord[]): number => records.reduce((m, r) => Math.max(m, r.streamSeq), 0);

@@ -246,11 +246,15 @@ export class ChainLinker {
     let open = false;
     try {
       // One linker at a time across replicas: a second one waits its turn instead of spinning.
-      // No parameters: the simple protocol runs both statements in one round trip.
+      // No parameters: the simple protocol runs the statements in one round trip. The cursor in a
+      // statement after the lock's: a statement's snapshot is taken as it starts, and one taken
+      // before the lock was granted could miss what its last holder committed.
       open = true;
-      const begun = await db.query(`BEGIN; SELECT pg_try_advisory_xact_lock(${LINKER_LOCK}) AS mine, (SELECT stream_seq FROM audit_linker) AS cursor`);
-      const turn = (begun as unknown as Array<{ rows: Array<{ mine: boolean; cursor: string | null }> }>)[1]?.rows[0];
-      if (!turn?.mine) {
+      const begun = (await db.query(
+        `BEGIN; SELECT pg_try_advisory_xact_lock(${LINKER_LOCK}) AS mine; SELECT stream_seq AS cursor FROM audit_linker`,
+      )) as unknown as Array<{ rows: Array<{ mine?: boolean; cursor?: string | null }> }>;
+      const turn = { mine: begun[1]?.rows[0]?.mine === true, cursor: begun[2]?.rows[0]?.cursor ?? null };
+      if (!turn.mine) {
         await db.query('COMMIT');
         open = false;
         this.busyElsewhere = true;
