@@ -1,6 +1,6 @@
 import { eventSubject, type KeyEvent } from '@keyway/contracts';
 import type { JetStreamContext } from '@keyway/messaging';
-import { startService } from '@keyway/runtime';
+import { counter, startService } from '@keyway/runtime';
 import { eventually, type TestInfra } from '@keyway/testing';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { INestApplication } from '@nestjs/common';
@@ -8,7 +8,6 @@ import { DataSource } from 'typeorm';
 import { chainTestBed, lifecycleEvent, publishKeyEvent } from '../../test/audit-fixtures';
 import { AppModule } from '../app.module';
 import { SERVICE, type AuditLogConfig } from '../config';
-import { register } from 'prom-client';
 import type { AuditRecord, TrailEvent } from '../audit/audit-event';
 import { AuditEventsRepository } from '../audit/audit-events.repository';
 import { AuditIngestService } from '../audit/audit-ingest.service';
@@ -45,8 +44,8 @@ describe('the audit chain linked as it is stored', () => {
   const cursor = async () => Number((await ds.query<Array<{ s: string }>>('SELECT stream_seq AS s FROM audit_linker'))[0]?.s);
   /** keyway_audit_batches_total by `how` (this process: every replica a test starts). */
   const batches = async (how: string): Promise<number> => {
-    const m = register.getSingleMetric('keyway_audit_batches_total');
-    return (await m?.get())?.values.find((v) => v.labels.how === how)?.value ?? 0;
+    const m = counter('keyway_audit_batches_total', '', ['how']);
+    return (await m.get()).values.find((v) => v.labels.how === how)?.value ?? 0;
   };
 
   beforeAll(async () => {
