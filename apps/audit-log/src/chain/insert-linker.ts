@@ -119,6 +119,13 @@ interface Plan {
   advanced: MovedHead[];
 }
 
+/** What a batch stored: linked by its plan (if any), and unlinked (up to a stream sequence). */
+interface Stored {
+  plan: Plan | undefined;
+  unlinked: SealedRow[];
+  unlinkedUpTo: number;
+}
+
 const SELECT_HEADS = 'SELECT tenant_id, position, hash, stream_seq FROM audit_heads WHERE tenant_id = ANY($1)';
 type HeadRow = { tenant_id: string; position: string; hash: Buffer | null; stream_seq: string };
 
@@ -191,7 +198,7 @@ export class InsertLinker {
     const qr = this.o.ds.createQueryRunner();
     const db = (await qr.connect()) as PgClient;
     const query = db.query.bind(db);
-    let stored: { plan: Plan | undefined; unlinked: SealedRow[]; unlinkedUpTo: number };
+    let stored: Stored;
     try {
       // Planned on a projection still standing: one statement, its own transaction, applied if
       // the cursor is where it was planned from.
@@ -243,7 +250,7 @@ export class InsertLinker {
     query: PgClient['query'],
     records: readonly AuditRecord[],
     settled: readonly number[],
-  ): Promise<{ plan: Plan | undefined; unlinked: SealedRow[]; unlinkedUpTo: number }> {
+  ): Promise<Stored> {
     let open = true;
     try {
       // Waits for a linker round or another replica's batch to commit (each a few milliseconds).
@@ -261,7 +268,7 @@ export class InsertLinker {
       }
       const end = continues(settled, cursor);
       const plan = end > cursor ? await this.plan(records, cursor, end, async (ids) => (await query(SELECT_HEADS, [ids])).rows as HeadRow[]) : undefined;
-      let result: { plan: Plan | undefined; unlinked: SealedRow[]; unlinkedUpTo: number };
+      let result: Stored;
       if (plan && (await this.apply(query, plan))) {
         const rest = records.filter((r) => !plan.taken.has(r));
         result = { plan, unlinked: rest.length > 0 ? await this.o.storeUnlinked(rest, query) : [], unlinkedUpTo: maxSeq(rest) };
