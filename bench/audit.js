@@ -48,6 +48,8 @@ const choice = (name, fallback) => {
 };
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** The middle value (the lower one of an even count). */
+const median = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
 const BASELINE = choice('baseline', undefined);
 /** Writers per replica (AUDIT_WRITERS; unset: the service's default). */
 const WRITERS = numberArg('writers', undefined);
@@ -333,7 +335,6 @@ function chainCpu(dist, { checkSeal }) {
 async function main() {
   build(['audit-log']);
   if (choice('chain-cpu', '0') === '1') {
-    const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
     const now = [];
     const before = [];
     for (let r = 0; r < 15; r++) {
@@ -366,7 +367,6 @@ async function main() {
       }
     }
     console.log(`  cost of the chain (drain with chain on / off${REPEAT > 1 ? `; medians of ${REPEAT} interleaved runs each` : ''}):`);
-    const median = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
     const sameCase = (a, b) => a.spread === b.spread && a.replicas === b.replicas && a.baseline === b.baseline;
     for (const on of results.filter((r) => r.chain && r.round === 0)) {
       const runs = (chain) => results.filter((r) => r.chain === chain && sameCase(r, on));

@@ -14,6 +14,7 @@ import { AuditIngestService } from '../audit/audit-ingest.service';
 import { ChainKey, GENESIS } from './chain';
 import { ChainService } from './chain.service';
 import { InsertLinker } from './insert-linker';
+import { LINKER_LOCK } from './linker';
 
 type Row = { id: string; tenant_id: string; chain_pos: string | null; stream_seq: string; sealed: boolean };
 
@@ -199,6 +200,24 @@ describe('the audit chain linked as it is stored', () => {
     expect(await cursor()).toBe(at + 20);
     const mine = await rows(t);
     expect(mine.map((r) => Number(r.chain_pos))).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+    expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 15 });
+
+    // The cursor moved while the plan's statement waited for the lock (after the statement began):
+    // the cursor row is read again once locked, and the plan is refused all the same.
+    const other = ds.createQueryRunner();
+    await other.connect();
+    try {
+      await other.query(`BEGIN; SELECT pg_advisory_xact_lock(${LINKER_LOCK})`);
+      await other.query('UPDATE audit_linker SET stream_seq = $1', [at + 25]);
+      const waiting = one.store(...noRows(at + 21, at + 23));
+      await eventually(async () => Number((await ds.query(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`))[0].n) === 1, 10_000, 20);
+      await other.query('COMMIT');
+      expect(await waiting).toEqual({ linked: 0, unlinked: 0 });
+    } finally {
+      await other.release();
+    }
+    expect(await batches('refused')).toBe(refused + 2);
+    expect(await cursor()).toBe(at + 25);
     expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 15 });
   });
 });

@@ -198,16 +198,19 @@ export class InsertLinker {
     const qr = this.o.ds.createQueryRunner();
     const db = (await qr.connect()) as PgClient;
     const query = db.query.bind(db);
-    let stored: Stored;
+    let stored: Stored | undefined;
     try {
       // Planned on a projection still standing: one statement, its own transaction, applied if
-      // the cursor is where it was planned from.
-      const applied = prepared && prepared.epoch === this.epoch && (await this.apply(query, prepared));
-      if (applied) {
-        const rest = records.filter((r) => !prepared.taken.has(r));
-        stored = { plan: prepared, unlinked: rest.length > 0 ? await this.o.storeUnlinked(rest, query) : [], unlinkedUpTo: maxSeq(rest) };
-        batches().inc({ how: 'ahead' });
-      } else {
+      // the cursor is where it was planned from. What the plan leaves out (redeliveries at or
+      // below the cursor) is stored first, so nothing of the batch can fail once its links commit.
+      if (prepared && prepared.epoch === this.epoch) {
+        const withRest = await this.storeRest(query, records, prepared);
+        if (await this.apply(query, prepared)) {
+          stored = withRest;
+          batches().inc({ how: 'ahead' });
+        }
+      }
+      if (!stored) {
         if (prepared) {
           this.forget();
           batches().inc({ how: 'refused' });
@@ -241,6 +244,12 @@ export class InsertLinker {
     }
   }
 
+  /** Stores, unlinked, the batch's records its plan leaves out (at or below the cursor it starts from). */
+  private async storeRest(query: PgClient['query'], records: readonly AuditRecord[], plan: Plan): Promise<Stored> {
+    const rest = records.filter((r) => !plan.taken.has(r));
+    return { plan, unlinked: rest.length > 0 ? await this.o.storeUnlinked(rest, query) : [], unlinkedUpTo: maxSeq(rest) };
+  }
+
   /**
    * Under the linker's lock: the cursor read, the batch planned from the table (the projection is
    * used only as its cache: at the cursor, with no later batch planned on it), written; what does
@@ -270,8 +279,7 @@ export class InsertLinker {
       const plan = end > cursor ? await this.plan(records, cursor, end, async (ids) => (await query(SELECT_HEADS, [ids])).rows as HeadRow[]) : undefined;
       let result: Stored;
       if (plan && (await this.apply(query, plan))) {
-        const rest = records.filter((r) => !plan.taken.has(r));
-        result = { plan, unlinked: rest.length > 0 ? await this.o.storeUnlinked(rest, query) : [], unlinkedUpTo: maxSeq(rest) };
+        result = await this.storeRest(query, records, plan);
       } else {
         if (plan) {
           // An id already stored (an event republished under a new message id, stored earlier at
