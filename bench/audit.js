@@ -55,6 +55,8 @@ const BASELINE = choice('baseline', undefined);
 const WRITERS = numberArg('writers', undefined);
 /** Each ingestion case this many times, chain on and off interleaved; the cost of the chain from their medians. */
 const REPEAT = numberArg('repeat', 1);
+/** `--steady 0`: the drain only (no run at the rate, so no latency). */
+const STEADY = numberArg('steady', 1);
 
 /** The service from its build, or from `dist` (the `--baseline` build). */
 function startAudit(env, dist) {
@@ -206,6 +208,7 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
     const drain = EVENTS / Number(span);
     const cost = await drainCost(pg, apps, cpuBefore, statsBefore);
 
+    if (STEADY === 0) return { drain, lat: { p50: NaN, p99: NaN, max: NaN }, dupes: 0, cost };
     for (let r = 1; r < replicas; r++) apps.push(await startAudit(env, dist));
     // One unmeasured second at the rate, then the measured run.
     await publishAll(ctx, RATE, tenantOf, RATE);

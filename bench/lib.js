@@ -10,6 +10,8 @@ const PG_ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** Builds the apps and what they use, and the test harness whose helpers the benchmarks share. */
 function build(apps) {
+  // BENCH_NO_BUILD=1: run the builds as they are (e.g. a dist patched by hand to trace it).
+  if (process.env.BENCH_NO_BUILD) return;
   const filters = [...apps, 'testing'].map((a) => `--filter=@keyway/${a}...`);
   execFileSync('npx', ['turbo', 'run', 'build', '--output-logs=errors-only', ...filters], {
     cwd: ROOT,

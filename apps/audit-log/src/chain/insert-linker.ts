@@ -69,33 +69,39 @@ export interface StoredBatch {
 }
 
 /**
- * A batch's linked rows, its tenants' heads and the cursor, in one statement, provided the cursor
- * is still where the batch was planned from ($26; moved to $27). The linker's advisory lock is
- * taken first (a one-time filter, before the cursor row is read), and the cursor row is checked
- * again once it is locked (Postgres re-reads an updated row before writing it), so a linker round
- * or another replica's batch that moved the cursor meanwhile leaves this one unapplied: `moved` 0.
- * An id already stored fails the whole statement (unique_violation).
+ * A batch's linked rows, inserted in its transaction before its turn comes: batches of a replica
+ * insert in parallel (on a 2-core box, the insert is most of a batch's time in Postgres), and only
+ * their turns (TURN) go one after another. An id already stored, or being stored by a batch still
+ * open, fails the insert (unique_violation) or waits for that batch to end.
  */
-const LINKED_INSERT = `
+const LINKED_ROWS = `
+  INSERT INTO audit_events
+    (id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq, chain_pos, hash, linked_at)
+  SELECT u.*, clock_timestamp() FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
+    $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bigint[], $12::bigint[], $13::bytea[]) AS u`;
+
+/**
+ * A batch's turn, under the linker's advisory lock (taken by a statement of its own before it, so
+ * that this one's snapshot sees what the lock's last holder committed: a statement's snapshot is
+ * taken before anything in it waits): its tenants' heads and the cursor, provided the cursor is
+ * still where the batch was planned from ($13; moved to $14). A linker round, another replica's
+ * batch or a batch of this one that was refused leaves this one unapplied (`moved` 0), and its
+ * transaction, rows included, is rolled back. The lock is held until the batch commits, so the
+ * next batch's turn, sent as soon as this one returns, waits in Postgres for that commit.
+ */
+const TURN = `
   WITH turn AS (
-    UPDATE audit_linker SET stream_seq = $27
-    WHERE stream_seq = $26 AND (SELECT true FROM pg_advisory_xact_lock(${LINKER_LOCK}))
+    UPDATE audit_linker SET stream_seq = $14 WHERE stream_seq = $13
     RETURNING 1),
-  stored AS (
-    INSERT INTO audit_events
-      (id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq, chain_pos, hash, linked_at)
-    SELECT u.*, clock_timestamp() FROM unnest(
-      $1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
-      $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bigint[], $12::bigint[], $13::bytea[]) AS u
-    WHERE EXISTS (SELECT 1 FROM turn)),
   moved AS (
     UPDATE audit_heads h SET position = u.pos, hash = u.hash, stream_seq = u.seq,
       live_count = h.live_count + u.live, test_count = h.test_count + u.test
-    FROM unnest($14::text[], $15::bigint[], $16::bytea[], $17::bigint[], $18::bigint[], $19::bigint[]) AS u(tenant_id, pos, hash, seq, live, test)
+    FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(tenant_id, pos, hash, seq, live, test)
     WHERE h.tenant_id = u.tenant_id AND EXISTS (SELECT 1 FROM turn)),
   born AS (
     INSERT INTO audit_heads AS h (tenant_id, position, hash, stream_seq, live_count, test_count)
-    SELECT * FROM unnest($20::text[], $21::bigint[], $22::bytea[], $23::bigint[], $24::bigint[], $25::bigint[])
+    SELECT * FROM unnest($7::text[], $8::bigint[], $9::bytea[], $10::bigint[], $11::bigint[], $12::bigint[])
     WHERE EXISTS (SELECT 1 FROM turn)
     ON CONFLICT (tenant_id) DO UPDATE SET position = EXCLUDED.position, hash = EXCLUDED.hash, stream_seq = EXCLUDED.stream_seq,
       live_count = h.live_count + EXCLUDED.live_count, test_count = h.test_count + EXCLUDED.test_count)
@@ -153,9 +159,14 @@ type HeadRow = { tenant_id: string; position: string; hash: Buffer | null; strea
  * (none was known, or it did not continue) holds the next batch's plan back until it is stored.
  */
 export class InsertLinker {
-  private turn: Promise<unknown> = Promise.resolve();
+  /** Settles when every batch handed in so far is done (stored or failed). */
+  private done: Promise<unknown> = Promise.resolve();
+  /** Settles when the last batch handed in has had its turn (see store). */
+  private turnTaken: Promise<unknown> = Promise.resolve();
   /** Settles when the next batch may be planned. */
   private planTurn: Promise<unknown> = Promise.resolve();
+  /** The ids of the batches handed in and not yet done (with how many batches hold each). */
+  private readonly inFlight = new Map<string, number>();
   /** The projection: each tenant's head once the batches planned so far commit (a cache of the table's beyond them). */
   private readonly heads = new Map<string, Head>();
   /** The cursor the projection is at (-1: none; plan from the table). */
@@ -168,14 +179,40 @@ export class InsertLinker {
   /**
    * Stores a batch: `records` (the lifecycle events in it) and `settled`, the stream sequence of
    * every message of the batch (trail events or not: each is settled once this batch commits).
+   *
+   * Batches are handed in in stream order. Each is planned on the one before it, then inserts its
+   * rows in a transaction of its own at once, alongside the batches before it; its turn (cursor
+   * and heads) comes once the one before it has taken its own (holding the lock until it commits).
+   * A batch sharing an id with a batch not yet done waits for every batch before it first: two
+   * open transactions inserting one id would wait on each other in Postgres while the earlier one
+   * waits here for the later one's turn, a deadlock that Postgres cannot see.
    */
   store(records: readonly AuditRecord[], settled: readonly number[]): Promise<StoredBatch> {
+    const shared = records.some((r) => this.inFlight.has(r.event.id));
+    for (const r of records) this.inFlight.set(r.event.id, (this.inFlight.get(r.event.id) ?? 0) + 1);
     const prepared = this.planTurn.then(() => this.prepare(records, settled)).catch(() => undefined);
-    const stored = this.turn.then(async () => this.storeNow(records, settled, await prepared));
-    this.turn = stored.catch(() => undefined);
-    const turn = this.turn;
+    const before = this.done;
+    const previousTurn = this.turnTaken;
+    let pass!: () => void;
+    this.turnTaken = new Promise<void>((resolve) => (pass = resolve));
+    const stored = (async () => {
+      const plan = await prepared;
+      if (shared) await before;
+      return this.storeNow(records, settled, plan, previousTurn, pass);
+    })();
+    const finished = stored
+      .catch(() => undefined)
+      .finally(() => {
+        pass(); // also when the batch failed before its turn
+        for (const r of records) {
+          const n = (this.inFlight.get(r.event.id) ?? 1) - 1;
+          if (n > 0) this.inFlight.set(r.event.id, n);
+          else this.inFlight.delete(r.event.id);
+        }
+      });
+    this.done = Promise.all([before, finished]);
     // The next batch plans on this one's plan; without one, on what this one stored.
-    this.planTurn = prepared.then((p) => (p ? undefined : turn));
+    this.planTurn = prepared.then((p) => (p ? undefined : finished));
     return stored;
   }
 
@@ -194,23 +231,34 @@ export class InsertLinker {
     this.epoch += 1;
   }
 
-  private async storeNow(records: readonly AuditRecord[], settled: readonly number[], prepared: Plan | undefined): Promise<StoredBatch> {
+  /**
+   * `previousTurn`: settles once the batch before this one took its turn (or is done); `pass`:
+   * lets the next batch take its turn.
+   */
+  private async storeNow(
+    records: readonly AuditRecord[],
+    settled: readonly number[],
+    prepared: Plan | undefined,
+    previousTurn: Promise<unknown>,
+    pass: () => void,
+  ): Promise<StoredBatch> {
     const qr = this.o.ds.createQueryRunner();
     const db = (await qr.connect()) as PgClient;
     const query = db.query.bind(db);
     let stored: Stored | undefined;
     try {
-      // Planned on a projection still standing: one statement, its own transaction, applied if
-      // the cursor is where it was planned from. What the plan leaves out (redeliveries at or
-      // below the cursor) is stored first, so nothing of the batch can fail once its links commit.
+      // Planned on a projection still standing: its own transaction, committed if the cursor is
+      // where it was planned from. What the plan leaves out (redeliveries at or below the cursor)
+      // is stored first, so nothing of the batch can fail once its links commit.
       if (prepared && prepared.epoch === this.epoch) {
         const withRest = await this.storeRest(query, records, prepared);
-        if (await this.apply(query, prepared)) {
+        if (await this.applyAhead(query, prepared, previousTurn, pass)) {
           stored = withRest;
           batches().inc({ how: 'ahead' });
         }
       }
       if (!stored) {
+        await previousTurn;
         if (prepared) {
           this.forget();
           batches().inc({ how: 'refused' });
@@ -222,6 +270,7 @@ export class InsertLinker {
       this.forget();
       throw err;
     } finally {
+      pass();
       await qr.release();
     }
     const { plan, unlinked, unlinkedUpTo } = stored;
@@ -233,15 +282,46 @@ export class InsertLinker {
     return { linked: plan?.linked.length ?? 0, unlinked: unlinked.length };
   }
 
-  /** Writes a plan: false when the cursor moved since it was planned, or an id of it is stored already. */
-  private async apply(query: PgClient['query'], plan: Plan): Promise<boolean> {
+  /**
+   * A plan made ahead, in a transaction of its own: its rows inserted at once, its turn once the
+   * batch before it took its own. False (all rolled back) when the cursor moved since it was
+   * planned, the projection was dropped meanwhile, or an id of it is stored already.
+   */
+  private async applyAhead(query: PgClient['query'], plan: Plan, previousTurn: Promise<unknown>, pass: () => void): Promise<boolean> {
+    await query('BEGIN');
+    let open = true;
     try {
-      const r = (await query(LINKED_INSERT, [...plan.columns, ...plan.known, ...plan.born, plan.from, plan.end])) as { rows: Array<{ moved: number }> };
-      return r.rows[0]?.moved === 1;
+      if (!(await this.insertRows(query, plan))) return false;
+      await previousTurn;
+      if (plan.epoch !== this.epoch) return false;
+    await query(`SELECT pg_advisory_xact_lock(${LINKER_LOCK})`);
+    if (!(await this.takeTurn(query, plan))) return false;
+      // Holding the lock and the cursor row: the next batch's turn waits in Postgres for this commit.
+      pass();
+      await query('COMMIT');
+      open = false;
+      return true;
+    } finally {
+      if (open) await query('ROLLBACK').catch(() => undefined);
+    }
+  }
+
+  /** Inserts a plan's linked rows (in the caller's transaction): false when an id of it is stored already. */
+  private async insertRows(query: PgClient['query'], plan: Plan): Promise<boolean> {
+    if (plan.linked.length === 0) return true;
+    try {
+      await query(LINKED_ROWS, plan.columns);
+      return true;
     } catch (err) {
       if (isAlreadyStored(err)) return false;
       throw err;
     }
+  }
+
+  /** Moves the cursor and the plan's heads (in the caller's transaction, holding the lock): false when the cursor moved since it was planned. */
+  private async takeTurn(query: PgClient['query'], plan: Plan): Promise<boolean> {
+    const r = (await query(TURN, [...plan.known, ...plan.born, plan.from, plan.end])) as { rows: Array<{ moved: number }> };
+    return r.rows[0]?.moved === 1;
   }
 
   /** Stores, unlinked, the batch's records its plan leaves out (at or below the cursor it starts from). */
@@ -278,7 +358,8 @@ export class InsertLinker {
       const end = continues(settled, cursor);
       const plan = end > cursor ? await this.plan(records, cursor, end, async (ids) => (await query(SELECT_HEADS, [ids])).rows as HeadRow[]) : undefined;
       let result: Stored;
-      if (plan && (await this.apply(query, plan))) {
+      // Under the lock and at the cursor: the turn cannot be refused.
+      if (plan && (await this.insertRows(query, plan)) && (await this.takeTurn(query, plan))) {
         result = await this.storeRest(query, records, plan);
       } else {
         if (plan) {
