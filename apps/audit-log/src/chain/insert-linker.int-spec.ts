@@ -166,21 +166,53 @@ describe('the audit chain linked as it is stored', () => {
     app = standby;
     standby = undefined;
   });
-  it('a plan made ahead is refused once the cursor moved past where it was planned from: the cursor never goes back', async () => {
-    // Two writers of the same trail outside any consumer (as two replicas with no writer lease
-    // would be), on stream sequences past what the stream holds: this test runs last.
+  // The tests from here on drive InsertLinkers outside any consumer (as replicas with no writer
+  // lease would), on stream sequences past what the stream holds: they run last.
+  const linker = () => {
     const repo = app.get(AuditEventsRepository);
-    const linker = () =>
-      new InsertLinker({ ds, key, heads: { mark: () => undefined }, storeUnlinked: (r, q) => repo.insert(r, q), linkedUpTo: () => undefined, storedUnlinked: () => undefined });
-    const [one, two] = [linker(), linker()];
-    const t = 'ten_refused';
-    const at = await cursor();
-    const trail = (from: number, n: number, i0: number): [AuditRecord[], number[]] => {
+    return new InsertLinker({ ds, key, heads: { mark: () => undefined }, storeUnlinked: (r, q) => repo.insert(r, q), linkedUpTo: () => undefined, storedUnlinked: () => undefined });
+  };
+  /** `n` entries of tenant `t` at stream sequences from `from` on, and the sequences they settle. */
+  const trailOf =
+    (t: string) =>
+    (from: number, n: number, i0: number): [AuditRecord[], number[]] => {
       const records = Array.from({ length: n }, (_, i) => ({ event: lifecycleEvent(i0 + i, { tenant: t }) as TrailEvent, streamSeq: from + i }));
       return [records, records.map((r) => r.streamSeq)];
     };
-    // Messages that add no row (used events, dead letters) settle their sequences all the same.
-    const noRows = (from: number, to: number): [AuditRecord[], number[]] => [[], Array.from({ length: to - from + 1 }, (_, i) => from + i)];
+  // Messages that add no row (used events, dead letters) settle their sequences all the same.
+  const noRows = (from: number, to: number): [AuditRecord[], number[]] => [[], Array.from({ length: to - from + 1 }, (_, i) => from + i)];
+  /** Runs `fn` on a connection of its own that holds the linker's lock until `fn` returns (then commits). */
+  const holdingLock = async <T>(fn: (q: (sql: string, params?: unknown[]) => Promise<unknown>) => Promise<T>): Promise<T> => {
+    const other = ds.createQueryRunner();
+    await other.connect();
+    try {
+      await other.query(`BEGIN; SELECT pg_advisory_xact_lock(${LINKER_LOCK})`);
+      const out = await fn((sql, params) => other.query(sql, params));
+      await other.query('COMMIT');
+      return out;
+    } finally {
+      await other.release();
+    }
+  };
+  const lockWaiters = async () => Number((await ds.query(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`))[0].n);
+  /** Transactions that have inserted into audit_events and not yet ended. */
+  const openInserts = async () =>
+    Number(
+      (
+        await ds.query(
+          `SELECT count(*) AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a ON a.pid = l.pid
+           WHERE c.relname = 'audit_events' AND l.mode = 'RowExclusiveLock' AND l.granted AND a.state <> 'active'`,
+        )
+      )[0].n,
+    );
+
+  it('a plan made ahead is refused once the cursor moved past where it was planned from: the cursor never goes back', async () => {
+    // Two writers of the same trail outside any consumer (as two replicas with no writer lease
+    // would be), on stream sequences past what the stream holds: this test runs last.
+    const [one, two] = [linker(), linker()];
+    const t = 'ten_refused';
+    const trail = trailOf(t);
+    const at = await cursor();
 
     expect(await one.store(...trail(at + 1, 5, 0))).toEqual({ linked: 5, unlinked: 0 });
     // `one` plans its next batch from at + 5; `two` settles at + 6 .. at + 10 first.
@@ -202,22 +234,103 @@ describe('the audit chain linked as it is stored', () => {
     expect(mine.map((r) => Number(r.chain_pos))).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
     expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 15 });
 
-    // The cursor moved while the plan's statement waited for the lock (after the statement began):
-    // the cursor row is read again once locked, and the plan is refused all the same.
-    const other = ds.createQueryRunner();
-    await other.connect();
-    try {
-      await other.query(`BEGIN; SELECT pg_advisory_xact_lock(${LINKER_LOCK})`);
-      await other.query('UPDATE audit_linker SET stream_seq = $1', [at + 25]);
-      const waiting = one.store(...noRows(at + 21, at + 23));
-      await eventually(async () => Number((await ds.query(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`))[0].n) === 1, 10_000, 20);
-      await other.query('COMMIT');
-      expect(await waiting).toEqual({ linked: 0, unlinked: 0 });
-    } finally {
-      await other.release();
-    }
+    // The cursor moved while the plan waited for the lock: its turn reads the cursor once locked,
+    // and the plan is refused all the same.
+    const waiting = await holdingLock(async (q) => {
+      await q('UPDATE audit_linker SET stream_seq = $1', [at + 25]);
+      const w = one.store(...noRows(at + 21, at + 23));
+      await eventually(async () => (await lockWaiters()) === 1, 10_000, 20);
+      return { w };
+    });
+    expect(await waiting.w).toEqual({ linked: 0, unlinked: 0 });
     expect(await batches('refused')).toBe(refused + 2);
     expect(await cursor()).toBe(at + 25);
     expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 15 });
+  });
+
+  it('batches insert side by side and take their turns in order; a batch refused takes the later ones back with it', async () => {
+    const one = linker();
+    const t = 'ten_sidebyside';
+    const trail = trailOf(t);
+    const at = await cursor();
+    expect(await one.store(...trail(at + 1, 5, 0))).toEqual({ linked: 5, unlinked: 0 });
+
+    // With the lock held elsewhere, both next batches insert their rows (two transactions open at
+    // once), and the first waits for the lock: the inserts do not wait for each other's turns.
+    const [first, second] = await holdingLock(async () => {
+      const both = [one.store(...trail(at + 6, 5, 5)), one.store(...trail(at + 11, 5, 10))];
+      await eventually(async () => (await lockWaiters()) === 1 && (await openInserts()) === 1, 10_000, 20);
+      expect(await linkedCount(t)).toBe(5); // nothing of theirs is visible before it commits
+      return both;
+    });
+    expect(await first).toEqual({ linked: 5, unlinked: 0 });
+    expect(await second).toEqual({ linked: 5, unlinked: 0 });
+    expect(await cursor()).toBe(at + 15);
+    expect((await rows(t)).map((r) => Number(r.chain_pos))).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+    expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 15 });
+
+    // The cursor moves past both while they wait (another writer settled those messages): the
+    // first is refused, and the second's rows, inserted already, are rolled back with it, linked
+    // by neither. Both are stored again from the table, unlinked (at or below the cursor).
+    const refused = await batches('refused');
+    const [third, fourth] = await holdingLock(async (q) => {
+      await q('UPDATE audit_linker SET stream_seq = $1', [at + 30]);
+      const both = [one.store(...trail(at + 16, 5, 15)), one.store(...trail(at + 21, 5, 20))];
+      await eventually(async () => (await lockWaiters()) === 1 && (await openInserts()) === 1, 10_000, 20);
+      return both;
+    });
+    expect(await third).toEqual({ linked: 0, unlinked: 5 });
+    expect(await fourth).toEqual({ linked: 0, unlinked: 5 });
+    expect(await batches('refused')).toBe(refused + 2);
+    expect(await cursor()).toBe(at + 30);
+    const mine = await rows(t);
+    expect(mine).toHaveLength(25);
+    expect(mine.filter((r) => r.chain_pos !== null).map((r) => Number(r.chain_pos))).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+    const head = await ds.query<Array<{ position: string }>>('SELECT position FROM audit_heads WHERE tenant_id = $1', [t]);
+    expect(Number(head[0]?.position)).toBe(15);
+    expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 15 });
+  });
+
+  it('a batch sharing an id with a batch still being written waits for it: no deadlock, the id stored once at its first sequence', async () => {
+    const one = linker();
+    const t = 'ten_shared';
+    const trail = trailOf(t);
+    const at = await cursor();
+    const [[stored]] = trail(at + 1, 1, 0) as [[AuditRecord], number[]];
+    expect(await one.store([stored], [at + 1])).toEqual({ linked: 1, unlinked: 0 });
+    const [[again, next]] = trail(0, 2, 1) as [[AuditRecord, AuditRecord], number[]];
+
+    // The first batch redelivers `stored` (below the cursor, so stored the plain way before its
+    // links) and brings `again`; the second brings `again` republished, then `next`. While the
+    // first waits on a lock held on `stored`'s row, the second could insert `again` before it and
+    // then wait here for the first's turn, while the first waits in Postgres on the second.
+    const other = ds.createQueryRunner();
+    await other.connect();
+    let both: Array<Promise<unknown>>;
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT 1 FROM audit_events WHERE id = $1 FOR UPDATE', [stored.event.id]);
+      both = [
+        one.store([stored, { event: again.event, streamSeq: at + 2 }], [at + 1, at + 2]),
+        one.store([{ event: again.event, streamSeq: at + 3 }, { event: next.event, streamSeq: at + 4 }], [at + 3, at + 4]),
+      ];
+      await eventually(async () => Number((await ds.query(`SELECT count(*) AS n FROM pg_locks WHERE locktype IN ('transactionid', 'tuple') AND NOT granted`))[0].n) >= 1, 10_000, 20);
+      await new Promise((r) => setTimeout(r, 300)); // time for the second to run ahead, were it allowed to
+      await other.query('COMMIT');
+    } finally {
+      await other.release();
+    }
+    const deadlock = new Promise((_, reject) => setTimeout(() => reject(new Error('the batches wait on each other')), 15_000).unref());
+    const [first, second] = (await Promise.race([Promise.all(both), deadlock])) as unknown[];
+    expect(first).toEqual({ linked: 1, unlinked: 1 });
+    // `again` is stored already: nothing of the second batch is linked here (the linker sorts it out).
+    expect(second).toEqual({ linked: 0, unlinked: 2 });
+    const mine = await rows(t);
+    expect(mine.map((r) => [r.id, Number(r.stream_seq), r.chain_pos === null ? null : Number(r.chain_pos)])).toEqual([
+      [stored.event.id, at + 1, 1],
+      [again.event.id, at + 2, 2],
+      [next.event.id, at + 4, null],
+    ]);
+    expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 2 });
   });
 });
