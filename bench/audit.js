@@ -8,10 +8,13 @@
  *     the steady part), events spread over 1,000 tenants and all in one hot tenant, each with the chain on and off
  *     (AUDIT_CHAIN=off, a bench-only switch: rows stored, never sealed nor linked):
  *       - drain: `--events` events published while the service is down, then it starts; events/s
- *         from the first row written to the last row linked (chain on) or written (chain off);
+ *         from the first row written to the last one linked (chain on: the linker's cursor seen
+ *         past the last message, polled every 5 ms) or written (chain off: its `recorded_at`);
  *       - steady: `--events` events at `--rate`/s with the service running; p50/p99 from the
- *         publish to the row linked (`linked_at`; chain off: written, `recorded_at`). Postgres's
- *         clock and the bench's are the same machine's.
+ *         publish to the row linked (chain on: the cursor seen past its stream sequence, polled
+ *         every millisecond; a row's `linked_at` is written at its insert, before its batch's turn
+ *         and commit) or written (chain off: `recorded_at`). Postgres's clock and the bench's are
+ *         the same machine's. `--steady 0`: the drain only.
  *  2. `GET /v1/audit-events` with 1,000,000 entries in one tenant (seeded straight into Postgres):
  *     p50/p99 of the list RPC over NATS (what the gateway forwards), first page, a mode's page,
  *     deep pages by `after`, and filters.
@@ -101,8 +104,11 @@ function makeEvent(contracts, tenant) {
   return n % 3 === 0 ? { ...base, type: n % 2 ? 'disabled' : 'enabled', data: {} } : { ...base, type: 'updated', data: { name: `renamed ${n}` } };
 }
 
-/** Publishes `count` events (≤ 1,000 awaiting their ack), paced to `rate`/s when given; id → hand-off time. */
-async function publishAll(ctx, count, tenantOf, rate) {
+/**
+ * Publishes `count` events (≤ 1,000 awaiting their ack), paced to `rate`/s when given; id → hand-off
+ * time. `onSeq(seq, sentAt)`: each event's stream sequence, once acked.
+ */
+async function publishAll(ctx, count, tenantOf, rate, onSeq) {
   const { publishEvent } = require('@keyway/messaging');
   const contracts = require('@keyway/contracts');
   const sentAt = new Map();
@@ -115,8 +121,12 @@ async function publishAll(ctx, count, tenantOf, rate) {
     }
     while (inflight.size >= 1_000) await Promise.race(inflight);
     const e = makeEvent(contracts, tenantOf(i));
-    sentAt.set(e.id, now());
-    const p = publishEvent(ctx.js, contracts.eventSubject(e.type), e).then(() => inflight.delete(p));
+    const t = now();
+    sentAt.set(e.id, t);
+    const p = publishEvent(ctx.js, contracts.eventSubject(e.type), e).then((ack) => {
+      onSeq?.(ack.seq, t);
+      inflight.delete(p);
+    });
     inflight.add(p);
   }
   await Promise.all(inflight);
@@ -179,7 +189,6 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
   const tenantOf = spread ? (i) => `ten_bench${String(i % 1_000).padStart(4, '0')}` : () => 'ten_benchhot';
   const env = { NATS_URL: nats.url, DATABASE_URL: base, KEYWAY_STREAM: stream, AUDIT_CHAIN_KEY: CHAIN_KEY, AUDIT_CHAIN: chain ? 'on' : 'off', AUDIT_DURABLE: `bench${index}`, ...(WRITERS ? { AUDIT_WRITERS: String(WRITERS) } : {}), ...JSON.parse(process.env.BENCH_AUDIT_ENV ?? '{}') };
   const done = chain ? 'chain_pos IS NOT NULL' : 'true';
-  const at = chain ? 'linked_at' : 'recorded_at';
   const apps = [];
   const pg = new Client({ connectionString: serviceDatabaseUrl(base, 'audit-log') });
   try {
@@ -202,21 +211,64 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
           if (i) console.log(`    ${Date.now()} delivered ${i.delivered.stream_seq} ack_floor ${i.ack_floor.stream_seq} ack_pending ${i.num_ack_pending} pending ${i.num_pending} waiting ${i.num_waiting} redelivered ${i.num_redelivered}`);
         }, 250)
       : undefined;
+    // Chain on: drained when the linker's cursor passes the last message (the turn that moves it
+    // commits the batch's links), seen every 5 ms; not max(linked_at), written as a batch's rows
+    // are inserted, before its turn. Chain off: the last row's recorded_at (committed as inserted).
+    let drainedAt;
+    let polls = 0; // transactions of the bench's own, left out of the drain's
+    if (chain) {
+      const cursor = async () => (polls++, Number((await pg.query('SELECT stream_seq FROM audit_linker')).rows[0]?.stream_seq ?? 0));
+      await until('the backlog', async () => (await cursor()) >= EVENTS, numberArg('timeout', 600_000), 5);
+      drainedAt = now();
+    }
     await until('the backlog', async () => (await count()) === EVENTS, numberArg('timeout', 600_000), 100);
     if (tracer) clearInterval(tracer);
-    const span = (await pg.query(`SELECT extract(epoch FROM max(${at}) - min(recorded_at)) AS s FROM audit_events`)).rows[0].s;
+    const span = chain
+      ? (drainedAt - Number((await pg.query('SELECT extract(epoch FROM min(recorded_at)) * 1000 AS ms FROM audit_events')).rows[0].ms)) / 1000
+      : (await pg.query(`SELECT extract(epoch FROM max(recorded_at) - min(recorded_at)) AS s FROM audit_events`)).rows[0].s;
     const drain = EVENTS / Number(span);
-    const cost = await drainCost(pg, apps, cpuBefore, statsBefore);
+    const cost = await drainCost(pg, apps, cpuBefore, { ...statsBefore, xact: statsBefore.xact + polls });
 
     if (STEADY === 0) return { drain, lat: { p50: NaN, p99: NaN, max: NaN }, dupes: 0, cost };
     for (let r = 1; r < replicas; r++) apps.push(await startAudit(env, dist));
     // One unmeasured second at the rate, then the measured run.
     await publishAll(ctx, RATE, tenantOf, RATE);
     await until('the warm-up', async () => (await count()) === EVENTS + RATE, 600_000, 100);
-    const sentAt = await publishAll(ctx, EVENTS, tenantOf, RATE);
+    // Chain on: an event is linked once the linker's cursor passes its stream sequence (the cursor
+    // moves in the transaction that links it), polled every ms on a connection of its own; not
+    // its linked_at, written when its row is inserted, before its batch's turn and commit.
+    // Chain off: stored as its row is inserted (one statement, committed at once): recorded_at.
+    const sentBySeq = new Map();
+    const passedAt = new Map();
+    let stopAt = Infinity; // the last message's sequence, once published
+    const watch = chain ? new Client({ connectionString: serviceDatabaseUrl(base, 'audit-log') }) : undefined;
+    await watch?.connect();
+    let seen = Number((await pg.query('SELECT stream_seq FROM audit_linker').catch(() => ({ rows: [] }))).rows[0]?.stream_seq ?? 0);
+    const poller = watch
+      ? (async () => {
+          while (seen < stopAt) {
+            const c = Number((await watch.query('SELECT stream_seq FROM audit_linker')).rows[0]?.stream_seq ?? 0);
+            const t = now();
+            for (let q = seen + 1; q <= c; q++) passedAt.set(q, t);
+            seen = Math.max(seen, c);
+            await sleep(1);
+          }
+          await watch.end();
+        })()
+      : undefined;
+    const sentAt = await publishAll(ctx, EVENTS, tenantOf, RATE, (seq, t) => sentBySeq.set(seq, t));
+    stopAt = Math.max(...sentBySeq.keys());
     await until('the steady run', async () => (await count()) === 2 * EVENTS + RATE, 600_000, 100);
-    const rows = (await pg.query(`SELECT id, extract(epoch FROM ${at}) * 1000 AS ms FROM audit_events WHERE id = ANY($1)`, [[...sentAt.keys()]])).rows;
-    const lat = stats(rows.map((r) => Number(r.ms) - sentAt.get(r.id)));
+    await poller;
+    let lat;
+    if (chain) {
+      const linkedLat = [...sentBySeq].filter(([q]) => passedAt.has(q)).map(([q, sent]) => passedAt.get(q) - sent);
+      if (linkedLat.length !== EVENTS) throw new Error(`the cursor passed ${linkedLat.length} of the ${EVENTS} events`);
+      lat = stats(linkedLat);
+    } else {
+      const rows = (await pg.query(`SELECT id, extract(epoch FROM recorded_at) * 1000 AS ms FROM audit_events WHERE id = ANY($1)`, [[...sentAt.keys()]])).rows;
+      lat = stats(rows.map((r) => Number(r.ms) - sentAt.get(r.id)));
+    }
     const dupes = Number((await pg.query('SELECT count(*) - count(DISTINCT id) AS d FROM audit_events')).rows[0].d);
     return { drain, lat, dupes, cost };
   } catch (err) {
