@@ -332,5 +332,40 @@ describe('the audit chain linked as it is stored', () => {
       [next.event.id, at + 4, null],
     ]);
     expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 2 });
+    // The sequences settled (as the linker would, once past them), for the next test.
+    await one.store(...noRows(at + 3, at + 4));
+    expect(await cursor()).toBe(at + 4);
   });
+
+  it('a batch inserted ahead that waits on a lock for long (an open transaction of another writer) gives up and is planned again under the lock', async () => {
+    const one = linker();
+    const t = 'ten_locktimeout';
+    const trail = trailOf(t);
+    const at = await cursor();
+    expect(await one.store(...trail(at + 1, 1, 0))).toEqual({ linked: 1, unlinked: 0 });
+    const [[held, after]] = trail(at + 2, 2, 1) as [[AuditRecord, AuditRecord], number[]];
+    // Another writer (a replica without the writer lease) holds `held` inserted and uncommitted.
+    const other = ds.createQueryRunner();
+    await other.connect();
+    const refused = await batches('refused');
+    let result: Promise<unknown>;
+    try {
+      await other.query('BEGIN');
+      await app.get(AuditEventsRepository).insert([held], (sql, params) => other.query(sql, params));
+      result = one.store([held, after], [at + 2, at + 3]);
+      // The plan made ahead gives up after its lock timeout (5 s) and is refused; planned again
+      // under the lock, it waits without one, until the other writer commits.
+      await eventually(async () => (await batches('refused')) === refused + 1, 15_000, 50);
+      await other.query('COMMIT');
+    } finally {
+      await other.release();
+    }
+    // Stored either way: linked here, or sealed (`held`, committed by the other writer, may be
+    // linked by the linker first), and the linker links what is left, in stream order.
+    const { linked, unlinked } = (await result) as { linked: number; unlinked: number };
+    expect(linked + unlinked).toBe(2);
+    await eventually(async () => (await linkedCount(t)) === 3, 10_000, 50);
+    expect((await rows(t)).map((r) => r.id)).toEqual([expect.any(String), held.event.id, after.event.id]);
+    expect((await verify(t)).verification).toMatchObject({ verified: true, entries: 3 });
+  }, 30_000);
 });

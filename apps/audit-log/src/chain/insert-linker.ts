@@ -109,6 +109,16 @@ const TURN = `
 
 /** Postgres's unique_violation: an id of the batch is stored already. */
 const isAlreadyStored = (err: unknown): boolean => (err as { code?: unknown } | undefined)?.code === '23505';
+/** Postgres's lock_not_available: a wait of a batch's transaction outlasted AHEAD_LOCK_TIMEOUT. */
+const isLockTimeout = (err: unknown): boolean => (err as { code?: unknown } | undefined)?.code === '55P03';
+
+/**
+ * How long a batch inserted ahead waits for a lock before it gives up and is planned again under
+ * the lock. Its waits are normally a commit's length; this bounds what this process cannot see:
+ * replicas writing at once without the writer lease, whose open batches inserting the same ids in
+ * crossing orders would otherwise wait on each other for good.
+ */
+const AHEAD_LOCK_TIMEOUT = '5s';
 
 /** The linked insert of a batch, planned against a cursor. */
 interface Plan {
@@ -150,13 +160,17 @@ type HeadRow = { tenant_id: string; position: string; hash: Buffer | null; strea
  * replica's) is stored unlinked and sealed, as before, and the floor-paced linker links it. Both
  * give the same chain: each is a function of the stream alone.
  *
- * Batches of this replica are stored in the order the consumer handed them out, so its batches
- * continue each other. A batch's links are computed (the HMACs: most of the service's own work per
- * row) while the batch before it is still being written: against the *projection*, the heads and
- * cursor as they will be once every batch planned before it commits. Under the lock the plan is
- * used only if the cursor is where it was planned from and nothing went otherwise since
- * (`epoch`); else it is planned again there, from the table. A batch planned against nothing
- * (none was known, or it did not continue) holds the next batch's plan back until it is stored.
+ * Batches of this replica are handed in in the order the consumer handed them out, so they
+ * continue each other. A batch's links are computed (the HMACs) while the batch before it is still
+ * being written: against the *projection*, the heads and cursor as they will be once every batch
+ * planned before it commits. Its rows are then inserted at once, in a transaction of its own,
+ * while the batch before it may still be inserting (the insert is most of a batch's time in
+ * Postgres: done one batch after another, it was the chain's bottleneck). Only the batches' turns,
+ * under the lock, go one after another: the heads and the cursor, moved if the cursor is where
+ * the plan started and nothing went otherwise since (`epoch`), and the commit. A plan refused
+ * there is rolled back, rows included, and planned again under the lock, from the table. A batch
+ * planned against nothing (none was known, or it did not continue) holds the next batch's plan
+ * back until it is stored.
  */
 export class InsertLinker {
   /** Settles when every batch handed in so far is done (stored or failed). */
@@ -288,7 +302,7 @@ export class InsertLinker {
    * planned, the projection was dropped meanwhile, or an id of it is stored already.
    */
   private async applyAhead(query: PgClient['query'], plan: Plan, previousTurn: Promise<unknown>, pass: () => void): Promise<boolean> {
-    await query('BEGIN');
+    await query(`BEGIN; SET LOCAL lock_timeout = '${AHEAD_LOCK_TIMEOUT}'`);
     let open = true;
     try {
       if (!(await this.insertRows(query, plan))) return false;
@@ -301,6 +315,9 @@ export class InsertLinker {
       await query('COMMIT');
       open = false;
       return true;
+    } catch (err) {
+      if (isLockTimeout(err)) return false;
+      throw err;
     } finally {
       if (open) await query('ROLLBACK').catch(() => undefined);
     }
@@ -381,7 +398,7 @@ export class InsertLinker {
 
   /**
    * The rows of (from, end] linked in stream order, each tenant's head moved, as columns for
-   * LINKED_INSERT (none when the run holds no trail event: then only the cursor moves), on the
+   * LINKED_ROWS and TURN (none when the run holds no trail event: then only the cursor moves), on the
    * projection at `from` (heads it lacks read with `readHeads`), which it then moves to `end`.
    * Undefined when a row would fall behind its tenant's head, or when the projection was dropped
    * meanwhile.
