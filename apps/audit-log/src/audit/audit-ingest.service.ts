@@ -76,7 +76,9 @@ export class AuditIngestService implements OnApplicationBootstrap, BeforeApplica
     }
   }
 
-  private startConsumer(ctx: JetStreamContext): Promise<DurableConsumer<TrailEvent>> {
+  private async startConsumer(ctx: JetStreamContext): Promise<DurableConsumer<TrailEvent>> {
+    // This replica writes from here on: its first batch is planned ahead from the cursor as it is now.
+    if (this.linking) await this.chain.primeLinker();
     return DurableConsumer.start<TrailEvent>({
       ctx,
       stream: this.config.KEYWAY_STREAM,

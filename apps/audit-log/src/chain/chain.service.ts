@@ -65,6 +65,11 @@ export class ChainService implements OnModuleInit {
     linker.start();
   }
 
+  /** Before this replica's first batch (see InsertLinker.prime). */
+  async primeLinker(): Promise<void> {
+    await this.inserter?.prime(this.config.AUDIT_WRITERS);
+  }
+
   /** True once batches go through store() (the chain is on and the linker started). */
   get storing(): boolean {
     return this.inserter !== undefined;

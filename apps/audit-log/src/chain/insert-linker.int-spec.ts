@@ -80,10 +80,12 @@ describe('the audit chain linked as it is stored', () => {
     const events = Array.from({ length: 300 }, (_, i) => lifecycleEvent(i, { tenant: tenants[i % 3]!, mode: i % 4 === 0 ? 'test' : 'live' }));
     const seqs = await publishAll(events);
     for (const t of tenants) await eventually(async () => (await linkedCount(t)) === 100, 30_000, 50);
-    // Batches after the first are planned while the one before them is written, and nothing
-    // moved the cursor meanwhile: every such plan was used.
+    // Every batch is planned while the one before it is written (the first on the projection
+    // primed as the replica started writing), and nothing moved the cursor meanwhile: every such
+    // plan was used, and none was made under the lock.
     expect(await batches('ahead')).toBeGreaterThan(0);
     expect(await batches('refused')).toBe(0);
+    expect(await batches('locked')).toBe(0);
 
     for (const t of tenants) {
       const mine = await rows(t);

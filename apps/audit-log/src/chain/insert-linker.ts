@@ -15,6 +15,8 @@ const batches = () => counter('keyway_audit_batches_total', 'Audit batches by ho
 
 /** Tenants' heads kept between batches (beyond this, forgotten and read again). */
 const MAX_CACHED_HEADS = 100_000;
+/** Heads read before the first batch: those of the tenants that moved last. */
+const PRIMED_HEADS = 10_000;
 
 interface Head {
   position: number;
@@ -77,9 +79,12 @@ export interface StoredBatch {
 const LINKED_ROWS = `
   INSERT INTO audit_events
     (id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq, chain_pos, hash, linked_at)
-  SELECT u.*, clock_timestamp() FROM unnest(
+  SELECT u.id, u.tenant_id, u.key_id, u.type, u.schema_version, u.occurred_at, u.prefix, u.actor_type, u.actor_id, u.data,
+    u.stream_seq, u.chain_pos, substring($13::bytea FROM (u.n::int - 1) * 32 + 1 FOR 32), clock_timestamp()
+  FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
-    $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bigint[], $12::bigint[], $13::bytea[]) AS u`;
+    $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bigint[], $12::bigint[]) WITH ORDINALITY
+    AS u(id, tenant_id, key_id, type, schema_version, occurred_at, prefix, actor_type, actor_id, data, stream_seq, chain_pos, n)`;
 
 /**
  * A batch's turn, under the linker's advisory lock (taken by a statement of its own before it, so
@@ -127,11 +132,12 @@ interface Plan {
   end: number;
   /** The projection it was planned in (see InsertLinker.epoch). */
   epoch: number;
-  columns: unknown[][];
+  columns: unknown[];
   known: unknown[][];
   born: unknown[][];
-  linked: AuditRecord[];
-  taken: Set<AuditRecord>;
+  linked: readonly AuditRecord[];
+  /** The records it links or leaves out as copies (the others, at or below `from`, are stored plainly); undefined: all. */
+  taken: Set<AuditRecord> | undefined;
   advanced: MovedHead[];
 }
 
@@ -179,8 +185,8 @@ export class InsertLinker {
   private turnTaken: Promise<unknown> = Promise.resolve();
   /** Settles when the next batch may be planned. */
   private planTurn: Promise<unknown> = Promise.resolve();
-  /** The ids of the batches handed in and not yet done (with how many batches hold each). */
-  private readonly inFlight = new Map<string, number>();
+  /** The ids of each batch handed in and not yet done. */
+  private readonly open = new Set<ReadonlySet<string>>();
   /** The projection: each tenant's head once the batches planned so far commit (a cache of the table's beyond them). */
   private readonly heads = new Map<string, Head>();
   /** The cursor the projection is at (-1: none; plan from the table). */
@@ -202,9 +208,13 @@ export class InsertLinker {
    * waits here for the later one's turn, a deadlock that Postgres cannot see.
    */
   store(records: readonly AuditRecord[], settled: readonly number[]): Promise<StoredBatch> {
-    const shared = records.some((r) => this.inFlight.has(r.event.id));
-    for (const r of records) this.inFlight.set(r.event.id, (this.inFlight.get(r.event.id) ?? 0) + 1);
-    const prepared = this.planTurn.then(() => this.prepare(records, settled)).catch(() => undefined);
+    const ids = new Set<string>();
+    for (const r of records) ids.add(r.event.id);
+    let shared = false;
+    for (const other of this.open) if (!shared) for (const id of ids) if (other.has(id)) shared = true;
+    this.open.add(ids);
+    const distinct = ids.size === records.length;
+    const prepared = this.planTurn.then(() => this.prepare(records, distinct, settled)).catch(() => undefined);
     const before = this.done;
     const previousTurn = this.turnTaken;
     let pass!: () => void;
@@ -212,17 +222,13 @@ export class InsertLinker {
     const stored = (async () => {
       const plan = await prepared;
       if (shared) await before;
-      return this.storeNow(records, settled, plan, previousTurn, pass);
+      return this.storeNow(records, distinct, settled, plan, previousTurn, pass);
     })();
     const finished = stored
       .catch(() => undefined)
       .finally(() => {
         pass(); // also when the batch failed before its turn
-        for (const r of records) {
-          const n = (this.inFlight.get(r.event.id) ?? 1) - 1;
-          if (n > 0) this.inFlight.set(r.event.id, n);
-          else this.inFlight.delete(r.event.id);
-        }
+        this.open.delete(ids);
       });
     this.done = Promise.all([before, finished]);
     // The next batch plans on this one's plan; without one, on what this one stored.
@@ -230,12 +236,33 @@ export class InsertLinker {
     return stored;
   }
 
+  /**
+   * Starts the projection at the table's cursor before the first batch, with the heads of the
+   * tenants that moved last (in the same snapshot), so the first batches are planned ahead too,
+   * rather than under the lock with the next one's plan held back behind it, and without a read of
+   * their heads each; and opens a connection for each writer. With a backlog at start, that was
+   * half a second of a replica's first batches. Stale by the time a batch uses it (another replica
+   * wrote meanwhile), the plan is refused and made under the lock, as any other.
+   */
+  async prime(writers: number): Promise<void> {
+    const [rows] = (await Promise.all([
+      this.o.ds.query(`
+        SELECT l.stream_seq AS cursor, h.tenant_id, h.position, h.hash, h.stream_seq
+        FROM audit_linker l LEFT JOIN LATERAL (SELECT * FROM audit_heads ORDER BY stream_seq DESC LIMIT ${PRIMED_HEADS}) h ON true`),
+      ...Array.from({ length: writers }, () => this.o.ds.query('SELECT 1')),
+    ])) as [Array<Omit<HeadRow, 'tenant_id'> & { tenant_id: string | null; cursor: string }>];
+    if (this.projectedAt >= 0 || this.open.size > 0 || rows.length === 0) return;
+    this.forget();
+    for (const h of rows) if (h.tenant_id !== null) this.heads.set(h.tenant_id, { position: Number(h.position), hash: h.hash ?? GENESIS, lastSeq: Number(h.stream_seq) });
+    this.projectedAt = Number(rows[0]!.cursor);
+  }
+
   /** The batch's plan against the projection, while earlier batches are still being written. */
-  private prepare(records: readonly AuditRecord[], settled: readonly number[]): Promise<Plan | undefined> | undefined {
+  private prepare(records: readonly AuditRecord[], distinct: boolean, settled: readonly number[]): Promise<Plan | undefined> | undefined {
     const from = this.projectedAt;
     if (from < 0 || this.heads.size > MAX_CACHED_HEADS) return undefined;
     const end = continues(settled, from);
-    return end > from ? this.plan(records, from, end, async (ids) => (await this.o.ds.query(SELECT_HEADS, [ids])) as HeadRow[]) : undefined;
+    return end > from ? this.plan(records, distinct, from, end, async (ids) => (await this.o.ds.query(SELECT_HEADS, [ids])) as HeadRow[]) : undefined;
   }
 
   /** Drops the projection: plans made on it are made again, from the table. */
@@ -251,6 +278,7 @@ export class InsertLinker {
    */
   private async storeNow(
     records: readonly AuditRecord[],
+    distinct: boolean,
     settled: readonly number[],
     prepared: Plan | undefined,
     previousTurn: Promise<unknown>,
@@ -277,7 +305,7 @@ export class InsertLinker {
           this.forget();
           batches().inc({ how: 'refused' });
         }
-        stored = await this.storeLocked(query, records, settled);
+        stored = await this.storeLocked(query, records, distinct, settled);
         batches().inc({ how: stored.plan ? 'locked' : 'unlinked' });
       }
     } catch (err) {
@@ -343,7 +371,8 @@ export class InsertLinker {
 
   /** Stores, unlinked, the batch's records its plan leaves out (at or below the cursor it starts from). */
   private async storeRest(query: PgClient['query'], records: readonly AuditRecord[], plan: Plan): Promise<Stored> {
-    const rest = records.filter((r) => !plan.taken.has(r));
+    const taken = plan.taken;
+    const rest = taken ? records.filter((r) => !taken.has(r)) : [];
     return { plan, unlinked: rest.length > 0 ? await this.o.storeUnlinked(rest, query) : [], unlinkedUpTo: maxSeq(rest) };
   }
 
@@ -355,6 +384,7 @@ export class InsertLinker {
   private async storeLocked(
     query: PgClient['query'],
     records: readonly AuditRecord[],
+    distinct: boolean,
     settled: readonly number[],
   ): Promise<Stored> {
     let open = true;
@@ -373,7 +403,7 @@ export class InsertLinker {
         this.projectedAt = cursor;
       }
       const end = continues(settled, cursor);
-      const plan = end > cursor ? await this.plan(records, cursor, end, async (ids) => (await query(SELECT_HEADS, [ids])).rows as HeadRow[]) : undefined;
+      const plan = end > cursor ? await this.plan(records, distinct, cursor, end, async (ids) => (await query(SELECT_HEADS, [ids])).rows as HeadRow[]) : undefined;
       let result: Stored;
       // Under the lock and at the cursor: the turn cannot be refused.
       if (plan && (await this.insertRows(query, plan)) && (await this.takeTurn(query, plan))) {
@@ -403,20 +433,31 @@ export class InsertLinker {
    * Undefined when a row would fall behind its tenant's head, or when the projection was dropped
    * meanwhile.
    */
-  private async plan(records: readonly AuditRecord[], from: number, end: number, readHeads: (ids: string[]) => Promise<HeadRow[]>): Promise<Plan | undefined> {
+  private async plan(
+    records: readonly AuditRecord[],
+    distinct: boolean,
+    from: number,
+    end: number,
+    readHeads: (ids: string[]) => Promise<HeadRow[]>,
+  ): Promise<Plan | undefined> {
     const epoch = this.epoch;
     // One row per id, at its first sequence within the run; the run's other copies of an id are
     // left out. Those at or below the cursor (redeliveries, already stored) go the plain way,
     // where a known id changes nothing.
-    const byId = new Map<string, AuditRecord>();
-    const taken = new Set<AuditRecord>();
-    for (const r of records) {
-      if (r.streamSeq <= from || r.streamSeq > end) continue;
-      taken.add(r);
-      const seen = byId.get(r.event.id);
-      if (!seen || r.streamSeq < seen.streamSeq) byId.set(r.event.id, r);
+    // The usual batch (ids distinct, every record in the run, in stream order) is linked as it is.
+    let linked: readonly AuditRecord[] = records;
+    let taken: Set<AuditRecord> | undefined;
+    if (!distinct || !records.every((r, i) => r.streamSeq > from && r.streamSeq <= end && (i === 0 || r.streamSeq > records[i - 1]!.streamSeq))) {
+      const byId = new Map<string, AuditRecord>();
+      taken = new Set<AuditRecord>();
+      for (const r of records) {
+        if (r.streamSeq <= from || r.streamSeq > end) continue;
+        taken.add(r);
+        const seen = byId.get(r.event.id);
+        if (!seen || r.streamSeq < seen.streamSeq) byId.set(r.event.id, r);
+      }
+      linked = [...byId.values()].sort((a, b) => a.streamSeq - b.streamSeq);
     }
-    const linked = [...byId.values()].sort((a, b) => a.streamSeq - b.streamSeq);
 
     const missing = new Set<string>();
     for (const r of linked) if (!this.heads.has(r.event.tenant_id)) missing.add(r.event.tenant_id);
@@ -429,7 +470,9 @@ export class InsertLinker {
     const moved = new Map<string, Moving>();
     const cols = rowColumns();
     const positions: number[] = [];
-    const hashes: Buffer[] = [];
+    // The links as one binary parameter (32 bytes each, in row order): as an array of bytea, each
+    // was written out in hex and escaped.
+    const hashes = Buffer.allocUnsafe(32 * linked.length);
     for (const r of linked) {
       const e = r.event;
       let h = moved.get(e.tenant_id);
@@ -446,8 +489,8 @@ export class InsertLinker {
       h.lastSeq = r.streamSeq;
       if (e.prefix?.startsWith('kw_test_')) h.test += 1;
       else h.live += 1;
+      h.hash.copy(hashes, 32 * positions.length);
       positions.push(h.position);
-      hashes.push(h.hash);
     }
     type HeadColumns = [string[], number[], Buffer[], number[], number[], number[]];
     const known: HeadColumns = [[], [], [], [], [], []];
