@@ -76,7 +76,8 @@ describe('NATS cluster from infra/nats/cluster.conf.tmpl', () => {
     const meta = await eventually(
       async () => {
         const jsz = (await (await fetch(`http://127.0.0.1:${cluster[0]!.monitor}/jsz`)).json()) as { meta_cluster?: { leader?: string; cluster_size?: number } };
-        return jsz.meta_cluster?.leader ? jsz.meta_cluster : undefined;
+        // A leader can be elected by two of the three (a quorum) before the third has joined.
+        return jsz.meta_cluster?.leader && jsz.meta_cluster.cluster_size === 3 ? jsz.meta_cluster : undefined;
       },
       30_000,
       200,
