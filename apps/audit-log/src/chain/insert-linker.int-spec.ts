@@ -208,6 +208,28 @@ describe('the audit chain linked as it is stored', () => {
       )[0].n,
     );
 
+  it("a turn's head updates stay on their pages (HOT): 1,000 tenants' heads moved at once touch no index", async () => {
+    // The transaction's own counters (pg_stat_get_xact_*), not pg_stat_user_tables: those are
+    // flushed later, these are exact. Rolled back: no head of these tenants stays.
+    const qr = ds.createQueryRunner();
+    await qr.connect();
+    try {
+      await qr.query('BEGIN');
+      await qr.query(`INSERT INTO audit_heads (tenant_id, position, hash, stream_seq) SELECT 'ten_room' || n, n, sha256(n::text::bytea), n FROM generate_series(1, 1000) n`);
+      // One turn's worth: every head moved once, as TURN does.
+      await qr.query(`UPDATE audit_heads SET position = position + 1, hash = sha256(hash), stream_seq = stream_seq + 1000, live_count = live_count + 1 WHERE tenant_id LIKE 'ten_room%'`);
+      const [counts] = await qr.query<Array<{ upd: string; hot: string }>>(
+        `SELECT pg_stat_get_xact_tuples_updated('audit_heads'::regclass) AS upd, pg_stat_get_xact_tuples_hot_updated('audit_heads'::regclass) AS hot`,
+      );
+      expect(Number(counts!.upd)).toBe(1000);
+      // Packed full (fillfactor 100), none of them stays on its page: each goes to another one and into the index.
+      expect(Number(counts!.hot)).toBe(1000);
+    } finally {
+      await qr.query('ROLLBACK');
+      await qr.release();
+    }
+  });
+
   it('a plan made ahead is refused once the cursor moved past where it was planned from: the cursor never goes back', async () => {
     // Two writers of the same trail outside any consumer (as two replicas with no writer lease
     // would be), on stream sequences past what the stream holds: this test runs last.

@@ -336,8 +336,8 @@ export class InsertLinker {
       if (!(await this.insertRows(query, plan))) return false;
       await previousTurn;
       if (plan.epoch !== this.epoch) return false;
-    await query(`SELECT pg_advisory_xact_lock(${LINKER_LOCK})`);
-    if (!(await this.takeTurn(query, plan))) return false;
+      await query(`SELECT pg_advisory_xact_lock(${LINKER_LOCK})`);
+      if (!(await this.takeTurn(query, plan))) return false;
       // Holding the lock and the cursor row: the next batch's turn waits in Postgres for this commit.
       pass();
       await query('COMMIT');
