@@ -60,6 +60,8 @@ const WRITERS = numberArg('writers', undefined);
 const REPEAT = numberArg('repeat', 1);
 /** `--steady 0`: the drain only (no run at the rate, so no latency). */
 const STEADY = numberArg('steady', 1);
+/** How often the steady run reads the linker's cursor (ms). */
+const POLL_MS = numberArg('poll-ms', 1);
 
 /** The service from its build, or from `dist` (the `--baseline` build). */
 function startAudit(env, dist) {
@@ -159,9 +161,12 @@ async function cpuOf(pg, apps) {
 }
 
 async function tableStats(pg) {
-  const t = (await pg.query(`SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'audit_events'`)).rows[0] ?? {};
+  const t = (await pg.query(`SELECT sum(n_tup_upd) AS n_tup_upd, sum(n_tup_hot_upd) AS n_tup_hot_upd FROM pg_stat_user_tables WHERE relname IN ('audit_events', 'audit_heads', 'audit_linker')`)).rows[0] ?? {};
   const d = (await pg.query(`SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`)).rows[0];
-  return { upd: Number(t.n_tup_upd ?? 0), hot: Number(t.n_tup_hot_upd ?? 0), xact: Number(d.xact_commit) };
+  // Server-wide, not the database's: checkpoints, and the WAL with its full-page images (the first
+  // change to a page after a checkpoint writes the whole page), which a checkpoint mid-drain multiplies.
+  const w = (await pg.query(`SELECT checkpoints_timed + checkpoints_req AS ckpt, (SELECT wal_fpi FROM pg_stat_wal) AS fpi, pg_current_wal_lsn() - '0/0' AS lsn FROM pg_stat_bgwriter`)).rows[0];
+  return { upd: Number(t.n_tup_upd ?? 0), hot: Number(t.n_tup_hot_upd ?? 0), xact: Number(d.xact_commit), ckpt: Number(w.ckpt), fpi: Number(w.fpi), wal: Number(w.lsn) };
 }
 
 /** Per event of the drain: service and Postgres CPU, committed transactions, and the HOT share of updates. */
@@ -177,6 +182,10 @@ async function drainCost(pg, apps, before, statsBefore) {
     pgUs: (pgMs * 1000) / EVENTS,
     xacts: (st.xact - statsBefore.xact) / EVENTS,
     hot: upd > 0 ? (100 * (st.hot - statsBefore.hot)) / upd : NaN,
+    updates: upd / EVENTS,
+    ckpt: st.ckpt - statsBefore.ckpt,
+    fpi: (st.fpi - statsBefore.fpi) / EVENTS,
+    walBytes: (st.wal - statsBefore.wal) / EVENTS,
   };
 }
 
@@ -251,7 +260,7 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
             const t = now();
             for (let q = seen + 1; q <= c; q++) passedAt.set(q, t);
             seen = Math.max(seen, c);
-            await sleep(1);
+            await sleep(POLL_MS);
           }
           await watch.end();
         })()
@@ -265,6 +274,10 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
       const linkedLat = [...sentBySeq].filter(([q]) => passedAt.has(q)).map(([q, sent]) => passedAt.get(q) - sent);
       if (linkedLat.length !== EVENTS) throw new Error(`the cursor passed ${linkedLat.length} of the ${EVENTS} events`);
       lat = stats(linkedLat);
+      // Where the time goes: publish → row inserted (recorded_at, clock_timestamp() at the insert),
+      // the rest is the batch's turn and commit.
+      const rows = (await pg.query(`SELECT id, extract(epoch FROM recorded_at) * 1000 AS ms FROM audit_events WHERE id = ANY($1)`, [[...sentAt.keys()]])).rows;
+      lat.inserted = stats(rows.map((r) => Number(r.ms) - sentAt.get(r.id)));
     } else {
       const rows = (await pg.query(`SELECT id, extract(epoch FROM recorded_at) * 1000 AS ms FROM audit_events WHERE id = ANY($1)`, [[...sentAt.keys()]])).rows;
       lat = stats(rows.map((r) => Number(r.ms) - sentAt.get(r.id)));
@@ -413,10 +426,10 @@ async function main() {
           results.push({ spread, replicas, chain, baseline: Boolean(dist), round, ...r });
           const label = `${dist ? 'baseline: ' : ''}${spread ? '1,000 tenants' : 'one hot tenant'}, ${replicas} replica${replicas > 1 ? 's' : ''}, chain ${chain ? 'on ' : 'off'}`;
           console.log(
-            `  ${label.padEnd(50)} drain ${Math.round(r.drain).toLocaleString('en').padStart(7)} events/s   publish → ${chain ? 'linked' : 'stored'} p50 ${fmt(r.lat.p50)} ms  p99 ${fmt(r.lat.p99)} ms  max ${fmt(r.lat.max)} ms   duplicates ${r.dupes}`,
+            `  ${label.padEnd(50)} drain ${Math.round(r.drain).toLocaleString('en').padStart(7)} events/s   publish → ${chain ? 'linked' : 'stored'} p50 ${fmt(r.lat.p50)} ms  p99 ${fmt(r.lat.p99)} ms  max ${fmt(r.lat.max)} ms   duplicates ${r.dupes}${r.lat.inserted ? `   (publish → inserted p50 ${fmt(r.lat.inserted.p50)} ms  p99 ${fmt(r.lat.inserted.p99)} ms)` : ''}`,
           );
           console.log(
-            `  ${''.padEnd(50)} per event drained: service ${fmt(r.cost.appUs, 0)} µs CPU, Postgres ${fmt(r.cost.pgUs, 0)} µs CPU, ${fmt(r.cost.xacts, 3)} transactions; HOT updates ${fmt(r.cost.hot, 0)} %`,
+            `  ${''.padEnd(50)} per event drained: service ${fmt(r.cost.appUs, 0)} µs CPU, Postgres ${fmt(r.cost.pgUs, 0)} µs CPU, ${fmt(r.cost.xacts, 3)} transactions; ${fmt(r.cost.updates, 2)} row updates (HOT ${fmt(r.cost.hot, 0)} %); WAL ${fmt(r.cost.walBytes, 0)} B, ${fmt(r.cost.fpi, 3)} full pages; checkpoints ${r.cost.ckpt}`,
           );
         }
       }
