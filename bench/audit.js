@@ -31,7 +31,10 @@
  *
  * Besides the wall rates (noisy on a loaded 2-core box), each drain reports what is steadier: the
  * CPU per event of the service (its processes) and of Postgres (the backends of its database),
- * the transactions (≈ round trips that commit) per event, and how many row updates were HOT.
+ * the transactions (≈ round trips that commit) per event, the row updates per event (rows, heads,
+ * cursor) and how many were HOT, the WAL and full-page images per event and the checkpoints during
+ * the drain (server-wide). Chain on, the steady run also gives publish → inserted (`recorded_at`):
+ * what of the latency comes before the batch's turn and commit. `--poll-ms` (1): the cursor's polling.
  */
 const { randomBytes } = require('node:crypto');
 const { performance } = require('node:perf_hooks');
