@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CreatedTenant, IssuedKey } from '@keyway/contracts';
 import { ServiceProcess, startInfra, type TestInfra } from '@keyway/testing';
-import { request } from './platform';
+import { request, type Answer } from './platform';
 
 /**
  * Two gateway replicas on one NATS and one Redis, identity and contacts behind them, every one a
@@ -63,7 +63,7 @@ describe('two gateway replicas', () => {
     // Ten calls one after another, alternating, so both replicas admit some whatever the timing
     // (at once, one replica may serve all 100 before the other's first call reaches it: CI saw it);
     // then 290 at once, spread over both, for the race.
-    const answers = [];
+    const answers: Answer[] = [];
     for (let i = 0; i < 10; i += 1) {
       answers.push(await request(gateways[i % 2]!.url, 'GET', '/v1/whoami', { token: key.key }));
     }

@@ -218,9 +218,9 @@ describe('the audit chain linked as it is stored', () => {
       await qr.query(`INSERT INTO audit_heads (tenant_id, position, hash, stream_seq) SELECT 'ten_room' || n, n, sha256(n::text::bytea), n FROM generate_series(1, 1000) n`);
       // One turn's worth: every head moved once, as TURN does.
       await qr.query(`UPDATE audit_heads SET position = position + 1, hash = sha256(hash), stream_seq = stream_seq + 1000, live_count = live_count + 1 WHERE tenant_id LIKE 'ten_room%'`);
-      const [counts] = await qr.query<Array<{ upd: string; hot: string }>>(
+      const [counts] = (await qr.query(
         `SELECT pg_stat_get_xact_tuples_updated('audit_heads'::regclass) AS upd, pg_stat_get_xact_tuples_hot_updated('audit_heads'::regclass) AS hot`,
-      );
+      )) as Array<{ upd: string; hot: string }>;
       expect(Number(counts!.upd)).toBe(1000);
       // Packed full (fillfactor 100), none of them stays on its page: each goes to another one and into the index.
       expect(Number(counts!.hot)).toBe(1000);
