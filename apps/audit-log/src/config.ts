@@ -62,6 +62,12 @@ export const AuditLogEnv = BaseEnv.extend({
   AUDIT_HEAD_PUBLISH_MS: int(10, 60_000).default(1_000),
   /** `off`: heads are not published (the rebuild compares with the published heads, never adds to them). */
   AUDIT_HEADS_PUBLISH: z.enum(['on', 'off']).default('on'),
+  /**
+   * How many of each tenant's latest heads KEYWAY_AUDIT_HEADS keeps, for good (the stream's
+   * per-subject limit). Verify reads only the latest; unbounded, 1,000 busy tenants added 86
+   * million messages a day to a stream that never ages.
+   */
+  AUDIT_HEADS_KEPT: int(1, 1_000_000).default(10),
   /** The stream the heads go to; audit-log owns it. Tests and benches on a shared server rename it. */
   AUDIT_HEADS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default(STREAMS.auditHeads.name),
 }).superRefine((c, ctx) => {

@@ -36,6 +36,7 @@ describe('stream ownership: ensureStream for the owner, awaitStream for everyone
       discard: 'new',
       max_msg_size: STREAM_MAX_MSG_BYTES,
       max_bytes: -1,
+      max_msgs_per_subject: -1,
       max_age: 0,
       duplicate_window: TEN_MINUTES_NS,
     });
@@ -46,6 +47,25 @@ describe('stream ownership: ensureStream for the owner, awaitStream for everyone
     // Over the cap is refused at publish (the outbox keeps it), under it is stored.
     await expect(ctx.js.publish('limits.big', new Uint8Array(STREAM_MAX_MSG_BYTES + 1))).rejects.toThrow(/maximum message size|message size exceeds/i);
     await expect(ctx.js.publish('limits.ok', new Uint8Array(64 * 1024))).resolves.toMatchObject({ stream: 'LIMITS' });
+  });
+
+  it("keeps each subject's latest messages under a per-subject limit: the oldest dropped, no publish refused (discard new governs the stream-wide limits only)", async () => {
+    // Made without the limit first, as a stream of an earlier version: the owner brings it to the spec.
+    await ensureStream(ctx.jsm, { name: 'PERSUBJECT', subjects: ['persubject.>'] });
+    const info = await ensureStream(ctx.jsm, { name: 'PERSUBJECT', subjects: ['persubject.>'], maxMsgsPerSubject: 3 });
+    expect(info.config).toMatchObject({ max_msgs_per_subject: 3, discard: 'new', max_age: 0 });
+    for (let i = 1; i <= 5; i++) {
+      await ctx.js.publish('persubject.a', JSON.stringify({ i }));
+      await ctx.js.publish('persubject.b', JSON.stringify({ i: i * 10 }));
+    }
+    const state = (await ctx.jsm.streams.info('PERSUBJECT', { subjects_filter: '>' })).state;
+    expect(state.messages).toBe(6);
+    expect(state.subjects).toEqual({ 'persubject.a': 3, 'persubject.b': 3 });
+    const last = await ctx.jsm.streams.getMessage('PERSUBJECT', { last_by_subj: 'persubject.a' });
+    expect(last?.json()).toEqual({ i: 5 });
+    // Unchanged spec: left as it is (no update); a spec without the limit lifts it.
+    expect((await ensureStream(ctx.jsm, { name: 'PERSUBJECT', subjects: ['persubject.>'], maxMsgsPerSubject: 3 })).config.max_msgs_per_subject).toBe(3);
+    expect((await ensureStream(ctx.jsm, { name: 'PERSUBJECT', subjects: ['persubject.>'] })).config.max_msgs_per_subject).toBe(-1);
   });
 
   it('waits for the owner to create the stream, then goes on', async () => {

@@ -18,6 +18,12 @@ export interface StreamSpec {
   maxMsgBytes?: number;
   /** At most this many bytes (absent: no limit but the server's store). Full, it refuses new messages. */
   maxBytes?: number;
+  /**
+   * At most this many messages per subject (absent: no limit): the subject's oldest is dropped for
+   * its newest, whatever the stream's `discard` (which governs only the stream-wide limits), so
+   * each subject's latest messages are kept for good.
+   */
+  maxMsgsPerSubject?: number;
 }
 
 /**
@@ -58,6 +64,7 @@ export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Pro
     max_age: nanos(spec.maxAgeMs ?? 0),
     max_msg_size: spec.maxMsgBytes ?? STREAM_MAX_MSG_BYTES,
     max_bytes: spec.maxBytes ?? -1,
+    max_msgs_per_subject: spec.maxMsgsPerSubject ?? -1,
     num_replicas: replicas,
   });
   // Asks for `desired` replicas, and takes one when the server cannot place them.
@@ -89,6 +96,8 @@ export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Pro
     c.max_age === want.max_age &&
     c.max_msg_size === want.max_msg_size &&
     c.max_bytes === want.max_bytes &&
+    // A stream made without the limit reports -1 (0 on some servers): none.
+    ((c.max_msgs_per_subject ?? 0) > 0 ? c.max_msgs_per_subject : -1) === want.max_msgs_per_subject &&
     c.discard === want.discard;
   // Fewer replicas than asked on a cluster (a single server grown into one): try for more; a
   // cluster that cannot place them keeps what it has. (A server that is not clustered reports no

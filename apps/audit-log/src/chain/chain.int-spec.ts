@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { eventSubject, memberEventEnvelope, memberEventSubject, newId, Rpc, tenantEventEnvelope, tenantEventSubject, type AuditEntry, type AuditVerification, type KeyEvent, type Page } from '@keyway/contracts';
+import { auditHeadSubject, eventSubject, memberEventEnvelope, memberEventSubject, newId, Rpc, tenantEventEnvelope, tenantEventSubject, type AuditEntry, type AuditVerification, type KeyEvent, type Page } from '@keyway/contracts';
 import { publishEvent, type JetStreamContext } from '@keyway/messaging';
 import { startService } from '@keyway/runtime';
 import { eventually, type TestInfra } from '@keyway/testing';
@@ -26,6 +26,7 @@ describe('the audit chain: two replicas, the list and verify', () => {
   let jet: JetStreamContext;
   let ds: DataSource;
   let chainKey: string;
+  let headsStream: string;
 
   const rpc = async <T>(subject: string, c: Ctx, query: Record<string, unknown> = {}, params: Record<string, string> = {}): Promise<Reply<T>> => {
     const data = { ctx: { ...c, actor: { type: 'key', id: 'key_caller' }, request_id: 'req_1', scopes: ['audit:read'] }, params, query };
@@ -62,8 +63,10 @@ describe('the audit chain: two replicas, the list and verify', () => {
     // Two replicas sharing the durable, each with four writers and small batches: rows are stored
     // out of stream order all the time.
     let config: AuditLogConfig;
-    ({ infra, nc, jet, config } = await chainTestBed('chain', { AUDIT_LINK_IDLE_MS: '50' }));
+    // Each tenant's two latest heads kept on the heads stream.
+    ({ infra, nc, jet, config } = await chainTestBed('chain', { AUDIT_LINK_IDLE_MS: '50', AUDIT_HEADS_KEPT: '2' }));
     chainKey = config.AUDIT_CHAIN_KEY!;
+    headsStream = config.AUDIT_HEADS_STREAM;
     for (let i = 0; i < 2; i++) apps.push(await startService({ name: SERVICE, module: AppModule.forRoot(config), config }));
     ds = apps[0]!.get(DataSource);
   }, 60_000);
@@ -110,6 +113,27 @@ describe('the audit chain: two replicas, the list and verify', () => {
     expect(tests).toBe(100);
     expect(await verify('ten_c1', 'test')).toEqual({ verified: true, entries: tests, head: lastTest.toString('hex') });
     expect(await verify('ten_c1', 'live')).toEqual({ verified: true, entries: 300, head: head.head });
+  });
+
+  it("keeps each tenant's latest AUDIT_HEADS_KEPT heads on the heads stream, for good: the older ones dropped, verify unchanged", async () => {
+    const subject = auditHeadSubject('ten_kept');
+    const publishedAt = async (): Promise<number> => {
+      const m = await jet.jsm.streams.getMessage(headsStream, { last_by_subj: subject }).catch(() => undefined);
+      return m ? m.json<{ position: number }>().position : 0;
+    };
+    // Four heads published, one after another.
+    for (let wave = 1; wave <= 4; wave++) {
+      await publishAll(Array.from({ length: 3 }, (_, i) => lifecycleEvent(100 * wave + i, { tenant: 'ten_kept' })));
+      await eventually(async () => (await publishedAt()) === 3 * wave, 15_000, 20);
+    }
+    const info = await jet.jsm.streams.info(headsStream, { subjects_filter: subject });
+    expect(info.config).toMatchObject({ max_msgs_per_subject: 2, max_age: 0 });
+    expect(info.state.subjects).toEqual({ [subject]: 2 });
+    expect(await verify('ten_kept')).toEqual({ verified: true, entries: 12, head: expect.any(String) });
+    // The tail cut back is still caught: the latest head is kept.
+    await ds.query('DELETE FROM audit_events WHERE tenant_id = $1 AND chain_pos > 10', ['ten_kept']);
+    await ds.query('UPDATE audit_heads SET position = 10 WHERE tenant_id = $1', ['ten_kept']);
+    expect(await verify('ten_kept')).toEqual({ verified: false, first_bad: { id: null, reason: expect.stringMatching(/published head is at position 12 but the trail ends at 10/) } });
   });
 
   it('lists the tenant trail newest first, filtered, in the caller mode only', async () => {

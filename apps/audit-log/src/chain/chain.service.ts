@@ -38,7 +38,7 @@ export class ChainService implements OnModuleInit {
     if (this.config.AUDIT_CHAIN_KEY === undefined) {
       this.log.warn('AUDIT_CHAIN_KEY is not set: the audit chain uses the public development key and proves nothing (set it in production)');
     }
-    this.heads = new HeadPublisher(await jetStreamContext(this.nc), this.config.AUDIT_HEADS_STREAM, this.config.AUDIT_HEAD_PUBLISH_MS, minimalLogger(this.log));
+    this.heads = new HeadPublisher(await jetStreamContext(this.nc), this.config.AUDIT_HEADS_STREAM, this.config.AUDIT_HEAD_PUBLISH_MS, minimalLogger(this.log), this.config.AUDIT_HEADS_KEPT);
     await this.heads.ensureStream();
   }
 

@@ -35,11 +35,17 @@ export class HeadPublisher {
     private readonly stream: string,
     private readonly intervalMs: number,
     private readonly logger: MinimalLogger,
+    /** Each tenant's latest heads kept (the stream's per-subject limit; older ones are dropped). */
+    private readonly kept: number,
   ) {}
 
-  /** Creates or updates the stream: audit-log is its owner. */
+  /**
+   * Creates or updates the stream: audit-log is its owner. Kept for good (no age), each tenant's
+   * latest `kept` heads: verify needs only the latest, and without a bound the stream grew by a
+   * message per active tenant per second, forever.
+   */
   async ensureStream(): Promise<void> {
-    await ensureStream(this.ctx.jsm, { name: this.stream, subjects: [...STREAMS.auditHeads.subjects] });
+    await ensureStream(this.ctx.jsm, { name: this.stream, subjects: [...STREAMS.auditHeads.subjects], maxMsgsPerSubject: this.kept });
   }
 
   /** Queues heads for the next flush; a later head of a tenant replaces an earlier one. */
