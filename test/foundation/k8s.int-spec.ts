@@ -139,6 +139,15 @@ describeK8s('infra/k8s (kubectl kustomize)', () => {
     }
   });
 
+  it('runs audit-log as a writer and a standby (the writer lease), with a PodDisruptionBudget that lets one go at a time', () => {
+    expect(one('Deployment', 'audit-log').spec.replicas).toBe(2);
+    expect(one('Deployment', 'audit-log').spec.strategy.rollingUpdate).toEqual({ maxUnavailable: 0, maxSurge: 1 });
+    const pdb = one('PodDisruptionBudget', 'audit-log');
+    expect(pdb.spec).toMatchObject({ maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/name': 'audit-log' } } });
+    // The lease is on unless turned off.
+    expect(env('audit-log', 'AUDIT_WRITER_LEASE')?.value ?? 'on').toBe('on');
+  });
+
   it('fences every app with a NetworkPolicy: the gateway takes ingress, the services reach only NATS, Postgres and DNS', () => {
     const policyFor = (app: string) => {
       const matching = all('NetworkPolicy').filter((p) => p.spec.podSelector.matchLabels?.['app.kubernetes.io/name'] === app);
