@@ -33,7 +33,8 @@
  * CPU per event of the service (its processes) and of Postgres (the backends of its database),
  * the transactions (≈ round trips that commit) per event, the row updates per event (rows, heads,
  * cursor) and how many were HOT, the WAL and full-page images per event and the checkpoints during
- * the drain (server-wide). Chain on, the steady run also gives publish → inserted (`recorded_at`):
+ * the drain (server-wide); chain on, how the drain's batches were stored (keyway_audit_batches_total:
+ * ahead, locked, refused, unlinked). Chain on, the steady run also gives publish → inserted (`recorded_at`):
  * what of the latency comes before the batch's turn and commit. `--poll-ms` (1): the cursor's polling.
  */
 const { randomBytes } = require('node:crypto');
@@ -172,6 +173,14 @@ async function tableStats(pg) {
   return { upd: Number(t.n_tup_upd ?? 0), hot: Number(t.n_tup_hot_upd ?? 0), xact: Number(d.xact_commit), ckpt: Number(w.ckpt), fpi: Number(w.fpi), wal: Number(w.lsn) };
 }
 
+/** The service's keyway_audit_batches_total by `how`, from its /metrics. */
+async function batchCounts(app) {
+  const text = await (await fetch(`${app.url}/metrics`)).text();
+  const counts = {};
+  for (const m of text.matchAll(/^keyway_audit_batches_total\{[^}]*how="(\w+)"[^}]*\} (\d+)/gm)) counts[m[1]] = Number(m[2]);
+  return counts;
+}
+
 /** Per event of the drain: service and Postgres CPU, committed transactions, and the HOT share of updates. */
 async function drainCost(pg, apps, before, statsBefore) {
   await sleep(600); // pg_stat counters are flushed at most every 500 ms
@@ -240,6 +249,9 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
       : (await pg.query(`SELECT extract(epoch FROM max(recorded_at) - min(recorded_at)) AS s FROM audit_events`)).rows[0].s;
     const drain = EVENTS / Number(span);
     const cost = await drainCost(pg, apps, cpuBefore, { ...statsBefore, xact: statsBefore.xact + polls });
+    // Chain on: how the drain's batches were stored (keyway_audit_batches_total): planned ahead,
+    // under the lock, refused (rolled back, rows included, and stored again), unlinked.
+    if (chain) cost.batches = await batchCounts(apps[0]);
 
     if (STEADY === 0) return { drain, lat: { p50: NaN, p99: NaN, max: NaN }, dupes: 0, cost };
     for (let r = 1; r < replicas; r++) apps.push(await startAudit(env, dist));
@@ -432,7 +444,7 @@ async function main() {
             `  ${label.padEnd(50)} drain ${Math.round(r.drain).toLocaleString('en').padStart(7)} events/s   publish → ${chain ? 'linked' : 'stored'} p50 ${fmt(r.lat.p50)} ms  p99 ${fmt(r.lat.p99)} ms  max ${fmt(r.lat.max)} ms   duplicates ${r.dupes}${r.lat.inserted ? `   (publish → inserted p50 ${fmt(r.lat.inserted.p50)} ms  p99 ${fmt(r.lat.inserted.p99)} ms)` : ''}`,
           );
           console.log(
-            `  ${''.padEnd(50)} per event drained: service ${fmt(r.cost.appUs, 0)} µs CPU, Postgres ${fmt(r.cost.pgUs, 0)} µs CPU, ${fmt(r.cost.xacts, 3)} transactions; ${fmt(r.cost.updates, 2)} row updates (HOT ${fmt(r.cost.hot, 0)} %); WAL ${fmt(r.cost.walBytes, 0)} B, ${fmt(r.cost.fpi, 3)} full pages; checkpoints ${r.cost.ckpt}`,
+            `  ${''.padEnd(50)} per event drained: service ${fmt(r.cost.appUs, 0)} µs CPU, Postgres ${fmt(r.cost.pgUs, 0)} µs CPU, ${fmt(r.cost.xacts, 3)} transactions; ${fmt(r.cost.updates, 2)} row updates (HOT ${fmt(r.cost.hot, 0)} %); WAL ${fmt(r.cost.walBytes, 0)} B, ${fmt(r.cost.fpi, 3)} full pages; checkpoints ${r.cost.ckpt}${r.cost.batches ? `; batches ${Object.entries(r.cost.batches).map(([how, n]) => `${how} ${n}`).join(', ')}` : ''}`,
           );
         }
       }
