@@ -181,7 +181,7 @@ async function batchCounts(app) {
   return counts;
 }
 
-/** Per event of the drain: service and Postgres CPU, committed transactions, and the HOT share of updates. */
+/** Per event of the drain: service and Postgres CPU, committed transactions, row updates and their HOT share, WAL and full-page images; checkpoints during it. */
 async function drainCost(pg, apps, before, statsBefore) {
   await sleep(600); // pg_stat counters are flushed at most every 500 ms
   const after = await cpuOf(pg, apps);
@@ -284,18 +284,18 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
     stopAt = Math.max(...sentBySeq.keys());
     await until('the steady run', async () => (await count()) === 2 * EVENTS + RATE, 600_000, 100);
     await poller;
+    // Publish → the row's insert (recorded_at, clock_timestamp() at the insert): chain off, the
+    // row is stored then (one statement, committed at once); chain on, its batch's turn follows.
+    const rows = (await pg.query(`SELECT id, extract(epoch FROM recorded_at) * 1000 AS ms FROM audit_events WHERE id = ANY($1)`, [[...sentAt.keys()]])).rows;
+    const inserted = stats(rows.map((r) => Number(r.ms) - sentAt.get(r.id)));
     let lat;
     if (chain) {
       const linkedLat = [...sentBySeq].filter(([q]) => passedAt.has(q)).map(([q, sent]) => passedAt.get(q) - sent);
       if (linkedLat.length !== EVENTS) throw new Error(`the cursor passed ${linkedLat.length} of the ${EVENTS} events`);
-      lat = stats(linkedLat);
-      // Where the time goes: publish → row inserted (recorded_at, clock_timestamp() at the insert),
-      // the rest is the batch's turn and commit.
-      const rows = (await pg.query(`SELECT id, extract(epoch FROM recorded_at) * 1000 AS ms FROM audit_events WHERE id = ANY($1)`, [[...sentAt.keys()]])).rows;
-      lat.inserted = stats(rows.map((r) => Number(r.ms) - sentAt.get(r.id)));
+      // Where the time goes: publish → row inserted, then the batch's turn and commit.
+      lat = { ...stats(linkedLat), inserted };
     } else {
-      const rows = (await pg.query(`SELECT id, extract(epoch FROM recorded_at) * 1000 AS ms FROM audit_events WHERE id = ANY($1)`, [[...sentAt.keys()]])).rows;
-      lat = stats(rows.map((r) => Number(r.ms) - sentAt.get(r.id)));
+      lat = inserted;
     }
     const dupes = Number((await pg.query('SELECT count(*) - count(DISTINCT id) AS d FROM audit_events')).rows[0].d);
     return { drain, lat, dupes, cost };

@@ -210,8 +210,7 @@ export class InsertLinker {
   store(records: readonly AuditRecord[], settled: readonly number[]): Promise<StoredBatch> {
     const ids = new Set<string>();
     for (const r of records) ids.add(r.event.id);
-    let shared = false;
-    for (const other of this.open) if (!shared) for (const id of ids) if (other.has(id)) shared = true;
+    const shared = [...this.open].some((other) => [...ids].some((id) => other.has(id)));
     this.open.add(ids);
     const distinct = ids.size === records.length;
     const prepared = this.planTurn.then(() => this.prepare(records, distinct, settled)).catch(() => undefined);
