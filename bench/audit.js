@@ -151,8 +151,8 @@ async function freshStream(nats, name) {
   return { nc, ctx };
 }
 
-/** CPU ms so far of the service processes and of the Postgres backends serving this database. */
-async function cpuOf(pg, apps) {
+/** CPU ms so far of the service processes, of the Postgres backends serving this database and of the NATS server. */
+async function cpuOf(pg, apps, nats) {
   const pids = (await pg.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)).rows.map((r) => r.pid);
   const safe = (pid) => {
     try {
@@ -161,7 +161,7 @@ async function cpuOf(pg, apps) {
       return 0; // a backend that ended meanwhile
     }
   };
-  return { app: apps.reduce((s, a) => s + safe(a.pid), 0), pg: new Map(pids.map((p) => [p, safe(p)])) };
+  return { app: apps.reduce((s, a) => s + safe(a.pid), 0), pg: new Map(pids.map((p) => [p, safe(p)])), nats: nats.pid ? safe(nats.pid) : NaN };
 }
 
 async function tableStats(pg) {
@@ -182,9 +182,9 @@ async function batchCounts(app) {
 }
 
 /** Per event of the drain: service and Postgres CPU, committed transactions, row updates and their HOT share, WAL and full-page images; checkpoints during it. */
-async function drainCost(pg, apps, before, statsBefore) {
+async function drainCost(pg, apps, nats, before, statsBefore) {
   await sleep(600); // pg_stat counters are flushed at most every 500 ms
-  const after = await cpuOf(pg, apps);
+  const after = await cpuOf(pg, apps, nats);
   const st = await tableStats(pg);
   let pgMs = 0;
   for (const [pid, ms] of after.pg) pgMs += ms - (before.pg.get(pid) ?? 0);
@@ -192,6 +192,7 @@ async function drainCost(pg, apps, before, statsBefore) {
   return {
     appUs: ((after.app - before.app) * 1000) / EVENTS,
     pgUs: (pgMs * 1000) / EVENTS,
+    natsUs: ((after.nats - before.nats) * 1000) / EVENTS,
     xacts: (st.xact - statsBefore.xact) / EVENTS,
     hot: upd > 0 ? (100 * (st.hot - statsBefore.hot)) / upd : NaN,
     updates: upd / EVENTS,
@@ -208,7 +209,7 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
   const base = `postgres://postgres@127.0.0.1:5432/${RUN}_${index}`;
   const { nc, ctx } = await freshStream(nats, stream);
   const tenantOf = spread ? (i) => `ten_bench${String(i % 1_000).padStart(4, '0')}` : () => 'ten_benchhot';
-  const env = { NATS_URL: nats.url, DATABASE_URL: base, KEYWAY_STREAM: stream, AUDIT_CHAIN_KEY: CHAIN_KEY, AUDIT_CHAIN: chain ? 'on' : 'off', AUDIT_DURABLE: `bench${index}`, ...(WRITERS ? { AUDIT_WRITERS: String(WRITERS) } : {}), ...JSON.parse(process.env.BENCH_AUDIT_ENV ?? '{}') };
+  const env = { NATS_URL: nats.url, DATABASE_URL: base, KEYWAY_STREAM: stream, AUDIT_CHAIN_KEY: CHAIN_KEY, AUDIT_CHAIN: chain ? 'on' : 'off', AUDIT_DURABLE: `bench${index}`, ...(WRITERS ? { AUDIT_WRITERS: String(WRITERS) } : {}), ...JSON.parse(process.env.BENCH_AUDIT_ENV ?? '{}'), ...(dist ? JSON.parse(process.env.BENCH_BASELINE_ENV ?? '{}') : {}) };
   const done = chain ? 'chain_pos IS NOT NULL' : 'true';
   const apps = [];
   const pg = new Client({ connectionString: serviceDatabaseUrl(base, 'audit-log') });
@@ -219,7 +220,7 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
     apps.push(await startAudit(env, dist));
     await pg.connect();
     // The replicas booted and published nothing yet: what they use from here on is the drain's.
-    const cpuBefore = await cpuOf(pg, apps);
+    const cpuBefore = await cpuOf(pg, apps, nats);
     const statsBefore = await tableStats(pg);
     // Linked rows from the heads' counts (a row per tenant), not a scan of the growing table every
     // poll: that scan was the busiest statement on the server during a chain-on drain.
@@ -248,7 +249,7 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
       ? (drainedAt - Number((await pg.query('SELECT extract(epoch FROM min(recorded_at)) * 1000 AS ms FROM audit_events')).rows[0].ms)) / 1000
       : (await pg.query(`SELECT extract(epoch FROM max(recorded_at) - min(recorded_at)) AS s FROM audit_events`)).rows[0].s;
     const drain = EVENTS / Number(span);
-    const cost = await drainCost(pg, apps, cpuBefore, { ...statsBefore, xact: statsBefore.xact + polls });
+    const cost = await drainCost(pg, apps, nats, cpuBefore, { ...statsBefore, xact: statsBefore.xact + polls });
     // Chain on: how the drain's batches were stored (keyway_audit_batches_total): planned ahead,
     // under the lock, refused (rolled back, rows included, and stored again), unlinked.
     if (chain) cost.batches = await batchCounts(apps[0]);
@@ -444,7 +445,7 @@ async function main() {
             `  ${label.padEnd(50)} drain ${Math.round(r.drain).toLocaleString('en').padStart(7)} events/s   publish → ${chain ? 'linked' : 'stored'} p50 ${fmt(r.lat.p50)} ms  p99 ${fmt(r.lat.p99)} ms  max ${fmt(r.lat.max)} ms   duplicates ${r.dupes}${r.lat.inserted ? `   (publish → inserted p50 ${fmt(r.lat.inserted.p50)} ms  p99 ${fmt(r.lat.inserted.p99)} ms)` : ''}`,
           );
           console.log(
-            `  ${''.padEnd(50)} per event drained: service ${fmt(r.cost.appUs, 0)} µs CPU, Postgres ${fmt(r.cost.pgUs, 0)} µs CPU, ${fmt(r.cost.xacts, 3)} transactions; ${fmt(r.cost.updates, 2)} row updates (HOT ${fmt(r.cost.hot, 0)} %); WAL ${fmt(r.cost.walBytes, 0)} B, ${fmt(r.cost.fpi, 3)} full pages; checkpoints ${r.cost.ckpt}${r.cost.batches ? `; batches ${Object.entries(r.cost.batches).map(([how, n]) => `${how} ${n}`).join(', ')}` : ''}`,
+            `  ${''.padEnd(50)} per event drained: service ${fmt(r.cost.appUs, 0)} µs CPU, Postgres ${fmt(r.cost.pgUs, 0)} µs, NATS ${fmt(r.cost.natsUs, 0)} µs CPU, ${fmt(r.cost.xacts, 3)} transactions; ${fmt(r.cost.updates, 2)} row updates (HOT ${fmt(r.cost.hot, 0)} %); WAL ${fmt(r.cost.walBytes, 0)} B, ${fmt(r.cost.fpi, 3)} full pages; checkpoints ${r.cost.ckpt}${r.cost.batches ? `; batches ${Object.entries(r.cost.batches).map(([how, n]) => `${how} ${n}`).join(', ')}` : ''}`,
           );
         }
       }
@@ -454,10 +455,10 @@ async function main() {
     for (const on of results.filter((r) => r.chain && r.round === 0)) {
       const runs = (chain) => results.filter((r) => r.chain === chain && sameCase(r, on));
       const drain = (chain) => median(runs(chain).map((r) => r.drain));
-      const cpu = (chain) => median(runs(chain).map((r) => r.cost.appUs + r.cost.pgUs));
+      const cpu = (chain) => median(runs(chain).map((r) => r.cost.appUs + r.cost.pgUs + r.cost.natsUs));
       const each = REPEAT > 1 ? ` (runs on ${runs(true).map((r) => Math.round(r.drain).toLocaleString('en')).join(', ')}; off ${runs(false).map((r) => Math.round(r.drain).toLocaleString('en')).join(', ')})` : '';
       console.log(
-        `    ${on.baseline ? 'baseline: ' : ''}${on.spread ? '1,000 tenants' : 'one hot tenant'}, ${on.replicas} replica${on.replicas > 1 ? 's' : ''}: ${fmt((100 * drain(true)) / drain(false), 0)} % (target ≥ 80 %); CPU per event off / on ${fmt((100 * cpu(false)) / cpu(true), 0)} %${each}`,
+        `    ${on.baseline ? 'baseline: ' : ''}${on.spread ? '1,000 tenants' : 'one hot tenant'}, ${on.replicas} replica${on.replicas > 1 ? 's' : ''}: ${fmt((100 * drain(true)) / drain(false), 0)} % (target ≥ 80 %); CPU per event (service, Postgres, NATS) off / on ${fmt((100 * cpu(false)) / cpu(true), 0)} %${each}`,
       );
     }
     if (choice('list', '1') !== '0') {

@@ -3,7 +3,7 @@ import { PrivateNats, eventually } from '@keyway/testing';
 import { AckPolicy } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetStreamContext, type JetStreamContext, type MinimalLogger } from './connection';
-import { DEAD_LETTER_HEADERS, DurableConsumer, type BatchItem, type DurableConsumerOptions } from './consumer';
+import { DEAD_LETTER_HEADERS, DurableConsumer, FILL_WAIT_MS, PARSE_SLICE, type BatchItem, type DurableConsumerOptions } from './consumer';
 import { ensureStream } from './streams';
 
 type Line = { level: 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string | undefined };
@@ -189,6 +189,82 @@ describe('DurableConsumer against a real nats-server', () => {
     });
     expect(batches.flat()).toEqual([1, 2, 3, 4, 5]);
     expect(Math.max(...batches.map((b) => b.length))).toBeGreaterThan(1);
+  });
+
+  describe('a backlog', () => {
+    /** A parse that takes `us` microseconds of CPU, as a real event's validation does. */
+    const slowParse = (us: number, seen: () => void) => (raw: unknown): Body => {
+      const until = performance.now() + us / 1000;
+      while (performance.now() < until);
+      seen();
+      return parseBody(raw);
+    };
+    const publishMany = async (count: number): Promise<void> => {
+      for (let n = 1; n <= count; n += 1) void ctx.js.publish(`${subject}.x`, JSON.stringify({ n }));
+      await eventually(async () => (await ctx.jsm.streams.info(stream)).state.messages === count);
+    };
+
+    it('is parsed a slice at a time: the event loop turns between slices, so I/O (a writer\'s database replies) is not held for a whole batch', async () => {
+      await publishMany(3_000);
+      let parsed = 0;
+      let most = 0;
+      let ticking = true;
+      // Parses between two turns of the event loop.
+      let atTurn = 0;
+      const tick = (): void => {
+        most = Math.max(most, parsed - atTurn);
+        atTurn = parsed;
+        if (ticking) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const handled: number[] = [];
+      await start({ maxBatch: 1_000, writers: 1, lingerMs: 5, parse: slowParse(5, () => (parsed += 1)), handle: async (items) => void handled.push(...items.map((i) => i.value.n)) });
+      await eventually(async () => handled.length === 3_000);
+      ticking = false;
+      // Before: after each full batch was taken, the next 1,000 were parsed in one go.
+      expect(most).toBeGreaterThan(0);
+      expect(most).toBeLessThanOrEqual(PARSE_SLICE);
+      expect(new Set(handled).size).toBe(3_000);
+    });
+
+    it('still fills whole batches while it is parsed a slice at a time: a writer back early waits for the rest, already in the client\'s queue', async () => {
+      await publishMany(2_000);
+      const held = gate();
+      const sizes: number[] = [];
+      await start({
+        maxBatch: 500,
+        writers: 1,
+        lingerMs: 5,
+        // 500 parses take 10 ms, twice the linger: a writer that took what was parsed by then took half a batch.
+        parse: slowParse(20, () => undefined),
+        handle: async (items) => {
+          sizes.push(items.length);
+          if (sizes.length === 1) await held.wait;
+        },
+      });
+      // The first batch is held: the buffer fills (500) and the client pulls up to 500 more.
+      await eventually(async () => (await info()).num_ack_pending >= 500 + sizes[0]!);
+      await new Promise((r) => setTimeout(r, 100));
+      held.open();
+      await eventually(async () => sizes.reduce((a, b) => a + b, 0) === 2_000);
+      // The second batch is the full buffer; the third was parsed from the client's queue after the writer came back.
+      expect(sizes[1]).toBe(500);
+      expect(sizes[2]).toBe(500);
+    });
+
+    it('does not hold back a lone message: an idle consumer hands it over after the linger, not after the fill wait', async () => {
+      const at: number[] = [];
+      await start({ maxBatch: 500, writers: 1, lingerMs: 5, handle: async () => void at.push(performance.now()) });
+      const took: number[] = [];
+      for (let i = 0; i < 5; i += 1) {
+        const sent = performance.now();
+        await publish({ n: i });
+        await eventually(async () => at.length === i + 1);
+        took.push(at[i]! - sent);
+      }
+      // A queue count that stayed above zero while idle would make every one wait FILL_WAIT_MS.
+      expect(Math.min(...took)).toBeLessThan(FILL_WAIT_MS / 2);
+    });
   });
 
   it('does not ack a batch whose handler failed', async () => {

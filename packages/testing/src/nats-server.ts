@@ -36,6 +36,11 @@ export class PrivateNats {
     return `nats://127.0.0.1:${this.port}`;
   }
 
+  /** The server's process id while it runs (benches read its CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   static async start(options: PrivateNatsOptions = {}): Promise<PrivateNats> {
     const binary = natsServerBinary();
     if (!binary) throw new Error('nats-server is not installed (apt-get install nats-server)');
