@@ -102,6 +102,34 @@ describe('the audit chain linked as it is stored', () => {
     expect(await cursor()).toBe(Math.max(...seqs.values()));
   });
 
+  it('does not search the table for unlinked rows while batches are linked as they are stored, and searches again once the cursor halts', async () => {
+    const t = 'ten_search';
+    const searches: number[] = [];
+    const query = ds.query.bind(ds);
+    const spy = jest.spyOn(ds, 'query').mockImplementation((sql: string, ...rest: Parameters<DataSource['query']> extends [string, ...infer R] ? R : never) => {
+      if (sql.includes('AS waiting')) searches.push(Date.now());
+      return query(sql, ...rest);
+    });
+    try {
+      // A second of steady traffic: a batch every 25 ms, so the cursor moves between any two idle rounds (50 ms).
+      const startedAt = Date.now();
+      for (let i = 0; i < 40; i += 1) {
+        await publishAll([lifecycleEvent(1_000 + i, { tenant: t })]);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await eventually(async () => (await linkedCount(t)) === 40, 30_000, 20);
+      const busy = searches.filter((at) => at >= startedAt).length;
+      // Each search reads every row past the cursor, those of the batches still being written among them.
+      // Before: one per idle round (about 20 in this second).
+      expect(busy).toBeLessThanOrEqual(3);
+      // Idle, the linker looks again (a row left unlinked by another replica or a crash is found).
+      const idleFrom = searches.length;
+      await eventually(async () => searches.length > idleFrom + 1, 5_000, 20);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('a message held back for a retry: what follows it waits sealed for the linker, and linking as stored resumes once it is settled', async () => {
     const t = 'ten_held';
     const before = Array.from({ length: 10 }, (_, i) => lifecycleEvent(i, { tenant: t }));

@@ -85,6 +85,8 @@ export class ChainLinker {
   private cursor = -1;
   /** The highest stream sequence this replica stored: above the cursor, the floor is polled often. */
   private storedUpTo = 0;
+  /** The cursor when the table was last searched for unlinked rows (see unlinkedWaiting). */
+  private searchedAt = -1;
   /**
    * Rows this replica sealed and has not linked yet, by id. Such a row, read back with the same
    * sequence and seal, is linked over the content it was sealed with, without checking the seal
@@ -201,9 +203,21 @@ export class ChainLinker {
     }
   }
 
-  /** A row this replica stored, or any unlinked row, waits above the cursor. */
+  /**
+   * A row this replica stored, or any unlinked row, waits above the cursor. The table is searched
+   * only once the cursor has stopped moving: while batches are linked as they are stored, none can
+   * move it past an unlinked row (a batch continues the cursor only through every sequence in
+   * between), so a row left unlinked (another replica's, a crash's) is found once the cursor halts
+   * before it, within an idle round. The search reads every row past the cursor, the rows of the
+   * batches still being written among them: during a drain it was 23 ms twice a second, the chain's
+   * largest cost in Postgres after the heads (5 µs per event).
+   */
   private async unlinkedWaiting(): Promise<boolean> {
     if (this.storedUpTo > this.cursor) return true;
+    if (this.cursor > this.searchedAt) {
+      this.searchedAt = this.cursor;
+      if (this.searchedAt > 0) return false;
+    }
     const found = (await this.o.ds.query(`SELECT EXISTS (SELECT 1 FROM audit_events WHERE stream_seq > $1 AND chain_pos IS NULL) AS waiting`, [
       Math.max(this.cursor, 0),
     ])) as Array<{ waiting: boolean }>;
