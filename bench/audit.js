@@ -27,10 +27,11 @@
  * `--chain-cpu 1`: the chain's own CPU per event in-process (and the baseline's, interleaved).
  * Before/after in one run: `--baseline <dir>`, a copy of an earlier apps/audit-log/dist (e.g.
  * `cp -r apps/audit-log/dist /tmp/audit-before` before a change): every ingestion case also runs
- * on it, interleaved, under the same load. Profiles: BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=…'.
+ * on it, interleaved, under the same load, with BENCH_BASELINE_ENV (JSON) added to its environment (a setting
+ * against the same build: `--baseline apps/audit-log/dist`). Profiles: BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=…'.
  *
  * Besides the wall rates (noisy on a loaded 2-core box), each drain reports what is steadier: the
- * CPU per event of the service (its processes) and of Postgres (the backends of its database),
+ * CPU per event of the service (its processes), of Postgres (the backends of its database) and of the NATS server,
  * the transactions (≈ round trips that commit) per event, the row updates per event (rows, heads,
  * cursor) and how many were HOT, the WAL and full-page images per event and the checkpoints during
  * the drain (server-wide); chain on, how the drain's batches were stored (keyway_audit_batches_total:
