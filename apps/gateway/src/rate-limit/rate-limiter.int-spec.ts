@@ -112,6 +112,8 @@ describe('RateLimiter on Redis (shared by replicas)', () => {
       expect(elapsed).toBeLessThan(10 * 50);
       expect(during.every((d) => d.allowed)).toBe(true);
       expect(c.mode).toBe('memory');
+      // Logged once for the outage, not once per call.
+      expect(own.lines.map(([level]) => level)).toEqual(['warn']);
 
       proxy.resume();
       await new Promise((r) => setTimeout(r, 150));
@@ -122,7 +124,11 @@ describe('RateLimiter on Redis (shared by replicas)', () => {
       }
       await c.consume('key_hang', only({}));
       expect(c.mode).toBe('redis');
-      expect(own.lines.map(([level]) => level)).toEqual(['warn', 'log']);
+      // Back, and said so once. On a loaded machine a command may outlast its 50 ms timeout once more
+      // after the resume (CI saw it): a second fall-back, logged once too, and its own return.
+      const levels = own.lines.map(([level]) => level);
+      expect(levels.length % 2).toBe(0);
+      expect(levels).toEqual(levels.map((_, i) => (i % 2 === 0 ? 'warn' : 'log')));
     } finally {
       await c.close();
       await proxy.stop();
