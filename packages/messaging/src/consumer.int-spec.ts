@@ -227,14 +227,14 @@ describe('DurableConsumer against a real nats-server', () => {
       expect(new Set(handled).size).toBe(3_000);
     });
 
-    it('still fills whole batches while it is parsed a slice at a time: a writer back early waits for the rest, already in the client\'s queue', async () => {
+    it.each([5, 0])('still fills whole batches while it is parsed a slice at a time (linger %i ms): a writer back early waits for the rest, already in the client\'s queue', async (lingerMs) => {
       await publishMany(2_000);
       const held = gate();
       const sizes: number[] = [];
       await start({
         maxBatch: 500,
         writers: 1,
-        lingerMs: 5,
+        lingerMs,
         // 500 parses take 10 ms, twice the linger: a writer that took what was parsed by then took half a batch.
         parse: slowParse(20, () => undefined),
         handle: async (items) => {

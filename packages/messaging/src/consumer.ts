@@ -70,7 +70,7 @@ const nextTurnOfTheLoop = (): Promise<void> => new Promise((r) => setImmediate(r
  */
 export const PARSE_SLICE = 128;
 /**
- * How long a writer, its linger over, waits further for a batch to fill while the client's queue
+ * How long a writer (after its linger, if any) waits for a batch to fill while the client's queue
  * still holds messages (a backlog being parsed PARSE_SLICE at a time): the rest of a full batch is
  * already here. Bounded, so that a reader slowed by a busy process does not hold a batch back.
  */
@@ -326,21 +326,20 @@ export class DurableConsumer<T> {
           await new Promise<void>((r) => idleWriters.push(r));
           continue;
         }
-        if (lingerMs > 0 && buffer.length < this.maxBatch && !ended) {
-          await sleep(lingerMs);
-          // A backlog: the rest of a full batch is in the client's queue, being parsed a slice at a time.
-          const until = Date.now() + FILL_WAIT_MS;
-          for (let left = FILL_WAIT_MS; buffer.length < this.maxBatch && !ended && queued() > 0 && left > 0; left = until - Date.now()) {
-            await new Promise<void>((r) => {
-              const timer = setTimeout(r, left);
-              filling.push(() => {
-                clearTimeout(timer);
-                r();
-              });
+        if (lingerMs > 0 && buffer.length < this.maxBatch && !ended) await sleep(lingerMs);
+        // A backlog, with or without a linger: the rest of a full batch is in the client's queue,
+        // being parsed a slice at a time (nothing queued, as under a steady load: no wait at all).
+        const until = Date.now() + FILL_WAIT_MS;
+        for (let left = FILL_WAIT_MS; buffer.length < this.maxBatch && !ended && queued() > 0 && left > 0; left = until - Date.now()) {
+          await new Promise<void>((r) => {
+            const timer = setTimeout(r, left);
+            filling.push(() => {
+              clearTimeout(timer);
+              r();
             });
-          }
-          if (buffer.length === 0) continue;
+          });
         }
+        if (buffer.length === 0) continue;
         const batch = buffer.splice(0, this.maxBatch);
         const resume = pumpWaiting;
         pumpWaiting = undefined;

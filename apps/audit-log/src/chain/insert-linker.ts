@@ -210,7 +210,8 @@ export class InsertLinker {
   store(records: readonly AuditRecord[], settled: readonly number[]): Promise<StoredBatch> {
     const ids = new Set<string>();
     for (const r of records) ids.add(r.event.id);
-    const shared = [...this.open].some((other) => [...ids].some((id) => other.has(id)));
+    const mine = [...ids];
+    const shared = [...this.open].some((other) => mine.some((id) => other.has(id)));
     this.open.add(ids);
     const distinct = ids.size === records.length;
     const prepared = this.planTurn.then(() => this.prepare(records, distinct, settled)).catch(() => undefined);
