@@ -65,9 +65,12 @@ export const AuditLogEnv = BaseEnv.extend({
   /**
    * How many of each tenant's latest heads KEYWAY_AUDIT_HEADS keeps, for good (the stream's
    * per-subject limit). Verify reads only the latest; unbounded, 1,000 busy tenants added 86
-   * million messages a day to a stream that never ages.
+   * million messages a day to a stream that never ages. Above 1, nats-server 2.9's file store
+   * scans for a subject's next-oldest head each time it drops one, a cost that grows with the
+   * tenants publishing: 234 µs of server CPU per head with 1,000 tenants and 417 µs with 3,000,
+   * against 30–45 µs at 1 (`npm run bench -- audit-heads-stream`).
    */
-  AUDIT_HEADS_KEPT: int(1, 1_000_000).default(10),
+  AUDIT_HEADS_KEPT: int(1, 1_000_000).default(1),
   /** The stream the heads go to; audit-log owns it. Tests and benches on a shared server rename it. */
   AUDIT_HEADS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default(STREAMS.auditHeads.name),
 }).superRefine((c, ctx) => {
