@@ -9,7 +9,8 @@
  *     (AUDIT_CHAIN=off, a bench-only switch: rows stored, never sealed nor linked):
  *       - drain: `--events` events published while the service is down, then it starts; events/s
  *         from the first row written to the last one linked (chain on: the linker's cursor seen
- *         past the last message, polled every 5 ms) or written (chain off: its `recorded_at`);
+ *         past the last message, polled every 5 ms) or written (chain off: its `recorded_at`,
+ *         with the last stored sequence polled every 5 ms, so both sides carry the same polling);
  *       - steady: `--events` events at `--rate`/s with the service running; p50/p99 from the
  *         publish to the row linked (chain on: the cursor seen past its stream sequence, polled
  *         every millisecond; a row's `linked_at` is written at its insert, before its batch's turn
@@ -23,7 +24,9 @@
  * dropped at the end. Options (node bench/audit.js …): --events 10000 --rate 1000 --seed 1000000 --calls 400;
  * to run a part: --tenants spread|hot|both, --replicas 1|2|both, --list 0 (no list run), --ingest 0.
  * `--repeat 3`: each ingestion case three times, chain on and off interleaved (wall rates on this
- * 2-core machine move by ±20 % between runs): the cost of the chain is the ratio of the medians.
+ * 2-core machine move by ±20 % between runs), on first in even rounds and off first in odd ones
+ * (on, off, off, on, on, off): the cost of the chain is the ratio of the medians. `--warmup 1`
+ * (default): one unmeasured chain-on drain first (the first drains of a series ran slowest).
  * `--chain-cpu 1`: the chain's own CPU per event in-process (and the baseline's, interleaved).
  * Before/after in one run: `--baseline <dir>`, a copy of an earlier apps/audit-log/dist (e.g.
  * `cp -r apps/audit-log/dist /tmp/audit-before` before a change): every ingestion case also runs
@@ -63,6 +66,14 @@ const BASELINE = choice('baseline', undefined);
 const WRITERS = numberArg('writers', undefined);
 /** Each ingestion case this many times, chain on and off interleaved; the cost of the chain from their medians. */
 const REPEAT = numberArg('repeat', 1);
+/**
+ * Unmeasured drains before the measured ones (the first case, chain on). The first drains of a
+ * bench ran slower than the later ones on this machine, service, Postgres and NATS alike (CPU per
+ * event up to 1.5 times), with or without the chain: a rise over the first minute or two.
+ */
+const WARMUP = numberArg('warmup', 1);
+/** `--chain on|off`: only those runs (profiling one side); default both, and their ratio. */
+const CHAINS = choice('chain', 'both');
 /** `--steady 0`: the drain only (no run at the rate, so no latency). */
 const STEADY = numberArg('steady', 1);
 /** How often the steady run reads the linker's cursor (ms). */
@@ -204,7 +215,7 @@ async function drainCost(pg, apps, nats, before, statsBefore) {
 }
 
 /** One ingestion run: its own stream, database and replicas. */
-async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
+async function ingestRun(nats, { replicas, chain, spread, dist, warmup = false }, index) {
   const { serviceDatabaseUrl } = require('@keyway/database');
   const stream = `KEYWAY_BENCH${index}`;
   const base = `postgres://postgres@127.0.0.1:5432/${RUN}_${index}`;
@@ -239,11 +250,14 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
     // are inserted, before its turn. Chain off: the last row's recorded_at (committed as inserted).
     let drainedAt;
     let polls = 0; // transactions of the bench's own, left out of the drain's
-    if (chain) {
-      const cursor = async () => (polls++, Number((await pg.query('SELECT stream_seq FROM audit_linker')).rows[0]?.stream_seq ?? 0));
-      await until('the backlog', async () => (await cursor()) >= EVENTS, numberArg('timeout', 600_000), 5);
-      drainedAt = now();
-    }
+    // Chain off, the same polling (a statement every 5 ms on the bench's connection: the last
+    // sequence stored, through the stream_seq index), so that both sides share the cores with the
+    // same load from the bench; its span still comes from recorded_at.
+    const reached = chain
+      ? async () => (polls++, Number((await pg.query('SELECT stream_seq FROM audit_linker')).rows[0]?.stream_seq ?? 0))
+      : async () => (polls++, Number((await pg.query('SELECT coalesce(max(stream_seq), 0) AS s FROM audit_events')).rows[0].s));
+    await until('the backlog', async () => (await reached()) >= EVENTS, numberArg('timeout', 600_000), 5);
+    if (chain) drainedAt = now();
     await until('the backlog', async () => (await count()) === EVENTS, numberArg('timeout', 600_000), 100);
     if (tracer) clearInterval(tracer);
     const span = chain
@@ -255,7 +269,7 @@ async function ingestRun(nats, { replicas, chain, spread, dist }, index) {
     // under the lock, refused (rolled back, rows included, and stored again), unlinked.
     if (chain) cost.batches = await batchCounts(apps[0]);
 
-    if (STEADY === 0) return { drain, lat: { p50: NaN, p99: NaN, max: NaN }, dupes: 0, cost };
+    if (STEADY === 0 || warmup) return { drain, lat: { p50: NaN, p99: NaN, max: NaN }, dupes: 0, cost };
     for (let r = 1; r < replicas; r++) apps.push(await startAudit(env, dist));
     // One unmeasured second at the rate, then the measured run.
     await publishAll(ctx, RATE, tenantOf, RATE);
@@ -435,10 +449,18 @@ async function main() {
     let index = 0;
     const tenants = choice('tenants', 'both');
     const reps = choice('replicas', 'both');
-    for (const spread of [true, false].filter((sp) => tenants === 'both' || (tenants === 'spread') === sp)) {
+    const spreads = [true, false].filter((sp) => tenants === 'both' || (tenants === 'spread') === sp);
+    for (let w = 0; w < WARMUP && choice('ingest', '1') !== '0'; w++) {
+      const r = await ingestRun(nats, { replicas: 1, chain: true, spread: spreads[0], warmup: true }, index++);
+      console.log(`  ${'warm-up (not counted)'.padEnd(50)} drain ${Math.round(r.drain).toLocaleString('en').padStart(7)} events/s   service ${fmt(r.cost.appUs, 0)} µs CPU, Postgres ${fmt(r.cost.pgUs, 0)} µs, NATS ${fmt(r.cost.natsUs, 0)} µs per event`);
+    }
+    for (const spread of spreads) {
       if (choice('ingest', '1') === '0') break;
       for (const replicas of [1, 2].filter((r) => reps === 'both' || String(r) === reps)) {
-        for (const [chain, dist, round] of Array.from({ length: REPEAT }, (_, round) => [true, false].flatMap((c) => [[c, undefined, round], ...(BASELINE ? [[c, BASELINE, round]] : [])])).flat()) {
+        // Chain on first in even rounds, off first in odd ones (on, off, off, on, …): a drift over the
+        // series (the machine's minute-to-minute swings) does not always favour the same side.
+        const order = (round) => (round % 2 === 0 ? [true, false] : [false, true]).filter((c) => CHAINS === 'both' || (CHAINS === 'on') === c);
+        for (const [chain, dist, round] of Array.from({ length: REPEAT }, (_, round) => order(round).flatMap((c) => [[c, undefined, round], ...(BASELINE ? [[c, BASELINE, round]] : [])])).flat()) {
           const r = await ingestRun(nats, { replicas, chain, spread, dist }, index++);
           results.push({ spread, replicas, chain, baseline: Boolean(dist), round, ...r });
           const label = `${dist ? 'baseline: ' : ''}${spread ? '1,000 tenants' : 'one hot tenant'}, ${replicas} replica${replicas > 1 ? 's' : ''}, chain ${chain ? 'on ' : 'off'}`;
@@ -453,7 +475,7 @@ async function main() {
     }
     console.log(`  cost of the chain (drain with chain on / off${REPEAT > 1 ? `; medians of ${REPEAT} interleaved runs each` : ''}):`);
     const sameCase = (a, b) => a.spread === b.spread && a.replicas === b.replicas && a.baseline === b.baseline;
-    for (const on of results.filter((r) => r.chain && r.round === 0)) {
+    for (const on of results.filter((r) => r.chain && r.round === 0 && CHAINS === 'both')) {
       const runs = (chain) => results.filter((r) => r.chain === chain && sameCase(r, on));
       const drain = (chain) => median(runs(chain).map((r) => r.drain));
       const cpu = (chain) => median(runs(chain).map((r) => r.cost.appUs + r.cost.pgUs + r.cost.natsUs));

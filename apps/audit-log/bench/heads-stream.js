@@ -9,7 +9,7 @@
  * one head per tenant (`mark` then `flushNow`: what the service does every AUDIT_HEAD_PUBLISH_MS
  * while every tenant's chain grows). After a first round per tenant, every head published is one
  * the subject already holds `kept` of, so the server drops one for each. It prints the server's
- * CPU per head (from /proc) and the flush's wall time: the flush runs once a second in the
+ * CPU per head (from /proc), the publisher's (this process: the service's side of it) and the flush's wall time: the flush runs once a second in the
  * service, and with 1,000 busy tenants it is 1,000 heads.
  *
  * Options (node apps/audit-log/bench/heads-stream.js …): --rounds 10, --tenants 100,1000,3000,
@@ -44,6 +44,7 @@ async function run(kept, tenants) {
     // Every subject filled to its limit first: from then on, each head published drops one.
     for (let r = 1; r <= kept; r++) await round(r);
     const cpu0 = cpuMs(nats.pid);
+    const own0 = process.cpuUsage();
     const walls = [];
     for (let r = kept + 1; r <= kept + ROUNDS; r++) {
       const t = performance.now();
@@ -51,9 +52,11 @@ async function run(kept, tenants) {
       walls.push(performance.now() - t);
     }
     const perHead = ((cpuMs(nats.pid) - cpu0) * 1000) / (ROUNDS * tenants);
+    const own = process.cpuUsage(own0);
+    const publisherPerHead = (own.user + own.system) / (ROUNDS * tenants);
     walls.sort((a, b) => a - b);
     const info = await (await jetStreamContext(nc)).jsm.streams.info('KEYWAY_AUDIT_HEADS');
-    return { perHead, wall: walls[walls.length >> 1], msgs: info.state.messages };
+    return { perHead, publisherPerHead, wall: walls[walls.length >> 1], msgs: info.state.messages };
   } finally {
     await nc.close();
     await nats.stop();
@@ -67,7 +70,7 @@ async function main() {
     for (const kept of KEPT) {
       const r = await run(kept, tenants);
       console.log(
-        `  ${String(tenants).padStart(5)} tenants, kept ${String(kept).padStart(2)}: server CPU ${r.perHead.toFixed(0).padStart(4)} µs per head` +
+        `  ${String(tenants).padStart(5)} tenants, kept ${String(kept).padStart(2)}: server CPU ${r.perHead.toFixed(0).padStart(4)} µs per head, publisher ${r.publisherPerHead.toFixed(0).padStart(3)} µs` +
           `   a flush of ${tenants} heads ${r.wall.toFixed(0).padStart(4)} ms (median)   stream holds ${r.msgs.toLocaleString('en')}`,
       );
     }
