@@ -68,8 +68,8 @@ const WRITERS = numberArg('writers', undefined);
 const REPEAT = numberArg('repeat', 1);
 /**
  * Unmeasured drains before the measured ones (the first case, chain on). The first drains of a
- * bench ran slower than the later ones on this machine, service, Postgres and NATS alike (CPU per
- * event up to 1.5 times), with or without the chain: a rise over the first minute or two.
+ * series ran slower than the later ones on this machine, service, Postgres and NATS alike (CPU per
+ * event up to 1.5 times), with or without the chain, and chain on always went first.
  */
 const WARMUP = numberArg('warmup', 1);
 /** `--chain on|off`: only those runs (profiling one side); default both, and their ratio. */
