@@ -45,7 +45,22 @@ export class HeadPublisher {
    * message per active tenant per second, forever.
    */
   async ensureStream(): Promise<void> {
-    await ensureStream(this.ctx.jsm, { name: this.stream, subjects: [...STREAMS.auditHeads.subjects], maxMsgsPerSubject: this.kept });
+    const info = await ensureStream(this.ctx.jsm, { name: this.stream, subjects: [...STREAMS.auditHeads.subjects], maxMsgsPerSubject: this.kept });
+    if (info.state.messages > (info.state.num_subjects ?? 0) * this.kept) await this.trimToLimit();
+  }
+
+  /**
+   * Trims each tenant's subject to the latest `kept` heads. nats-server 2.9 applies a lower
+   * per-subject limit at once to a stream that had one (10 to 1), but not to a stream made
+   * without any: there it drops one old head per new one, so a tenant keeps its excess for good,
+   * and every head it publishes pays the scan a limit above 1 costs. One purge per subject over
+   * its limit (a purge with a wildcard filter keeps `kept` messages in all, not per subject).
+   */
+  private async trimToLimit(): Promise<void> {
+    const info = await this.ctx.jsm.streams.info(this.stream, { subjects_filter: '>' });
+    for (const [subject, n] of Object.entries(info.state.subjects ?? {})) {
+      if (n > this.kept) await this.ctx.jsm.streams.purge(this.stream, { filter: subject, keep: this.kept });
+    }
   }
 
   /** Queues heads for the next flush; a later head of a tenant replaces an earlier one. */
